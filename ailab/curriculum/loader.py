@@ -1,0 +1,154 @@
+"""Load and validate the catalogue: days/dNN.yaml (curriculum text) + bindings/*.yaml (how the lab runs them)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ailab.curriculum.schema import Binding, Day, Experiment
+
+HERE = Path(__file__).resolve().parent
+DAYS_DIR = HERE / "days"
+BINDINGS_DIR = HERE / "bindings"
+
+
+class CatalogueError(ValueError):
+    """A malformed catalogue entry; the message names the file, the day and the field."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    days: dict[int, Day]
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+
+    def day(self, n: int) -> Day:
+        return self.days[n]
+
+    def week(self, n: int) -> list[Day]:
+        return [d for d in self.days.values() if d.week == n]
+
+    @property
+    def weeks(self) -> list[int]:
+        return sorted({d.week for d in self.days.values()})
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(HERE.parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validation_error(path: Path, where: str, err: ValidationError) -> CatalogueError:
+    first = err.errors()[0]
+    field_name = _fmt_loc(first["loc"]) or "(top level)"
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return CatalogueError(f"{_rel(path)}: {where}: field {field_name}: {first['msg']}{more}")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{_rel(path)}: not valid YAML: {exc}") from exc
+
+
+def check_runner(ref: str) -> str | None:
+    """Return why `module:function` cannot be imported, or None; parses the source instead of importing it."""
+    module, _, func = ref.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        return f"module {module!r} cannot be found ({exc})"
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return f"module {module!r} cannot be found"
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    if func not in names:
+        return f"module {module!r} has no top-level function {func!r}"
+    return None
+
+
+def load_catalogue(
+    days_dir: Path = DAYS_DIR, bindings_dir: Path = BINDINGS_DIR, check_runners: bool = True
+) -> Catalogue:
+    """Load every day and binding, validate them, and fail on the first error with file, day and field."""
+    days: dict[int, Day] = {}
+    files = sorted(days_dir.glob("d*.yaml"))
+    if not files:
+        raise CatalogueError(f"{_rel(days_dir)}: no day files (dNN.yaml)")
+    for path in files:
+        raw = _read_yaml(path)
+        if not isinstance(raw, dict):
+            raise CatalogueError(f"{_rel(path)}: expected a mapping at the top level")
+        where = f"day {raw.get('day', '?')}"
+        try:
+            day = Day.model_validate(raw)
+        except ValidationError as exc:
+            raise _validation_error(path, where, exc) from None
+        if path.stem != day.id:
+            raise CatalogueError(f"{_rel(path)}: {where}: field day: file name says {path.stem}, content says {day.id}")
+        if day.day in days:
+            raise CatalogueError(f"{_rel(path)}: {where}: field day: day {day.day} defined twice")
+        days[day.day] = day
+
+    missing = sorted(set(range(1, 91)) - set(days)) if days_dir == DAYS_DIR else []
+    if missing:
+        raise CatalogueError(f"{_rel(days_dir)}: days missing: {', '.join(f'd{n:02d}' for n in missing)}")
+
+    experiments: dict[str, Experiment] = {e.id: e for d in days.values() for e in d.experiments}
+    bound_in: dict[str, Path] = {}
+    for path in sorted(bindings_dir.glob("*.yaml")):
+        raw = _read_yaml(path) or {}
+        if not isinstance(raw, dict):
+            raise CatalogueError(f"{_rel(path)}: expected a mapping of experiment id -> binding")
+        for exp_id, spec in raw.items():
+            where = f"day {str(exp_id)[1:3]}"
+            if exp_id not in experiments:
+                raise CatalogueError(f"{_rel(path)}: {where}: field {exp_id}: unknown experiment id")
+            if exp_id in bound_in:
+                raise CatalogueError(
+                    f"{_rel(path)}: {where}: field {exp_id}: already bound in {_rel(bound_in[exp_id])}"
+                )
+            try:
+                binding = Binding.model_validate(spec)
+            except ValidationError as exc:
+                raise _validation_error(path, where, ValidationError.from_exception_data(
+                    exc.title, [{**e, "loc": (exp_id, *e["loc"])} for e in exc.errors()]  # type: ignore[misc]
+                )) from None
+            if check_runners and (why := check_runner(binding.runner)):
+                raise CatalogueError(f"{_rel(path)}: {where}: field {exp_id}.runner: {why}")
+            bound_in[exp_id] = path
+            experiments[exp_id] = experiments[exp_id].model_copy(update={"binding": binding})
+
+    # rebuild days so each Day carries its bound experiments
+    for n, day in days.items():
+        days[n] = day.model_copy(update={"experiments": [experiments[e.id] for e in day.experiments]})
+    for n, day in days.items():
+        for i, d in enumerate(day.deliverables):
+            if d.experiment and d.experiment not in experiments:
+                raise CatalogueError(
+                    f"{_rel(days_dir / f'{day.id}.yaml')}: day {n}: field deliverables[{i}].experiment: "
+                    f"unknown experiment id {d.experiment!r}"
+                )
+    return Catalogue(days=dict(sorted(days.items())), experiments=experiments)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The repository's catalogue, loaded once per process."""
+    return load_catalogue()
