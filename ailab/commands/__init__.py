@@ -1,0 +1,1 @@
+"""Sub-commands of `lab`, one module per concern; each module defines `register(app: typer.Typer)`."""

@@ -1,0 +1,54 @@
+"""Plots from result series (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _axis(col: dict[str, Any]) -> str:
+    return f"{col['name']} ({col['unit']})" if col.get("unit") else col["name"]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
+    """Render one Series dict (as stored in a result) to a PNG and return its path."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    kind = series.get("kind", "line")
+    labels = list(series["lines"])
+    for i, label in enumerate(labels):
+        pts = series["lines"][label]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if kind == "bar":
+            width = 0.8 / max(len(labels), 1)
+            pos = [j + i * width for j in range(len(xs))]
+            ax.bar(pos, ys, width=width, label=label)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(xs))], [str(x) for x in xs])
+        elif kind == "scatter":
+            ax.scatter(xs, ys, label=label, s=14)
+        else:
+            ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    ax.set_xlabel(_axis(series["x"]))
+    ax.set_ylabel(_axis(series["y"]))
+    if series.get("log_x"):
+        ax.set_xscale("log", base=2)
+    if series.get("log_y"):
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if len(labels) > 1 or kind != "line":
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
