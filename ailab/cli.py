@@ -18,8 +18,12 @@ from ailab import commands, host
 from ailab.curriculum import CatalogueError, Need, catalogue
 from ailab.report.render import rel
 
-app = typer.Typer(help="AI Infra Lab: run the 90-day curriculum's experiments and report them.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="AI Infra Lab: run the 90-day curriculum's experiments and report them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -29,7 +33,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def experiment_status(exp, device: str) -> str:  # noqa: ANN001 - Experiment
+def experiment_status(exp, device: str) -> str:
     """runnable here / needs GPU / needs cluster / needs TensorRT / ... / planned."""
     if exp.binding is None:
         return "planned"
@@ -37,9 +41,14 @@ def experiment_status(exp, device: str) -> str:  # noqa: ANN001 - Experiment
     if not unmet:
         return "runnable here"
     needs = exp.effective_needs
-    for need, word in ((Need.tensorrt, "needs TensorRT"), (Need.multi_gpu, "needs multi-GPU"),
-                       (Need.gpu, "needs GPU"), (Need.cluster, "needs cluster"),
-                       (Need.container_engine, "needs container engine"), (Need.local_platform, "needs local platform")):
+    for need, word in (
+        (Need.tensorrt, "needs TensorRT"),
+        (Need.multi_gpu, "needs multi-GPU"),
+        (Need.gpu, "needs GPU"),
+        (Need.cluster, "needs cluster"),
+        (Need.container_engine, "needs container engine"),
+        (Need.local_platform, "needs local platform"),
+    ):
         if need in needs and any(word.split()[-1].lower()[:4] in u.lower() for u in unmet):
             return word
     return "needs: " + "; ".join(unmet)
@@ -48,7 +57,9 @@ def experiment_status(exp, device: str) -> str:  # noqa: ANN001 - Experiment
 @app.command("list")
 def list_cmd(
     week: Annotated[int | None, typer.Option(help="only this week (1-13)")] = None,
-    needs: Annotated[str | None, typer.Option(help=f"only experiments needing this ({', '.join(n.value for n in Need)})")] = None,
+    needs: Annotated[
+        str | None, typer.Option(help=f"only experiments needing this ({', '.join(n.value for n in Need)})")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List days and experiments with their status on this host, plus totals."""
@@ -67,22 +78,42 @@ def list_cmd(
         for e in d.experiments:
             if needs and Need(needs) not in e.effective_needs:
                 continue
-            rows.append({"id": e.id, "day": d.day, "week": d.week, "day_title": d.title.en, "summary": e.summary,
-                         "runner": e.runner, "needs": [n.value for n in e.effective_needs],
-                         "status": experiment_status(e, device)})
+            rows.append(
+                {
+                    "id": e.id,
+                    "day": d.day,
+                    "week": d.week,
+                    "day_title": d.title.en,
+                    "summary": e.summary,
+                    "runner": e.runner,
+                    "needs": [n.value for n in e.effective_needs],
+                    "status": experiment_status(e, device),
+                }
+            )
     totals: dict[str, int] = {}
     for r in rows:
         totals[r["status"]] = totals.get(r["status"], 0) + 1
     if as_json:
-        print(json.dumps({"days": len({r["day"] for r in rows}) if needs else len(days), "experiments": len(rows),
-                          "totals": totals, "items": rows}, ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                {
+                    "days": len({r["day"] for r in rows}) if needs else len(days),
+                    "experiments": len(rows),
+                    "totals": totals,
+                    "items": rows,
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return
     t = Table("id", "day", "experiment", "needs", "status", title="AI Infra Lab catalogue")
     for r in rows:
         t.add_row(r["id"], r["day_title"], r["summary"], ",".join(r["needs"]), r["status"])
     console.print(t)
-    console.print(f"{len(days)} days, {len(rows)} experiments: "
-                  + ", ".join(f"{v} {k}" for k, v in sorted(totals.items())))
+    console.print(
+        f"{len(days)} days, {len(rows)} experiments: " + ", ".join(f"{v} {k}" for k, v in sorted(totals.items()))
+    )
 
 
 @app.command()
@@ -90,8 +121,12 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     """Check what this host has: Python, CPU, GPU, driver, CUDA, TensorRT, servers, podman, kubectl, pulumi."""
     checks = host.doctor()
     if as_json:
-        print(json.dumps([{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": "" if c.ok else c.fix}
-                          for c in checks], indent=1))
+        print(
+            json.dumps(
+                [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": "" if c.ok else c.fix} for c in checks],
+                indent=1,
+            )
+        )
         return
     t = Table("check", "status", "detail", "how to fix", title="lab doctor")
     for c in checks:
@@ -108,8 +143,8 @@ def run(
 ) -> None:
     """Run experiments; store each result under reports/results/; exit 1 if any failed."""
     from ailab.report import report_day, report_week
-    from ailab.runner import PLANNED, SelectionError, default_device, resolve, run_one
     from ailab.results import provenance
+    from ailab.runner import PLANNED, SelectionError, default_device, resolve, run_one
 
     if device is not None and device not in ("cpu", "cuda"):
         raise fail(f"--device {device!r}: allowed values are cpu, cuda")
@@ -122,8 +157,14 @@ def run(
     device = device or default_device()
     prov = provenance.collect()
     outcomes = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("running", total=len(exps))
         for e in exps:
             bar.update(task, description=f"{e.id} {e.summary[:50]}")
@@ -137,8 +178,9 @@ def run(
     console.print(t)
     ran = [o for o in outcomes if o.reason != PLANNED]
     counts = {s: sum(o.status == s for o in ran) for s in ("ok", "skipped", "failed")}
-    console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed, "
-                  f"{len(outcomes) - len(ran)} planned")
+    console.print(
+        f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed, {len(outcomes) - len(ran)} planned"
+    )
     if report:
         cat = catalogue()
         for week in sorted({cat.day(e.day).week for e in exps}):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-class Skip(Exception):
+class Skip(Exception):  # noqa: N818 - reads as `raise Skip(reason)` in experiments
     """Raised by an experiment that cannot run on this host; the message is the recorded reason."""
 
 

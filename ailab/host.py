@@ -61,8 +61,14 @@ def gpus() -> tuple[Gpu, ...]:
                 h = pynvml.nvmlDeviceGetHandleByIndex(i)
                 name = pynvml.nvmlDeviceGetName(h)
                 mem = pynvml.nvmlDeviceGetMemoryInfo(h).total // (1 << 20)
-                out.append(Gpu(i, name if isinstance(name, str) else name.decode(), int(mem),
-                               driver if isinstance(driver, str) else driver.decode()))
+                out.append(
+                    Gpu(
+                        i,
+                        name if isinstance(name, str) else name.decode(),
+                        int(mem),
+                        driver if isinstance(driver, str) else driver.decode(),
+                    )
+                )
             return tuple(out)
         finally:
             pynvml.nvmlShutdown()
@@ -70,7 +76,9 @@ def gpus() -> tuple[Gpu, ...]:
         pass
     if not shutil.which("nvidia-smi"):
         return ()
-    rc, out = _run(["nvidia-smi", "--query-gpu=index,name,memory.total,driver_version", "--format=csv,noheader,nounits"])
+    rc, out = _run(
+        ["nvidia-smi", "--query-gpu=index,name,memory.total,driver_version", "--format=csv,noheader,nounits"]
+    )
     if rc != 0:
         return ()
     found = []
@@ -136,7 +144,10 @@ def local_platform_ready() -> tuple[bool, str]:
     for b in ("prometheus", "prometheus-alertmanager", "redis-server"):
         if not shutil.which(b):
             missing.append(b)
-    return (not missing, "missing: " + ", ".join(missing) if missing else "tritonserver, prometheus, alertmanager, redis")
+    return (
+        not missing,
+        "missing: " + ", ".join(missing) if missing else "tritonserver, prometheus, alertmanager, redis",
+    )
 
 
 def unmet(needs: list[Need], device: str) -> list[str]:
@@ -165,34 +176,86 @@ def doctor() -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 11), sys.version.split()[0], "use Python 3.11+")]
     checks.append(Check("cpu", True, f"{cpu_model()} ({os.cpu_count()} cores)"))
     g = gpus()
-    checks.append(Check("gpu", bool(g), "; ".join(f"{x.index}: {x.name} {x.memory_mib} MiB" for x in g) or "none",
-                        "needs an NVIDIA GPU and driver (ansible role nvidia_driver)"))
-    checks.append(Check("driver", bool(g), g[0].driver if g else "none", "install the NVIDIA driver (role nvidia_driver)"))
+    checks.append(
+        Check(
+            "gpu",
+            bool(g),
+            "; ".join(f"{x.index}: {x.name} {x.memory_mib} MiB" for x in g) or "none",
+            "needs an NVIDIA GPU and driver (ansible role nvidia_driver)",
+        )
+    )
+    checks.append(
+        Check("driver", bool(g), g[0].driver if g else "none", "install the NVIDIA driver (role nvidia_driver)")
+    )
     rc, out = _run(["nvcc", "--version"]) if shutil.which("nvcc") else (127, "")
-    checks.append(Check("nvcc", rc == 0, out.splitlines()[-1] if rc == 0 and out else "missing",
-                        "install the CUDA toolkit (role cuda_toolkit)"))
+    checks.append(
+        Check(
+            "nvcc",
+            rc == 0,
+            out.splitlines()[-1] if rc == 0 and out else "missing",
+            "install the CUDA toolkit (role cuda_toolkit)",
+        )
+    )
     try:
         import torch
 
         cuda = f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none (CPU build)'}"
-        checks.append(Check("cuda runtime", torch.cuda.is_available(), cuda, "GPU experiments need torch with CUDA on a GPU host"))
+        checks.append(
+            Check("cuda runtime", torch.cuda.is_available(), cuda, "GPU experiments need torch with CUDA on a GPU host")
+        )
     except ImportError:
         checks.append(Check("cuda runtime", False, "torch missing", "make setup"))
-    checks.append(Check("tensorrt", has_tensorrt(), "importable" if has_tensorrt() else "missing",
-                        "install TensorRT from NVIDIA's repository (role tensorrt); not available on this machine"))
+    checks.append(
+        Check(
+            "tensorrt",
+            has_tensorrt(),
+            "importable" if has_tensorrt() else "missing",
+            "install TensorRT from NVIDIA's repository (role tensorrt); not available on this machine",
+        )
+    )
     ts = tritonserver_binary()
-    checks.append(Check("tritonserver", ts is not None, str(ts) if ts else "missing", "pip install nvidia-pytriton==0.7.0 (make setup)"))
-    for b, pkg in (("prometheus", "prometheus"), ("prometheus-alertmanager", "prometheus-alertmanager"),
-                   ("promtool", "prometheus"), ("amtool", "prometheus-alertmanager"), ("redis-server", "redis-server")):
+    checks.append(
+        Check(
+            "tritonserver",
+            ts is not None,
+            str(ts) if ts else "missing",
+            "pip install nvidia-pytriton==0.7.0 (make setup)",
+        )
+    )
+    for b, pkg in (
+        ("prometheus", "prometheus"),
+        ("prometheus-alertmanager", "prometheus-alertmanager"),
+        ("promtool", "prometheus"),
+        ("amtool", "prometheus-alertmanager"),
+        ("redis-server", "redis-server"),
+    ):
         p = shutil.which(b)
         checks.append(Check(b, p is not None, p or "missing", f"apt-get install -y {pkg}"))
     eng = container_engine()
-    checks.append(Check("container engine", eng is not None, eng or "missing",
-                        "apt-get install -y podman runc (see README: containers.conf)"))
+    checks.append(
+        Check(
+            "container engine",
+            eng is not None,
+            eng or "missing",
+            "apt-get install -y podman runc (see README: containers.conf)",
+        )
+    )
     ctx = cluster_context()
-    checks.append(Check("kubectl context", ctx is not None, ctx or "none reachable",
-                        "create a cluster: `pulumi up -s week01` (kind/k3s) or set KUBECONFIG"))
+    checks.append(
+        Check(
+            "kubectl context",
+            ctx is not None,
+            ctx or "none reachable",
+            "create a cluster: `pulumi up -s week01` (kind/k3s) or set KUBECONFIG",
+        )
+    )
     p = shutil.which("pulumi")
-    checks.append(Check("pulumi CLI", p is not None, p or "missing",
-                        "install the Pulumi CLI (https://www.pulumi.com/docs/install/); not available on this machine"))
+    checks.append(
+        Check(
+            "pulumi CLI",
+            p is not None,
+            p or "missing",
+            "install the Pulumi CLI (https://www.pulumi.com/docs/install/); not available on this machine",
+        )
+    )
     return checks

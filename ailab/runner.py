@@ -19,7 +19,6 @@ from ailab.experiment import Context, Output, Skip
 from ailab.paths import work_dir
 from ailab.results import provenance, save
 
-
 PLANNED = "planned: no runner implemented in the lab yet"
 
 
@@ -49,7 +48,7 @@ def resolve(selector: str, cat: Catalogue | None = None) -> list[Experiment]:
                 raise SelectionError(f"unknown day {sel!r} (d01–d{max(cat.days):02d}){_closest(sel, days)}")
             out += cat.day(n).experiments
         elif re.fullmatch(r"d\d{1,2}\.e\d+", sel):
-            norm = f"d{int(sel[1:sel.index('.')]):02d}{sel[sel.index('.'):]}"
+            norm = f"d{int(sel[1 : sel.index('.')]):02d}{sel[sel.index('.') :]}"
             if norm not in cat.experiments:
                 raise SelectionError(
                     f"unknown experiment {sel!r} (ids are dNN.e1–dNN.e5){_closest(norm, list(cat.experiments))}"
@@ -78,13 +77,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_one(exp: Experiment, device: str, quick: bool, prov: dict[str, Any], store: bool = True,
-            log: Callable[[str], None] = print) -> RunOutcome:
+def run_one(
+    exp: Experiment,
+    device: str,
+    quick: bool,
+    prov: dict[str, Any],
+    store: bool = True,
+    log: Callable[[str], None] = print,
+) -> RunOutcome:
     """Run a single experiment and record ok / skipped (with reason) / failed (with error)."""
     record: dict[str, Any] = {
-        "id": exp.id, "day": exp.day, "summary": exp.summary, "runner": exp.runner, "device": device,
-        "host_class": provenance.host_class(prov, device), "needs": [n.value for n in exp.effective_needs],
-        "params": {}, "provenance": {**prov, "started_utc": _now()},
+        "id": exp.id,
+        "day": exp.day,
+        "summary": exp.summary,
+        "runner": exp.runner,
+        "device": device,
+        "host_class": provenance.host_class(prov, device),
+        "needs": [n.value for n in exp.effective_needs],
+        "params": {},
+        "provenance": {**prov, "started_utc": _now()},
     }
     status, reason = "ok", ""
     if exp.binding is None:
@@ -96,8 +107,9 @@ def run_one(exp: Experiment, device: str, quick: bool, prov: dict[str, Any], sto
         params = {**exp.binding.params, **(exp.binding.quick if quick else {})}
         record["params"] = params
         record["quick"] = quick
-        ctx = Context(experiment_id=exp.id, params=params, device=device, quick=quick,
-                      workdir=work_dir() / exp.id, log=log)
+        ctx = Context(
+            experiment_id=exp.id, params=params, device=device, quick=quick, workdir=work_dir() / exp.id, log=log
+        )
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         try:

@@ -77,8 +77,7 @@ def to_yaml(day: dict) -> dict:
         "deliverables": [{"text": t, "planned": True} for t in day["deliverables"]],
         "questions": day["questions"],
         "experiments": [
-            {"id": f"d{d:02d}.e{i}", "text": t, "summary": "", "needs": []}
-            for i, t in enumerate(day["experiments"], 1)
+            {"id": f"d{d:02d}.e{i}", "text": t, "summary": "", "needs": []} for i, t in enumerate(day["experiments"], 1)
         ],
     }
 
@@ -94,7 +93,10 @@ def main(argv: list[str]) -> int:
         if out.exists() and not force:
             continue
         body = yaml.safe_dump(to_yaml(day), allow_unicode=True, sort_keys=False, width=120)
-        out.write_text(f"# Day {day['day']} of the curriculum; imported by tools/import_curriculum.py, then curated.\n{body}", encoding="utf-8")
+        out.write_text(
+            f"# Day {day['day']} of the curriculum; imported by tools/import_curriculum.py, then curated.\n{body}",
+            encoding="utf-8",
+        )
     print(f"{len(days)} days, {sum(len(d['experiments']) for d in days)} experiments")
     return 0
 

@@ -127,9 +127,14 @@ def load_catalogue(
             try:
                 binding = Binding.model_validate(spec)
             except ValidationError as exc:
-                raise _validation_error(path, where, ValidationError.from_exception_data(
-                    exc.title, [{**e, "loc": (exp_id, *e["loc"])} for e in exc.errors()]  # type: ignore[misc]
-                )) from None
+                raise _validation_error(
+                    path,
+                    where,
+                    ValidationError.from_exception_data(
+                        exc.title,
+                        [{**e, "loc": (exp_id, *e["loc"])} for e in exc.errors()],  # type: ignore[misc]
+                    ),
+                ) from None
             if check_runners and (why := check_runner(binding.runner)):
                 raise CatalogueError(f"{_rel(path)}: {where}: field {exp_id}.runner: {why}")
             bound_in[exp_id] = path

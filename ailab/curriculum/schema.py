@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,7 +12,7 @@ EXPERIMENT_ID = re.compile(r"^d(\d{2})\.e([1-5])$")
 RUNNER_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-class Need(str, Enum):
+class Need(StrEnum):
     """What an experiment needs from the host it runs on."""
 
     gpu = "gpu"

@@ -59,9 +59,11 @@ def _provenance_line(r: Result) -> str:
     pk = p.get("packages", {})
     libs = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "onnxruntime", "tritonclient", "cupy-cuda13x"))
     dirty = " (dirty)" if git.get("dirty") else ""
-    return (f"{r.id} on {r.host_class}: commit `{git.get('commit', '?')[:10]}`{dirty}, host `{p.get('host')}`, "
-            f"CPU {p.get('cpu')}, {gpu}, driver {p.get('driver') or '—'}, Python {p.get('python')}, {libs}; "
-            f"{p.get('started_utc')} → {p.get('ended_utc')}")
+    return (
+        f"{r.id} on {r.host_class}: commit `{git.get('commit', '?')[:10]}`{dirty}, host `{p.get('host')}`, "
+        f"CPU {p.get('cpu')}, {gpu}, driver {p.get('driver') or '—'}, Python {p.get('python')}, {libs}; "
+        f"{p.get('started_utc')} → {p.get('ended_utc')}"
+    )
 
 
 def render_day(day: Day, out_dir: Path, results_root: Path | None = None, heading: str = "#") -> str:
@@ -71,9 +73,16 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
     for r in results:
         by_exp.setdefault(r.id, []).append(r)
     h2 = heading + "#"
-    md = [f"{heading} Day {day.day} — {day.title.en} ({day.title.zh})", "",
-          f"Week {day.week}. Rendered from {len(results)} result file(s) under `reports/results/{day.id}/`.", "",
-          f"{h2} Experiments", "", "| id | experiment | runner | status |", "|---|---|---|---|"]
+    md = [
+        f"{heading} Day {day.day} — {day.title.en} ({day.title.zh})",
+        "",
+        f"Week {day.week}. Rendered from {len(results)} result file(s) under `reports/results/{day.id}/`.",
+        "",
+        f"{h2} Experiments",
+        "",
+        "| id | experiment | runner | status |",
+        "|---|---|---|---|",
+    ]
     for e in day.experiments:
         md.append(f"| {e.id} | {_fmt(e.summary)} | `{e.runner}` | {_fmt(_status_word(by_exp.get(e.id, []), e))} |")
     md.append("")
@@ -85,8 +94,10 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
             continue
         for r in rs:
             d = r.data
-            md.append(f"**{r.status}** on `{r.host_class}` ({d.get('device')}), "
-                      f"{d.get('duration_s', 0)} s{', quick' if d.get('quick') else ''}.")
+            md.append(
+                f"**{r.status}** on `{r.host_class}` ({d.get('device')}), "
+                f"{d.get('duration_s', 0)} s{', quick' if d.get('quick') else ''}."
+            )
             if d.get("reason"):
                 md.append(f"Reason: {d['reason']}")
             if d.get("params"):
@@ -108,7 +119,7 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
                 md.append("")
     md += [f"{h2} Deliverables", ""]
     for dl in day.deliverables:
-        where = (f"`{dl.path}`" if dl.path else f"experiment {dl.experiment}" if dl.experiment else "planned")
+        where = f"`{dl.path}`" if dl.path else f"experiment {dl.experiment}" if dl.experiment else "planned"
         md.append(f"- {dl.text} → {where}")
     md += ["", f"{h2} Deep questions", ""] + [f"{i}. {q}" for i, q in enumerate(day.questions, 1)]
     if results:
@@ -145,17 +156,24 @@ def _counts(days: Iterable[Day], results_root: Path | None) -> list[tuple[Day, d
     return rows
 
 
-def report_week(week: int, cat: Catalogue | None = None, root: Path | None = None,
-                results_root: Path | None = None) -> Path:
+def report_week(
+    week: int, cat: Catalogue | None = None, root: Path | None = None, results_root: Path | None = None
+) -> Path:
     """weekNN/weekly_report_wkN.md aggregating the week's days (and each day's own report file)."""
     cat = cat or catalogue()
     days = cat.week(week)
     out = week_dir(week, root)
-    md = [f"# Week {week} — weekly report", "",
-          "| day | title | ok | skipped | failed | not run | planned |", "|---|---|---|---|---|---|---|"]
+    md = [
+        f"# Week {week} — weekly report",
+        "",
+        "| day | title | ok | skipped | failed | not run | planned |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for d, c in _counts(days, results_root):
-        md.append(f"| [{d.id}]({d.id}.md) | {d.title.en} | {c['ok']} | {c['skipped']} | {c['failed']} | "
-                  f"{c['not run']} | {c['planned']} |")
+        md.append(
+            f"| [{d.id}]({d.id}.md) | {d.title.en} | {c['ok']} | {c['skipped']} | {c['failed']} | "
+            f"{c['not run']} | {c['planned']} |"
+        )
     md.append("")
     for d in days:
         report_day(d, root, results_root)

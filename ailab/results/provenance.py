@@ -14,15 +14,27 @@ from ailab import host
 from ailab.paths import REPO_ROOT
 
 KEY_PACKAGES = (
-    "torch", "onnx", "onnxruntime", "numpy", "scikit-learn", "tritonclient", "nvidia-pytriton",
-    "prometheus-client", "pulumi", "pulumi-kubernetes", "cupy-cuda13x", "cupy-cuda12x", "nvidia-ml-py",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+    "scikit-learn",
+    "tritonclient",
+    "nvidia-pytriton",
+    "prometheus-client",
+    "pulumi",
+    "pulumi-kubernetes",
+    "cupy-cuda13x",
+    "cupy-cuda12x",
+    "nvidia-ml-py",
 )
 
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
-                              check=False).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
     except OSError:
         return ""
 

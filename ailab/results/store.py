@@ -43,8 +43,10 @@ def save(record: dict[str, Any], root: Path | None = None) -> Path:
     path = result_path(record["id"], record.get("host_class", "cpu"), root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(
+        json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1, ensure_ascii=False, default=str) + "\n",
+        encoding="utf-8",
+    )
     tmp.replace(path)
     return path
 

@@ -1,0 +1,119 @@
+"""The catalogue: all 90 days and 450 experiments load, and malformed entries fail with file, day and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ailab.curriculum import CatalogueError, Need, load_catalogue
+from ailab.curriculum.loader import BINDINGS_DIR, DAYS_DIR, check_runner
+from ailab.paths import REPO_ROOT
+
+
+def test_catalogue_has_90_days_and_450_unique_experiments() -> None:
+    cat = load_catalogue()
+    assert sorted(cat.days) == list(range(1, 91))
+    assert len(cat.experiments) == 450
+    assert cat.weeks == list(range(1, 14))
+    assert all(len(d.questions) == 6 for d in cat.days.values())
+
+
+def test_every_bound_runner_is_importable_and_every_deliverable_path_exists() -> None:
+    cat = load_catalogue(check_runners=True)
+    for exp in cat.experiments.values():
+        if exp.binding:
+            assert check_runner(exp.binding.runner) is None, exp.id
+    for day in cat.days.values():
+        for d in day.deliverables:
+            if d.path:
+                assert (REPO_ROOT / d.path).exists(), f"{day.id}: deliverable path {d.path} missing"
+
+
+def test_time_plan_and_leetcode_lines_are_not_experiments() -> None:
+    cat = load_catalogue()
+    texts = [e.text for e in cat.experiments.values()]
+    assert not any("LeetCode" in t for t in texts)
+
+
+def _copy_tree(tmp_path: Path) -> tuple[Path, Path]:
+    days, bindings = tmp_path / "days", tmp_path / "bindings"
+    shutil.copytree(DAYS_DIR, days)
+    shutil.copytree(BINDINGS_DIR, bindings)
+    return days, bindings
+
+
+def _edit(path: Path, fn) -> None:  # noqa: ANN001
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    fn(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["experiments"][2].update(summary=""), "d03.yaml: day 3: field experiments[2].summary"),
+        (lambda d: d["experiments"][0].update(needs=["quantum"]), "field experiments[0].needs[0]"),
+        (lambda d: d["experiments"][1].update(id="d03.e9"), "field experiments[1].id"),
+        (lambda d: d["title"].pop("en"), "field title.en"),
+        (lambda d: d.update(questions=d["questions"][:5]), "field questions"),
+        (lambda d: d["deliverables"][0].update(path="x.py"), "field deliverables[0]"),
+    ],
+)
+def test_malformed_day_names_file_day_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001
+    days, bindings = _copy_tree(tmp_path)
+    _edit(days / "d03.yaml", mutate)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(days, bindings)
+    assert expected in str(err.value)
+
+
+def test_binding_to_unknown_experiment_is_rejected(tmp_path: Path) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    (bindings / "zz_bad.yaml").write_text("d03.e7:\n  runner: workloads.models.experiments:x\n")
+    with pytest.raises(CatalogueError, match=r"zz_bad.yaml: day 03: field d03.e7: unknown experiment id"):
+        load_catalogue(days, bindings)
+
+
+def test_runner_that_does_not_exist_is_rejected(tmp_path: Path) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: ailab.runner:no_such_function\n")
+    with pytest.raises(CatalogueError, match=r"field d90.e5.runner: module 'ailab.runner' has no top-level function"):
+        load_catalogue(days, bindings)
+
+
+def test_binding_with_unknown_need_and_bad_runner_reference(tmp_path: Path) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n  needs: [tpu]\n")
+    with pytest.raises(CatalogueError, match=r"field d90.e5.needs\[0\]"):
+        load_catalogue(days, bindings)
+    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: not-a-reference\n")
+    with pytest.raises(CatalogueError, match=r"field d90.e5.runner"):
+        load_catalogue(days, bindings)
+
+
+def test_experiment_bound_twice_is_rejected(tmp_path: Path) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    (bindings / "zz_a.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n")
+    (bindings / "zz_b.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n")
+    with pytest.raises(CatalogueError, match="already bound in"):
+        load_catalogue(days, bindings)
+
+
+def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    (days / "d05.yaml").write_text("day: [5\n")
+    with pytest.raises(CatalogueError, match=r"d05.yaml: not valid YAML"):
+        load_catalogue(days, bindings)
+
+
+def test_needs_of_binding_replace_needs_as_written() -> None:
+    cat = load_catalogue()
+    bound = [e for e in cat.experiments.values() if e.binding]
+    for e in bound:
+        assert e.effective_needs == list(e.binding.needs)
+    unbound = next(e for e in cat.experiments.values() if not e.binding and e.needs)
+    assert unbound.effective_needs == unbound.needs
+    assert all(isinstance(n, Need) for n in unbound.needs)
