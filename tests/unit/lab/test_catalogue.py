@@ -45,7 +45,7 @@ def _copy_tree(tmp_path: Path) -> tuple[Path, Path]:
     return days, bindings
 
 
-def _edit(path: Path, fn) -> None:  # noqa: ANN001
+def _edit(path: Path, fn) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     fn(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -62,7 +62,7 @@ def _edit(path: Path, fn) -> None:  # noqa: ANN001
         (lambda d: d["deliverables"][0].update(path="x.py"), "field deliverables[0]"),
     ],
 )
-def test_malformed_day_names_file_day_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001
+def test_malformed_day_names_file_day_and_field(tmp_path: Path, mutate, expected: str) -> None:
     days, bindings = _copy_tree(tmp_path)
     _edit(days / "d03.yaml", mutate)
     with pytest.raises(CatalogueError) as err:

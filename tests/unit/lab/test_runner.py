@@ -19,10 +19,15 @@ def fake_runners(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES))
 
 
-def bound(exp_id: str, runner: str, needs: list[Need] | None = None, **params):  # noqa: ANN003, ANN201
+def bound(exp_id: str, runner: str, needs: list[Need] | None = None, **params):
     exp = catalogue().experiments[exp_id]
-    return exp.model_copy(update={"binding": Binding(runner=f"fake_experiments:{runner}", params=params,
-                                                     needs=needs or [], quick={"batches": [1]})})
+    return exp.model_copy(
+        update={
+            "binding": Binding(
+                runner=f"fake_experiments:{runner}", params=params, needs=needs or [], quick={"batches": [1]}
+            )
+        }
+    )
 
 
 def test_resolve_week_day_and_experiment() -> None:
