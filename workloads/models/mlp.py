@@ -1,0 +1,211 @@
+"""The Day-3 MLP: scikit-learn's bundled digits upsampled to 28×28, trained on CPU, exported to ONNX.
+
+Input contract of the exported model: "input" float32 [batch, 1, 28, 28] (dynamic batch), pixel values
+in [0, 1]; output "logits" float32 [batch, 10]. The curriculum asks for MNIST, which cannot be
+downloaded here; the 8×8 digits that ship with scikit-learn are upsampled bilinearly to 28×28 so the
+model keeps MNIST's input shape (and the serving and TensorRT days can swap in real MNIST unchanged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812 - the usual alias
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+IMAGE_SIZE = 28  # pixels per side after upsampling (MNIST's shape)
+NUM_CLASSES = 10
+TEST_FRACTION = 0.25  # held-out share of the 1797 digits, stratified by label
+SEED = 0
+
+# Training recipe; its hash is stored in the ONNX metadata so a cached file from another recipe is not reused.
+HIDDEN = (256, 128)
+EPOCHS = 15
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+RECIPE = f"v1 hidden={HIDDEN} epochs={EPOCHS} bs={BATCH_SIZE} lr={LEARNING_RATE} seed={SEED} split={TEST_FRACTION}"
+RECIPE_KEY = "ailab.recipe"
+
+
+class MLP(nn.Module):
+    """784 → 256 → 128 → 10 with ReLU; `act1`/`act2` are separate modules so d03.e4 can swap one out."""
+
+    def __init__(self, hidden: tuple[int, int] = HIDDEN) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(IMAGE_SIZE * IMAGE_SIZE, hidden[0])
+        self.act1: nn.Module = nn.ReLU()
+        self.fc2 = nn.Linear(hidden[0], hidden[1])
+        self.act2: nn.Module = nn.ReLU()
+        self.fc3 = nn.Linear(hidden[1], NUM_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc3(self.act2(self.fc2(self.act1(self.fc1(self.flatten(x))))))
+
+
+def preprocess(images_8x8: np.ndarray) -> np.ndarray:
+    """digits images [n, 8, 8] with values 0..16 → float32 [n, 1, 28, 28] in [0, 1] (bilinear upsampling)."""
+    x = torch.from_numpy(np.asarray(images_8x8, dtype=np.float32) / 16.0).unsqueeze(1)
+    with torch.no_grad():
+        up = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    return up.clamp_(0.0, 1.0).numpy()
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: np.ndarray  # float32 [n, 1, 28, 28]
+    y_train: np.ndarray  # int64 [n]
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def digits_split() -> Split:
+    """The fixed, stratified train/test split of scikit-learn's digits, preprocessed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    tr, te = train_test_split(np.arange(len(d.target)), test_size=TEST_FRACTION, random_state=SEED, stratify=d.target)
+    x = preprocess(d.images)
+    y = d.target.astype(np.int64)
+    return Split(x[tr], y[tr], x[te], y[te])
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: MLP
+    test_accuracy: float  # fraction of held-out digits classified correctly, 0..1
+    train_s: float  # wall-clock training time, seconds
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of images in x whose argmax logit equals y."""
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x)).argmax(dim=1).numpy()
+    return float((pred == y).mean())
+
+
+def train(seed: int = SEED, epochs: int = EPOCHS) -> Trained:
+    """Train the MLP with Adam on the digits training split; deterministic for a given seed on CPU."""
+    split = digits_split()
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # parameter initialisation uses the global generator
+    model = MLP()
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
+    t0 = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), BATCH_SIZE):
+            idx = order[i : i + BATCH_SIZE]
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    train_s = time.perf_counter() - t0
+    model.eval()
+    return Trained(model, accuracy(model, split.x_test, split.y_test), train_s)
+
+
+def export_onnx(model: nn.Module, path: Path, opset: int = 17, metadata: dict[str, str] | None = None) -> Path:
+    """Export with the TorchScript exporter (it honours opset 13 exactly; dynamo emits ≥18) and a dynamic batch axis."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
+    # write next to the target, then rename: concurrent callers never see a half-written file
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is deprecated, still works
+            torch.onnx.export(
+                model.eval(),
+                (dummy,),
+                str(tmp),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamo=False,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            )
+        if metadata:
+            proto = onnx.load(str(tmp))
+            for k, v in metadata.items():
+                proto.metadata_props.add(key=k, value=v)
+            onnx.save(proto, str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def recipe_hash(opset: int) -> str:
+    return hashlib.sha256(f"{RECIPE} opset={opset} torch={torch.__version__}".encode()).hexdigest()[:16]
+
+
+def is_valid_export(path: Path, opset: int) -> bool:
+    """True when path holds a checked ONNX model of this recipe and opset with the input/output contract."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto)
+    except Exception:  # noqa: BLE001 - missing, truncated or invalid: not reusable
+        return False
+    meta = {p.key: p.value for p in proto.metadata_props}
+    domain_opset = {o.domain: o.version for o in proto.opset_import}
+    if meta.get(RECIPE_KEY) != recipe_hash(opset) or domain_opset.get("", domain_opset.get("ai.onnx")) != opset:
+        return False
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+    f32 = onnx.TensorProto.FLOAT
+    return (
+        (inp.name, out.name) == (INPUT_NAME, OUTPUT_NAME)
+        and inp.type.tensor_type.elem_type == f32
+        and out.type.tensor_type.elem_type == f32
+        and in_dims == ["batch", 1, IMAGE_SIZE, IMAGE_SIZE]
+        and out_dims == ["batch", NUM_CLASSES]
+    )
+
+
+def export_default_model(out_dir: Path, opset: int = 17) -> Path:
+    """Train (seed 0) and write out_dir/mlp.onnx, or reuse a valid one of the same recipe; returns its path."""
+    path = Path(out_dir) / "mlp.onnx"
+    if is_valid_export(path, opset):
+        return path
+    trained = train()
+    meta = {
+        RECIPE_KEY: recipe_hash(opset),
+        "ailab.recipe_text": RECIPE,
+        "ailab.test_accuracy": f"{trained.test_accuracy:.4f}",
+        "ailab.preprocess": "sklearn digits 8x8 /16 -> bilinear 28x28, values 0..1",
+    }
+    return export_onnx(trained.model, path, opset=opset, metadata=meta)
+
+
+def sample_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n held-out digits images, float32 [n, 1, 28, 28] preprocessed as in training, and int64 labels [n]."""
+    if n < 1:
+        raise ValueError(f"error: n {n}: must be >= 1")
+    split = digits_split()
+    rng = np.random.default_rng(seed)
+    # the held-out split has 450 images; larger requests repeat images (drawn with replacement)
+    idx = rng.choice(len(split.y_test), size=n, replace=n > len(split.y_test))
+    return split.x_test[idx].copy(), split.y_test[idx].copy()
