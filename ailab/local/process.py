@@ -1,0 +1,193 @@
+"""Start, probe and stop one local service process; everything a caller needs to say why it failed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ailab.local.registry import PlatformError
+from ailab.local.spec import HOST, ServiceSpec
+
+
+@dataclass
+class Running:
+    """What is recorded about a started service in .lab/platform.json (plain data, JSON-serialisable)."""
+
+    name: str
+    pid: int
+    create_time: float  # psutil's process start time: guards against a recycled PID
+    ports: dict[str, int]
+    log: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    stop_signal: str
+    ready_url: str | None
+    started_at: float
+    restarts: int = 0
+    info: dict[str, str] | None = None
+
+
+def log_tail(path: str | Path, lines: int = 20) -> str:
+    """The last `lines` lines of a log file, for error messages."""
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:]) or "(log is empty)"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _owner(port: int) -> str:
+    try:
+        for c in psutil.net_connections("tcp"):
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+                return f" by pid {c.pid} ({psutil.Process(c.pid).name()})"
+    except (psutil.Error, OSError):
+        pass
+    return ""
+
+
+def check_startable(spec: ServiceSpec) -> None:
+    """Binary present and every port free, else a PlatformError naming the service, port and owner."""
+    exe = spec.argv[0]
+    if not (Path(exe).is_file() and os.access(exe, os.X_OK)) and shutil.which(exe) is None:
+        raise PlatformError(f"service {spec.name}: binary {exe!r} not found or not executable (run `make setup`)")
+    for role, port in spec.ports.items():
+        if port_in_use(port):
+            raise PlatformError(
+                f"service {spec.name}: port {port} ({role}) on {HOST} is already in use{_owner(port)}; "
+                "stop that process or start with free ports"
+            )
+
+
+def alive(pid: int, create_time: float) -> bool:
+    """True when `pid` is still the process we started (not exited, not a zombie, not a recycled PID)."""
+    try:
+        p = psutil.Process(pid)
+        if abs(p.create_time() - create_time) > 0.5:
+            return False
+        if p.status() == psutil.STATUS_ZOMBIE:
+            _reap(pid)
+            return False
+        return True
+    except psutil.Error:
+        return False
+
+
+def _reap(pid: int) -> None:
+    # Our own child (Python API): collect it so that it does not stay a zombie.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def probe_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def launch(spec: ServiceSpec) -> Running:
+    """Start the process (own session, output to its log) and return its record; does not wait for readiness."""
+    check_startable(spec)
+    spec.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log, "ab") as log:
+        log.write(f"\n=== lab: starting {spec.name} at {time.strftime('%F %T')}: {' '.join(spec.argv)}\n".encode())
+        log.flush()
+        # A new session, so that Ctrl-C in `lab` does not reach the service and stop() can signal its group.
+        proc = subprocess.Popen(
+            spec.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **spec.env},
+            cwd=spec.cwd,
+            start_new_session=True,
+        )
+    return Running(
+        name=spec.name,
+        pid=proc.pid,
+        create_time=psutil.Process(proc.pid).create_time(),
+        ports=dict(spec.ports),
+        log=str(spec.log),
+        argv=list(spec.argv),
+        env=dict(spec.env),
+        cwd=str(spec.cwd) if spec.cwd else None,
+        stop_signal=spec.stop_signal,
+        ready_url=spec.ready if isinstance(spec.ready, str) else None,
+        started_at=time.time(),
+        info=dict(spec.info),
+    )
+
+
+def wait_ready(rec: Running, spec: ServiceSpec | None = None, timeout: float | None = None) -> float:
+    """Poll the readiness probe until it answers; seconds it took. Exit or timeout -> error with the log tail."""
+    probe = spec.ready if spec else rec.ready_url
+    limit = timeout or (spec.ready_timeout_s if spec else 60.0)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        if not alive(rec.pid, rec.create_time):
+            raise PlatformError(
+                f"service {rec.name}: exited during start (pid {rec.pid}); "
+                f"last lines of {rec.log}:\n{log_tail(rec.log)}"
+            )
+        ok = probe_ok(probe) if isinstance(probe, str) else (probe() if probe else True)
+        if ok:
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    stop(rec)
+    raise PlatformError(
+        f"service {rec.name}: not ready after {limit:.0f} s (probe {probe}); last lines of {rec.log}:\n"
+        f"{log_tail(rec.log)}"
+    )
+
+
+def stop(rec: Running, grace_s: float = 15.0) -> bool:
+    """Stop exactly this process (its stop signal, then SIGKILL to its process group); False if it was gone."""
+    if not alive(rec.pid, rec.create_time):
+        kill_group(rec)
+        return False
+    try:
+        os.kill(rec.pid, getattr(signal, rec.stop_signal))
+    except ProcessLookupError:
+        return False
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < grace_s and alive(rec.pid, rec.create_time):
+        time.sleep(0.05)
+    kill_group(rec)  # leftovers: the server itself after the grace period, helper processes it spawned
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < 5 and alive(rec.pid, rec.create_time):
+        time.sleep(0.05)
+    return True
+
+
+def kill_group(rec: Running) -> None:
+    """SIGKILL what is left of the service's process group (helpers it spawned), never a recycled PID's group."""
+    for p in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if os.getpgid(p.pid) == rec.pid and p.info["create_time"] >= rec.create_time - 0.5:
+                p.kill()
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    _reap(rec.pid)

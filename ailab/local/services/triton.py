@@ -1,0 +1,88 @@
+"""Triton Inference Server (the `tritonserver` 2.51 shipped by nvidia-pytriton, python backend) as a local service.
+
+Options (PlatformContext.options): `triton.model_repository` (path; default: the week's models built by
+workloads.serving.repository), `triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
+(names loaded at start in explicit mode), `triton.args` (extra command-line arguments).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from ailab import host
+from ailab.local.registry import PlatformError
+from ailab.local.spec import HOST, PlatformContext, ServiceSpec
+
+DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}  # Triton's own defaults
+
+
+def backend_dir(ctx: PlatformContext, server: Path) -> Path:
+    """A backends dir with the python backend plus the Python 3.11 stub (pytriton ships them apart)."""
+    out = ctx.state_dir / "triton" / "backends"
+    stub = out / "python" / "triton_python_backend_stub"
+    if not stub.exists():
+        root = server.parent.parent  # .../pytriton/tritonserver
+        shutil.copytree(root / "backends", out, dirs_exist_ok=True)
+        shutil.copy2(
+            root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / stub.name, stub
+        )
+    return out
+
+
+def runtime_env() -> dict[str, str]:
+    """LD_LIBRARY_PATH and PATH the server and its python stubs need (see ENVIRONMENT.md)."""
+    import pytriton
+
+    site = Path(pytriton.__file__).parent.parent
+    # Debian's libpython would be found otherwise and the stub fails with "'_thread.RLock' ... _recursion_count".
+    libs = [sysconfig.get_config_var("LIBDIR"), str(site / "nvidia_pytriton.libs")]
+    old = os.environ.get("LD_LIBRARY_PATH")
+    return {
+        "LD_LIBRARY_PATH": ":".join([*libs, *([old] if old else [])]),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",  # stubs import the venv's packages
+    }
+
+
+def spec(ctx: PlatformContext) -> ServiceSpec:
+    server = host.tritonserver_binary()
+    if server is None:
+        raise PlatformError("service triton: binary 'tritonserver' not found (pip install nvidia-pytriton==0.7.0)")
+    repo = ctx.options.get("triton.model_repository")
+    if repo is None:
+        from workloads.serving.repository import build_repository, week_models
+
+        repo = build_repository(week_models(ctx.week), ctx.state_dir / "models" / f"week{ctx.week:02d}")
+    ports = {role: ctx.port(f"triton.{role}", p) for role, p in DEFAULT_PORTS.items()}
+    mode = ctx.options.get("triton.model_control_mode", "none")
+    argv = [
+        str(server),
+        f"--model-repository={repo}",
+        f"--backend-directory={backend_dir(ctx, server)}",
+        f"--model-control-mode={mode}",
+        f"--http-address={HOST}",
+        f"--http-port={ports['http']}",
+        f"--grpc-address={HOST}",
+        f"--grpc-port={ports['grpc']}",
+        f"--metrics-address={HOST}",
+        f"--metrics-port={ports['metrics']}",
+        "--allow-metrics=true",
+        "--metrics-interval-ms=1000",
+        "--log-verbose=0",
+        *[f"--load-model={m}" for m in ctx.options.get("triton.load_models", [])],
+        *ctx.options.get("triton.args", []),
+    ]
+    return ServiceSpec(
+        name="triton",
+        argv=argv,
+        ports=ports,
+        ready=f"http://{HOST}:{ports['http']}/v2/health/ready",
+        log=ctx.log_path("triton"),
+        env=runtime_env(),
+        stop_signal="SIGINT",  # Triton unloads models and exits cleanly on SIGINT
+        ready_timeout_s=float(ctx.options.get("triton.ready_timeout_s", 120)),
+        info={"model_repository": str(repo), "model_control_mode": mode},
+    )
