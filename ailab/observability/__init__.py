@@ -1,0 +1,1 @@
+"""Generators for dashboards/: Grafana dashboards, Prometheus config, rules and rule tests, Alertmanager."""
