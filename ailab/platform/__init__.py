@@ -1,0 +1,1 @@
+"""Pulumi week stacks: typed settings, pure manifest plans per concern, and their ComponentResources."""

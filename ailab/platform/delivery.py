@@ -1,0 +1,39 @@
+"""Delivery component: Argo CD with an Application syncing the week's rendered manifests (`lab render -o`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ailab.platform.config import StackSettings
+from ailab.platform.model import HelmRelease, Plan, meta
+
+ARGO_NS = "argocd"
+
+
+def application(s: StackSettings, ns: str) -> dict[str, Any]:
+    """Application for deploy/weekNN (written by `lab render weekNN -o deploy/weekNN` and committed)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": meta(f"ailab-week{s.week:02d}", ARGO_NS),
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": s.delivery.repo_url,
+                "targetRevision": s.delivery.revision,
+                "path": f"deploy/week{s.week:02d}",
+                "directory": {"recurse": True},
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            # manual sync: the same objects are also managed by `pulumi up`; syncing is the d27 exercise
+            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        },
+    }
+
+
+def plan(s: StackSettings, ns: str) -> Plan:
+    """Delivery component for the stack's settings."""
+    p = Plan("delivery", "ailab:delivery:ArgoCD")
+    p.releases.append(HelmRelease("argo-cd", ARGO_NS, {"configs": {"params": {"server.insecure": True}}}))
+    p.manifests.append(application(s, ns))
+    return p

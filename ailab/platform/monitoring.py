@@ -1,0 +1,323 @@
+"""Monitoring component: kube-prometheus-stack, DCGM exporter (:9400), the lab's exporter, ServiceMonitors,
+the repository's dashboards and rules (read from dashboards/ at build time), federation and Thanos."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ailab.paths import REPO_ROOT
+from ailab.platform.config import StackSettings
+from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted, secret_ref
+from ailab.platform.versions import IMAGES
+from workloads.images.catalog import ref
+
+NS = "monitoring"
+DCGM_PORT = 9400
+EXPORTER = "ailab-exporter"
+EXPORTER_PORT = 9500
+DASHBOARD_LABEL = "grafana_dashboard"
+THANOS_SECRET = "thanos-objstore"
+
+
+def _name(stem: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:50]
+
+
+def dashboard_configmaps(dashboards_dir: Path) -> list[dict[str, Any]]:
+    """One ConfigMap per dashboards/grafana/*.json, labelled for the Grafana sidecar."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta(f"dashboard-{_name(f.stem)}", NS, {DASHBOARD_LABEL: "1"}),
+            "data": {f.name: f.read_text()},
+        }
+        for f in sorted((dashboards_dir / "grafana").glob("*.json"))
+    ]
+
+
+def prometheus_rules(dashboards_dir: Path) -> list[dict[str, Any]]:
+    """One PrometheusRule per dashboards/prometheus/rules/*.yaml (Prometheus rule files with top-level groups)."""
+    out = []
+    for f in sorted((dashboards_dir / "prometheus" / "rules").glob("*.y*ml")):
+        doc = yaml.safe_load(f.read_text()) or {}
+        if not doc.get("groups"):
+            raise ValueError(f"{f}: a Prometheus rule file needs top-level `groups:`")
+        out.append(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": meta(f"rules-{_name(f.stem)}", NS),
+                "spec": {"groups": doc["groups"]},
+            }
+        )
+    return out
+
+
+def stack_release(s: StackSettings) -> HelmRelease:
+    """kube-prometheus-stack that picks up every ServiceMonitor/PodMonitor/PrometheusRule, not only its own."""
+    spec: dict[str, Any] = {
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        "retention": s.monitoring.retention,
+        "externalLabels": {"cluster": f"{s.cluster.name}-week{s.week:02d}"},
+    }
+    values: dict[str, Any] = {
+        "prometheus": {"prometheusSpec": spec},
+        "grafana": {
+            "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+            "sidecar": {
+                "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
+            },
+        },
+    }
+    if s.monitoring.thanos:
+        spec["thanos"] = {"objectStorageConfig": {"existingSecret": {"name": THANOS_SECRET, "key": "objstore.yml"}}}
+        values["prometheus"]["thanosService"] = {"enabled": True}
+    return HelmRelease("kube-prometheus-stack", NS, values)
+
+
+def service_monitor(name: str, ns: str, app: str, port: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta(name, NS),
+        "spec": {
+            "namespaceSelector": {"matchNames": [ns]},
+            "selector": {"matchLabels": {"app": app}},
+            "endpoints": [{"port": port, "interval": "15s", "path": "/metrics"}],
+        },
+    }
+
+
+def dcgm_exporter(gfd: bool) -> list[dict[str, Any]]:
+    """DCGM exporter DaemonSet on GPU nodes (+ Service on 9400); needs SYS_ADMIN for profiling metrics."""
+    labels = {"app": "dcgm-exporter"}
+    pod: dict[str, Any] = {
+        "tolerations": GPU_TOLERATIONS,
+        "containers": [
+            {
+                "name": "dcgm-exporter",
+                "image": IMAGES["dcgm-exporter"],
+                "env": [
+                    {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
+                    {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+                ],
+                "ports": [{"name": "metrics", "containerPort": DCGM_PORT}],
+                "resources": resources("100m", "512Mi", cpu_limit="500m"),
+                "securityContext": {
+                    "runAsNonRoot": False,
+                    "runAsUser": 0,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+                },
+                "volumeMounts": [
+                    {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True}
+                ],
+            }
+        ],
+        "volumes": [{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
+    }
+    if gfd:
+        pod["nodeSelector"] = {"nvidia.com/gpu.present": "true"}  # label set by GPU Feature Discovery
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": meta("dcgm-exporter", NS, labels),
+            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta("dcgm-exporter", NS, labels),
+            "spec": {"selector": labels, "ports": [{"name": "metrics", "port": DCGM_PORT, "targetPort": "metrics"}]},
+        },
+    ]
+
+
+def lab_exporter() -> list[dict[str, Any]]:
+    """The lab's own Prometheus exporter (workloads.exporters, image ailab/exporter)."""
+    labels = {"app": EXPORTER}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta(EXPORTER, NS, labels),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "exporter",
+                                "image": ref("exporter"),
+                                "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
+                                "resources": resources("50m", "128Mi", cpu_limit="200m"),
+                                "securityContext": restricted(),
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta(EXPORTER, NS, labels),
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "metrics", "port": EXPORTER_PORT, "targetPort": "metrics"}],
+            },
+        },
+    ]
+
+
+def federation(s: StackSettings) -> list[dict[str, Any]]:
+    """A 'global' Prometheus federating the lab Prometheus' Triton/GPU series and recording rules."""
+    labels = {"app": "prometheus-global"}
+    config = {
+        "global": {"scrape_interval": "30s", "external_labels": {"tier": "global"}},
+        "scrape_configs": [
+            {
+                "job_name": "federate",
+                "honor_labels": True,
+                "metrics_path": "/federate",
+                "params": {
+                    "match[]": ['{job=~".*triton.*|.*dcgm.*|.*exporter.*"}', '{__name__=~"job:.*|instance:.*"}']
+                },
+                "static_configs": [{"targets": ["kube-prometheus-stack-prometheus.monitoring.svc:9090"]}],
+            }
+        ],
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta("prometheus-global", NS),
+            "data": {"prometheus.yml": yaml.safe_dump(config, sort_keys=False)},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta("prometheus-global", NS, labels),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "prometheus",
+                                "image": IMAGES["prometheus"],
+                                "args": [
+                                    "--config.file=/etc/prometheus/prometheus.yml",
+                                    "--storage.tsdb.path=/prometheus",
+                                    f"--storage.tsdb.retention.time={s.monitoring.retention}",
+                                ],
+                                "ports": [{"name": "web", "containerPort": 9090}],
+                                "resources": resources("200m", "1Gi", cpu_limit="1"),
+                                "securityContext": restricted(65534),
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/prometheus"},
+                                    {"name": "data", "mountPath": "/prometheus"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": "prometheus-global"}},
+                            {"name": "data", "emptyDir": {"sizeLimit": "10Gi"}},
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta("prometheus-global", NS, labels),
+            "spec": {"selector": labels, "ports": [{"name": "web", "port": 9090, "targetPort": "web"}]},
+        },
+    ]
+
+
+def thanos() -> tuple[HelmRelease, dict[str, Any]]:
+    """Thanos query + store gateway over a bundled MinIO bucket that the Prometheus sidecar uploads to."""
+    objstore = {
+        "type": "S3",
+        "config": {
+            "bucket": "thanos",
+            "endpoint": "thanos-minio.monitoring.svc:9000",
+            "insecure": True,
+            "access_key": "thanos",
+            "secret_key": secret_ref("thanos-minio"),
+        },
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(THANOS_SECRET, NS),
+        "type": "Opaque",
+        "stringData": {"objstore.yml": yaml.safe_dump(objstore, sort_keys=False)},
+    }
+    release = HelmRelease(
+        "thanos",
+        NS,
+        {
+            "existingObjstoreSecret": THANOS_SECRET,
+            "query": {
+                "enabled": True,
+                "dnsDiscovery": {"sidecarsService": "kube-prometheus-stack-thanos-discovery", "sidecarsNamespace": NS},
+            },
+            "storegateway": {"enabled": True},
+            "minio": {
+                "enabled": True,
+                "auth": {"rootUser": "thanos", "rootPassword": secret_ref("thanos-minio")},
+                "defaultBuckets": "thanos",
+            },
+        },
+    )
+    return release, secret
+
+
+def plan(s: StackSettings, ns: str, dashboards_dir: Path = REPO_ROOT / "dashboards") -> Plan:
+    """Monitoring component for the stack's settings; dashboards/rules come from `dashboards_dir`."""
+    p = Plan("monitoring", "ailab:monitoring:Monitoring")
+    p.manifests.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": meta("grafana-admin", NS),
+            "type": "Opaque",
+            "stringData": {"admin-user": "admin", "admin-password": secret_ref("grafana-admin")},
+        }
+    )
+    p.releases.append(stack_release(s))
+    p.manifests += lab_exporter()
+    p.manifests += [
+        service_monitor("triton", ns, "triton", "metrics"),
+        service_monitor(EXPORTER, NS, EXPORTER, "metrics"),
+    ]
+    if s.monitoring.dcgm and s.gpu.enabled and s.gpu.mode == "device-plugin":  # the GPU Operator brings its own
+        p.manifests += dcgm_exporter(s.gpu.gfd)
+        p.manifests.append(service_monitor("dcgm-exporter", NS, "dcgm-exporter", "metrics"))
+    if s.monitoring.dashboards:
+        p.manifests += dashboard_configmaps(dashboards_dir)
+    if s.monitoring.rules:
+        p.manifests += prometheus_rules(dashboards_dir)
+    if s.monitoring.federation:
+        p.manifests += federation(s)
+    if s.monitoring.thanos:
+        release, secret = thanos()
+        p.releases.append(release)
+        p.manifests.append(secret)
+    p.outputs["prometheus"] = "kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    return p

@@ -1,0 +1,228 @@
+"""Platform objects the curriculum uses: a node log collector DaemonSet, the ModelDeployment operator
+(CRD + kopf controller), Cluster Autoscaler for cloud targets, kubelet Topology/CPU manager args for k3s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ailab.platform.config import StackSettings
+from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted
+from ailab.platform.versions import IMAGES
+from workloads.images.catalog import ref
+from workloads.operator.reconcile import GROUP, KIND, PLURAL, VERSION
+
+OPERATOR = "modeldeployment-operator"
+
+
+def log_collector() -> list[dict[str, Any]]:
+    """fluent-bit DaemonSet tailing container logs on every node (root: the host's log files are root-only)."""
+    labels = {"app": "log-collector"}
+    config = (
+        "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser cri\n"
+        "    Mem_Buf_Limit 16MB\n[OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n"
+    )
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta("log-collector", "kube-system"),
+            "data": {"fluent-bit.conf": config},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": meta("log-collector", "kube-system", labels),
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "tolerations": [{"operator": "Exists"}],  # every node, GPU-tainted or control-plane
+                        "containers": [
+                            {
+                                "name": "fluent-bit",
+                                "image": IMAGES["fluent-bit"],
+                                "args": ["-c", "/fluent-bit/etc/fluent-bit.conf"],
+                                "resources": resources("50m", "64Mi", cpu_limit="200m"),
+                                "securityContext": {
+                                    "runAsNonRoot": False,
+                                    "runAsUser": 0,
+                                    "readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/fluent-bit/etc"},
+                                    {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": "log-collector"}},
+                            {"name": "varlog", "hostPath": {"path": "/var/log"}},
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def operator_crd() -> dict[str, Any]:
+    """CustomResourceDefinition of ModelDeployment (lab.ailab.dev/v1alpha1)."""
+    spec_schema = {
+        "type": "object",
+        "required": ["model"],
+        "properties": {
+            "model": {"type": "string", "pattern": "^[a-zA-Z0-9_.-]+$"},
+            "replicas": {"type": "integer", "minimum": 0, "maximum": 16, "default": 1},
+            "gpus": {"type": "integer", "minimum": 0, "maximum": 8, "default": 1},
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": meta(f"{PLURAL}.{GROUP}"),
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": KIND, "plural": PLURAL, "singular": "modeldeployment", "shortNames": ["md"]},
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": spec_schema,
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def operator(ns: str) -> list[dict[str, Any]]:
+    """RBAC + kopf controller Deployment + one example ModelDeployment."""
+    labels = {"app": OPERATOR}
+    rules = [
+        {
+            "apiGroups": [GROUP],
+            "resources": [PLURAL, f"{PLURAL}/status"],
+            "verbs": ["get", "list", "watch", "patch", "update"],
+        },
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    ]
+    return [
+        operator_crd(),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(OPERATOR, ns)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": meta(OPERATOR),
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": meta(OPERATOR),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR},
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": ns}],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta(OPERATOR, ns, labels),
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": OPERATOR,
+                        "containers": [
+                            {
+                                "name": "controller",
+                                "image": ref("inference"),
+                                "command": [
+                                    "python",
+                                    "-m",
+                                    "kopf",
+                                    "run",
+                                    "-m",
+                                    "workloads.operator.controller",
+                                    "--all-namespaces",
+                                    "--liveness=http://0.0.0.0:8080/healthz",
+                                ],
+                                "env": [{"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")}],
+                                "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                                "resources": resources("50m", "128Mi", cpu_limit="200m"),
+                                "securityContext": restricted(),
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": meta("mlp-demo", ns),
+            "spec": {"model": "mlp", "replicas": 1, "gpus": 1},
+        },
+    ]
+
+
+def autoscaler_release(s: StackSettings) -> HelmRelease:
+    """Cluster Autoscaler discovering the cloud provider's node groups tagged for this cluster."""
+    a = s.autoscaler
+    values: dict[str, Any] = {
+        "cloudProvider": a.cloud_provider,
+        "autoDiscovery": {"clusterName": a.cluster_name},
+        "extraArgs": {
+            "expander": "least-waste",
+            "scale-down-unneeded-time": "5m",
+            "balance-similar-node-groups": True,
+            "skip-nodes-with-local-storage": False,
+        },
+    }
+    if a.cloud_provider == "aws":
+        values["awsRegion"] = a.region
+    return HelmRelease("cluster-autoscaler", "kube-system", values)
+
+
+def kubelet_args(s: StackSettings) -> list[str]:
+    """kubelet-arg entries for k3s agents (the k3s role writes them to /etc/rancher/k3s/config.yaml)."""
+    k = s.kubelet
+    args = [f"topology-manager-policy={k.topology_manager_policy}", f"cpu-manager-policy={k.cpu_manager_policy}"]
+    if k.topology_manager_policy != "none":
+        args.append("topology-manager-scope=pod")
+    if k.reserved_cpus:
+        args.append(f"reserved-cpus={k.reserved_cpus}")  # static CPU manager needs CPUs reserved for the system
+    return args
+
+
+def plan(s: StackSettings, ns: str) -> Plan:
+    """Platform-objects component for the stack's settings."""
+    p = Plan("objects", "ailab:platform:Objects")
+    if s.objects.log_collector:
+        p.manifests += log_collector()
+    if s.objects.operator:
+        p.manifests += operator(ns)
+    if s.autoscaler.enabled and s.cluster.target == "existing":  # node groups exist only on a cloud cluster
+        p.releases.append(autoscaler_release(s))
+    p.outputs["k3sKubeletArgs"] = kubelet_args(s)
+    return p
