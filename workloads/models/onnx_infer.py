@@ -53,7 +53,8 @@ def check_args(model: Path, batch: int, samples: int, level: str, export: bool) 
         raise InferError(f"--opt-level {level!r}: allowed {', '.join(ortbench.LEVELS)}")
     if not model.exists() and not export:
         raise InferError(
-            f"--model {model}: file not found (train and write it: python -m workloads.models.onnx_infer --model <path> --export)"
+            f"--model {model}: file not found "
+            "(train and write it: python -m workloads.models.onnx_infer --model <path> --export)"
         )
     if model.exists() and model.is_dir():
         raise InferError(f"--model {model}: is a directory, expected an .onnx file")
