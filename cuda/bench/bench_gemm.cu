@@ -1,0 +1,297 @@
+// GEMM progression of d10.e5, d11 and d65: CPU baseline, CUDA-core SGEMM kernels, WMMA tensor-core kernels, cuBLAS.
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+
+#include <chrono>
+#include <map>
+
+#include "../include/harness.cuh"
+#include "../kernels/fma_peak.cuh"
+#include "../kernels/hgemm_wmma_naive.cuh"
+#include "../kernels/hgemm_wmma_pipelined.cuh"
+#include "../kernels/sgemm_coalesced.cuh"
+#include "../kernels/sgemm_double_buffer.cuh"
+#include "../kernels/sgemm_naive.cuh"
+#include "../kernels/sgemm_regblock.cuh"
+#include "../kernels/sgemm_smem_tiled.cuh"
+#include "../kernels/sgemm_vectorized.cuh"
+
+#define CB(call)                                                                                      \
+  do {                                                                                                \
+    cublasStatus_t s_ = (call);                                                                       \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                \
+      std::fprintf(stderr, "{\"error\":\"cublas status %d\",\"call\":\"%s\"}\n", (int)s_, #call);     \
+      std::exit(1);                                                                                   \
+    }                                                                                                 \
+  } while (0)
+
+static bool quick = false;
+static cublasHandle_t hb;
+
+__global__ void to_half(const float* x, half* y, size_t n) {
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = __float2half_rn(x[i]);
+}
+__global__ void half_to_float(const half* x, float* y, size_t n) {
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = __half2float(x[i]);
+}
+
+// Row-major C = A*B through column-major cuBLAS: C^T = B^T A^T, so pass B first.
+static void cublas_sgemm(int n, const float* A, const float* B, float* C) {
+  const float one = 1, zero = 0;
+  CB(cublasSgemm(hb, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, B, n, A, n, &zero, C, n));
+}
+static void cublas_hgemm_f32acc(int n, const half* A, const half* B, float* C) {
+  const float one = 1, zero = 0;
+  CB(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, B, CUDA_R_16F, n, A, CUDA_R_16F, n, &zero, C,
+                  CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+static void cublas_hgemm_f16acc(int n, const half* A, const half* B, half* C) {
+  const half one = __float2half(1.f), zero = __float2half(0.f);
+  CB(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, B, CUDA_R_16F, n, A, CUDA_R_16F, n, &zero, C,
+                  CUDA_R_16F, n, CUBLAS_COMPUTE_16F, CUBLAS_GEMM_DEFAULT));
+}
+
+static std::vector<double> cpu_ref(const std::vector<float>& A, const std::vector<float>& B, int n) {
+  std::vector<double> C((size_t)n * n, 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < n; ++k) {
+      double a = A[(size_t)i * n + k];
+      for (int j = 0; j < n; ++j) C[(size_t)i * n + j] += a * B[(size_t)k * n + j];
+    }
+  return C;
+}
+
+struct Set {
+  float *A, *B, *Ar, *Br;  // fp32 inputs and fp32 copies of their fp16 roundings
+  half *Ah, *Bh;
+};
+
+static double fp32_peak_tflops() {
+  int sms = h::device_sms(), nb = sms * 16, iters = quick ? 1024 : 16384;
+  float* out;
+  CK(cudaMalloc(&out, (size_t)nb * 256 * sizeof(float)));
+  double ms = h::time_ms([&](int) { fma_peak<<<nb, 256>>>(out, iters, 0.999f); });
+  CK(cudaFree(out));
+  return 2.0 * 8 * iters * (double)nb * 256 / ms / 1e9;
+}
+
+static double copy_bw_gbs() {
+  size_t bytes = quick ? (64ull << 20) : (1ull << 30);
+  void *a, *b;
+  CK(cudaMalloc(&a, bytes));
+  CK(cudaMalloc(&b, bytes));
+  CK(cudaMemset(a, 1, bytes));
+  double ms = h::time_ms([&](int) { CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  return 2.0 * bytes / ms / 1e6;
+}
+
+// cuBLAS HGEMM (fp16 in, fp32 acc) at the largest N: the tensor-core ceiling reached on this card.
+static double tensor_ceiling(int n) {
+  size_t nn = (size_t)n * n;
+  half *A, *B;
+  float *C, *x = h::dev_random(nn, 99);
+  CK(cudaMalloc(&A, nn * 2)); CK(cudaMalloc(&B, nn * 2)); CK(cudaMalloc(&C, nn * 4));
+  to_half<<<(unsigned)((nn + 255) / 256), 256>>>(x, A, nn);
+  to_half<<<(unsigned)((nn + 255) / 256), 256>>>(x, B, nn);
+  CKL();
+  double ms = h::time_ms([&](int) { cublas_hgemm_f32acc(n, A, B, C); });
+  for (void* p : {(void*)A, (void*)B, (void*)C, (void*)x}) CK(cudaFree(p));
+  double t = 2.0 * n * n * (double)n / ms / 1e9;
+  h::Row("ceiling", "tensor-core ceiling (cuBLAS HGEMM fp16 in / fp32 acc, largest N)").i("N", "", n)
+      .f("throughput", "TFLOP/s", t).emit();
+  return t;
+}
+
+static void sweep(double peak32, double bw, std::vector<int> ns) {
+  double tc_ceiling = tensor_ceiling(ns.back());
+  for (int n : ns) {
+    size_t nn = (size_t)n * n;
+    int S = (int)std::min<size_t>(8, std::max<size_t>(1, (200ull << 20) / (nn * 12)));
+    std::vector<Set> sets(S);
+    for (int k = 0; k < S; ++k) {
+      Set& s = sets[k];
+      s.A = h::dev_random(nn, 10 * k + 1);
+      s.B = h::dev_random(nn, 10 * k + 2);
+      CK(cudaMalloc(&s.Ah, nn * sizeof(half)));
+      CK(cudaMalloc(&s.Bh, nn * sizeof(half)));
+      CK(cudaMalloc(&s.Ar, nn * sizeof(float)));
+      CK(cudaMalloc(&s.Br, nn * sizeof(float)));
+      unsigned g = (unsigned)((nn + 255) / 256);
+      to_half<<<g, 256>>>(s.A, s.Ah, nn);
+      to_half<<<g, 256>>>(s.B, s.Bh, nn);
+      half_to_float<<<g, 256>>>(s.Ah, s.Ar, nn);
+      half_to_float<<<g, 256>>>(s.Bh, s.Br, nn);
+      CKL();
+    }
+    float *C, *ref32, *ref16;
+    CK(cudaMalloc(&C, nn * sizeof(float)));
+    CK(cudaMalloc(&ref32, nn * sizeof(float)));
+    CK(cudaMalloc(&ref16, nn * sizeof(float)));
+    // references for set 0: CPU double at small n, else cuBLAS SGEMM (itself checked against the CPU at small n)
+    std::vector<double> r32, r16;
+    const char* refname;
+    if (n <= 512) {
+      r32 = cpu_ref(h::to_host(sets[0].A, nn), h::to_host(sets[0].B, nn), n);
+      r16 = cpu_ref(h::to_host(sets[0].Ar, nn), h::to_host(sets[0].Br, nn), n);
+      refname = "CPU float64";
+    } else {
+      cublas_sgemm(n, sets[0].A, sets[0].B, ref32);
+      cublas_sgemm(n, sets[0].Ar, sets[0].Br, ref16);
+      auto a = h::to_host(ref32, nn), b = h::to_host(ref16, nn);
+      r32.assign(a.begin(), a.end());
+      r16.assign(b.begin(), b.end());
+      refname = "cuBLAS SGEMM";
+    }
+    std::map<std::string, double> tf;
+    auto run = [&](const char* name, bool tensor, const std::function<void(const Set&)>& go) {
+      h::poison(C, nn * sizeof(float));
+      go(sets[0]);
+      CKL();
+      double err = h::rel_err(h::to_host(C, nn), tensor ? r16 : r32);
+      double ms = h::time_ms([&](int i) { go(sets[i % S]); }, 2, 5, 30, 300.0);
+      double tflops = 2.0 * n * n * (double)n / ms / 1e9;
+      tf[name] = tflops;
+      double peak = tensor ? tc_ceiling : peak32;
+      double bytes = (tensor ? 2.0 * 2 : 2.0 * 4) * nn + 4.0 * nn;  // inputs once + output once
+      double floor_ms = std::max(peak > 0 ? 2.0 * n * n * (double)n / peak / 1e9 : 0.0, bytes / bw / 1e6);
+      double base = tensor ? tf["cuBLAS HGEMM (fp16 in, fp32 acc)"] : tf["cuBLAS SGEMM"];
+      h::Row("sweep", "GEMM kernels vs cuBLAS").s("kernel", name).s("unit", tensor ? "tensor core" : "CUDA core")
+          .i("N", "", n).f("time", "ms", ms).f("throughput", "TFLOP/s", tflops)
+          .f("of cuBLAS", "%", base > 0 ? 100 * tflops / base : NAN)
+          .f("of roofline", "%", peak > 0 ? 100 * floor_ms / ms : NAN).f("rel. error", "", err)
+          .s("reference", refname).emit();
+    };
+    // baselines first so every kernel's ratio uses the same run's cuBLAS
+    run("cuBLAS SGEMM", false, [&](const Set& s) { cublas_sgemm(n, s.A, s.B, C); });
+    run("cuBLAS HGEMM (fp16 in, fp32 acc)", true, [&](const Set& s) { cublas_hgemm_f32acc(n, s.Ah, s.Bh, C); });
+    dim3 b16(16, 16), b32x32(32, 32), g16(n / 16, n / 16), g32(n / 32, n / 32);
+    if (n <= 4096) {
+      run("naive (threads along rows)", false, [&](const Set& s) { sgemm_naive<<<dim3(n / 32, n / 32), b32x32>>>(n, n, n, s.A, s.B, C); });
+      run("coalesced (threads along columns)", false, [&](const Set& s) { sgemm_coalesced<<<g32, b32x32>>>(n, n, n, s.A, s.B, C); });
+    }
+    run("shared tiling TILE=16", false, [&](const Set& s) { sgemm_smem_tiled<16><<<g16, b16>>>(n, n, n, s.A, s.B, C); });
+    run("shared tiling TILE=32", false, [&](const Set& s) { sgemm_smem_tiled<32><<<g32, b32x32>>>(n, n, n, s.A, s.B, C); });
+    run("shared tiling TILE=64", false, [&](const Set& s) { sgemm_smem_tiled<64><<<dim3(n / 64, n / 64), dim3(64, 16)>>>(n, n, n, s.A, s.B, C); });
+    dim3 g128(n / 128, n / 128);
+    run("register blocking 8x8", false, [&](const Set& s) { sgemm_regblock<><<<g128, 256>>>(n, n, n, s.A, s.B, C); });
+    run("vectorized float4", false, [&](const Set& s) { sgemm_vectorized<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
+    run("double buffering", false, [&](const Set& s) { sgemm_double_buffer<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
+    run("WMMA naive (warp per 16x16)", true, [&](const Set& s) {
+      hgemm_wmma_naive<<<(unsigned)(nn / 256 / 8), 256>>>(n, n, n, s.Ah, s.Bh, C);
+    });
+    run("WMMA + cp.async pipeline", true, [&](const Set& s) { hgemm_wmma_pipelined<<<g128, 256>>>(n, n, n, s.Ah, s.Bh, C); });
+    for (auto& s : sets) {
+      CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
+    }
+    CK(cudaFree(C)); CK(cudaFree(ref32)); CK(cudaFree(ref16));
+  }
+}
+
+static void cpu_baseline() {
+  for (int n : quick ? std::vector<int>{128, 256} : std::vector<int>{256, 512, 1024}) {
+    std::vector<float> A((size_t)n * n), B((size_t)n * n), C((size_t)n * n);
+    h::fill_random(A, 1);
+    h::fill_random(B, 2);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {  // i-k-j order: streams rows of B and C (the cache-friendly CPU loop)
+      float* c = &C[(size_t)i * n];
+      for (int j = 0; j < n; ++j) c[j] = 0;
+      for (int k = 0; k < n; ++k) {
+        float a = A[(size_t)i * n + k];
+        const float* b = &B[(size_t)k * n];
+        for (int j = 0; j < n; ++j) c[j] += a * b[j];
+      }
+    }
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double err = n <= 512 ? h::rel_err(C, cpu_ref(A, B, n)) : NAN;
+    h::Row("cpu", "CPU single-thread SGEMM (i-k-j loop, -O3)").i("N", "", n).f("time", "ms", ms)
+        .f("throughput", "TFLOP/s", 2.0 * n * n * (double)n / ms / 1e9).f("rel. error", "", err).emit();
+  }
+}
+
+// d11.e4: where the error of fp16 inputs comes from: rounding the inputs vs accumulating in fp16.
+static void fp16_error() {
+  int n = quick ? 256 : 1024;
+  size_t nn = (size_t)n * n;
+  float *A = h::dev_random(nn, 5), *B = h::dev_random(nn, 6), *C, *Ar, *Br;
+  half *Ah, *Bh, *Ch;
+  CK(cudaMalloc(&C, nn * 4)); CK(cudaMalloc(&Ar, nn * 4)); CK(cudaMalloc(&Br, nn * 4));
+  CK(cudaMalloc(&Ah, nn * 2)); CK(cudaMalloc(&Bh, nn * 2)); CK(cudaMalloc(&Ch, nn * 2));
+  unsigned g = (unsigned)((nn + 255) / 256);
+  to_half<<<g, 256>>>(A, Ah, nn); to_half<<<g, 256>>>(B, Bh, nn);
+  half_to_float<<<g, 256>>>(Ah, Ar, nn); half_to_float<<<g, 256>>>(Bh, Br, nn);
+  CKL();
+  auto exact = cpu_ref(h::to_host(A, nn), h::to_host(B, nn), n);
+  auto rounded = cpu_ref(h::to_host(Ar, nn), h::to_host(Br, nn), n);
+  auto row = [&](const char* name, const std::vector<float>& out, double ms) {
+    h::Row("fp16", "FP16 inputs: error against float64 references").s("variant", name).i("N", "", n)
+        .f("time", "ms", ms).f("rel. error vs exact fp32 inputs", "", h::rel_err(out, exact))
+        .f("rel. error vs fp16-rounded inputs", "", h::rel_err(out, rounded)).emit();
+  };
+  auto timed = [&](const std::function<void(int)>& go, float* out) {
+    h::poison(out, nn * 4);
+    go(0);
+    CKL();
+    auto v = h::to_host(out, nn);
+    return std::make_pair(v, h::time_ms(go));
+  };
+  auto r1 = timed([&](int) { cublas_sgemm(n, A, B, C); }, C);
+  row("cuBLAS SGEMM (fp32 in, fp32 acc)", r1.first, r1.second);
+  auto r2 = timed([&](int) { hgemm_wmma_pipelined<<<dim3(n / 128, n / 128), 256>>>(n, n, n, Ah, Bh, C); }, C);
+  row("WMMA kernel (fp16 in, fp32 acc)", r2.first, r2.second);
+  auto r3 = timed([&](int) { cublas_hgemm_f32acc(n, Ah, Bh, C); }, C);
+  row("cuBLAS (fp16 in, fp32 acc)", r3.first, r3.second);
+  h::poison(Ch, nn * 2);
+  cublas_hgemm_f16acc(n, Ah, Bh, Ch);
+  CKL();
+  double ms = h::time_ms([&](int) { cublas_hgemm_f16acc(n, Ah, Bh, Ch); });
+  half_to_float<<<g, 256>>>(Ch, C, nn);
+  CKL();
+  row("cuBLAS HGEMM (fp16 in, fp16 acc)", h::to_host(C, nn), ms);
+  for (void* p : {(void*)A, (void*)B, (void*)C, (void*)Ar, (void*)Br, (void*)Ah, (void*)Bh, (void*)Ch}) CK(cudaFree(p));
+}
+
+// d11.e2: what each TILE costs in resources, from the runtime (the compiler's report is read by the Python side).
+static void tile_occupancy() {
+  int dev, maxt;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&maxt, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
+  auto one = [&](const char* name, const void* f, int threads) {
+    cudaFuncAttributes a;
+    CK(cudaFuncGetAttributes(&a, f));
+    int per_sm;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, threads, 0));
+    h::Row("tiles", "tiled GEMM resources and occupancy").s("kernel", name).i("threads per block", "", threads)
+        .i("registers per thread", "", a.numRegs).i("shared memory per block", "B", (long long)a.sharedSizeBytes)
+        .i("blocks per SM", "", per_sm).f("theoretical occupancy", "%", 100.0 * per_sm * threads / maxt).emit();
+  };
+  one("shared tiling TILE=16", (const void*)sgemm_smem_tiled<16>, 256);
+  one("shared tiling TILE=32", (const void*)sgemm_smem_tiled<32>, 1024);
+  one("shared tiling TILE=64", (const void*)sgemm_smem_tiled<64>, 1024);
+  one("register blocking 8x8", (const void*)sgemm_regblock<>, 256);
+  one("vectorized float4", (const void*)sgemm_vectorized, 256);
+  one("double buffering", (const void*)sgemm_double_buffer, 256);
+  one("WMMA + cp.async pipeline", (const void*)hgemm_wmma_pipelined, 256);
+}
+
+int main(int argc, char** argv) {
+  quick = h::has_flag(argc, argv, "--quick");
+  CB(cublasCreate(&hb));
+  CB(cublasSetMathMode(hb, CUBLAS_DEFAULT_MATH));  // plain FP32 SGEMM: no TF32 tensor-core shortcut
+  double peak = fp32_peak_tflops(), bw = copy_bw_gbs();
+  h::Row("ceiling", "FP32 FMA ceiling (fma_peak kernel)").f("throughput", "TFLOP/s", peak).emit();
+  h::Row("ceiling", "device-to-device copy (cudaMemcpy, read+write bytes)").f("bandwidth", "GB/s", bw).emit();
+  if (h::want(argc, argv, "tiles")) tile_occupancy();
+  if (h::want(argc, argv, "fp16")) fp16_error();
+  if (h::want(argc, argv, "cpu")) cpu_baseline();
+  std::vector<int> ns = quick ? std::vector<int>{256, 512} : std::vector<int>{256, 512, 1024, 2048, 4096, 8192};
+  if (h::want(argc, argv, "sweep")) sweep(peak, bw, ns);
+  // --case profile: every kernel once at one size, for ncu (run with AILAB_PROFILE=1)
+  if (h::named(argc, argv, "profile")) sweep(peak, bw, {quick ? 256 : 2048});
+  CB(cublasDestroy(hb));
+  return 0;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One device call for all CUDA experiments: check the machine, install the carried pure-Python wheels the lab
+# needs (pydantic is not in the GPU image), build cuda/, run the experiments through the lab's own runner (so
+# results carry provenance), and pack reports/results of those days into $OUT.
+# Usage (on the GPU machine, repo root): OUT=/tmp/out SEL=d08,d09 [QUICK=1] cuda/gpu_suite.sh
+set -u
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1  # never NVLink multicast
+OUT=${OUT:-/tmp/ailab-out}
+SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
+mkdir -p "$OUT"
+{
+  date -u +%FT%TZ
+  nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.max.sm --format=csv
+  nvcc --version | tail -1
+  python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
+  git rev-parse HEAD 2>&1
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+if ! python3 -c "import pydantic" 2>/dev/null; then
+  python3 -m pip install -q --no-deps --no-index --target /tmp/pydeps .lab/wheels/*.whl
+fi
+export PYTHONPATH=/tmp/pydeps:$PWD
+t0=$(date +%s)
+python3 -c "from workloads.kernels.build import build; build()" > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; }
+echo "build: $(( $(date +%s) - t0 )) s"
+args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
+python3 -m ailab.cli run "$SEL" --device cuda "${args[@]}" > "$OUT/run.log" 2>&1
+echo "run rc=$? after $(( $(date +%s) - t0 )) s"
+days=$(echo "$SEL" | tr ',' ' ')
+(cd reports/results && tar czf "$OUT/results.tgz" $(for d in $days; do [ -d "${d%%.*}" ] && echo "${d%%.*}"; done))
+grep -E "ok|skipped|failed" "$OUT/run.log" | tail -60

@@ -1,0 +1,175 @@
+// Shared benchmark harness: checked CUDA calls, event timing (warm-up, median), input rotation,
+// output poisoning, relative error against a reference, and results printed as JSON lines.
+#pragma once
+#include <cuda_runtime.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#define CK(call)                                                                                         \
+  do {                                                                                                   \
+    cudaError_t e_ = (call);                                                                             \
+    if (e_ != cudaSuccess) {                                                                             \
+      std::fprintf(stderr, "{\"error\":\"%s\",\"call\":\"%s\",\"at\":\"%s:%d\"}\n", cudaGetErrorString(e_), \
+                   #call, __FILE__, __LINE__);                                                           \
+      std::exit(1);                                                                                      \
+    }                                                                                                    \
+  } while (0)
+// after every launch: launch-configuration errors appear here, execution errors at the next sync
+#define CKL() CK(cudaGetLastError())
+
+namespace h {
+
+// JSON string escaping for the few strings we print (names, notes)
+inline std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (c == '\n') { o += "\\n"; continue; }
+    o += c;
+  }
+  return o;
+}
+
+inline std::string num(double v) {
+  if (!std::isfinite(v)) return "null";  // JSON has no NaN/inf; the parser maps null to NaN
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+// One table row: columns carry units, so the Python side builds tables without knowing the case.
+struct Row {
+  std::string case_, table;
+  std::vector<std::pair<std::string, std::string>> cols;
+  std::vector<std::string> vals;
+  Row(std::string c, std::string t) : case_(std::move(c)), table(std::move(t)) {}
+  Row& s(const std::string& n, const std::string& v) { cols.push_back({n, ""}); vals.push_back("\"" + esc(v) + "\""); return *this; }
+  Row& f(const std::string& n, const std::string& unit, double v) { cols.push_back({n, unit}); vals.push_back(num(v)); return *this; }
+  Row& i(const std::string& n, const std::string& unit, long long v) { cols.push_back({n, unit}); vals.push_back(std::to_string(v)); return *this; }
+  void emit() const {
+    std::string o = "{\"case\":\"" + case_ + "\",\"table\":\"" + esc(table) + "\",\"columns\":[";
+    for (size_t k = 0; k < cols.size(); ++k)
+      o += (k ? "," : "") + std::string("[\"") + esc(cols[k].first) + "\",\"" + esc(cols[k].second) + "\"]";
+    o += "],\"row\":[";
+    for (size_t k = 0; k < vals.size(); ++k) o += (k ? "," : "") + vals[k];
+    o += "]}";
+    std::printf("%s\n", o.c_str());
+    std::fflush(stdout);
+  }
+};
+
+inline void note(const std::string& c, const std::string& text) {
+  std::printf("{\"case\":\"%s\",\"note\":\"%s\"}\n", c.c_str(), esc(text).c_str());
+  std::fflush(stdout);
+}
+
+// Median of event-timed runs after warm-up; `launch(i)` gets the run index so callers rotate inputs.
+// Reps adapt to the kernel's length (at least min_reps, about target_ms in all) so big sizes stay affordable.
+inline double time_ms(const std::function<void(int)>& launch, int warmup = 3, int min_reps = 5, int max_reps = 50,
+                      double target_ms = 200.0, cudaStream_t st = 0) {
+  if (std::getenv("AILAB_PROFILE")) {  // under ncu: one launch per kernel, the profiler does the timing
+    launch(0);
+    CKL();
+    CK(cudaStreamSynchronize(st));
+    return NAN;
+  }
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) launch(i);
+  CKL();
+  CK(cudaStreamSynchronize(st));
+  std::vector<float> t;
+  float total = 0;
+  for (int i = 0; i < max_reps && (i < min_reps || total < target_ms); ++i) {
+    CK(cudaEventRecord(a, st));
+    launch(i);
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    CKL();
+    float ms;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+    total += ms;
+  }
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Poison with 0xFF bytes: a NaN for float/half, so any element a kernel forgot to write fails the check.
+inline void poison(void* p, size_t bytes, cudaStream_t st = 0) { CK(cudaMemsetAsync(p, 0xFF, bytes, st)); }
+
+// ||out - ref|| / ||ref||; any non-finite output makes it infinite (NaN never passes).
+template <class T>
+inline double rel_err(const std::vector<T>& out, const std::vector<double>& ref) {
+  double num2 = 0, den2 = 0;
+  for (size_t k = 0; k < ref.size(); ++k) {
+    double o = (double)out[k];
+    if (!std::isfinite(o)) return INFINITY;
+    num2 += (o - ref[k]) * (o - ref[k]);
+    den2 += ref[k] * ref[k];
+  }
+  return std::sqrt(num2 / (den2 > 0 ? den2 : 1));
+}
+
+template <class T>
+inline std::vector<T> to_host(const T* d, size_t n) {
+  std::vector<T> v(n);
+  CK(cudaMemcpy(v.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return v;
+}
+
+// Deterministic uniform [-1, 1) values: never zeros, which hide unwritten outputs and can run faster.
+inline void fill_random(std::vector<float>& v, unsigned seed) {
+  unsigned long long s = 0x9E3779B97F4A7C15ull ^ seed;
+  for (auto& x : v) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x = (float)((s >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+  }
+}
+
+inline float* dev_random(size_t n, unsigned seed) {
+  std::vector<float> h(n);
+  fill_random(h, seed);
+  float* d;
+  CK(cudaMalloc(&d, n * sizeof(float)));
+  CK(cudaMemcpy(d, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  return d;
+}
+
+inline bool has_flag(int argc, char** argv, const char* f) {
+  for (int k = 1; k < argc; ++k)
+    if (!std::strcmp(argv[k], f)) return true;
+  return false;
+}
+
+// --case NAME selects one case; none runs all. --quick shrinks sizes (smoke runs, tests).
+inline bool want(int argc, char** argv, const char* name) {
+  for (int k = 1; k + 1 < argc; ++k)
+    if (!std::strcmp(argv[k], "--case")) return !std::strcmp(argv[k + 1], name);
+  return true;
+}
+
+// true only when --case NAME is given explicitly (cases that run only on request, e.g. profiling)
+inline bool named(int argc, char** argv, const char* name) {
+  for (int k = 1; k + 1 < argc; ++k)
+    if (!std::strcmp(argv[k], "--case")) return !std::strcmp(argv[k + 1], name);
+  return false;
+}
+
+inline int device_sms() {
+  int dev, sms;
+  CK(cudaGetDevice(&dev));
+  CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  return sms;
+}
+
+}  // namespace h

@@ -1,0 +1,58 @@
+"""Configure and build `cuda/` with CMake + Ninja into one cached build directory (build/cuda)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ailab.paths import REPO_ROOT
+
+SOURCE = REPO_ROOT / "cuda"
+BUILD = REPO_ROOT / "build" / "cuda"
+BINARIES = ("bench_memory", "bench_gemm", "bench_streams", "bench_graphs", "oob_vector_add")
+
+
+class BuildError(RuntimeError):
+    """CMake or the compiler failed; the message carries the tail of its output."""
+
+
+def cublas_root() -> Path | None:
+    """The PyPI wheel `nvidia-cublas` (nvidia/cu13: include/ + lib/) when the CUDA toolkit has no cuBLAS."""
+    for entry in sys.path:
+        cand = Path(entry) / "nvidia" / "cu13"
+        if (cand / "include" / "cublas_v2.h").exists():
+            return cand
+    return None
+
+
+def nvcc() -> str | None:
+    return shutil.which("nvcc") or next((str(p) for p in (Path("/usr/local/cuda/bin/nvcc"),) if p.exists()), None)
+
+
+def build(build_dir: Path = BUILD, jobs: int | None = None) -> Path:
+    """Build every binary of cuda/ (incremental: Ninja rebuilds only what changed); returns the build dir."""
+    if nvcc() is None:
+        raise BuildError("nvcc not found (install the CUDA toolkit or put nvcc on PATH)")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ}
+    if nvcc() and not shutil.which("nvcc"):
+        env["PATH"] = f"{Path(nvcc()).parent}:{env['PATH']}"
+    cfg = ["cmake", "-S", str(SOURCE), "-B", str(build_dir), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]
+    if root := cublas_root():
+        cfg.append(f"-DCUBLAS_ROOT={root}")
+    jobs = jobs or os.cpu_count() or 2
+    for cmd in (cfg, ["cmake", "--build", str(build_dir), "-j", str(jobs)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise BuildError(f"{' '.join(cmd[:3])} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return build_dir
+
+
+def binary(name: str, build_dir: Path = BUILD) -> Path:
+    """Path of a built benchmark binary; the name must be one of BINARIES."""
+    if name not in BINARIES:
+        raise ValueError(f"binary {name!r}: allowed values are {', '.join(BINARIES)}")
+    return build_dir / name
