@@ -8,6 +8,13 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
 mkdir -p "$OUT"
+# The device copy has no .git (it cannot be carried); a bare clone in .lab/git.git stands in, so the runner's
+# provenance records the real commit and whether the tree differs from it.
+if [ ! -d .git ] && [ -d .lab/git.git ]; then
+  export GIT_DIR=$PWD/.lab/git.git GIT_WORK_TREE=$PWD
+  git config --global --add safe.directory '*' 2>/dev/null
+  git read-tree HEAD && git update-index -q --refresh >/dev/null 2>&1
+fi
 {
   date -u +%FT%TZ
   nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.max.sm --format=csv
