@@ -30,7 +30,7 @@ def main() -> None:
     try:
         stack_name(stack)
         settings = parse_settings(raw, source)
-        build_stack(settings, source, hostcheck.HostProbe())
+        build_stack(settings, source, hostcheck.default_probe())
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
 

@@ -74,3 +74,8 @@ def check_kind_gpu(source: str, probe: HostProbe) -> None:
             + "; ".join(problems)
             + " (or set ailab:cluster.gpu false, or use target k3s/existing)"
         )
+
+
+def default_probe() -> HostProbe:
+    """The probe pulumi/__main__.py uses: this machine (tests replace this function)."""
+    return HostProbe()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+from pulumi_kubernetes.yaml.yaml import _parse_yaml_object
 
 import pulumi
 from ailab.platform import cluster
@@ -40,6 +41,16 @@ def _substitute(value: Any, secrets: dict[str, pulumi.Output[str]]) -> Any:
     return value
 
 
+def _objects(obj: dict[str, Any], opts: pulumi.ResourceOptions, transformations: list, prefix: str) -> list:
+    """Register one manifest as its typed pulumi_kubernetes resource (Deployment, Secret, CustomResource, ...).
+
+    This is the parser behind yaml.ConfigGroup(yaml=...) in pulumi_kubernetes; it is used directly because
+    that component only takes YAML text it decodes through the provider, and yaml.v2 renders on the provider
+    side (nothing under mocks). The resource name is `<component>-<namespace>/<name>` like ConfigGroup's.
+    """
+    return _parse_yaml_object(obj, opts, transformations, prefix)
+
+
 class LabComponent(pulumi.ComponentResource):
     """One concern of the lab (type token from its plan, e.g. ailab:gpu:Gpu): its Helm releases, CRDs,
     manifests and node labels, with custom resources ordered after the releases that install their CRDs."""
@@ -62,26 +73,26 @@ class LabComponent(pulumi.ComponentResource):
             previous = [release]
         crd_manifests = [m for m in plan.manifests if m["kind"] == "CustomResourceDefinition"]
         others = [m for m in plan.manifests if m["kind"] != "CustomResourceDefinition"]
-        crds = None
-        if crd_manifests:
-            crds = k8s.yaml.ConfigGroup(f"{plan.name}-crds", objs=copy.deepcopy(crd_manifests), opts=child)
         own_groups = {m["spec"]["group"] for m in crd_manifests}
+        crds: list[pulumi.Resource] = [
+            k8s.apiextensions.v1.CustomResourceDefinition(
+                f"{plan.name}-{m['metadata']['name']}",
+                metadata=m["metadata"],
+                spec=copy.deepcopy(m["spec"]),
+                opts=child,
+            )
+            for m in crd_manifests
+        ]
 
         def order(obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
             group = api_group({"apiVersion": obj["apiVersion"]})
-            if group in own_groups and crds is not None:
-                opts.depends_on = [crds]
+            if group in own_groups:
+                opts.depends_on = crds
             elif group not in CORE_GROUPS and CRD_PROVIDERS.get(group) in releases_by_key:
                 opts.depends_on = [releases_by_key[CRD_PROVIDERS[group]]]
 
-        if others:
-            k8s.yaml.ConfigGroup(
-                f"{plan.name}-objects",
-                objs=[_substitute(m, secrets) for m in others],
-                transformations=[order],
-                resource_prefix=plan.name,
-                opts=child,
-            )
+        for m in others:
+            _objects(_substitute(m, secrets), child, [order], plan.name)
         for nl in plan.node_labels:  # server-side apply patch: only these labels are owned by the stack
             k8s.core.v1.NodePatch(
                 f"{plan.name}-{nl.node}-labels",

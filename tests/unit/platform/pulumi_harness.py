@@ -1,0 +1,77 @@
+"""Run a week stack's real program (pulumi/__main__.py) under Pulumi mocks and record what it registers.
+
+Mocked: the Pulumi engine (no CLI here) and the Kubernetes API. Helm releases register but render nothing
+under mocks, so tests assert on their inputs (chart, version, values).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from ailab.paths import REPO_ROOT
+from ailab.platform import hostcheck
+
+MOCK_PASSWORD = "mock-generated-password"
+MAIN = REPO_ROOT / "pulumi" / "__main__.py"
+
+GPU_READY_HOST = {
+    hostcheck.DOCKER_DAEMON: json.dumps(
+        {"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}, "default-runtime": "nvidia"}
+    ),
+    hostcheck.TOOLKIT_CONFIG: "accept-nvidia-visible-devices-as-volume-mounts = true\n",
+}
+
+
+def fake_probe(files: dict[str, str], binaries: tuple[str, ...] = ("nvidia-ctk",)) -> hostcheck.HostProbe:
+    """A host with exactly these files and binaries."""
+    return hostcheck.HostProbe(which=lambda name: f"/usr/bin/{name}" if name in binaries else None, read_text=files.get)
+
+
+@dataclass
+class Registered:
+    """One resource the program registered: Pulumi type, name, inputs (camelCase, as the engine sees them)."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = MOCK_PASSWORD  # the provider would generate it
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def kinds(self) -> set[str]:
+        return {r.typ for r in self.resources}
+
+
+def run_program(stack: str, config: dict[str, Any], probe: hostcheck.HostProbe, monkeypatch: Any) -> Recorder:
+    """Run pulumi/__main__.py for `stack` with `config` (stack-file keys) and return what it registered."""
+    rec = Recorder()
+    pulumi.runtime.set_mocks(rec, project="ailab", stack=stack, preview=False)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    monkeypatch.setattr(hostcheck, "default_probe", lambda: probe)
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(MAIN), run_name="__main__")
+
+    program()
+    return rec
