@@ -33,12 +33,16 @@ def dump_yaml(data: dict[str, Any], header: bool = True) -> str:
     return (f"# {HEADER}\n" if header else "") + body
 
 
-def rule_files(p99_threshold_s: float = DEFAULT_P99_THRESHOLD_S) -> dict[str, dict[str, Any]]:
-    """File name -> rule file content."""
-    return {
-        "recording.yaml": rule_file(recording_rules()),
-        "alerts.yaml": rule_file(alert_rules(p99_threshold_s)),
-    }
+def rule_files(
+    p99_threshold_s: float = DEFAULT_P99_THRESHOLD_S, alert_for: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """File name -> rule file content; `alert_for` replaces every alert's `for:` (drills: "0s")."""
+    alerts = rule_file(alert_rules(p99_threshold_s))
+    if alert_for is not None:
+        for g in alerts["groups"]:
+            for r in g["rules"]:
+                r["for"] = alert_for
+    return {"recording.yaml": rule_file(recording_rules()), "alerts.yaml": alerts}
 
 
 def artifacts(p99_threshold_s: float = DEFAULT_P99_THRESHOLD_S) -> dict[str, str]:
@@ -143,12 +147,13 @@ def render_local(
     scrape_interval: str = "1s",
     p99_threshold_s: float = DEFAULT_P99_THRESHOLD_S,
     extra_rule_files: dict[str, dict[str, Any]] | None = None,
+    alert_for: str | None = None,
 ) -> Path:
     """Write prometheus.yaml + rules/ for local targets into `dest`; the config's path."""
     (dest / "rules").mkdir(parents=True, exist_ok=True)
     for old in (dest / "rules").glob("*.yaml"):
         old.unlink()
-    for fname, content in {**rule_files(p99_threshold_s), **(extra_rule_files or {})}.items():
+    for fname, content in {**rule_files(p99_threshold_s, alert_for), **(extra_rule_files or {})}.items():
         (dest / "rules" / fname).write_text(dump_yaml(content))
     (dest / "targets").mkdir(exist_ok=True)
     cfg = dest / "prometheus.yaml"

@@ -117,6 +117,7 @@ def observed_platform(
     state_dir: Path,
     scrape_interval: str = "1s",
     p99_threshold_s: float | None = None,
+    alert_for: str | None = None,
     services: list[str] | None = None,
     extra_options: dict[str, Any] | None = None,
 ) -> Iterator[Stack]:
@@ -131,6 +132,8 @@ def observed_platform(
         opts["triton.args"] = triton_args()
     if p99_threshold_s is not None:
         opts["prometheus.p99_threshold_s"] = p99_threshold_s
+    if alert_for is not None:
+        opts["prometheus.alert_for"] = alert_for
     opts.update(extra_options or {})
     p = Platform(services=names, state_dir=state_dir, free_ports=True, options=opts)
     with p:

@@ -4,7 +4,8 @@ The config is rendered at start from ailab/observability (the same rules as dash
 with the local targets filled in. Options (PlatformContext.options): `prometheus.scrape` (service names to
 scrape; default: the week's services that export metrics), `prometheus.scrape_interval` ("1s", "5s", "15s";
 default "5s"), `prometheus.p99_threshold_s` (TritonP99LatencyHigh's threshold), `prometheus.extra_rules`
-({file name: rule file dict}), `prometheus.args` (extra command-line arguments).
+({file name: rule file dict}), `prometheus.alert_for` (replaces every alert's `for:`, e.g. "0s" in
+drills), `prometheus.args` (extra command-line arguments).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         scrape_interval=ctx.options.get("prometheus.scrape_interval", "5s"),
         p99_threshold_s=float(ctx.options.get("prometheus.p99_threshold_s", DEFAULT_P99_THRESHOLD_S)),
         extra_rule_files=ctx.options.get("prometheus.extra_rules"),
+        alert_for=ctx.options.get("prometheus.alert_for"),
     )
     argv = [
         binary,
