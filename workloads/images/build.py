@@ -179,6 +179,25 @@ def remove(eng: str, *refs: str) -> None:
             run([eng, "rmi", "-f", ref])
 
 
+def base_python(eng: str, base: str) -> str | None:
+    """ "X.Y" of the base image's python3 (wheels must match it); None when it has none (CUDA devel images)."""
+    p = run(
+        [
+            eng,
+            "run",
+            "--rm",
+            "--entrypoint",
+            "python3",
+            base,
+            "-c",
+            "import sys; print('%d.%d' % sys.version_info[:2])",
+        ],
+        timeout=120,
+    )
+    out = p.stdout.strip()
+    return out if p.returncode == 0 and re.fullmatch(r"\d+\.\d+", out) else None
+
+
 def git_revision() -> str:
     p = subprocess.run(
         ["git", "-C", str(context.REPO_ROOT), "rev-parse", "--short", "HEAD"],
@@ -207,6 +226,6 @@ def build_image(
     eng = eng or engine()
     ensure_base(eng, base)
     build_args = {**spec.build_args, **(args or {})}
-    ctx = context.stage(spec, build_args)
+    ctx = context.stage(spec, build_args, python=base_python(eng, base))
     build_args |= {"BASE_IMAGE": base, "VERSION": catalog.TAG, "REVISION": git_revision()}
     return build(eng, ctx, ctx / spec.dockerfile, spec.ref, build_args, no_cache=no_cache)

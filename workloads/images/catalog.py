@@ -19,7 +19,10 @@ REGISTRY = os.environ.get("AILAB_IMAGE_REGISTRY", "localhost")
 # Base images. For real users: NVIDIA/PyTorch CUDA images. Here: Debian bookworm images built from
 # Debian packages with mmdebstrap (scripts/build-base-image.sh), because no image can be pulled.
 CUDA_RUNTIME_BASE = "pytorch/pytorch:2.2.0-cuda12.1-cudnn8-runtime"  # the curriculum's Day-1 base
-CUDA_DEVEL_BASE = "nvidia/cuda:12.4.1-devel-ubuntu22.04"  # nvcc + headers for cuda/ kernels
+# nvcc, cuBLAS and CMake >= 3.24 from apt (Ubuntu 24.04); the kernels target sm_90, which CUDA 12 compiles
+CUDA_DEVEL_BASE = "nvidia/cuda:12.6.3-devel-ubuntu24.04"
+CUDA_RUNTIME_ONLY_BASE = "nvidia/cuda:12.6.3-runtime-ubuntu24.04"  # runtime stage of the CUDA kernels image
+SLIM_BASE = "debian:bookworm-slim"  # for images that carry only files (the Triton repository init container)
 LOCAL_BASE = "localhost/ailab-debian:bookworm"  # python3 3.11 + pip/venv, see workloads/images/build.py
 
 
@@ -62,7 +65,7 @@ IMAGES: dict[str, ImageSpec] = {
             dockerfile="triton-models/Dockerfile",
             description="init container carrying the generated Triton model repositories; copies them "
             "into the shared volume that tritonserver reads",
-            gpu_base=CUDA_RUNTIME_BASE,
+            gpu_base=SLIM_BASE,
             local_base=LOCAL_BASE,
         ),
         ImageSpec(
@@ -78,6 +81,7 @@ IMAGES: dict[str, ImageSpec] = {
             description="the cuda/ kernels and their runner, compiled with nvcc (needs a CUDA devel base)",
             gpu_base=CUDA_DEVEL_BASE,
             local_base=None,
+            build_args={"RUNTIME_IMAGE": CUDA_RUNTIME_ONLY_BASE},
         ),
     )
 }

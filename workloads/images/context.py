@@ -31,15 +31,23 @@ def staging_root() -> Path:
     return paths.state_dir() / "images"
 
 
-def download_wheels(requirements: list[Path], dest: Path) -> list[Path]:
+def host_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def download_wheels(requirements: list[Path], dest: Path, python: str | None = None) -> list[Path]:
     """`pip download` the pinned requirements (and their deps) into dest; returns dest's wheel files.
 
-    Uses the running interpreter's pip, so the wheels match this host's Python (3.11); pip skips wheels
-    already in dest, so a warm wheelhouse costs about a second.
+    `python` is the base image's "X.Y"; when it differs from this host's, pip fetches manylinux x86_64
+    wheels for that version. pip skips wheels already in dest, so a warm wheelhouse costs about a second.
     """
     dest.mkdir(parents=True, exist_ok=True)
     if requirements:
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(dest)]
+        if python and python != host_python():
+            cmd += ["--python-version", python, "--implementation", "cp"]
+            for tag in ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "any"):
+                cmd += ["--platform", tag]
         for r in requirements:
             cmd += ["-r", str(r)]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -66,11 +74,17 @@ def write_repositories(dest: Path, weeks: list[int]) -> list[Path]:
     root = dest / "repository"
     if root.exists():
         shutil.rmtree(root)
-    return [build_repository(week_models(w), root / f"week{w:02d}") for w in weeks]
+    written = [build_repository(week_models(w), root / f"week{w:02d}") for w in weeks]
+    for path in root.rglob("*"):  # exports are written 0600 (mkstemp); the image's non-root user must read them
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return written
 
 
-def stage(spec: ImageSpec, build_args: dict[str, str], weeks: list[int] | None = None) -> Path:
-    """Build context for `spec`: its Dockerfile directory, .dockerignore, wheels/, src/, repository/."""
+def stage(
+    spec: ImageSpec, build_args: dict[str, str], python: str | None = None, weeks: list[int] | None = None
+) -> Path:
+    """Build context for `spec`: its Dockerfile directory, .dockerignore, wheels/ for the base's `python`
+    ("X.Y", default this host's), src/workloads (and src/cuda for the kernels), repository/."""
     ctx = staging_root() / "context" / spec.name
     ctx.mkdir(parents=True, exist_ok=True)
     image_dir = IMAGES_DIR / Path(spec.dockerfile).parent
@@ -84,11 +98,16 @@ def stage(spec: ImageSpec, build_args: dict[str, str], weeks: list[int] | None =
     wheels = ctx / "wheels"
     if wheels.exists():
         shutil.rmtree(wheels)
-    download_wheels(reqs, staging_root() / "wheelhouse")
+    house = staging_root() / "wheelhouse" / f"py{python or host_python()}"
+    download_wheels(reqs, house, python)
     wheels.mkdir()
-    for w in _resolve(reqs, staging_root() / "wheelhouse"):
+    for w in _resolve(reqs, house):
         _link(w, wheels / w.name)
     copy_source(ctx)
+    if spec.name == "cuda-kernels":
+        if (ctx / "src" / "cuda").exists():
+            shutil.rmtree(ctx / "src" / "cuda")
+        shutil.copytree(REPO_ROOT / "cuda", ctx / "src" / "cuda", ignore=shutil.ignore_patterns("build"))
     if spec.name == "triton-models":
         write_repositories(ctx, weeks or list(range(1, 14)))
     return ctx
