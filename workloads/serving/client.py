@@ -167,11 +167,19 @@ class AsyncClient(_Base):
         else:
             self.c = grpcaio.InferenceServerClient(self.url)
 
+    def prepare(self, inputs: dict[str, np.ndarray]) -> list[Any]:
+        """Serialise inputs once; pass the result to infer() to send the same tensors many times (load tests)."""
+        return _inputs(self.mod, inputs)
+
     async def infer(
-        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None, version: str = ""
+        self,
+        model: str,
+        inputs: dict[str, np.ndarray] | list[Any],
+        outputs: list[str] | None = None,
+        version: str = "",
     ) -> Any:
         """Run one inference; returns tritonclient's InferResult (call .as_numpy(name))."""
-        ins = _inputs(self.mod, inputs)
+        ins = inputs if isinstance(inputs, list) else _inputs(self.mod, inputs)
         outs = _outputs(self.mod, outputs)
         for attempt in range(self.retries + 1):
             try:

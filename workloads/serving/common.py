@@ -1,0 +1,49 @@
+"""Small helpers the serving experiments share: MLP variants, load runs with server CPU, result rows."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from workloads.serving import harness, loadgen
+from workloads.serving.repository import DynamicBatching, InstanceGroup, ModelSpec, mlp_spec
+
+
+def variant(
+    name: str,
+    preferred: tuple[int, ...] | None = None,
+    delay_us: int = 0,
+    count: int = 1,
+    batching: bool = True,
+    max_batch_size: int = 64,
+) -> ModelSpec:
+    """The MLP with dynamic batching on (preferred sizes, queue delay µs) or off, and `count` CPU instances."""
+    db = DynamicBatching(preferred_batch_sizes=preferred or (), max_queue_delay_us=delay_us) if batching else None
+    return mlp_spec(
+        name, dynamic_batching=db, instance_groups=(InstanceGroup(count=count),), max_batch_size=max_batch_size
+    )
+
+
+def load(served: harness.Served, model: str, **kw: Any) -> tuple[loadgen.LoadResult, float]:
+    """One loadgen run against `served`; also returns the server's CPU use during it (cores)."""
+    spec = loadgen.LoadSpec(
+        url=served.address(kw.pop("protocol", "grpc")), model=model, metrics_url=served.metrics_url, **kw
+    )
+    c0 = harness.cpu_s(served.pid)
+    res = loadgen.run(spec)
+    total = res.window_s + spec.warmup_s
+    return res, (harness.cpu_s(served.pid) - c0) / total if total > 0 else 0.0
+
+
+def host_note() -> str:
+    """How busy the machine already was: results from a shared 2-core box are only comparable within a run."""
+    la = os.getloadavg()
+    return f"host: {os.cpu_count()} cores, load average {la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f} (1/5/15 min) at start"
+
+
+def lat(res: loadgen.LoadResult, p: str) -> float:
+    return round(res.latency_ms.get(p, float("nan")), 3)
+
+
+def errors(res: loadgen.LoadResult) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(res.errors.items())) or "none"

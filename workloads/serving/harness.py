@@ -1,0 +1,86 @@
+"""What serving experiments share: a Triton of their own on free ports over a repository built from specs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ailab.local.platform import Platform
+from workloads.serving.repository import ModelSpec, build_repository
+
+
+@dataclass
+class Served:
+    platform: Platform
+    repo: Path
+
+    def address(self, protocol: str) -> str:
+        return self.platform.address("triton", protocol)
+
+    @property
+    def metrics_url(self) -> str:
+        return self.platform.url("triton", "metrics") + "/metrics"
+
+    @property
+    def pid(self) -> int:
+        return self.platform.record("triton").pid
+
+
+@contextmanager
+def serve(
+    workdir: Path,
+    specs: Sequence[ModelSpec],
+    supervise: bool = False,
+    control_mode: str = "none",
+    load_models: Sequence[str] = (),
+    args: Sequence[str] = (),
+) -> Iterator[Served]:
+    """Build the repository under workdir, start tritonserver on free ports, stop it on exit."""
+    repo = build_repository(specs, workdir / "repository")
+    opts = {
+        "triton.model_repository": repo,
+        "triton.model_control_mode": control_mode,
+        "triton.load_models": list(load_models),
+        "triton.args": list(args),
+    }
+    with Platform(
+        services=["triton"], state_dir=workdir / "state", free_ports=True, options=opts, supervise=supervise
+    ) as p:
+        yield Served(p, repo)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The server and every process under it (python backend stubs)."""
+    try:
+        p = psutil.Process(pid)
+        return [p, *p.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(server RSS, stubs RSS) in MiB."""
+    procs = tree(pid)
+    mems = []
+    for p in procs:
+        try:
+            mems.append(p.memory_info().rss / 2**20)
+        except psutil.Error:
+            mems.append(0.0)
+    return (mems[0] if mems else 0.0), sum(mems[1:])
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and its stubs."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total

@@ -1,0 +1,267 @@
+"""Load generator: closed loop (N in flight) or open loop (Poisson arrivals at a target QPS), HTTP or gRPC.
+
+Warm-up first, then a measured window (seconds, or a request count); every latency of the window is kept, so
+percentiles are exact (nearest rank over all samples), not estimated from a histogram. Latency is measured
+client-side, from just before the request is built to the parsed response (as perf_analyzer does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import psutil
+
+from workloads.serving import metrics
+from workloads.serving.client import AsyncClient, InferenceError
+
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    url: str  # host:port of the protocol's endpoint
+    model: str
+    protocol: str = "grpc"
+    mode: str = "closed"  # closed | open
+    concurrency: int = 8  # closed loop: requests in flight
+    qps: float = 100.0  # open loop: target arrival rate, requests/s
+    batch: int = 1
+    warmup_s: float = 1.0
+    duration_s: float = 5.0  # measured window, s (ignored when `requests` is set)
+    requests: int | None = None  # measured window by count instead of time
+    timeout_s: float = 10.0
+    metrics_url: str | None = None  # Triton metrics endpoint for server-side queue/compute/batch
+    inputs: dict[str, np.ndarray] | None = None  # default: `batch` digits for the MLP's "input"
+    seed: int = 0
+    max_in_flight: int = 4096  # open loop: beyond this the generator stops sending and counts it
+    timeline: bool = False  # keep (send time from window start s, latency ms, error kind or "") per request
+
+
+@dataclass
+class LoadResult:
+    spec: dict[str, Any]
+    window_s: float = 0.0
+    sent: int = 0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # kind -> count
+    error_examples: dict[str, str] = field(default_factory=dict)  # kind -> first message
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50 ... p99.9, mean, max
+    throughput_rps: float = 0.0  # successful requests / window
+    throughput_ips: float = 0.0  # inferences (requests × batch) / window
+    target_qps: float | None = None
+    achieved_qps: float = 0.0  # requests sent / window
+    send_lag_ms: dict[str, float] = field(default_factory=dict)  # open loop: actual minus scheduled send time
+    generator_cpu: float = 0.0  # generator process CPU, cores (1.0 = one core busy)
+    server: dict[str, float] = field(default_factory=dict)  # avg_batch, queue_us, compute_us per request, busy
+    verdict: str = ""  # who limited the throughput, and why we think so
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)
+    window_start: float = 0.0  # time.perf_counter() at the start of the measured window (to align outside events)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the per-request timeline (that can be 10^5 rows)."""
+        d = asdict(self)
+        d.pop("timeline")
+        return d
+
+
+def percentile(sorted_ms: np.ndarray, p: float) -> float:
+    """Nearest-rank percentile of already sorted samples (exact: an observed value, no interpolation)."""
+    if len(sorted_ms) == 0:
+        return math.nan
+    return float(sorted_ms[max(0, math.ceil(p / 100.0 * len(sorted_ms)) - 1)])
+
+
+def summarize(lat_ms: list[float]) -> dict[str, float]:
+    a = np.sort(np.asarray(lat_ms, dtype=np.float64))
+    out = {f"p{p:g}": percentile(a, p) for p in PERCENTILES}
+    out["mean"] = float(a.mean()) if len(a) else math.nan
+    out["max"] = float(a[-1]) if len(a) else math.nan
+    return out
+
+
+def default_inputs(batch: int) -> dict[str, np.ndarray]:
+    from workloads.models.mlp import sample_inputs
+
+    return {"input": sample_inputs(batch)[0]}
+
+
+class _Window:
+    """Which requests count: started at or after `start`, and (time mode) before `end` / (count mode) the first n."""
+
+    def __init__(self, spec: LoadSpec, t0: float) -> None:
+        self.start = t0 + spec.warmup_s
+        self.end = self.start + spec.duration_s if spec.requests is None else math.inf
+        self.want = spec.requests
+        self.lat: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+        self.sent = 0
+        self.closed_at: float | None = None
+        self.done = asyncio.Event()
+        self.timeline: list[tuple[float, float, str]] | None = [] if spec.timeline else None
+
+    def counts(self, t_send: float) -> bool:
+        return self.start <= t_send < self.end and not (self.want is not None and self.sent >= self.want)
+
+    def record(self, t_send: float, t_end: float, err: InferenceError | None) -> None:
+        if self.timeline is not None:
+            self.timeline.append((t_send - self.start, (t_end - t_send) * 1e3, err.kind if err else ""))
+        if err is None:
+            self.lat.append((t_end - t_send) * 1e3)
+        else:
+            self.errors[err.kind] += 1
+            self.examples.setdefault(err.kind, str(err))
+        if self.want is not None and len(self.lat) + sum(self.errors.values()) >= self.want:
+            self.closed_at = self.closed_at or t_end
+            self.done.set()
+
+
+async def _one(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window) -> None:
+    t_send = time.perf_counter()
+    counted = win.counts(t_send)
+    if counted:
+        win.sent += 1
+    err = None
+    try:
+        await client.infer(spec.model, inputs)
+    except InferenceError as exc:
+        err = exc
+    except Exception as exc:  # noqa: BLE001 - anything else is counted, never allowed to stop the run
+        err = InferenceError("client", spec.model, "", client.server, repr(exc))
+    if counted:
+        win.record(t_send, time.perf_counter(), err)
+
+
+async def _closed(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window) -> None:
+    async def worker() -> None:
+        while time.perf_counter() < win.end and not win.done.is_set():
+            await _one(client, spec, inputs, win)
+
+    await asyncio.gather(*[worker() for _ in range(spec.concurrency)])
+
+
+async def _open(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window, lags: list[float]) -> None:
+    rng = np.random.default_rng(spec.seed)
+    tasks: set[asyncio.Task[None]] = set()
+    nxt = time.perf_counter()
+    while nxt < win.end and not (win.want is not None and win.sent >= win.want):
+        nxt += rng.exponential(1.0 / spec.qps)
+        delay = nxt - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = time.perf_counter()
+        if nxt >= win.start:
+            lags.append((now - nxt) * 1e3)
+        if len(tasks) >= spec.max_in_flight:
+            if win.counts(now):
+                win.sent += 1
+                win.record(
+                    now, now, InferenceError("generator_limit", spec.model, "", client.server, "too many in flight")
+                )
+            continue
+        t = asyncio.create_task(_one(client, spec, inputs, win))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=spec.timeout_s + 5)
+
+
+async def run_async(spec: LoadSpec) -> LoadResult:
+    """Run one load test and return its result (latencies summarised, server counters diffed)."""
+    if spec.mode not in ("closed", "open"):
+        raise ValueError(f"mode {spec.mode!r}: allowed closed, open")
+    client = AsyncClient(spec.url, spec.protocol, timeout_s=spec.timeout_s, retries=0)
+    # Serialised once, as perf_analyzer does: the generator's CPU goes to sending, not to re-encoding tensors.
+    inputs = client.prepare(spec.inputs or default_inputs(spec.batch))
+    proc = psutil.Process()
+    lags: list[float] = []
+    try:
+        t0 = time.perf_counter()
+        win = _Window(spec, t0)
+        before: metrics.ModelCounters | None = None
+        cpu0 = None
+
+        async def mark_start() -> None:
+            nonlocal before, cpu0
+            await asyncio.sleep(max(0.0, win.start - time.perf_counter()))
+            cpu0 = proc.cpu_times()
+            if spec.metrics_url:
+                before = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model)
+
+        starter = asyncio.create_task(mark_start())
+        if spec.mode == "closed":
+            await _closed(client, spec, inputs, win)
+        else:
+            await _open(client, spec, inputs, win, lags)
+        await starter
+        t_end = win.closed_at or min(time.perf_counter(), win.end)
+        cpu1 = proc.cpu_times()
+        after = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model) if spec.metrics_url else None
+    finally:
+        await client.close()
+    window = max(t_end - win.start, 1e-9)
+    res = LoadResult(spec={k: v for k, v in asdict(spec).items() if k != "inputs"}, window_s=window, sent=win.sent)
+    res.ok = len(win.lat)
+    res.errors = dict(win.errors)
+    res.error_examples = win.examples
+    res.latency_ms = summarize(win.lat)
+    res.throughput_rps = res.ok / window
+    res.throughput_ips = res.throughput_rps * spec.batch
+    res.achieved_qps = win.sent / window
+    res.target_qps = spec.qps if spec.mode == "open" else None
+    if lags:
+        la = np.sort(np.asarray(lags))
+        res.send_lag_ms = {"p50": percentile(la, 50), "p99": percentile(la, 99), "max": float(la[-1])}
+    if cpu0 is not None:
+        res.generator_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / window
+    if before is not None and after is not None:
+        d = after - before
+        res.server = {
+            "avg_batch": d.avg_batch,
+            "queue_us": d.per_request_us("queue_us"),
+            "compute_infer_us": d.per_request_us("compute_infer_us"),
+            "compute_us": d.per_request_us("compute_us"),
+            # Triton charges each request of a batch the whole batch's compute time: divide by the batch size
+            # to get execution-seconds per second of window (~ instances busy).
+            "busy": d.compute_us / max(d.avg_batch, 1.0) / 1e6 / window,
+            "requests": d.request_success,
+        }
+    res.verdict = verdict(res)
+    res.timeline = sorted(win.timeline or [])
+    res.window_start = win.start
+    return res
+
+
+def verdict(res: LoadResult) -> str:
+    """Say whether the generator, not the server, limited this run (achieved < target while the server idles)."""
+    srv = res.server
+    queue_ms = srv.get("queue_us", 0.0) / 1e3
+    busy = srv.get("busy", math.nan)
+    idle = not math.isnan(busy) and busy < 0.7 and queue_ms < 1.0
+    if res.target_qps:
+        short = res.achieved_qps < 0.95 * res.target_qps
+        lag = res.send_lag_ms.get("p50", 0.0)
+        sent = f"sent {res.achieved_qps:.0f} of {res.target_qps:.0f} req/s"
+        if short and (lag > 5.0 or idle):
+            return (
+                f"generator-bound: {sent}; send lag p50 {lag:.1f} ms; server busy {busy:.2f}, queue {queue_ms:.2f} ms"
+            )
+        if short:
+            return f"server-bound: {sent}; server busy {busy:.2f}, queue {queue_ms:.2f} ms/request"
+        if res.ok < 0.95 * res.sent:
+            return f"target met but {res.sent - res.ok} of {res.sent} requests failed"
+        return "target met"
+    if idle and res.generator_cpu > 0.85:
+        return f"generator-bound: generator uses {res.generator_cpu:.2f} cores while the server is busy {busy:.2f}"
+    return f"closed loop: generator {res.generator_cpu:.2f} cores, server busy {busy:.2f}, queue {queue_ms:.2f} ms"
+
+
+def run(spec: LoadSpec) -> LoadResult:
+    """Synchronous wrapper around run_async."""
+    return asyncio.run(run_async(spec))
