@@ -8,10 +8,11 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
 mkdir -p "$OUT"
-# The device copy has no .git (it cannot be carried); a bare clone in .lab/git.git stands in, so the runner's
+# The device copy has no .git (it cannot be carried); a bare clone packed in .lab/git/repo.tgz stands in, so the runner's
 # provenance records the real commit and whether the tree differs from it.
-if [ ! -d .git ] && [ -d .lab/git.git ]; then
-  export GIT_DIR=$PWD/.lab/git.git GIT_WORK_TREE=$PWD
+if [ ! -d .git ] && [ -f .lab/git/repo.tgz ]; then
+  mkdir -p /tmp/gitmeta && tar xzf .lab/git/repo.tgz -C /tmp/gitmeta
+  export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
   git config --global --add safe.directory '*' 2>/dev/null
   git read-tree HEAD && git update-index -q --refresh >/dev/null 2>&1
 fi
@@ -23,7 +24,7 @@ fi
   git rev-parse HEAD 2>&1
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
-if ! python3 -c "import pydantic" 2>/dev/null; then
+if ! python3 -c "import pydantic" 2>/dev/null && [ ! -d /tmp/pydeps/pydantic ]; then
   python3 -m pip install -q --no-deps --no-index --target /tmp/pydeps .lab/wheels/*.whl
 fi
 export PYTHONPATH=/tmp/pydeps:$PWD
@@ -31,8 +32,8 @@ t0=$(date +%s)
 python3 -c "from workloads.kernels.build import build; build()" > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; }
 echo "build: $(( $(date +%s) - t0 )) s"
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
-python3 -m ailab.cli run "$SEL" --device cuda "${args[@]}" > "$OUT/run.log" 2>&1
+python3 -m workloads.kernels.gpu_run "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "run rc=$? after $(( $(date +%s) - t0 )) s"
 days=$(echo "$SEL" | tr ',' ' ')
 (cd reports/results && tar czf "$OUT/results.tgz" $(for d in $days; do [ -d "${d%%.*}" ] && echo "${d%%.*}"; done))
-grep -E "ok|skipped|failed" "$OUT/run.log" | tail -60
+grep -E "^d[0-9]+\.e[0-9]+ " "$OUT/run.log" | cut -c1-160
