@@ -26,13 +26,14 @@ def _fail(message: str) -> typer.Exit:
 def up(
     week: Annotated[int, typer.Option(help="start this week's services (ailab/local/weeks.yaml), 1-13")] = 1,
     supervise: Annotated[bool, typer.Option(help="restart a crashed service and count restarts")] = False,
+    free_ports: Annotated[bool, typer.Option(help="let the kernel pick free ports instead of the defaults")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Start the week's services on 127.0.0.1 and wait until each is ready; running ones are left alone."""
     if not 1 <= week <= 13:
         raise _fail(f"--week {week}: allowed 1-13")
     try:
-        p = Platform(week=week, supervise=supervise, supervise_in_process=False)
+        p = Platform(week=week, supervise=supervise, supervise_in_process=False, free_ports=free_ports)
         rep = p.up()
     except PlatformError as exc:
         raise _fail(str(exc)) from None

@@ -44,9 +44,19 @@ def qps_sweep(ctx: Context) -> Output:
         for q in steps:
             res, _ = load(srv, "mlp", protocol=proto, mode="open", qps=q, warmup_s=1.0, duration_s=dur, timeout_s=30)
             queue = res.server.get("queue_us", 0.0) / 1e3
-            t.add(q, round(res.achieved_qps, 1), round(res.throughput_rps, 1), lat(res, "p50"), lat(res, "p95"),
-                  lat(res, "p99"), round(queue, 3), round(res.server.get("avg_batch", 0), 2),
-                  round(res.send_lag_ms.get("p99", 0), 2), errors(res), res.verdict)  # fmt: skip
+            t.add(
+                q,
+                round(res.achieved_qps, 1),
+                round(res.throughput_rps, 1),
+                lat(res, "p50"),
+                lat(res, "p95"),
+                lat(res, "p99"),
+                round(queue, 3),
+                round(res.server.get("avg_batch", 0), 2),
+                round(res.send_lag_ms.get("p99", 0), 2),
+                errors(res),
+                res.verdict,
+            )
             for p in ("p50", "p95", "p99"):
                 s.point(p, q, res.latency_ms[p])
             s.point("server queue", q, queue)
@@ -119,8 +129,17 @@ def chaos(ctx: Context) -> Output:
     kill_at = float(ctx.param("kill_at_s", 4))
     proto = str(ctx.param("protocol", "http"))
     with harness.serve(ctx.workdir, [variant("mlp", preferred=(8, 16), delay_us=1000)], supervise=True) as srv:
-        spec = loadgen.LoadSpec(srv.address(proto), "mlp", proto, mode="open", qps=qps, warmup_s=1.0,
-                                duration_s=dur, timeout_s=5, timeline=True)  # fmt: skip
+        spec = loadgen.LoadSpec(
+            srv.address(proto),
+            "mlp",
+            proto,
+            mode="open",
+            qps=qps,
+            warmup_s=1.0,
+            duration_s=dur,
+            timeout_s=5,
+            timeline=True,
+        )
         victim = srv.pid
         killed: dict[str, float] = {}
 
