@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.yaml.yaml import _parse_yaml_object
 
 from ailab.paths import REPO_ROOT
 from ailab.platform import hostcheck
+from ailab.platform import stack as stack_module
 
 MOCK_PASSWORD = "mock-generated-password"
 MAIN = REPO_ROOT / "pulumi" / "__main__.py"
@@ -44,6 +46,8 @@ class Registered:
 @dataclass
 class Recorder(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
+    # (kind, name, names of the resources it depends_on) for every manifest the components register
+    depends: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
@@ -58,16 +62,38 @@ class Recorder(pulumi.runtime.Mocks):
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.typ == typ]
 
+    def one(self, typ: str, name: str) -> dict[str, Any]:
+        """Inputs of the resource of this type whose metadata.name (or resource name) is `name`."""
+        found = [r.inputs for r in self.of_type(typ) if (r.inputs.get("metadata") or {}).get("name", r.name) == name]
+        assert len(found) == 1, f"{typ} {name}: {len(found)} registered"
+        return found[0]
+
+    def release(self, key: str) -> dict[str, Any]:
+        found = [r.inputs for r in self.of_type("kubernetes:helm.sh/v3:Release") if r.name == key]
+        assert len(found) == 1, f"release {key}: {len(found)} registered"
+        return found[0]
+
     def kinds(self) -> set[str]:
         return {r.typ for r in self.resources}
 
 
-def run_program(stack: str, config: dict[str, Any], probe: hostcheck.HostProbe, monkeypatch: Any) -> Recorder:
+def run_program(
+    stack: str, config: dict[str, Any], probe: hostcheck.HostProbe, monkeypatch: Any, rec: Recorder | None = None
+) -> Recorder:
     """Run pulumi/__main__.py for `stack` with `config` (stack-file keys) and return what it registered."""
-    rec = Recorder()
+    rec = rec if rec is not None else Recorder()
     pulumi.runtime.set_mocks(rec, project="ailab", stack=stack, preview=False)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     monkeypatch.setattr(hostcheck, "default_probe", lambda: probe)
+
+    def spy(obj: dict, opts: pulumi.ResourceOptions, transformations: list, prefix: str) -> list:
+        def record(o: dict, o_opts: pulumi.ResourceOptions) -> None:
+            deps = [d._name for d in (o_opts.depends_on or [])]  # type: ignore[union-attr]
+            rec.depends.append((o["kind"], o["metadata"]["name"], deps))
+
+        return _parse_yaml_object(obj, opts, [*transformations, record], prefix)
+
+    monkeypatch.setattr(stack_module, "_parse_yaml_object", spy)
 
     @pulumi.runtime.test
     def program() -> None:

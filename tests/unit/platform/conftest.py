@@ -1,0 +1,37 @@
+"""Fixtures of the cluster-stack tests: every week's plans (pure) and every week's program run under mocks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # pulumi_harness
+
+from pulumi_harness import GPU_READY_HOST, Recorder, fake_probe, run_program  # noqa: E402
+
+from ailab.platform import weeks  # noqa: E402
+from ailab.platform.config import WEEKS, StackSettings  # noqa: E402
+from ailab.platform.model import Plan  # noqa: E402
+from ailab.platform.render import week_plans  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def plans_by_week() -> dict[int, tuple[StackSettings, list[Plan]]]:
+    """Settings and plans of all 13 stack files, as `lab render` and `pulumi up` compute them."""
+    return {w: week_plans(w) for w in WEEKS}
+
+
+@pytest.fixture(scope="session")
+def programs_by_week() -> dict[int, Recorder]:
+    """All 13 stacks run through pulumi/__main__.py in this one process (mocked engine, GPU-ready fake host)."""
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for w in WEEKS:
+            out[w] = run_program(f"week{w:02d}", weeks.stack_config(w), fake_probe(GPU_READY_HOST), mp)
+    return out
+
+
+def manifests(plans: list[Plan]) -> list[dict]:
+    return [m for p in plans for m in p.manifests]
