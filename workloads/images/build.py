@@ -214,9 +214,12 @@ def build_image(
     args: dict[str, str] | None = None,
     no_cache: bool = False,
     eng: str | None = None,
+    variant: str | None = None,
 ) -> BuildResult:
-    """Build catalogue image `name` on `base` (default: its local base here); checks everything before building."""
+    """Build catalogue image `name` (or its `variant`) on `base` (default: its local base here), tagged from the
+    catalogue; checks the name, variant, engine and base before building."""
     spec = catalog.image(name)  # KeyError naming the allowed images
+    ref = spec.ref_of(variant)  # KeyError naming the allowed variants
     base = base or spec.local_base
     if base is None:
         raise ImagesError(
@@ -225,7 +228,7 @@ def build_image(
         )
     eng = eng or engine()
     ensure_base(eng, base)
-    build_args = {**spec.build_args, **(args or {})}
+    build_args = {**spec.build_args, **(spec.variants.get(variant, {}) if variant else {}), **(args or {})}
     ctx = context.stage(spec, build_args, python=base_python(eng, base))
     build_args |= {"BASE_IMAGE": base, "VERSION": catalog.TAG, "REVISION": git_revision()}
-    return build(eng, ctx, ctx / spec.dockerfile, spec.ref, build_args, no_cache=no_cache)
+    return build(eng, ctx, ctx / spec.dockerfile, ref, build_args, no_cache=no_cache)

@@ -101,7 +101,7 @@ def stage(
     house = staging_root() / "wheelhouse" / f"py{python or host_python()}"
     download_wheels(reqs, house, python)
     wheels.mkdir()
-    for w in _resolve(reqs, house):
+    for w in resolve_wheels(reqs, house):
         _link(w, wheels / w.name)
     copy_source(ctx)
     if spec.name == "cuda-kernels":
@@ -113,7 +113,7 @@ def stage(
     return ctx
 
 
-def _resolve(requirements: list[Path], wheelhouse: Path) -> list[Path]:
+def resolve_wheels(requirements: list[Path], wheelhouse: Path) -> list[Path]:
     """The wheels in `wheelhouse` that the pinned `requirements` name (every line is `name==version`)."""
     wanted = {}
     for r in requirements:

@@ -107,8 +107,19 @@ def info(_: argparse.Namespace) -> int:
     return 0
 
 
+def cgroup_limit(v2_file: str, v1_file: str) -> str:
+    """The limit the container's cgroup shows (cgroup v2 file, else v1), as text; 'unknown' when unreadable."""
+    for path in (Path("/sys/fs/cgroup") / v2_file, Path("/sys/fs/cgroup") / v1_file):
+        try:
+            return path.read_text().strip()
+        except OSError:
+            continue
+    return "unknown"
+
+
 def stress_memory(args: argparse.Namespace) -> int:
     """Touch memory in steps of --step MiB up to --mib, printing progress; the memory limit should kill it."""
+    print(f"cgroup memory limit: {cgroup_limit('memory.max', 'memory/memory.limit_in_bytes')}", flush=True)
     held = []
     for mib in range(args.step, args.mib + 1, args.step):
         held.append(bytearray(args.step << 20))  # bytearray zero-fills: the pages are really touched
@@ -119,6 +130,7 @@ def stress_memory(args: argparse.Namespace) -> int:
 
 def stress_pids(args: argparse.Namespace) -> int:
     """Fork sleeping children until fork() fails or --max is reached; exits 4 when the limit refused a fork."""
+    print(f"cgroup pids limit: {cgroup_limit('pids.max', 'pids/pids.max')}", flush=True)
     children = []
     try:
         while len(children) < args.max:

@@ -1,0 +1,250 @@
+"""Day-1 builds with podman: naive vs layered (e1), single vs multi-stage (e2), apt vs pip vs micromamba (e3).
+
+The Dockerfiles are workloads/images/d01/*.Dockerfile; each run stages them with a wheelhouse in ctx.workdir and
+tags images localhost/ailab-d01-<name>:latest (removed and rebuilt on every run, so no stale layers pile up).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import time
+from pathlib import Path
+
+from ailab.experiment import Context, Output, Table
+from workloads.images import build as b
+from workloads.images import catalog, context
+
+D01 = Path(__file__).resolve().parent / "d01"
+MIB = 1 << 20
+
+
+def _stage(ctx: Context) -> Path:
+    """d01/ copied to the workdir, with wheels/ (pip download on the host) holding d01/requirements.txt's pins."""
+    dest = ctx.workdir / "d01-context"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(D01, dest, ignore=context.IGNORED)
+    house = context.staging_root() / "wheelhouse" / f"py{context.host_python()}"
+    context.download_wheels([D01 / "requirements.txt"], house)
+    (dest / "wheels").mkdir()
+    for w in context.resolve_wheels([D01 / "requirements.txt"], house):
+        shutil.copy2(w, dest / "wheels" / w.name)
+    shutil.copy2(D01 / "requirements.txt", dest / "wheels" / "requirements.txt")
+    shutil.copy2(Path(__file__).with_name(".dockerignore"), dest / ".dockerignore")
+    return dest
+
+
+def _prepare(ctx: Context) -> tuple[str, str, Path, int]:
+    """Engine, base image (built if missing), staged context and the base image's size in bytes."""
+    eng = b.engine()
+    base = b.ensure_base(eng, ctx.param("base", catalog.LOCAL_BASE))
+    return eng, base, _stage(ctx), b.size(eng, base)
+
+
+def _cold(eng: str, stage: Path, name: str, base: str, target: str | None = None) -> b.BuildResult:
+    ref = f"localhost/ailab-d01-{name}:latest"
+    b.remove(eng, ref)
+    return b.build(eng, stage, stage / f"{name}.Dockerfile", ref, {"BASE_IMAGE": base}, no_cache=True, target=target)
+
+
+def _nonempty(layers: list[b.Layer]) -> int:
+    return sum(1 for la in layers if la.size_bytes > 0)
+
+
+def _short(instruction: str) -> str:
+    return instruction if len(instruction) <= 70 else instruction[:67] + "..."
+
+
+def naive_vs_layered(ctx: Context) -> Output:
+    """d01.e1: image size and build time, cold and after a one-line source edit, with the steps that were rebuilt."""
+    eng, base, stage, base_size = _prepare(ctx)
+    builds = Table.of(
+        "builds",
+        [
+            ("Dockerfile", ""),
+            ("build", ""),
+            ("build time", "s"),
+            ("image size", "MiB"),
+            ("over base", "MiB"),
+            ("layers with files", ""),
+            ("steps run", ""),
+            ("steps from cache", ""),
+        ],
+        caption=f"{eng} on {base}; cold = --no-cache; edit = VERSION line of app/main.py changed, cache on",
+    )
+    layers = Table.of("layers", [("Dockerfile", ""), ("created by", ""), ("size", "MiB")], "non-empty layers, cold")
+    out = Output(tables=[builds, layers])
+    main_py = stage / "app" / "main.py"
+    original = main_py.read_text()
+    for name in ("naive", "layered"):
+        main_py.write_text(original)
+        cold = _cold(eng, stage, name, base)
+        main_py.write_text(original.replace('VERSION = "1"', 'VERSION = "2"'))
+        edit = b.build(eng, stage, stage / f"{name}.Dockerfile", cold.ref, {"BASE_IMAGE": base})
+        for label, r in (("cold", cold), ("after source edit", edit)):
+            run_steps = [s for s in r.steps if not s.instruction.startswith(("FROM", "ARG"))]
+            builds.add(
+                name,
+                label,
+                round(r.seconds, 2),
+                round(r.size_bytes / MIB, 1),
+                round((r.size_bytes - base_size) / MIB, 1),
+                _nonempty(r.layers),
+                len(r.rebuilt),
+                len(run_steps) - len(r.rebuilt),
+            )
+        for la in cold.layers[1:]:
+            if la.size_bytes:
+                layers.add(
+                    name,
+                    _short(la.created_by.replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "")),
+                    round(la.size_bytes / MIB, 2),
+                )
+        out.notes.append(
+            f"{name}: after the edit {eng} re-ran: " + "; ".join(_short(s.instruction) for s in edit.rebuilt)
+        )
+        out.notes.append(f"{name}: container prints: {_run_output(eng, edit.ref)}")
+    main_py.write_text(original)
+    out.notes.append(
+        "Naive puts `COPY app` first, so a one-line edit invalidates every apt layer after it; its apt "
+        "lists and .deb archives stay in the layers even if a later step deleted them."
+    )
+    return out
+
+
+def _run_output(eng: str, ref: str, *cmd: str) -> str:
+    p = b.run([eng, "run", "--rm", ref, *cmd], timeout=120)
+    return (p.stdout.strip() or p.stderr.strip()).splitlines()[-1] if (p.stdout or p.stderr).strip() else ""
+
+
+def single_vs_multi(ctx: Context) -> Output:
+    """d01.e2: the same build as one stage and as builder + runtime; size of the image that ships."""
+    eng, base, stage, base_size = _prepare(ctx)
+    t = Table.of(
+        "images",
+        [
+            ("image", ""),
+            ("build time", "s"),
+            ("image size", "MiB"),
+            ("over base", "MiB"),
+            ("layers with files", ""),
+            ("gcc in image", ""),
+        ],
+        caption=f"{eng} on {base}; both cold (--no-cache); the builder stage is measured as its own image",
+    )
+    out = Output(tables=[t])
+    single = _cold(eng, stage, "single-stage", base)
+    multi = _cold(eng, stage, "multi-stage", base)
+    builder = b.build(
+        eng,
+        stage,
+        stage / "multi-stage.Dockerfile",
+        "localhost/ailab-d01-builder:latest",
+        {"BASE_IMAGE": base},
+        target="builder",
+    )
+    for label, r in (
+        ("single-stage", single),
+        ("multi-stage: builder stage", builder),
+        ("multi-stage: runtime", multi),
+    ):
+        has_gcc = b.run([eng, "run", "--rm", r.ref, "sh", "-c", "command -v gcc"], timeout=60).returncode == 0
+        t.add(
+            label,
+            round(r.seconds, 2) if r is not builder else None,
+            round(r.size_bytes / MIB, 1),
+            round((r.size_bytes - base_size) / MIB, 1),
+            _nonempty(r.layers),
+            "yes" if has_gcc else "no",
+        )
+    saved = (single.size_bytes - multi.size_bytes) / MIB
+    out.notes.append(
+        f"runtime stage is {saved:.1f} MiB smaller than the single-stage image: no compiler, headers, "
+        "pip or setuptools; it still runs: " + _run_output(eng, multi.ref, "fastsum", "1000")
+    )
+    return out
+
+
+def _start_times(eng: str, ref: str, repeats: int) -> tuple[float, float, float]:
+    """Wall time of `run --rm ref python3 -c 'import numpy, onnx'`: first (new container), median of the rest, s;
+    and the import time measured inside the container, s (median)."""
+    code = "import time; t=time.perf_counter(); import numpy, onnx; print(time.perf_counter()-t)"
+    walls, inner = [], []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        p = b.run([eng, "run", "--rm", ref, "python3", "-c", code], timeout=120)
+        walls.append(time.perf_counter() - t0)
+        if p.returncode != 0:
+            raise b.ImagesError(f"image {ref}: stack import failed: {p.stderr.strip()[-300:]}")
+        inner.append(float(p.stdout.strip().splitlines()[-1]))
+    return walls[0], statistics.median(walls[1:]), statistics.median(inner)
+
+
+def _micromamba_reason() -> str:
+    """Why micromamba cannot be used here (or '' when it could be)."""
+    if shutil.which("micromamba") is None:
+        return (
+            "no micromamba binary: PyPI has no micromamba package and Debian bookworm none either; "
+            "its installer downloads from micro.mamba.pm"
+        )
+    try:
+        socket.getaddrinfo("conda.anaconda.org", 443)
+    except OSError as exc:
+        return f"conda-forge unreachable: conda.anaconda.org does not resolve ({exc.strerror or exc})"
+    return ""
+
+
+def installers(ctx: Context) -> Output:
+    """d01.e3: numpy + ONNX installed by apt, by pip from a host wheelhouse, by pip from the index, by micromamba."""
+    eng, base, stage, base_size = _prepare(ctx)
+    repeats = int(ctx.param("repeats", 5))
+    t = Table.of(
+        "installers",
+        [
+            ("installer", ""),
+            ("status", ""),
+            ("numpy / onnx", ""),
+            ("build time", "s"),
+            ("image size", "MiB"),
+            ("over base", "MiB"),
+            ("first start", "s"),
+            ("start median", "s"),
+            ("import in container", "s"),
+        ],
+        caption=f"{eng} on {base}; start = `{eng} run --rm IMAGE python3 -c 'import numpy, onnx'` wall time "
+        f"(first new container, then median of {repeats}); page cache as it is (not dropped)",
+    )
+    out = Output(tables=[t])
+    for name, label in (
+        ("apt", "apt (Debian packages)"),
+        ("pip-wheelhouse", "pip, host wheelhouse"),
+        ("pip-index", "pip, PyPI inside the build"),
+    ):
+        try:
+            r = _cold(eng, stage, name, base)
+        except b.ImagesError as exc:
+            last = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
+            t.add(label, "build failed", None, None, None, None, None, None, None)
+            out.notes.append(f"{label}: the build failed here: {last.strip()[:300]}")
+            continue
+        versions = _run_output(
+            eng, r.ref, "python3", "-c", "import numpy, onnx; print(numpy.__version__, onnx.__version__)"
+        )
+        first, median, inner = _start_times(eng, r.ref, repeats)
+        t.add(
+            label,
+            "built",
+            versions.replace(" ", " / "),
+            round(r.seconds, 2),
+            round(r.size_bytes / MIB, 1),
+            round((r.size_bytes - base_size) / MIB, 1),
+            round(first, 3),
+            round(median, 3),
+            round(inner, 3),
+        )
+    reason = _micromamba_reason()
+    t.add("micromamba (conda-forge)", "not available here" if reason else "not implemented", *([None] * 7))
+    out.notes.append(f"micromamba: {reason or 'available on this host but the lab has no micromamba Dockerfile yet'}")
+    return out
