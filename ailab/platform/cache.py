@@ -43,7 +43,7 @@ def redis_manifests(s: StackSettings, ns: str) -> list[dict[str, Any]]:
             "kind": "Secret",
             "metadata": meta(REDIS, ns),
             "type": "Opaque",
-            "stringData": {"password": secret_ref("redis-password")},
+            "stringData": {"password": secret_ref("redis")},
         },
         {
             "apiVersion": "v1",

@@ -9,12 +9,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # pulumi_harness
 
-from pulumi_harness import GPU_READY_HOST, Recorder, fake_probe, run_program  # noqa: E402
+from pulumi_harness import GPU_READY_HOST, Recorder, fake_probe, run_program
 
-from ailab.platform import weeks  # noqa: E402
-from ailab.platform.config import WEEKS, StackSettings  # noqa: E402
-from ailab.platform.model import Plan  # noqa: E402
-from ailab.platform.render import week_plans  # noqa: E402
+from ailab.platform import weeks
+from ailab.platform.config import WEEKS, StackSettings
+from ailab.platform.model import Plan
+from ailab.platform.render import week_plans
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import runpy
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
 from pulumi_kubernetes.yaml.yaml import _parse_yaml_object
 
+import pulumi
 from ailab.paths import REPO_ROOT
 from ailab.platform import hostcheck
 from ailab.platform import stack as stack_module
@@ -34,6 +34,20 @@ def fake_probe(files: dict[str, str], binaries: tuple[str, ...] = ("nvidia-ctk",
     return hostcheck.HostProbe(which=lambda name: f"/usr/bin/{name}" if name in binaries else None, read_text=files.get)
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value in mocked inputs
+
+
+def unsecret(value: Any) -> Any:
+    """Mocked inputs with Pulumi secrets unwrapped to their plain values."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return unsecret(value["value"])
+        return {k: unsecret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unsecret(v) for v in value]
+    return value
+
+
 @dataclass
 class Registered:
     """One resource the program registered: Pulumi type, name, inputs (camelCase, as the engine sees them)."""
@@ -41,6 +55,7 @@ class Registered:
     typ: str
     name: str
     inputs: dict[str, Any]
+    raw: dict[str, Any]  # with secrets still wrapped
 
 
 @dataclass
@@ -50,7 +65,7 @@ class Recorder(pulumi.runtime.Mocks):
     depends: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        self.resources.append(Registered(args.typ, args.name, unsecret(dict(args.inputs)), dict(args.inputs)))
         outputs = dict(args.inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = MOCK_PASSWORD  # the provider would generate it

@@ -5,10 +5,10 @@ The Pulumi engine is mocked (no CLI here); the kind host check reads a fake host
 
 from __future__ import annotations
 
-import pulumi
 import pytest
 from pulumi_harness import GPU_READY_HOST, Recorder, fake_probe, run_program
 
+import pulumi
 from ailab.platform import weeks
 from ailab.platform.config import ConfigError, parse_settings
 from ailab.platform.hostcheck import CONTAINERD_CONFIG, DOCKER_DAEMON, TOOLKIT_CONFIG, check_kind_gpu
