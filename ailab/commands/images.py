@@ -13,7 +13,7 @@ from workloads.images import build as builder
 from workloads.images import catalog
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the terminal width
 images_app = typer.Typer(help="Workload container images (workloads/images): list and build.", no_args_is_help=True)
 
 
