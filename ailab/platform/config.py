@@ -17,10 +17,12 @@ NAMESPACE = "ailab"
 
 # MIG profiles by GPU (nvidia-smi mig -lgip): A100 40/80 GB, H100 80 GB, H100 94 GB / H200.
 MIG_PROFILES = frozenset(
-    ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")  # A100 40GB
-    + ("1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")  # A100/H100 80GB
-    + ("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb")  # H100 94GB
-    + ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")  # H200 141GB
+    {
+        *("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),  # A100 40GB
+        *("1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),  # A100/H100 80GB
+        *("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb"),  # H100 94GB
+        *("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),  # H200 141GB
+    }
 )
 
 

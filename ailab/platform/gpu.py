@@ -55,12 +55,24 @@ def mig_parted_config(s: StackSettings) -> dict[str, Any]:
     return {"version": "v1", "mig-configs": configs}
 
 
+def runtime_class(s: StackSettings) -> str | None:
+    """RuntimeClass GPU pods name: k3s agents keep runc as default and register `nvidia` (the k3s role)."""
+    return "nvidia" if s.cluster.target == "k3s" else None
+
+
+def with_runtime_class(s: StackSettings, pod: dict[str, Any]) -> dict[str, Any]:
+    rc = runtime_class(s)
+    return {**pod, "runtimeClassName": rc} if rc else pod
+
+
 def device_plugin_release(s: StackSettings) -> HelmRelease:
     """nvidia-device-plugin chart with the named config files, GFD and NFD."""
+    values: dict[str, Any] = {"runtimeClassName": runtime_class(s)} if runtime_class(s) else {}
     return HelmRelease(
         "nvidia-device-plugin",
         PLUGIN_NS,
-        {
+        values
+        | {
             "config": {"map": config_files(s), "default": "default"},
             "gfd": {"enabled": s.gpu.gfd},
             "nfd": {"enabled": s.gpu.gfd},
@@ -93,7 +105,7 @@ def operator_release(s: StackSettings) -> HelmRelease:
     )
 
 
-def smoke_job(namespace: str) -> dict[str, Any]:
+def smoke_job(s: StackSettings, namespace: str) -> dict[str, Any]:
     """A Job whose pod requests one GPU (requests = limits) and prints `nvidia-smi -L`."""
     return {
         "apiVersion": "batch/v1",
@@ -104,19 +116,22 @@ def smoke_job(namespace: str) -> dict[str, Any]:
             "ttlSecondsAfterFinished": 3600,
             "template": {
                 "metadata": {"labels": {"app": SMOKE_JOB}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "tolerations": GPU_TOLERATIONS,
-                    "containers": [
-                        {
-                            "name": "nvidia-smi",
-                            "image": IMAGES["cuda-base"],
-                            "command": ["nvidia-smi", "-L"],
-                            "resources": resources("100m", "128Mi", gpu=1),
-                            "securityContext": restricted(),
-                        }
-                    ],
-                },
+                "spec": with_runtime_class(
+                    s,
+                    {
+                        "restartPolicy": "Never",
+                        "tolerations": GPU_TOLERATIONS,
+                        "containers": [
+                            {
+                                "name": "nvidia-smi",
+                                "image": IMAGES["cuda-base"],
+                                "command": ["nvidia-smi", "-L"],
+                                "resources": resources("100m", "128Mi", gpu=1),
+                                "securityContext": restricted(),
+                            }
+                        ],
+                    },
+                ),
             },
         },
     }
@@ -151,6 +166,6 @@ def plan(s: StackSettings, namespace: str) -> Plan:
     if s.gpu.mig:
         p.node_labels += [NodeLabel(n, {"nvidia.com/mig.config": layout}) for n, layout in s.gpu.mig.nodes.items()]
     if s.gpu.smoke_test:
-        p.manifests.append(smoke_job(namespace))
+        p.manifests.append(smoke_job(s, namespace))
     p.outputs["gpuMode"] = s.gpu.mode
     return p

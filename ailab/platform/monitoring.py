@@ -11,6 +11,7 @@ import yaml
 
 from ailab.paths import REPO_ROOT
 from ailab.platform.config import StackSettings
+from ailab.platform.gpu import with_runtime_class
 from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted, secret_ref
 from ailab.platform.versions import IMAGES
 from workloads.images.catalog import ref
@@ -95,7 +96,7 @@ def service_monitor(name: str, ns: str, app: str, port: str) -> dict[str, Any]:
     }
 
 
-def dcgm_exporter(gfd: bool) -> list[dict[str, Any]]:
+def dcgm_exporter(s: StackSettings) -> list[dict[str, Any]]:
     """DCGM exporter DaemonSet on GPU nodes (+ Service on 9400); needs SYS_ADMIN for profiling metrics."""
     labels = {"app": "dcgm-exporter"}
     pod: dict[str, Any] = {
@@ -123,7 +124,8 @@ def dcgm_exporter(gfd: bool) -> list[dict[str, Any]]:
         ],
         "volumes": [{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
     }
-    if gfd:
+    pod = with_runtime_class(s, pod)
+    if s.gpu.gfd:
         pod["nodeSelector"] = {"nvidia.com/gpu.present": "true"}  # label set by GPU Feature Discovery
     return [
         {
@@ -307,7 +309,7 @@ def plan(s: StackSettings, ns: str, dashboards_dir: Path = REPO_ROOT / "dashboar
         service_monitor(EXPORTER, NS, EXPORTER, "metrics"),
     ]
     if s.monitoring.dcgm and s.gpu.enabled and s.gpu.mode == "device-plugin":  # the GPU Operator brings its own
-        p.manifests += dcgm_exporter(s.gpu.gfd)
+        p.manifests += dcgm_exporter(s)
         p.manifests.append(service_monitor("dcgm-exporter", NS, "dcgm-exporter", "metrics"))
     if s.monitoring.dashboards:
         p.manifests += dashboard_configmaps(dashboards_dir)

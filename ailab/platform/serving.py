@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
+from ailab.platform.gpu import with_runtime_class
 from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted
 from ailab.platform.versions import IMAGES
 from workloads.images.catalog import ref
@@ -63,52 +64,55 @@ def triton_deployment(s: StackSettings, ns: str, version: str) -> dict[str, Any]
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "priorityClassName": PRIORITY_CLASS,
-                    "tolerations": GPU_TOLERATIONS,
-                    "securityContext": {"fsGroup": 1000},
-                    "initContainers": [
-                        {
-                            "name": "model-repository",
-                            "image": ref("triton-models"),
-                            "command": ["cp", "-r", "/models/.", "/shared/"],
-                            "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
-                            "resources": resources("100m", "256Mi"),
-                            "securityContext": restricted(),
-                        }
-                    ],
-                    "containers": [
-                        {
-                            "name": "tritonserver",
-                            "image": IMAGES["tritonserver"],
-                            "command": ["tritonserver"],
-                            "args": triton_args(s),
-                            "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
-                            # model loads can take minutes (TensorRT engines, large ONNX files): the startup probe
-                            # allows 10 min before liveness starts counting.
-                            "startupProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 60},
-                            "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3},
-                            "livenessProbe": {
-                                "httpGet": {"path": "/v2/health/live", "port": "http"},
-                                "periodSeconds": 10,
-                                "failureThreshold": 6,
-                            },
-                            "resources": resources("1", "4Gi", gpu=1 if s.serving.gpu else 0, cpu_limit="2"),
-                            "securityContext": restricted(),
-                            "volumeMounts": [
-                                {"name": "models", "mountPath": "/models", "readOnly": True},
-                                {"name": "shm", "mountPath": "/dev/shm"},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "models", "emptyDir": {"sizeLimit": "8Gi"}},
-                        # the python backend exchanges tensors through shared memory
-                        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                    ],
-                },
+                "spec": with_runtime_class(
+                    s,
+                    {
+                        "priorityClassName": PRIORITY_CLASS,
+                        "tolerations": GPU_TOLERATIONS,
+                        "securityContext": {"fsGroup": 1000},
+                        "initContainers": [
+                            {
+                                "name": "model-repository",
+                                "image": ref("triton-models"),
+                                "command": ["cp", "-r", "/models/.", "/shared/"],
+                                "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
+                                "resources": resources("100m", "256Mi"),
+                                "securityContext": restricted(),
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": "tritonserver",
+                                "image": IMAGES["tritonserver"],
+                                "command": ["tritonserver"],
+                                "args": triton_args(s),
+                                "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
+                                # model loads can take minutes (TensorRT engines, large ONNX files): the startup probe
+                                # allows 10 min before liveness starts counting.
+                                "startupProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 60},
+                                "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3},
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/v2/health/live", "port": "http"},
+                                    "periodSeconds": 10,
+                                    "failureThreshold": 6,
+                                },
+                                "resources": resources("1", "4Gi", gpu=1 if s.serving.gpu else 0, cpu_limit="2"),
+                                "securityContext": restricted(),
+                                "volumeMounts": [
+                                    {"name": "models", "mountPath": "/models", "readOnly": True},
+                                    {"name": "shm", "mountPath": "/dev/shm"},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "models", "emptyDir": {"sizeLimit": "8Gi"}},
+                            # the python backend exchanges tensors through shared memory
+                            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                        ],
+                    },
+                ),
             },
         },
     }
