@@ -80,21 +80,31 @@ def test_nodes_advertise_gpus(week01: dict[str, str]) -> None:
 
 
 def test_smoke_pod_sees_the_gpu(week01: dict[str, str]) -> None:
-    until("gpu-smoke-test Job complete", lambda: kubectl(
-        week01, "get", "job", "gpu-smoke-test", "-n", "ailab", "-o", "jsonpath={.status.succeeded}") == "1")  # fmt: skip
+    until(
+        "gpu-smoke-test Job complete",
+        lambda: (
+            kubectl(week01, "get", "job", "gpu-smoke-test", "-n", "ailab", "-o", "jsonpath={.status.succeeded}") == "1"
+        ),
+    )
     assert "GPU 0:" in kubectl(week01, "logs", "job/gpu-smoke-test", "-n", "ailab")
 
 
 def _port_forward(env: dict[str, str], ns: str, svc: str, port: int, local: int) -> subprocess.Popen:
-    return subprocess.Popen(["kubectl", "port-forward", "-n", ns, f"svc/{svc}", f"{local}:{port}"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        ["kubectl", "port-forward", "-n", ns, f"svc/{svc}", f"{local}:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_triton_is_ready_through_its_service(week01: dict[str, str]) -> None:
     pf = _port_forward(week01, "ailab", "triton", 8000, 18000)
     try:
-        until("Triton /v2/health/ready through svc/triton",
-              lambda: urllib.request.urlopen("http://127.0.0.1:18000/v2/health/ready", timeout=5).status == 200)  # fmt: skip
+        until(
+            "Triton /v2/health/ready through svc/triton",
+            lambda: urllib.request.urlopen("http://127.0.0.1:18000/v2/health/ready", timeout=5).status == 200,
+        )
     finally:
         pf.terminate()
 

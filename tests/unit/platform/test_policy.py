@@ -47,8 +47,13 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def test_every_container_has_requests_and_limits(plans_by_week) -> None:
-    bad = [(w, n, c) for w, n, c, spec in containers(plans_by_week)
-           if not all(spec.get("resources", {}).get(k, {}).get(r) for k in ("requests", "limits") for r in ("cpu", "memory"))]  # fmt: skip
+    bad = [
+        (w, n, c)
+        for w, n, c, spec in containers(plans_by_week)
+        if not all(
+            spec.get("resources", {}).get(k, {}).get(r) for k in ("requests", "limits") for r in ("cpu", "memory")
+        )
+    ]
     assert bad == []
 
 

@@ -31,7 +31,7 @@ def registered_manifests(rec) -> set[tuple[str, str, str]]:
 def test_stack_registers_exactly_what_render_shows(week: int, programs_by_week, plans_by_week) -> None:
     """pulumi up and lab render share one code path: same manifests, same releases with the same values."""
     rec = programs_by_week[week]
-    s, plans = plans_by_week[week]
+    _, plans = plans_by_week[week]
     rendered = {(m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"]) for m in manifests(plans)}
     assert registered_manifests(rec) == rendered
     for p in plans:

@@ -61,23 +61,51 @@ def _node_check(docs: list[dict]) -> list[dict]:
     if not node or not npm:
         pytest.skip("node/npm not installed: upstream CRD schemas come from npm packages")
     if not (CRDCHECK / "node_modules").is_dir():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CRDCHECK, capture_output=True, text=True,
-                              timeout=300, check=False)  # fmt: skip
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=CRDCHECK,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if done.returncode != 0:
             pytest.skip(f"npm ci in {CRDCHECK} failed (no npm registry?): {done.stderr[-300:]}")
-    out = subprocess.run([node, "check.mjs"], cwd=CRDCHECK, input=json.dumps(docs), capture_output=True, text=True,
-                         timeout=120, check=True)  # fmt: skip
+    out = subprocess.run(
+        [node, "check.mjs"],
+        cwd=CRDCHECK,
+        input=json.dumps(docs),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def test_custom_resources_match_upstream_crd_schemas(all_manifests: list[dict]) -> None:
     custom = [m for m in all_manifests if api_group(m) in CRD_PROVIDERS]
     kinds = {m["kind"] for m in custom}
-    assert {"ServiceMonitor", "PrometheusRule", "VirtualService", "DestinationRule", "Gateway", "RequestAuthentication",
-            "AuthorizationPolicy", "Application", "ScaledObject", "Certificate", "Issuer", "EnvoyFilter"} <= kinds  # fmt: skip
+    assert {
+        "ServiceMonitor",
+        "PrometheusRule",
+        "VirtualService",
+        "DestinationRule",
+        "Gateway",
+        "RequestAuthentication",
+        "AuthorizationPolicy",
+        "Application",
+        "ScaledObject",
+        "Certificate",
+        "Issuer",
+        "EnvoyFilter",
+    } <= kinds
     results = _node_check(custom)
-    errors = [f"{custom[r['index']]['kind']}/{custom[r['index']]['metadata']['name']}: {r['error']}"
-              for r in results if r["error"]]  # fmt: skip
+    errors = [
+        f"{custom[r['index']]['kind']}/{custom[r['index']]['metadata']['name']}: {r['error']}"
+        for r in results
+        if r["error"]
+    ]
     assert len(results) == len(custom) and errors == []
 
 
