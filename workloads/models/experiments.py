@@ -228,7 +228,7 @@ def opt_off_vs_all(ctx: Context) -> Output:
 
 def custom_function_export(ctx: Context) -> Output:
     """d03.e4: one ReLU replaced by a custom autograd.Function: what each exporter path and ORT do with it."""
-    model = mlp.train().model
+    model = mlp.default_trained().model
     variants, exporters = list(ctx.param("variants")), list(ctx.param("exporters"))
     t = Table.of(
         "custom autograd.Function in place of act1",
@@ -273,7 +273,7 @@ def custom_function_export(ctx: Context) -> Output:
 def node_counts(ctx: Context) -> Output:
     """d03.e5: node counts before/after exporter constant folding and after each ORT optimisation level."""
     opsets, levels = [int(o) for o in ctx.param("opsets")], list(ctx.param("levels"))
-    trained = mlp.train().model
+    trained = mlp.default_trained().model
     split = mlp.digits_split()
     std_model = folding.StandardisedMLP(trained, float(split.x_train.mean()), float(split.x_train.std()))
     out = Output()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.models import mlp, ortbench
+from workloads.models import data, ortbench
 
 
 class InferError(ValueError):
@@ -74,6 +74,8 @@ def infer(
     if not model.exists():
         model.parent.mkdir(parents=True, exist_ok=True)
         # export_default_model always names its file mlp.onnx: write it in a private dir, then move it into place
+        from workloads.models import mlp  # torch: imported only when a model has to be trained
+
         with tempfile.TemporaryDirectory(dir=model.parent) as tmp:
             mlp.export_default_model(Path(tmp)).replace(model)
     sess = ortbench.session(model, level, intra_threads=threads)
@@ -81,7 +83,7 @@ def infer(
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
     if fixed is not None and fixed != batch:
         raise InferError(f"--batch {batch}: {model} has a fixed batch dimension of {fixed}; use --batch {fixed}")
-    x, y = mlp.sample_inputs(samples)
+    x, y = data.sample_inputs(samples)
     logits, total_ns, calls = [], 0, 0
     for i in range(0, samples, batch):
         t0 = time.perf_counter_ns()
