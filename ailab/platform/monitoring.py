@@ -19,7 +19,7 @@ from workloads.images.catalog import ref
 NS = "monitoring"
 DCGM_PORT = 9400
 EXPORTER = "ailab-exporter"
-EXPORTER_PORT = 9500
+EXPORTER_PORT = 9108  # workloads/images/exporter: python -m workloads.exporters --port 9108
 DASHBOARD_LABEL = "grafana_dashboard"
 THANOS_SECRET = "thanos-objstore"
 
@@ -161,9 +161,10 @@ def lab_exporter() -> list[dict[str, Any]]:
                             {
                                 "name": "exporter",
                                 "image": ref("exporter"),
+                                "args": ["--addr", "0.0.0.0", "--port", str(EXPORTER_PORT)],
                                 "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
                                 "resources": resources("50m", "128Mi", cpu_limit="200m"),
-                                "securityContext": restricted(),
+                                "securityContext": restricted(10001),  # the image's ailab user
                             }
                         ]
                     },

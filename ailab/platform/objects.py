@@ -108,7 +108,7 @@ def operator_crd() -> dict[str, Any]:
     }
 
 
-def operator(ns: str) -> list[dict[str, Any]]:
+def operator(ns: str, week: int) -> list[dict[str, Any]]:
     """RBAC + kopf controller Deployment + one example ModelDeployment."""
     labels = {"app": OPERATOR}
     rules = [
@@ -167,10 +167,13 @@ def operator(ns: str) -> list[dict[str, Any]]:
                                     "--all-namespaces",
                                     "--liveness=http://0.0.0.0:8080/healthz",
                                 ],
-                                "env": [{"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")}],
+                                "env": [
+                                    {"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")},
+                                    {"name": "AILAB_WEEK", "value": f"{week:02d}"},
+                                ],
                                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
                                 "resources": resources("50m", "128Mi", cpu_limit="200m"),
-                                "securityContext": restricted(),
+                                "securityContext": restricted(10001),  # the image's ailab user
                             }
                         ],
                     },
@@ -221,7 +224,7 @@ def plan(s: StackSettings, ns: str) -> Plan:
     if s.objects.log_collector:
         p.manifests += log_collector()
     if s.objects.operator:
-        p.manifests += operator(ns)
+        p.manifests += operator(ns, s.week)
     if s.autoscaler.enabled and s.cluster.target == "existing":  # node groups exist only on a cloud cluster
         p.releases.append(autoscaler_release(s))
     p.outputs["k3sKubeletArgs"] = kubelet_args(s)

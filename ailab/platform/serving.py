@@ -74,10 +74,14 @@ def triton_deployment(s: StackSettings, ns: str, version: str) -> dict[str, Any]
                             {
                                 "name": "model-repository",
                                 "image": ref("triton-models"),
-                                "command": ["cp", "-r", "/models/.", "/shared/"],
+                                # the image's entry point copies /models/week$WEEK into $TARGET_DIR
+                                "env": [
+                                    {"name": "WEEK", "value": f"{s.week:02d}"},
+                                    {"name": "TARGET_DIR", "value": "/shared"},
+                                ],
                                 "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
                                 "resources": resources("100m", "256Mi"),
-                                "securityContext": restricted(),
+                                "securityContext": restricted(10001),
                             }
                         ],
                         "containers": [

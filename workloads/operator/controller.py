@@ -22,6 +22,7 @@ from workloads.operator.reconcile import (
 )
 
 MODELS_IMAGE = os.environ.get("AILAB_MODELS_IMAGE", "localhost/ailab-triton-models:0.1.0")
+WEEK = os.environ.get("AILAB_WEEK", "01")  # which week's repository of the image to serve from
 
 
 def _apps():
@@ -40,7 +41,7 @@ def _apps():
 def reconcile(spec: dict[str, Any], name: str, namespace: str, body: Any, **_: Any) -> dict[str, Any]:
     """Create or patch the Deployment to match the spec; the returned dict becomes status.reconcile."""
     try:
-        desired = desired_deployment(name, namespace, dict(spec), MODELS_IMAGE)
+        desired = desired_deployment(name, namespace, dict(spec), MODELS_IMAGE, WEEK)
     except SpecError as exc:
         raise kopf.PermanentError(str(exc)) from None
     kopf.adopt(desired, owner=body)  # garbage-collected with the ModelDeployment

@@ -36,8 +36,11 @@ def deployment_name(name: str) -> str:
     return f"md-{name}"[:63]
 
 
-def desired_deployment(name: str, namespace: str, spec: dict[str, Any], models_image: str) -> dict[str, Any]:
-    """The Deployment a ModelDeployment wants: Triton loading exactly spec.model, spec.replicas times."""
+def desired_deployment(
+    name: str, namespace: str, spec: dict[str, Any], models_image: str, week: str = "01"
+) -> dict[str, Any]:
+    """The Deployment a ModelDeployment wants: Triton loading exactly spec.model (from week `week`'s
+    repository in the triton-models image), spec.replicas times."""
     validate(spec)
     labels = {"app": "triton", "lab.ailab.dev/model-deployment": name, "version": "stable"}
     gpus = spec.get("gpus", 1)
@@ -66,13 +69,14 @@ def desired_deployment(name: str, namespace: str, spec: dict[str, Any], models_i
                         {
                             "name": "model-repository",
                             "image": models_image,
-                            "command": ["cp", "-r", "/models/.", "/shared/"],
+                            # the image's entry point copies /models/week$WEEK into $TARGET_DIR
+                            "env": [{"name": "WEEK", "value": week}, {"name": "TARGET_DIR", "value": "/shared"}],
                             "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
                             "resources": {
                                 "requests": {"cpu": "100m", "memory": "256Mi"},
                                 "limits": {"cpu": "100m", "memory": "256Mi"},
                             },
-                            "securityContext": security,
+                            "securityContext": {**security, "runAsUser": 10001},  # the image's ailab user
                         }
                     ],
                     "containers": [

@@ -98,6 +98,7 @@ def test_triton_explicit_model_control_loads_the_weeks_models(programs_by_week) 
     assert [a.split("=", 1)[1] for a in c["args"] if a.startswith("--load-model=")] == [m.name for m in week_models(4)]
     init = dep["spec"]["template"]["spec"]["initContainers"][0]
     assert init["image"] == ref("triton-models") and init["image"].endswith(f":{TAG}")
+    assert {"name": "WEEK", "value": "04"} in init["env"]  # copy-repository.sh picks /models/week04
     startup = c["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600  # slow model loads
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
