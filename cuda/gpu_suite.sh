@@ -8,9 +8,9 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
 mkdir -p "$OUT"
-# The device copy has no .git (it cannot be carried); a bare clone packed in .lab/git/repo.tgz stands in, so the runner's
+# The device copy has no usable .git (it cannot be carried; an empty one may be there); a bare clone packed in .lab/git/repo.tgz stands in, so the runner's
 # provenance records the real commit and whether the tree differs from it.
-if [ ! -d .git ] && [ -f .lab/git/repo.tgz ]; then
+if ! git rev-parse -q --verify HEAD >/dev/null 2>&1 && [ -f .lab/git/repo.tgz ]; then
   mkdir -p /tmp/gitmeta && tar xzf .lab/git/repo.tgz -C /tmp/gitmeta
   export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
   git config --global --add safe.directory '*' 2>/dev/null
@@ -31,9 +31,22 @@ export PYTHONPATH=/tmp/pydeps:$PWD
 t0=$(date +%s)
 python3 -c "from workloads.kernels.build import build; build()" > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; }
 echo "build: $(( $(date +%s) - t0 )) s"
+# raw harness/tool output of quick runs, kept as recorded fixtures for the parser tests
+mkdir -p /tmp/raw && B=build/cuda
+if [ -n "${RAW:-}" ]; then
+  $B/bench_memory --quick --case d08.e1 > /tmp/raw/bench_memory_d08.e1.jsonl 2>&1
+  $B/bench_gemm --quick --case sweep > /tmp/raw/bench_gemm_sweep.jsonl 2>&1
+  $B/bench_graphs > /tmp/raw/bench_graphs.jsonl 2>&1
+  cuobjdump -res-usage $B/bench_memory > /tmp/raw/cuobjdump_bench_memory.txt 2>&1
+  compute-sanitizer --tool memcheck $B/oob_vector_add > /tmp/raw/sanitizer_oob.txt 2>&1
+  AILAB_PROFILE=1 ncu --clock-control none --csv --page raw --print-units base --metrics \
+    gpu__time_duration.sum,launch__registers_per_thread -k regex:vector_add -c 3 \
+    $B/bench_memory --quick --case d08.e1 > /tmp/raw/ncu_vector_add.csv 2>&1
+fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 python3 -m workloads.kernels.gpu_run "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "run rc=$? after $(( $(date +%s) - t0 )) s"
 days=$(echo "$SEL" | tr ',' ' ')
 (cd reports/results && tar czf "$OUT/results.tgz" $(for d in $days; do [ -d "${d%%.*}" ] && echo "${d%%.*}"; done))
+[ -n "${RAW:-}" ] && tar czf "$OUT/raw.tgz" -C /tmp raw
 grep -E "^d[0-9]+\.e[0-9]+ " "$OUT/run.log" | cut -c1-160

@@ -8,6 +8,7 @@
 #include "../include/harness.cuh"
 #include "../kernels/fma_peak.cuh"
 #include "../kernels/hgemm_wmma_naive.cuh"
+#include "../kernels/hgemm_wmma_multistage.cuh"
 #include "../kernels/hgemm_wmma_pipelined.cuh"
 #include "../kernels/sgemm_coalesced.cuh"
 #include "../kernels/sgemm_double_buffer.cuh"
@@ -184,6 +185,10 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       hgemm_wmma_naive<<<(unsigned)(nn / 256 / 8), 256>>>(n, n, n, s.Ah, s.Bh, C);
     });
     run("WMMA + cp.async pipeline", true, [&](const Set& s) { hgemm_wmma_pipelined<<<g128, 256>>>(n, n, n, s.Ah, s.Bh, C); });
+    run("WMMA 4-stage, 128x128 tile", true, [&](const Set& s) { launch_hgemm_wmma_multistage<128, 128, 64, 32, 4>(n, s.Ah, s.Bh, C); });
+    run("WMMA 3-stage, 128x256 tile, 64x64 warps", true, [&](const Set& s) {
+      launch_hgemm_wmma_multistage<128, 256, 64, 64, 3>(n, s.Ah, s.Bh, C);
+    });
     for (auto& s : sets) {
       CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
     }
@@ -260,13 +265,14 @@ static void tile_occupancy() {
   int dev, maxt;
   CK(cudaGetDevice(&dev));
   CK(cudaDeviceGetAttribute(&maxt, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
-  auto one = [&](const char* name, const void* f, int threads) {
+  auto one = [&](const char* name, const void* f, int threads, size_t dyn = 0) {
     cudaFuncAttributes a;
     CK(cudaFuncGetAttributes(&a, f));
     int per_sm;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, threads, 0));
+    if (dyn) CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dyn));
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, threads, dyn));
     h::Row("tiles", "tiled GEMM resources and occupancy").s("kernel", name).i("threads per block", "", threads)
-        .i("registers per thread", "", a.numRegs).i("shared memory per block", "B", (long long)a.sharedSizeBytes)
+        .i("registers per thread", "", a.numRegs).i("shared memory per block", "B", (long long)(a.sharedSizeBytes + dyn))
         .i("blocks per SM", "", per_sm).f("theoretical occupancy", "%", 100.0 * per_sm * threads / maxt).emit();
   };
   one("shared tiling TILE=16", (const void*)sgemm_smem_tiled<16>, 256);
@@ -276,6 +282,10 @@ static void tile_occupancy() {
   one("vectorized float4", (const void*)sgemm_vectorized, 256);
   one("double buffering", (const void*)sgemm_double_buffer, 256);
   one("WMMA + cp.async pipeline", (const void*)hgemm_wmma_pipelined, 256);
+  one("WMMA 4-stage, 128x128 tile", (const void*)hgemm_wmma_multistage<128, 128, 64, 32, 4>, 256,
+      WmmaCfg<128, 128, 64, 32, 4>::smem_bytes);
+  one("WMMA 3-stage, 128x256 tile, 64x64 warps", (const void*)hgemm_wmma_multistage<128, 256, 64, 64, 3>, 256,
+      WmmaCfg<128, 256, 64, 64, 3>::smem_bytes);
 }
 
 int main(int argc, char** argv) {

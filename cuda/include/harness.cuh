@@ -136,13 +136,44 @@ inline void fill_random(std::vector<float>& v, unsigned seed) {
   }
 }
 
+// uniform [-1, 1) from a hash of (seed, index), generated on the GPU: no multi-GB host buffers to fault in
+__global__ void fill_hash(float* p, size_t n, unsigned seed) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned long long z = i * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull + 1;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    p[i] = (float)((z >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+  }
+}
+
 inline float* dev_random(size_t n, unsigned seed) {
-  std::vector<float> h(n);
-  fill_random(h, seed);
   float* d;
   CK(cudaMalloc(&d, n * sizeof(float)));
-  CK(cudaMemcpy(d, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  fill_hash<<<1024, 256>>>(d, n, seed);
+  CKL();
+  CK(cudaDeviceSynchronize());
   return d;
+}
+
+// Relative error of y = f(x) over n elements against ref(x[k], k) in float64, streamed in chunks through
+// reused host buffers (multi-GB host allocations fault in slowly on the GPU machine).
+inline double map_err(const float* dx, const float* dy, size_t n, const std::function<double(float, size_t)>& ref) {
+  const size_t C = std::min<size_t>(n, 1 << 24);
+  std::vector<float> hx(C), hy(C);
+  double num2 = 0, den2 = 0;
+  for (size_t o = 0; o < n; o += C) {
+    size_t m = std::min(C, n - o);
+    if (dx) CK(cudaMemcpy(hx.data(), dx + o, m * sizeof(float), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hy.data(), dy + o, m * sizeof(float), cudaMemcpyDeviceToHost));
+    for (size_t k = 0; k < m; ++k) {
+      double r = ref(dx ? hx[k] : 0.0f, o + k), v = hy[k];
+      if (!std::isfinite(v)) return INFINITY;
+      num2 += (v - r) * (v - r);
+      den2 += r * r;
+    }
+  }
+  return std::sqrt(num2 / (den2 > 0 ? den2 : 1));
 }
 
 inline bool has_flag(int argc, char** argv, const char* f) {

@@ -9,7 +9,7 @@ __global__ void reg_pressure(const float* __restrict__ x, float* __restrict__ y,
   for (int k = 0; k < 32; ++k) r[k] = v * (k + 1);
   for (int it = 0; it < 16; ++it) {
 #pragma unroll
-    for (int k = 0; k < 32; ++k) r[k] = r[k] * r[(k + 7) & 31] * 0.5f + 0.25f;
+    for (int k = 0; k < 32; ++k) r[k] = r[k] * 0.5f + r[(k + 7) & 31] * 0.25f;  // a contraction: stays finite
   }
   float s = 0;
 #pragma unroll

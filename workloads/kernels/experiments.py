@@ -31,7 +31,9 @@ def bench(ctx: Context) -> Output:
     if kernels := ctx.param("kernels"):
         recs = [r for r in recs if r.get("kernel") is None or r.get("kernel") in kernels]
     if n := ctx.param("only_n"):
-        recs = [r for r in recs if r.get("N") is None or r.get("N") in n]
+        sizes = {r.get("N") for r in recs} - {None}
+        keep = set(n) & sizes or {max(sizes)}  # --quick sweeps stop below the named size: keep the largest
+        recs = [r for r in recs if r.get("N") is None or r.get("N") in keep]
     if not recs:
         raise RuntimeError(f"{binary}: no rows for cases {cases}")
     out = Output(tables=jsonl.tables(recs, caption=ctx.param("caption", "")))

@@ -1,0 +1,1 @@
+"""Multi-GPU communication experiments (NCCL through CuPy and torch.distributed)."""
