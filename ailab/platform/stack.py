@@ -51,6 +51,21 @@ def _objects(obj: dict[str, Any], opts: pulumi.ResourceOptions, transformations:
     return _parse_yaml_object(obj, opts, transformations, prefix)
 
 
+CONFIG_KINDS = ("Secret", "ConfigMap")
+
+
+def _config_object(
+    prefix: str, m: dict[str, Any], secrets: dict[str, pulumi.Output[str]], opts: pulumi.ResourceOptions
+) -> pulumi.Resource:
+    """A Secret or ConfigMap as its typed resource (named like _objects names them)."""
+    m = _substitute(m, secrets)
+    meta = m["metadata"]
+    name = f"{prefix}-{meta.get('namespace', 'default')}/{meta['name']}"
+    if m["kind"] == "Secret":
+        return k8s.core.v1.Secret(name, metadata=meta, type=m.get("type"), string_data=m.get("stringData"), opts=opts)
+    return k8s.core.v1.ConfigMap(name, metadata=meta, data=m.get("data"), opts=opts)
+
+
 class LabComponent(pulumi.ComponentResource):
     """One concern of the lab (type token from its plan, e.g. ailab:gpu:Gpu): its Helm releases, CRDs,
     manifests and node labels, with custom resources ordered after the releases that install their CRDs."""
@@ -64,7 +79,11 @@ class LabComponent(pulumi.ComponentResource):
     ) -> None:
         super().__init__(plan.type_token, plan.name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        previous: list[pulumi.Resource] = []
+        # Secrets and ConfigMaps first: releases read some of them (grafana-admin, thanos-objstore, the GPU
+        # Operator's device-plugin and mig-parted configs) and wait for pods that cannot start without them.
+        previous: list[pulumi.Resource] = [
+            _config_object(plan.name, m, secrets, child) for m in plan.manifests if m["kind"] in CONFIG_KINDS
+        ]
         for r in plan.releases:  # in plan order: istio-base -> istiod -> gateway
             release = self._release(
                 r, secrets, pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=previous))
@@ -72,7 +91,7 @@ class LabComponent(pulumi.ComponentResource):
             releases_by_key[r.key] = release
             previous = [release]
         crd_manifests = [m for m in plan.manifests if m["kind"] == "CustomResourceDefinition"]
-        others = [m for m in plan.manifests if m["kind"] != "CustomResourceDefinition"]
+        others = [m for m in plan.manifests if m["kind"] not in ("CustomResourceDefinition", *CONFIG_KINDS)]
         own_groups = {m["spec"]["group"] for m in crd_manifests}
         crds: list[pulumi.Resource] = [
             k8s.apiextensions.v1.CustomResourceDefinition(
@@ -165,7 +184,8 @@ def build_stack(s: StackSettings, source: str, probe: HostProbe | None = None) -
     components: dict[str, LabComponent] = {}
     base = None
     for p in plans:
-        deps = [base] if base is not None else []
+        # after the namespaces and every release so far: CRDs, istiod's sidecar injector, ... exist first
+        deps = ([base] if base is not None else []) + list(releases.values())
         comp = LabComponent(
             p, releases, secrets, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=deps))
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import manifests
-from pulumi_harness import fake_probe, run_program
+from pulumi_harness import GPU_READY_HOST, fake_probe, run_program
 
 from ailab.platform import weeks
 from ailab.platform.config import WEEKS
@@ -124,3 +124,25 @@ def test_kind_target_creates_the_cluster_nvkind_style(programs_by_week) -> None:
     assert "kind create cluster --name ailab --config -" in commands["kind-cluster"]["create"]
     assert "/var/run/nvidia-container-devices/all" in commands["kind-cluster"]["stdin"]
     assert "nvidia-ctk runtime configure --runtime=containerd --set-as-default" in commands["kind-gpu-nodes"]["create"]
+
+
+def test_releases_wait_for_the_secrets_and_configmaps_they_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kube-prometheus-stack needs grafana-admin and thanos-objstore; the GPU Operator its two ConfigMaps."""
+    from ailab.platform import stack
+
+    seen: dict[str, list[str]] = {}
+    real = stack.LabComponent._release
+
+    def spy(self, r, secrets, opts):  # noqa: ANN001, ANN202 - same signature as LabComponent._release
+        seen[r.key] = [d._name for d in opts.depends_on or []]
+        return real(self, r, secrets, opts)
+
+    monkeypatch.setattr(stack.LabComponent, "_release", spy)
+    run_program("week08", weeks.stack_config(8), fake_probe(GPU_READY_HOST), monkeypatch)
+    assert {"monitoring-monitoring/grafana-admin", "monitoring-monitoring/thanos-objstore"} <= set(
+        seen["kube-prometheus-stack"]
+    )
+    assert {"gpu-gpu-operator/ailab-device-plugin-config", "gpu-gpu-operator/ailab-mig-parted-config"} <= set(
+        seen["gpu-operator"]
+    )
+    assert seen["thanos"] == ["kube-prometheus-stack"]  # releases of one component run in order
