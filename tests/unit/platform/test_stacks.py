@@ -133,7 +133,7 @@ def test_releases_wait_for_the_secrets_and_configmaps_they_read(monkeypatch: pyt
     seen: dict[str, list[str]] = {}
     real = stack.LabComponent._release
 
-    def spy(self, r, secrets, opts):  # noqa: ANN001, ANN202 - same signature as LabComponent._release
+    def spy(self, r, secrets, opts):
         seen[r.key] = [d._name for d in opts.depends_on or []]
         return real(self, r, secrets, opts)
 
