@@ -39,6 +39,7 @@ class TrafficSpec:
     distinct_inputs: int = 8  # inputs drawn from a pool this size, so a response cache can hit
     buckets: str = "fine"  # fine | coarse
     batch: int = 1
+    keep_samples: bool = False  # keep every latency (s) in Traffic.samples, for exact percentiles
 
 
 class Traffic:
@@ -72,6 +73,7 @@ class Traffic:
         self._tickets: queue.Queue[float] = queue.Queue(maxsize=10_000)
         self._threads: list[threading.Thread] = []
         self.last_error = ""
+        self.samples: list[float] = []  # latencies in s, when spec.keep_samples
 
     def _inputs(self, client: object) -> list[list[object]]:
         import tritonclient.http as http
@@ -120,7 +122,10 @@ class Traffic:
                 self.err.inc()
                 self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
-                self.latency.observe(time.perf_counter() - t0, exemplar={"trace_id": trace})
+                dt = time.perf_counter() - t0
+                self.latency.observe(dt, exemplar={"trace_id": trace})
+                if self.spec.keep_samples:
+                    self.samples.append(dt)
                 self.in_flight.labels(self.spec.model).dec()
             k += 1
         client.close()
