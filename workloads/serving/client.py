@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 import tritonclient.http as httpclient
 import tritonclient.http.aio as httpaio
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 PROTOCOLS = ("http", "grpc")
@@ -166,10 +168,27 @@ class AsyncClient(_Base):
             self.c = httpaio.InferenceServerClient(self.url, conn_limit=1024, conn_timeout=self.timeout_s)
         else:
             self.c = grpcaio.InferenceServerClient(self.url)
+        self._channel: Any = None
+        self._stub: Any = None
 
-    def prepare(self, inputs: dict[str, np.ndarray]) -> list[Any]:
-        """Serialise inputs once; pass the result to infer() to send the same tensors many times (load tests)."""
-        return _inputs(self.mod, inputs)
+    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "") -> Any:
+        """Serialise a request once, to send it many times (load tests); pass the result to infer().
+
+        For gRPC this is a complete ModelInferRequest sent on a plain grpc.aio stub: tritonclient would rebuild
+        the protobuf and copy the tensors on every call, which costs the generator ~25 % more CPU per request.
+        """
+        if self.protocol == "http":
+            return _inputs(self.mod, inputs)
+        req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+        for name, arr in inputs.items():
+            arr = np.ascontiguousarray(arr)
+            req.inputs.add(name=name, datatype=np_to_triton_dtype(arr.dtype), shape=list(arr.shape))
+            req.raw_input_contents.append(arr.tobytes())
+        if self._stub is None:
+            opts = [("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)]
+            self._channel = grpc.aio.insecure_channel(self.url, options=opts)
+            self._stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
+        return req
 
     async def infer(
         self,
@@ -178,7 +197,10 @@ class AsyncClient(_Base):
         outputs: list[str] | None = None,
         version: str = "",
     ) -> Any:
-        """Run one inference; returns tritonclient's InferResult (call .as_numpy(name))."""
+        """Run one inference; returns tritonclient's InferResult (call .as_numpy(name)), or for a prepared
+        gRPC request the raw ModelInferResponse."""
+        if isinstance(inputs, service_pb2.ModelInferRequest):
+            return await self._infer_raw(inputs)
         ins = inputs if isinstance(inputs, list) else _inputs(self.mod, inputs)
         outs = _outputs(self.mod, outputs)
         for attempt in range(self.retries + 1):
@@ -195,7 +217,21 @@ class AsyncClient(_Base):
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
+    async def _infer_raw(self, req: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return await self._stub.ModelInfer(req, timeout=self.timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                err = InferenceServerException(msg=exc.details(), status=str(exc.code()))
+                kind, safe = classify(err)
+                if not safe or attempt == self.retries:
+                    raise InferenceError(kind, req.model_name, req.model_version, self.server, str(err)) from exc
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
         await self.c.close()
 
     async def __aenter__(self) -> AsyncClient:

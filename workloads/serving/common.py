@@ -26,8 +26,9 @@ def variant(
 
 def load(served: harness.Served, model: str, **kw: Any) -> tuple[loadgen.LoadResult, float]:
     """One loadgen run against `served`; also returns the server's CPU use during it (cores)."""
+    protocol = kw.pop("protocol", "grpc")
     spec = loadgen.LoadSpec(
-        url=served.address(kw.pop("protocol", "grpc")), model=model, metrics_url=served.metrics_url, **kw
+        url=served.address(protocol), model=model, protocol=protocol, metrics_url=served.metrics_url, **kw
     )
     c0 = harness.cpu_s(served.pid)
     res = loadgen.run(spec)

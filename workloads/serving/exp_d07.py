@@ -93,7 +93,9 @@ def warmup(ctx: Context) -> Output:
         f"median over {reps} trials",
     )
     x = loadgen.default_inputs(1)
-    with harness.serve(ctx.workdir, [variant("mlp")], control_mode="explicit", load_models=["mlp"]) as srv:
+    with harness.serve(
+        ctx.workdir, [variant("mlp")], control_mode="explicit", load_models=["mlp"], warm_requests=0
+    ) as srv:
         for n in ns:
             firsts, means, steady = [], [], []
             for _ in range(reps):

@@ -10,6 +10,8 @@ from pathlib import Path
 import psutil
 
 from ailab.local.platform import Platform
+from workloads.serving import loadgen
+from workloads.serving.client import Client
 from workloads.serving.repository import ModelSpec, build_repository
 
 
@@ -38,6 +40,7 @@ def serve(
     control_mode: str = "none",
     load_models: Sequence[str] = (),
     args: Sequence[str] = (),
+    warm_requests: int = 20,
 ) -> Iterator[Served]:
     """Build the repository under workdir, start tritonserver on free ports, stop it on exit."""
     repo = build_repository(specs, workdir / "repository")
@@ -50,7 +53,20 @@ def serve(
     with Platform(
         services=["triton"], state_dir=workdir / "state", free_ports=True, options=opts, supervise=supervise
     ) as p:
-        yield Served(p, repo)
+        served = Served(p, repo)
+        warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models], warm_requests)
+        yield served
+
+
+def warm(served: Served, models: Sequence[str], n: int) -> None:
+    """Send n requests to each model so that no experiment measures the first, cold ones (d07.e2 measures those)."""
+    if n <= 0:
+        return
+    x = loadgen.default_inputs(1)
+    with Client(served.address("grpc"), "grpc", timeout_s=60) as c:
+        for m in models:
+            for _ in range(n):
+                c.infer(m, x)
 
 
 def tree(pid: int) -> list[psutil.Process]:

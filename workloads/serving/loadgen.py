@@ -58,6 +58,7 @@ class LoadResult:
     achieved_qps: float = 0.0  # requests sent / window
     send_lag_ms: dict[str, float] = field(default_factory=dict)  # open loop: actual minus scheduled send time
     generator_cpu: float = 0.0  # generator process CPU, cores (1.0 = one core busy)
+    host_cpu_busy: float = 0.0  # whole machine: fraction of all cores busy during the window (0..1)
     server: dict[str, float] = field(default_factory=dict)  # avg_batch, queue_us, compute_us per request, busy
     verdict: str = ""  # who limited the throughput, and why we think so
     timeline: list[tuple[float, float, str]] = field(default_factory=list)
@@ -122,7 +123,7 @@ class _Window:
             self.done.set()
 
 
-async def _one(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window) -> None:
+async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> None:
     t_send = time.perf_counter()
     counted = win.counts(t_send)
     if counted:
@@ -138,7 +139,7 @@ async def _one(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Win
         win.record(t_send, time.perf_counter(), err)
 
 
-async def _closed(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window) -> None:
+async def _closed(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> None:
     async def worker() -> None:
         while time.perf_counter() < win.end and not win.done.is_set():
             await _one(client, spec, inputs, win)
@@ -146,7 +147,7 @@ async def _closed(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _
     await asyncio.gather(*[worker() for _ in range(spec.concurrency)])
 
 
-async def _open(client: AsyncClient, spec: LoadSpec, inputs: list[Any], win: _Window, lags: list[float]) -> None:
+async def _open(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window, lags: list[float]) -> None:
     rng = np.random.default_rng(spec.seed)
     tasks: set[asyncio.Task[None]] = set()
     nxt = time.perf_counter()
@@ -178,7 +179,7 @@ async def run_async(spec: LoadSpec) -> LoadResult:
         raise ValueError(f"mode {spec.mode!r}: allowed closed, open")
     client = AsyncClient(spec.url, spec.protocol, timeout_s=spec.timeout_s, retries=0)
     # Serialised once, as perf_analyzer does: the generator's CPU goes to sending, not to re-encoding tensors.
-    inputs = client.prepare(spec.inputs or default_inputs(spec.batch))
+    inputs = client.prepare(spec.inputs or default_inputs(spec.batch), spec.model)
     proc = psutil.Process()
     lags: list[float] = []
     try:
@@ -190,7 +191,7 @@ async def run_async(spec: LoadSpec) -> LoadResult:
         async def mark_start() -> None:
             nonlocal before, cpu0
             await asyncio.sleep(max(0.0, win.start - time.perf_counter()))
-            cpu0 = proc.cpu_times()
+            cpu0 = (proc.cpu_times(), psutil.cpu_times())
             if spec.metrics_url:
                 before = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model)
 
@@ -201,7 +202,7 @@ async def run_async(spec: LoadSpec) -> LoadResult:
             await _open(client, spec, inputs, win, lags)
         await starter
         t_end = win.closed_at or min(time.perf_counter(), win.end)
-        cpu1 = proc.cpu_times()
+        cpu1 = (proc.cpu_times(), psutil.cpu_times())
         after = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model) if spec.metrics_url else None
     finally:
         await client.close()
@@ -219,7 +220,11 @@ async def run_async(spec: LoadSpec) -> LoadResult:
         la = np.sort(np.asarray(lags))
         res.send_lag_ms = {"p50": percentile(la, 50), "p99": percentile(la, 99), "max": float(la[-1])}
     if cpu0 is not None:
-        res.generator_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / window
+        (p0, h0), (p1, h1) = cpu0, cpu1
+        res.generator_cpu = ((p1.user + p1.system) - (p0.user + p0.system)) / window
+        idle = (h1.idle + getattr(h1, "iowait", 0.0)) - (h0.idle + getattr(h0, "iowait", 0.0))
+        total = sum(h1) - sum(h0)
+        res.host_cpu_busy = 1.0 - idle / total if total > 0 else 0.0
     if before is not None and after is not None:
         d = after - before
         res.server = {
@@ -239,27 +244,33 @@ async def run_async(spec: LoadSpec) -> LoadResult:
 
 
 def verdict(res: LoadResult) -> str:
-    """Say whether the generator, not the server, limited this run (achieved < target while the server idles)."""
+    """Say who limited this run: the generator (achieved < target while the server idles), the server, or errors."""
+    if res.sent and res.ok == 0:
+        return f"all {res.sent} requests failed ({', '.join(sorted(res.errors))}): see error_examples"
     srv = res.server
     queue_ms = srv.get("queue_us", 0.0) / 1e3
     busy = srv.get("busy", math.nan)
     idle = not math.isnan(busy) and busy < 0.7 and queue_ms < 1.0
+    host = f"host CPU {100 * res.host_cpu_busy:.0f}% busy"
     if res.target_qps:
         short = res.achieved_qps < 0.95 * res.target_qps
         lag = res.send_lag_ms.get("p50", 0.0)
-        sent = f"sent {res.achieved_qps:.0f} of {res.target_qps:.0f} req/s"
-        if short and (lag > 5.0 or idle):
-            return (
-                f"generator-bound: {sent}; send lag p50 {lag:.1f} ms; server busy {busy:.2f}, queue {queue_ms:.2f} ms"
-            )
+        sent = f"sent {res.achieved_qps:.0f} of {res.target_qps:.0f} req/s, send lag p50 {lag:.1f} ms"
+        srv_txt = f"server busy {busy:.2f}, queue {queue_ms:.2f} ms/req, {host}"
+        if short and idle:
+            return f"generator-bound: {sent}; {srv_txt}"
+        if short and lag > 5.0:
+            return f"generator and server both saturated: {sent}; {srv_txt}"
         if short:
-            return f"server-bound: {sent}; server busy {busy:.2f}, queue {queue_ms:.2f} ms/request"
+            return f"server-bound: {sent}; {srv_txt}"
         if res.ok < 0.95 * res.sent:
             return f"target met but {res.sent - res.ok} of {res.sent} requests failed"
         return "target met"
     if idle and res.generator_cpu > 0.85:
         return f"generator-bound: generator uses {res.generator_cpu:.2f} cores while the server is busy {busy:.2f}"
-    return f"closed loop: generator {res.generator_cpu:.2f} cores, server busy {busy:.2f}, queue {queue_ms:.2f} ms"
+    return (
+        f"closed loop: generator {res.generator_cpu:.2f} cores, server busy {busy:.2f}, queue {queue_ms:.2f} ms, {host}"
+    )
 
 
 def run(spec: LoadSpec) -> LoadResult:

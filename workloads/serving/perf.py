@@ -92,11 +92,12 @@ def run(
     concurrency: int = 8,
     batch: int = 1,
     request_count: int = 200,
+    request_rate: float | None = None,
     extra: tuple[str, ...] = (),
     timeout_s: float = 300,
     workdir: Path | None = None,
 ) -> PerfResult:
-    """Run perf_analyzer at one concurrency and parse its CSV."""
+    """Run perf_analyzer at one concurrency (or a Poisson request rate, req/s) and parse its CSV."""
     workdir = workdir or paths.work_dir() / "perf_analyzer"
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"{model}-{protocol}-c{concurrency}-b{batch}.csv"
@@ -112,8 +113,11 @@ def run(
         protocol,
         "-b",
         str(batch),
-        "--concurrency-range",
-        f"{concurrency}:{concurrency}",
+        *(
+            ["--request-rate-range", f"{request_rate:g}", "--request-distribution", "poisson"]
+            if request_rate
+            else ["--concurrency-range", f"{concurrency}:{concurrency}"]
+        ),
         *args,
         "-f",
         str(out),

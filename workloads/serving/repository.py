@@ -6,6 +6,7 @@ build_repository(week_models(1), Path("repo"))  ->  repo/<model>/config.pbtxt, r
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -89,6 +90,11 @@ def _torchscript_from_onnx(onnx_path: Path) -> Path:
 SOURCES: dict[str, Source] = {"mlp": Source({"input": (-1, 1, 28, 28), "logits": (-1, 10)}, _mlp_files)}
 
 
+def model_cache() -> Path:
+    """Where trained/exported networks are cached; shared by every state dir so that tests do not retrain."""
+    return Path(os.environ.get("AILAB_MODEL_CACHE", paths.REPO_ROOT / ".lab" / "work" / "models"))
+
+
 def mlp_spec(name: str = "mlp", **overrides: object) -> ModelSpec:
     """The Day-3 MLP served by the python backend: input [B,1,28,28] FP32 -> logits [B,10] FP32."""
     base = ModelSpec(
@@ -129,7 +135,7 @@ def build_repository(specs: Sequence[ModelSpec], out_dir: Path, n_gpus: int | No
             raise SpecError(f"model {s.name!r}: source {s.source!r}: allowed {', '.join(SOURCES)}")
         validate(s, SOURCES[s.source].shapes, n_gpus)
     out_dir = Path(out_dir)
-    cache = paths.work_dir() / "models"
+    cache = model_cache()
     files = {s.name: SOURCES[s.source].files(s.runtime, cache) for s in specs}
     if out_dir.exists():
         shutil.rmtree(out_dir)
