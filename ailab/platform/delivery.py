@@ -11,7 +11,10 @@ ARGO_NS = "argocd"
 
 
 def application(s: StackSettings, ns: str) -> dict[str, Any]:
-    """Application for deploy/weekNN (written by `lab render weekNN -o deploy/weekNN` and committed)."""
+    """Application for deploy/weekNN (written by `lab render weekNN -o deploy/weekNN` and committed).
+
+    helm/ (release values, node patches, kind config) and secrets/ (password placeholders) are not synced:
+    `pulumi up` installs the releases and generates the passwords."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -22,7 +25,7 @@ def application(s: StackSettings, ns: str) -> dict[str, Any]:
                 "repoURL": s.delivery.repo_url,
                 "targetRevision": s.delivery.revision,
                 "path": f"deploy/week{s.week:02d}",
-                "directory": {"recurse": True},
+                "directory": {"recurse": True, "exclude": "{helm/*,secrets/*}"},
             },
             "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
             # manual sync: the same objects are also managed by `pulumi up`; syncing is the d27 exercise

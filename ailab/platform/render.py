@@ -73,11 +73,13 @@ def _file_name(doc: dict[str, Any]) -> str:
 
 
 def write_dir(s: StackSettings, plans: list[Plan], out: Path, header: str) -> list[Path]:
-    """One file per manifest under <out>/<component>/; releases under <out>/helm/ (excluded by Argo CD)."""
+    """One file per manifest under <out>/<component>/ (Secrets under <out>/secrets/); releases, node patches
+    and the kind config under <out>/helm/. Argo CD's Application excludes helm/ and secrets/."""
     written = []
     for p in plans:
         for m in p.manifests:
-            path = out / p.name / _file_name(m)
+            folder = "secrets" if m["kind"] == "Secret" else p.name  # placeholders only: Argo CD skips them
+            path = out / folder / _file_name(m)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(to_yaml([m], header))
             written.append(path)

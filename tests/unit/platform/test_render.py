@@ -40,6 +40,8 @@ def test_render_to_a_directory(tmp_path: Path) -> None:
     assert (tmp_path / "security" / "certificate-ailab-gateway-tls.yaml").is_file()
     releases = list(yaml.safe_load_all((tmp_path / "helm" / "releases.yaml").read_text()))
     assert {"cert-manager", "istiod", "opentelemetry-collector"} <= {r["helmRelease"]["name"] for r in releases}
+    secrets = sorted(f.name for f in (tmp_path / "secrets").iterdir())
+    assert secrets == ["secret-grafana-admin.yaml"]  # kept out of what Argo CD syncs (placeholders)
     for f in tmp_path.rglob("*.yaml"):
         assert list(yaml.safe_load_all(f.read_text()))
 
