@@ -218,4 +218,6 @@ def attempt(model: MLP, variant: str, exporter: str, workdir: Path, opset: int =
         ref = m(x).numpy()
     diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
     why = "exported and ran; logits match torch" if diff < 1e-4 else "exported and ran, but logits differ from torch"
+    if exporter == "dynamo":
+        why += "; torch.export captured the forward as ATen ops (a `symbolic` method is not consulted)"
     return Attempt(variant, exporter, True, ops, True, diff, "", why, warned)

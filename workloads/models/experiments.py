@@ -40,6 +40,17 @@ def _ort_accuracy(model: Path) -> float:
     return float((logits.argmax(axis=1) == split.y_test).mean())
 
 
+def _opset_note(models: dict[int, Path]) -> str:
+    """Whether the exports of different opsets contain the same ops (measured, not assumed)."""
+    counts = {op: ortbench.fmt_ops(ortbench.op_counts(p)) for op, p in models.items()}
+    if len(set(counts.values())) == 1:
+        return (
+            f"The opset {' and '.join(map(str, counts))} exports contain the same ops ({next(iter(counts.values()))}): "
+            "the opset only changes which operator versions the graph declares."
+        )
+    return "The exports differ by opset: " + "; ".join(f"opset {op}: {c}" for op, c in counts.items())
+
+
 def opset_opt_levels(ctx: Context) -> Output:
     """d03.e1: opset 13 vs 17 × ORT optimisation levels: latency at a fixed batch."""
     opsets, levels, batch = list(ctx.param("opsets")), list(ctx.param("levels")), int(ctx.param("batch"))
@@ -48,12 +59,20 @@ def opset_opt_levels(ctx: Context) -> Output:
     out = Output()
     mt = Table.of(
         "exported models",
-        [("opset", ""), ("file size", "KiB"), ("exported nodes", "nodes"), ("held-out accuracy (ORT)", "%")],
+        [
+            ("opset", ""),
+            ("file size", "KiB"),
+            ("exported nodes", "nodes"),
+            ("held-out accuracy (torch, at training)", "%"),
+            ("held-out accuracy (ORT)", "%"),
+        ],
         caption=f"{len(mlp.digits_split().y_test)} held-out digits, 8×8 upsampled to 28×28; TorchScript exporter.",
     )
     for op, path in models.items():
         nodes = sum(ortbench.op_counts(path).values())
-        mt.add(op, path.stat().st_size / 1024, nodes, 100 * _ort_accuracy(path))
+        torch_acc = float(mlp.metadata(path).get("ailab.test_accuracy", "nan"))
+        mt.add(op, path.stat().st_size / 1024, nodes, 100 * torch_acc, 100 * _ort_accuracy(path))
+        out.artifacts[f"mlp.onnx opset {op}"] = str(path)
     out.tables.append(mt)
 
     sessions, feeds, nodes = {}, {}, {}
@@ -78,7 +97,7 @@ def opset_opt_levels(ctx: Context) -> Output:
             ("p50", "µs"),
             ("p95", "µs"),
             ("mean", "µs"),
-            ("throughput", "samples/s"),
+            ("throughput (batch / mean)", "samples/s"),
             (f"p50 vs {levels[0]}", "%"),
         ],
     )
@@ -104,8 +123,7 @@ def opset_opt_levels(ctx: Context) -> Output:
     out.notes += [
         _thread_note(ctx),
         f"Bar x positions are the levels in order: {', '.join(levels)}.",
-        "The opset sets which operator versions the graph declares; this MLP's ops (Flatten, Gemm, Relu) exist "
-        "in both, so any latency gap between opsets comes from ORT's kernels/optimisers, not different graphs.",
+        _opset_note(models),
     ]
     return out
 
@@ -133,15 +151,20 @@ def dynamic_batch(ctx: Context) -> Output:
         [
             ("execution provider", ""),
             ("batch", "samples"),
-            ("p50", "ms"),
-            ("p95", "ms"),
+            ("p50", "µs"),
+            ("p95", "µs"),
             ("p50 per sample", "µs/sample"),
-            ("throughput", "samples/s"),
+            ("throughput (batch / mean)", "samples/s"),
             ("output shape check", ""),
         ],
     )
-    thr = Series("throughput vs batch", x=Column("batch", "samples"), y=Column("throughput", "samples/s"), log_x=True)
-    lat = Series("p50 latency vs batch", x=Column("batch", "samples"), y=Column("p50", "ms"), log_x=True)
+    thr = Series(
+        "throughput vs batch",
+        x=Column("batch", "samples"),
+        y=Column("throughput (batch / mean)", "samples/s"),
+        log_x=True,
+    )
+    lat = Series("p50 latency vs batch", x=Column("batch", "samples"), y=Column("p50", "µs"), log_x=True)
     for prov in providers:
         chain = (prov, "CPUExecutionProvider") if prov != "CPUExecutionProvider" else (prov,)
         sess = ortbench.session(model, level, intra, inter, providers=chain)
@@ -161,9 +184,9 @@ def dynamic_batch(ctx: Context) -> Output:
         for b in batches:
             s = ortbench.Stats.of(samples[str(b)], b)
             ok = "ok" if shapes[str(b)] == (b, mlp.NUM_CLASSES) else f"got {shapes[str(b)]}"
-            t.add(label, b, s.p50_us / 1e3, s.p95_us / 1e3, s.p50_us / b, s.samples_per_s, ok)
+            t.add(label, b, s.p50_us, s.p95_us, s.p50_us / b, s.samples_per_s, ok)
             thr.point(label, b, s.samples_per_s)
-            lat.point(label, b, s.p50_us / 1e3)
+            lat.point(label, b, s.p50_us)
     out.tables.append(t)
     out.series += [thr, lat]
     out.notes.insert(0, _thread_note(ctx) + f" Optimisation level {level}; one session serves every batch size.")
@@ -189,7 +212,7 @@ def opt_off_vs_all(ctx: Context) -> Output:
             ("runs", "processes"),
             ("p50", "µs"),
             ("p95", "µs"),
-            ("throughput", "samples/s"),
+            ("throughput (batch / mean)", "samples/s"),
             ("session create", "ms"),
             ("RSS before session", "MiB"),
             ("peak RSS", "MiB"),

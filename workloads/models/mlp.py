@@ -164,6 +164,13 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17, metadata: dict[st
     return path
 
 
+def metadata(path: Path) -> dict[str, str]:
+    """The ONNX file's metadata_props (recipe hash, held-out accuracy at training, preprocessing)."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
 def recipe_hash(opset: int) -> str:
     return hashlib.sha256(f"{RECIPE} opset={opset} torch={torch.__version__}".encode()).hexdigest()[:16]
 
