@@ -75,7 +75,8 @@ def percentile(sorted_ms: np.ndarray, p: float) -> float:
     """Nearest-rank percentile of already sorted samples (exact: an observed value, no interpolation)."""
     if len(sorted_ms) == 0:
         return math.nan
-    return float(sorted_ms[max(0, math.ceil(p / 100.0 * len(sorted_ms)) - 1)])
+    rank = math.ceil(round(p * len(sorted_ms) / 100.0, 9))  # round: 99.9 * 1000 / 100 is 999.0000000000001
+    return float(sorted_ms[max(0, rank - 1)])
 
 
 def summarize(lat_ms: list[float]) -> dict[str, float]:
