@@ -50,6 +50,9 @@ test-containers: setup
 test-gpu: setup
 	$(PYTEST) -q -m gpu
 
+images: setup  # build the workload images with podman, cold then warm (IMAGES="inference --variant onnx" for one)
+	$(BIN)/lab images build $(IMAGES)
+
 lint: venv
 	$(BIN)/ruff check ailab workloads tests pulumi tools
 	$(BIN)/ruff format --check ailab workloads tests pulumi tools
