@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ailab.platform.versions import CHARTS
+from ailab.platform.versions import CHARTS, Chart
 
 Manifest = dict[str, Any]
 
@@ -46,7 +46,8 @@ class HelmRelease:
     values: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def chart(self):
+    def chart(self) -> Chart:
+        """The pinned chart (name, version, repository) from versions.py."""
         return CHARTS[self.key]
 
 
