@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ailab import paths
-from ailab.local import state
+from ailab.local import registry, state
 from ailab.local.platform import Platform, status
 from ailab.local.registry import PlatformError
 
@@ -27,13 +27,22 @@ def up(
     week: Annotated[int, typer.Option(help="start this week's services (ailab/local/weeks.yaml), 1-13")] = 1,
     supervise: Annotated[bool, typer.Option(help="restart a crashed service and count restarts")] = False,
     free_ports: Annotated[bool, typer.Option(help="let the kernel pick free ports instead of the defaults")] = False,
+    service: Annotated[
+        list[str] | None, typer.Option(help="start only this service of the week (repeatable), e.g. --service triton")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Start the week's services on 127.0.0.1 and wait until each is ready; running ones are left alone."""
     if not 1 <= week <= 13:
         raise _fail(f"--week {week}: allowed 1-13")
     try:
-        p = Platform(week=week, supervise=supervise, supervise_in_process=False, free_ports=free_ports)
+        names = registry.week_services(week)
+        for s in service or []:
+            if s not in names:
+                raise _fail(f"--service {s}: not a week-{week} service (allowed: {', '.join(names)})")
+        p = Platform(
+            week=week, services=service or names, supervise=supervise, supervise_in_process=False, free_ports=free_ports
+        )
         rep = p.up()
     except PlatformError as exc:
         raise _fail(str(exc)) from None

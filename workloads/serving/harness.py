@@ -49,6 +49,7 @@ def serve(
         "triton.model_control_mode": control_mode,
         "triton.load_models": list(load_models),
         "triton.args": list(args),
+        "triton.cache_size_bytes": 16 << 20 if any(s.response_cache for s in specs) else 0,
     }
     with Platform(
         services=["triton"], state_dir=workdir / "state", free_ports=True, options=opts, supervise=supervise

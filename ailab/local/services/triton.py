@@ -2,7 +2,8 @@
 
 Options (PlatformContext.options): `triton.model_repository` (path; default: the week's models built by
 workloads.serving.repository), `triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
-(names loaded at start in explicit mode), `triton.args` (extra command-line arguments).
+(names loaded at start in explicit mode), `triton.args` (extra command-line arguments),
+`triton.cache_size_bytes` (the response cache's size; 0 = off).
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def runtime_env() -> dict[str, str]:
     }
 
 
+def cache_args(server: Path, size_bytes: int) -> list[str]:
+    """Triton's local response cache (models opt in with response_cache); its plugin ships with pytriton."""
+    if size_bytes <= 0:
+        return []
+    return [f"--cache-config=local,size={size_bytes}", f"--cache-directory={server.parent.parent / 'caches'}"]
+
+
 def spec(ctx: PlatformContext) -> ServiceSpec:
     server = host.tritonserver_binary()
     if server is None:
@@ -73,6 +81,7 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         "--metrics-interval-ms=1000",
         "--log-verbose=0",
         *[f"--load-model={m}" for m in ctx.options.get("triton.load_models", [])],
+        *cache_args(server, int(ctx.options.get("triton.cache_size_bytes", 0))),
         *ctx.options.get("triton.args", []),
     ]
     return ServiceSpec(
