@@ -31,7 +31,3 @@ def programs_by_week() -> dict[int, Recorder]:
         for w in WEEKS:
             out[w] = run_program(f"week{w:02d}", weeks.stack_config(w), fake_probe(GPU_READY_HOST), mp)
     return out
-
-
-def manifests(plans: list[Plan]) -> list[dict]:
-    return [m for p in plans for m in p.manifests]

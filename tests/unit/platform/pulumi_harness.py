@@ -116,3 +116,8 @@ def run_program(
 
     program()
     return rec
+
+
+def manifests(plans: list) -> list[dict[str, Any]]:
+    """Every manifest of a week's plans (ailab.platform.model.Plan)."""
+    return [m for p in plans for m in p.manifests]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import manifests
+from pulumi_harness import manifests
 
 from ailab.platform.model import SECRET_PATTERN
 

@@ -6,8 +6,7 @@ Mocked: the Pulumi engine and the Kubernetes API (neither exists here); Helm rel
 from __future__ import annotations
 
 import pytest
-from conftest import manifests
-from pulumi_harness import GPU_READY_HOST, fake_probe, run_program
+from pulumi_harness import GPU_READY_HOST, fake_probe, manifests, run_program
 
 from ailab.platform import weeks
 from ailab.platform.config import WEEKS

@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import manifests
+from pulumi_harness import manifests
 
 from ailab.platform.model import CORE_GROUPS, CRD_PROVIDERS, api_group
 from ailab.platform.objects import operator_crd
