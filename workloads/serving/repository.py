@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def _torchscript_from_onnx(onnx_path: Path) -> Path:
     }
     model = MLP().eval()
     model.load_state_dict(weights)
-    torch.jit.trace(model, torch.zeros(1, 1, 28, 28)).save(str(out))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated in torch 2.13, still loads
+        torch.jit.trace(model, torch.zeros(1, 1, 28, 28)).save(str(out))
     return out
 
 
