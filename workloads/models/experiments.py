@@ -13,6 +13,24 @@ from ailab.experiment import Column, Context, Output, Series, Table
 from ailab.paths import work_dir
 from workloads.models import custom_fn, folding, mlp, ortbench
 
+SUPPORTED_OPSETS = range(13, 21)  # 20 is the TorchScript exporter's maximum in torch 2.13; 13 the curriculum's oldest
+
+
+def _check(ctx: Context, **allowed: object) -> None:
+    """Validate list parameters before anything runs: each value must be in its allowed set (or >= 1 for ints)."""
+    for name, ok in allowed.items():
+        values = ctx.param(name)
+        values = values if isinstance(values, list) else [values]
+        bad = [v for v in values if (v not in ok if ok is not int else not (isinstance(v, int) and v >= 1))]
+        if bad or not values:
+            if ok is int:
+                what = "integers >= 1"
+            elif isinstance(ok, range):
+                what = f"{ok.start}..{ok.stop - 1}"
+            else:
+                what = ", ".join(map(str, ok))  # type: ignore[call-overload]
+            raise ValueError(f"params.{name} {values}: allowed {what}")
+
 
 def _model(opset: int) -> Path:
     """The cached Day-3 model for this opset, shared by all d03 experiments (trained once, ~1 s)."""
@@ -53,6 +71,7 @@ def _opset_note(models: dict[int, Path]) -> str:
 
 def opset_opt_levels(ctx: Context) -> Output:
     """d03.e1: opset 13 vs 17 × ORT optimisation levels: latency at a fixed batch."""
+    _check(ctx, opsets=SUPPORTED_OPSETS, levels=ortbench.LEVELS, batch=int, warmup=int, iters=int, rounds=int)
     opsets, levels, batch = list(ctx.param("opsets")), list(ctx.param("levels")), int(ctx.param("batch"))
     intra, inter = _threads(ctx)
     models = {op: _model(op) for op in opsets}
@@ -129,6 +148,7 @@ def opset_opt_levels(ctx: Context) -> Output:
 
 def dynamic_batch(ctx: Context) -> Output:
     """d03.e2: one session with a dynamic batch axis, fed batches 1/8/32: latency and throughput per EP."""
+    _check(ctx, batches=int, level=ortbench.LEVELS, opset=SUPPORTED_OPSETS, iters=int, rounds=int)
     import onnxruntime as ort
 
     batches, level = [int(b) for b in ctx.param("batches")], str(ctx.param("level", "all"))
@@ -194,6 +214,7 @@ def dynamic_batch(ctx: Context) -> Output:
 
 def opt_off_vs_all(ctx: Context) -> Output:
     """d03.e3: all graph optimisations off vs all on: latency, start-up and peak RSS, each in a fresh process."""
+    _check(ctx, levels=ortbench.LEVELS, batches=int, repeats=int, opset=SUPPORTED_OPSETS, iters=int)
     levels, batches = list(ctx.param("levels")), [int(b) for b in ctx.param("batches")]
     repeats, threads = int(ctx.param("repeats")), _threads(ctx)[0]
     model = _model(int(ctx.param("opset", 17)))
@@ -250,6 +271,7 @@ def opt_off_vs_all(ctx: Context) -> Output:
 
 def custom_function_export(ctx: Context) -> Output:
     """d03.e4: one ReLU replaced by a custom autograd.Function: what each exporter path and ORT do with it."""
+    _check(ctx, variants=tuple(custom_fn.VARIANTS), exporters=custom_fn.EXPORTERS, opset=SUPPORTED_OPSETS)
     model = mlp.default_trained().model
     variants, exporters = list(ctx.param("variants")), list(ctx.param("exporters"))
     t = Table.of(
@@ -294,6 +316,7 @@ def custom_function_export(ctx: Context) -> Output:
 
 def node_counts(ctx: Context) -> Output:
     """d03.e5: node counts before/after exporter constant folding and after each ORT optimisation level."""
+    _check(ctx, opsets=SUPPORTED_OPSETS, levels=ortbench.LEVELS, fold_exporters=folding.FOLD_EXPORTERS)
     opsets, levels = [int(o) for o in ctx.param("opsets")], list(ctx.param("levels"))
     trained = mlp.default_trained().model
     split = mlp.digits_split()

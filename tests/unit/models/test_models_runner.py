@@ -31,3 +31,25 @@ def test_d03_quick_runs_produce_rows(lab_tmp: Path) -> None:
     # e1 and e3: thread settings are recorded with the parameters
     assert records["d03.e1"]["params"]["intra_op_num_threads"] == 1
     assert {r[0] for r in records["d03.e3"]["tables"][0]["rows"]} == {"disabled", "all"}
+
+
+def test_bad_parameters_fail_before_anything_runs(lab_tmp: Path) -> None:
+    from ailab.curriculum.schema import Binding
+
+    exp = catalogue().experiments["d03.e1"]
+    bad = exp.model_copy(
+        update={
+            "binding": Binding(runner=exp.binding.runner, params={**exp.binding.params, "levels": ["basic", "max"]})
+        }
+    )
+    out = run_one(bad, "cpu", False, provenance.collect(), log=lambda _: None)
+    assert out.status == "failed"
+    assert out.reason == "ValueError: params.levels ['basic', 'max']: allowed disabled, basic, extended, all"
+    assert not (lab_tmp / "state" / "work" / "models").exists()  # nothing was trained or exported
+    exp3 = catalogue().experiments["d03.e3"]
+    bad3 = exp3.model_copy(
+        update={"binding": Binding(runner=exp3.binding.runner, params={**exp3.binding.params, "opset": 9})}
+    )
+    assert run_one(bad3, "cpu", False, provenance.collect(), log=lambda _: None).reason == (
+        "ValueError: params.opset [9]: allowed 13..20"
+    )
