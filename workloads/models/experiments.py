@@ -199,7 +199,8 @@ def dynamic_batch(ctx: Context) -> Output:
             int(ctx.param("iters")),
             int(ctx.param("rounds", 1)),
         )
-        label = prov.removesuffix("ExecutionProvider")
+        # ORT silently falls back to CPU when a provider fails to initialise: label what the session really uses
+        label = sess.get_providers()[0].removesuffix("ExecutionProvider")
         for b in batches:
             s = ortbench.Stats.of(samples[str(b)], b)
             ok = "ok" if shapes[str(b)] == (b, mlp.NUM_CLASSES) else f"got {shapes[str(b)]}"
