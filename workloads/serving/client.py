@@ -53,8 +53,8 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return "server", False
     if isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "timeout", False
-    if isinstance(exc, ConnectionError | OSError):
-        return "connection", False
+    if isinstance(exc, ConnectionError | OSError) or "Disconnected" in type(exc).__name__:
+        return "connection", False  # e.g. aiohttp's ServerDisconnectedError: the request may have been sent
     return "client", False
 
 

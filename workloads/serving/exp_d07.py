@@ -68,7 +68,8 @@ def qps_sweep(ctx: Context) -> Output:
     base = rows[0][1].latency_ms["p99"]
     knee = None
     for q, res in rows:
-        if res.latency_ms["p99"] > knee_factor * base or res.throughput_rps < 0.95 * q:
+        met = res.throughput_rps >= (1 - loadgen.shortfall_tolerance(q, res.window_s)) * q
+        if res.latency_ms["p99"] > knee_factor * base or not met:
             break
         knee = q
     out.notes.append(

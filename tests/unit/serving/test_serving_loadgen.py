@@ -8,7 +8,7 @@ import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from workloads.serving.client import InferenceError, classify
-from workloads.serving.loadgen import LoadResult, percentile, summarize, verdict
+from workloads.serving.loadgen import LoadResult, percentile, shortfall_tolerance, summarize, verdict
 from workloads.serving.metrics import ModelCounters, parse
 
 
@@ -24,15 +24,22 @@ def test_percentiles_are_nearest_rank_over_all_samples():
 
 
 def test_verdict_blames_the_generator_only_when_the_server_idles():
-    r = LoadResult(spec={}, sent=500, ok=500, achieved_qps=500, target_qps=1000)
+    r = LoadResult(spec={}, window_s=10, sent=5000, ok=5000, achieved_qps=500, throughput_rps=500, target_qps=1000)
     r.send_lag_ms = {"p50": 40.0}
     r.server = {"busy": 0.2, "queue_us": 50.0}
     assert verdict(r).startswith("generator-bound")
+    r.achieved_qps = 1000  # everything was sent, but only half was served while the server queued
     r.server = {"busy": 1.0, "queue_us": 30_000.0}
-    r.send_lag_ms = {"p50": 0.1}
     assert verdict(r).startswith("server-bound")
+    r.throughput_rps = 990
+    assert verdict(r) == "target met"
     r.ok = 0
-    assert verdict(r).startswith("all 500 requests failed")
+    assert verdict(r).startswith("all 5000 requests failed")
+
+
+def test_poisson_noise_is_not_called_a_shortfall():
+    assert shortfall_tolerance(100, 4) == 0.15  # 400 arrivals: 3 sigma is 15 %
+    assert shortfall_tolerance(2000, 10) == 0.05
 
 
 def test_only_connection_failures_before_sending_are_retryable():
