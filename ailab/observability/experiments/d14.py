@@ -101,8 +101,8 @@ def kill_drill(ctx: Context) -> Output:
         renotified = len(webhook.read(s.notifications)) > n_before
         t.add("alertmanager", round(ready - k, 2), round(back - k, 2) if back else "not reached", "-",
               "firing alert re-sent by Prometheus; "
-              + ("a duplicate notification was sent (the notification log is snapshotted to disk only every 15 min)" if renotified
-                 else "no duplicate notification (notification log kept on disk)"))  # fmt: skip
+              + ("a duplicate notification was sent (the notification log reaches disk only every 15 min)"
+                 if renotified else "no duplicate notification (notification log kept on disk)"))  # fmt: skip
     return Output(
         tables=[t],
         notes=[
