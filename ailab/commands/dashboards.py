@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ailab.observability import generate
-from ailab.observability.tools import ToolMissingError
-
 console = Console()
 err = Console(stderr=True)
 
@@ -20,6 +17,10 @@ def dashboards(
     ] = False,
 ) -> None:
     """Write the generated dashboards, rules, rule tests and Alertmanager config under dashboards/."""
+    # imported here: grafana-foundation-sdk is not needed by `lab` on a GPU machine that only runs experiments
+    from ailab.observability import generate
+    from ailab.observability.tools import ToolMissingError
+
     try:
         if check:
             problems = generate.check()
