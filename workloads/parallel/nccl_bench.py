@@ -29,13 +29,19 @@ def emit(case: str, table: str, cols: list[tuple[str, str, object]]) -> None:
     )
 
 
-def _time(fn, stream, torch, min_iters: int = 10, target_s: float = 0.2) -> float:
-    """Median seconds of fn() on `stream`, event-timed, after warm-up."""
+def iterations(size_bytes: int) -> int:
+    """Timed repetitions for a message size: the same on every rank (a collective called a different number of
+    times on different ranks deadlocks, which an adaptive 'until 0.2 s' loop did on the first 2-GPU run)."""
+    return max(5, min(100, (1 << 31) // max(size_bytes, 1)))
+
+
+def _time(fn, stream, torch, iters: int) -> float:
+    """Median seconds of fn() on `stream`, event-timed, after warm-up; `iters` must match across ranks."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
     times: list[float] = []
-    while len(times) < min_iters or (sum(times) < target_s and len(times) < 200):
+    for _ in range(iters):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         a.record(stream)
         fn()
@@ -65,9 +71,9 @@ def worker(rank: int, nranks: int, quick: bool, port: int, ops: tuple[str, ...],
                 cu()
             stream.synchronize()
             ok = check()
-            t_cu = _time(cu, stream, torch)
+            t_cu = _time(cu, stream, torch, iterations(size))
             with torch.cuda.stream(stream):
-                t_th = _time(th, stream, torch)
+                t_th = _time(th, stream, torch, iterations(size))
             ts = torch.tensor([t_cu, t_th], device="cuda")
             dist.all_reduce(ts, op=dist.ReduceOp.MAX)  # the slowest rank defines the collective's time
             oks = torch.tensor([1.0 if ok else 0.0], device="cuda")
