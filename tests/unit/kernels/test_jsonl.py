@@ -1,0 +1,89 @@
+"""The harness's JSON lines -> tables, series and target verdicts, on output recorded from an H100 run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from workloads.kernels import jsonl, targets
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def parsed(name: str) -> jsonl.Parsed:
+    return jsonl.parse((FIX / name).read_text())
+
+
+def test_vector_add_rows_become_one_table_with_units() -> None:
+    p = parsed("bench_memory_d08.e1.jsonl")
+    tables = jsonl.tables(p.rows(case="d08.e1"))
+    assert [t.name for t in tables] == ["vector_add: one-shot grid vs grid-stride"]
+    t = tables[0]
+    assert [(c.name, c.unit) for c in t.columns][:4] == [
+        ("kernel", ""),
+        ("N", "elements"),
+        ("time", "ms"),
+        ("bandwidth", "GB/s"),
+    ]
+    assert len(t.rows) == 12  # 4 sizes x 3 kernels in the --quick sweep
+    assert all(r[-1] == 0 for r in t.rows)  # vector_add is exact: relative error 0
+
+
+def test_series_has_one_line_per_kernel() -> None:
+    p = parsed("bench_memory_d08.e1.jsonl")
+    s = jsonl.series(p.rows(case="d08.e1"), "bw", "N", "bandwidth", "kernel", log_x=True)
+    assert set(s.lines) == {"one-shot grid", "grid-stride (8 blocks/SM)", "grid-stride float4"}
+    assert all(len(pts) == 4 for pts in s.lines.values())
+    assert s.y.unit == "GB/s"
+
+
+def test_null_values_become_nan() -> None:
+    p = jsonl.parse('{"case":"c","table":"t","columns":[["x","ms"]],"row":[null]}\n')
+    assert math.isnan(p.records[0].row[0])
+
+
+def test_notes_and_other_objects_are_kept_apart() -> None:
+    p = jsonl.parse('{"case":"d09.e4","note":"not run"}\n{"case":"oob","kernel":"guarded"}\n')
+    assert p.notes == {"d09.e4": ["not run"]}
+    assert p.other == [{"case": "oob", "kernel": "guarded"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "line 1: not JSON"),
+        ("[1, 2]", "line 1: expected a JSON object"),
+        ('{"case":"c","row":[1]}', "line 1: row record lacks table, columns"),
+        ('{"case":"c","table":"t","columns":[["a",""]],"row":[1,2]}', "line 1: 2 values for 1 columns"),
+        ('{"case":"c","table":"t","columns":["a"],"row":[1]}', "columns must be [name, unit] pairs"),
+    ],
+)
+def test_malformed_lines_name_the_line_and_the_problem(text: str, message: str) -> None:
+    with pytest.raises(jsonl.ParseError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        jsonl.parse(text)
+
+
+def test_series_with_unknown_column_is_an_error() -> None:
+    p = parsed("bench_graphs.jsonl")
+    with pytest.raises(jsonl.ParseError, match="column 'nope' not in"):
+        jsonl.series(p.rows(case="d37.e3"), "s", "batch", "nope", "batch")
+
+
+def test_targets_on_recorded_output() -> None:
+    mem, gemm, graphs = (
+        parsed("bench_memory_d08.e1.jsonl"),
+        parsed("bench_gemm_sweep.jsonl"),
+        parsed("bench_graphs.jsonl"),
+    )
+    assert targets.check("vector_add", mem).startswith("Target vector_add >= 90% of D2D copy bandwidth at N=4194304")
+    # the quick sweep stops at N=512: the verdict names the largest size it has
+    assert "at N=512" in targets.check("sgemm", gemm)
+    assert "at N=512" in targets.check("hgemm", gemm)
+    assert "MET" in targets.check("graphs", graphs)
+
+
+def test_unknown_target_is_rejected_with_the_allowed_names() -> None:
+    with pytest.raises(ValueError, match="target 'speed': allowed values are vector_add, sgemm, hgemm, graphs"):
+        targets.check("speed", jsonl.Parsed())
