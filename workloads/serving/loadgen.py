@@ -57,6 +57,9 @@ class LoadResult:
     target_qps: float | None = None
     achieved_qps: float = 0.0  # requests sent / window
     send_lag_ms: dict[str, float] = field(default_factory=dict)  # open loop: actual minus scheduled send time
+    # How late the generator's event loop wakes up (a 5 ms ticker's overshoot): every in-flight request waits
+    # that long for its response to be read, so it is added to the measured latency.
+    loop_lag_ms: dict[str, float] = field(default_factory=dict)
     generator_cpu: float = 0.0  # generator process CPU, cores (1.0 = one core busy)
     host_cpu_busy: float = 0.0  # whole machine: fraction of all cores busy during the window (0..1)
     server: dict[str, float] = field(default_factory=dict)  # avg_batch, queue_us, compute_us per request, busy
@@ -174,6 +177,15 @@ async def _open(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window, 
         await asyncio.wait(tasks, timeout=spec.timeout_s + 5)
 
 
+async def _tick(win: _Window, out: list[float], period_s: float = 0.005) -> None:
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(period_s)
+        now = time.perf_counter()
+        if win.start <= t < win.end:
+            out.append((now - t - period_s) * 1e3)
+
+
 async def run_async(spec: LoadSpec) -> LoadResult:
     """Run one load test and return its result (latencies summarised, server counters diffed)."""
     if spec.mode not in ("closed", "open"):
@@ -197,11 +209,14 @@ async def run_async(spec: LoadSpec) -> LoadResult:
                 before = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model)
 
         starter = asyncio.create_task(mark_start())
+        ticks: list[float] = []
+        ticker = asyncio.create_task(_tick(win, ticks))
         if spec.mode == "closed":
             await _closed(client, spec, inputs, win)
         else:
             await _open(client, spec, inputs, win, lags)
         await starter
+        ticker.cancel()
         t_end = win.closed_at or min(time.perf_counter(), win.end)
         cpu1 = (proc.cpu_times(), psutil.cpu_times())
         after = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model) if spec.metrics_url else None
@@ -220,6 +235,9 @@ async def run_async(spec: LoadSpec) -> LoadResult:
     if lags:
         la = np.sort(np.asarray(lags))
         res.send_lag_ms = {"p50": percentile(la, 50), "p99": percentile(la, 99), "max": float(la[-1])}
+    if ticks:
+        ta = np.sort(np.asarray(ticks))
+        res.loop_lag_ms = {"p50": percentile(ta, 50), "p99": percentile(ta, 99), "max": float(ta[-1])}
     if cpu0 is not None:
         (p0, h0), (p1, h1) = cpu0, cpu1
         res.generator_cpu = ((p1.user + p1.system) - (p0.user + p0.system)) / window
