@@ -122,9 +122,10 @@ def gpu_load_observe(ctx: Context) -> Output:
     )  # fmt: skip
     for phase, m in phases.items():
         u = m["lab_gpu_utilization_ratio"]
+        sm_mhz = round(statistics.median(m["lab_gpu_sm_clock_hertz"]) / 1e6)
         t.add(phase, round(100 * sum(u) / len(u), 1), round(100 * max(u), 1),
               round(max(m["lab_gpu_memory_used_bytes"]) / 2**30, 2), round(max(m["lab_gpu_power_watts"]), 1),
-              max(m["lab_gpu_temperature_celsius"]), round(statistics.median(m["lab_gpu_sm_clock_hertz"]) / 1e6))  # fmt: skip
+              max(m["lab_gpu_temperature_celsius"]), sm_mhz)  # fmt: skip
     a = Table.of(
         "GPU alerts on the real readings",
         [("alert", ""), ("condition", ""), ("for (rule)", "s"), ("longest run over threshold", "s"),
