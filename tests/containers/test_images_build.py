@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workloads.images import build, catalog
+from workloads.images import build, catalog, context
 
 pytestmark = pytest.mark.containers
 
@@ -22,19 +22,49 @@ def test_inference_image_runs_as_non_root_with_oci_labels(engine: str, inference
     assert inference_image.ref == catalog.IMAGES["inference"].ref_of("onnx")
 
 
-def test_warm_rebuild_reuses_every_run_and_copy_layer(engine: str, inference_image: build.BuildResult) -> None:
-    """Dependencies sit before the source: with nothing changed, no RUN or COPY step runs again."""
-    again = build.build_image("inference", variant="onnx", eng=engine)
-    assert again.steps, "no build steps parsed from the engine's output"
-    rerun = [s.instruction for s in again.rebuilt if s.instruction.startswith(("RUN", "COPY"))]
-    assert rerun == []
-    assert [la.size_bytes for la in again.layers] == [la.size_bytes for la in inference_image.layers]
+def test_layer_cache_reruns_only_the_source_layer_after_an_edit(
+    engine: str, inference_image: build.BuildResult
+) -> None:
+    """Dependencies sit before the source: unchanged context -> no RUN/COPY step runs; a source edit -> only the
+    source COPY runs. Uses the context the fixture staged, so edits elsewhere in the tree cannot interfere."""
+    spec = catalog.IMAGES["inference"]
+    ctx = context.staging_root() / "context" / "inference"
+    args = {"WITH_TORCH": "0", "BASE_IMAGE": catalog.LOCAL_BASE, "VERSION": catalog.TAG, "REVISION": "test"}
+
+    def rerun(r: build.BuildResult) -> list[str]:
+        return [
+            s.instruction.split()[0] + " " + s.instruction.split()[1]
+            for s in r.rebuilt
+            if s.instruction.startswith(("RUN", "COPY"))
+        ]
+
+    ref = "localhost/ailab-test-inference:cache"
+    same = build.build(engine, ctx, ctx / spec.dockerfile, ref, args)
+    assert same.steps, "no build steps parsed from the engine's output"
+    assert rerun(same) == []
+    edited = ctx / "src" / "workloads" / "images" / "entrypoint.py"
+    edited.write_text(edited.read_text() + "\n# edited by the cache test\n")
+    try:
+        after = build.build(engine, ctx, ctx / spec.dockerfile, ref, args)
+    finally:
+        edited.write_text(edited.read_text().replace("\n# edited by the cache test\n", ""))
+        build.remove(engine, ref)
+    assert rerun(after) == ["COPY src/workloads"]
+    assert [la.size_bytes for la in after.layers][:3] == [la.size_bytes for la in same.layers][:3]
 
 
 def test_runtime_stage_carries_no_pip_and_no_wheelhouse(engine: str, inference_image: build.BuildResult) -> None:
     p = build.run(
-        [engine, "run", "--rm", "--entrypoint", "sh", inference_image.ref, "-c",
-         "ls /opt/venv/bin; test -e /wheels && echo WHEELS; echo uid=$(id -u)"]
+        [
+            engine,
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            inference_image.ref,
+            "-c",
+            "ls /opt/venv/bin; test -e /wheels && echo WHEELS; echo uid=$(id -u)",
+        ]
     )
     assert p.returncode == 0, p.stderr
     assert "pip" not in p.stdout.split()

@@ -49,8 +49,23 @@ def test_read_only_container_inference_matches_host(engine, inference_image, mod
     inp, expected = model_dir
     logs, out = writable(tmp_path, "logs"), writable(tmp_path, "out")
     p = build.run(
-        [engine, "run", "--rm", "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp",
-         "-v", f"{inp}:/in:ro", "-v", f"{logs}:/var/log/ailab", "-v", f"{out}:/out", inference_image.ref, *INFER]
+        [
+            engine,
+            "run",
+            "--rm",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--tmpfs",
+            "/tmp",
+            "-v",
+            f"{inp}:/in:ro",
+            "-v",
+            f"{logs}:/var/log/ailab",
+            "-v",
+            f"{out}:/out",
+            inference_image.ref,
+            *INFER,
+        ]
     )
     assert p.returncode == 0, p.stderr
     printed = json.loads(p.stdout.strip().splitlines()[-1])
@@ -75,8 +90,21 @@ def test_read_only_without_tmp_fails_clearly(engine, inference_image, model_dir,
     inp, _ = model_dir
     logs, out = writable(tmp_path, "logs"), writable(tmp_path, "out")
     p = build.run(
-        [engine, "run", "--rm", "--read-only", "--read-only-tmpfs=false", "-v", f"{inp}:/in:ro",
-         "-v", f"{logs}:/var/log/ailab", "-v", f"{out}:/out", inference_image.ref, *INFER]
+        [
+            engine,
+            "run",
+            "--rm",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "-v",
+            f"{inp}:/in:ro",
+            "-v",
+            f"{logs}:/var/log/ailab",
+            "-v",
+            f"{out}:/out",
+            inference_image.ref,
+            *INFER,
+        ]
     )
     assert p.returncode == 3
     assert "error: TMPDIR /tmp: not writable" in p.stderr
