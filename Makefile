@@ -56,6 +56,8 @@ images: setup  # build the workload images with podman, cold then warm (IMAGES="
 lint: venv
 	$(BIN)/ruff check ailab workloads tests pulumi tools
 	$(BIN)/ruff format --check ailab workloads tests pulumi tools
+	$(BIN)/yamllint -s ansible inventories .yamllint .ansible-lint
+	PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_ROLES_PATH=$(CURDIR)/ansible/roles $(BIN)/ansible-lint -q --profile production ansible inventories
 
 fmt: venv
 	$(BIN)/ruff format ailab workloads tests pulumi tools

@@ -1,0 +1,91 @@
+"""Bad variables are refused with a message naming the variable, the value and what is allowed, before any change.
+
+Runs ansible-playbook against this machine (connection local): argument_specs and the roles' first checks
+run before any task that changes the host; the runs also use --check, so nothing is installed or written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from lab_ansible import ANSIBLE_DIR, ansible_env
+
+PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "role_with_vars.yml"
+
+CASES = {
+    "mps_percentage_out_of_range": (
+        "gpu_sharing",
+        {"gpu_sharing_mps_enabled": True, "gpu_sharing_mps_active_thread_percentage": 150},
+        r"gpu_sharing_mps_active_thread_percentage 150 .*allowed are a percentage of SMs from 1 to 100",
+    ),
+    "mps_percentage_not_a_number": (
+        "gpu_sharing",
+        {"gpu_sharing_mps_active_thread_percentage": "lots"},
+        r"gpu_sharing_mps_active_thread_percentage.*(int|integer)",
+    ),
+    "unknown_mig_profile": (
+        "gpu_sharing",
+        {"gpu_sharing_mig_enabled": True, "gpu_sharing_mig_devices": [{"profile": "9g.99gb", "count": 1}]},
+        r"profile must be one of: .*1g\.10gb.*got: 9g\.99gb",
+    ),
+    "mig_on_a_host_without_gpu": (
+        "gpu_sharing",
+        {"gpu_sharing_mig_enabled": True},
+        r"gpu_sharing_mig_enabled is true but localhost has no NVIDIA GPU",
+    ),
+    "driver_branch_format": (
+        "nvidia_driver",
+        {"nvidia_driver_branch": "580.xx"},
+        r'nvidia_driver_branch "580\.xx": allowed is a three-digit driver branch',
+    ),
+    "driver_source_unknown": (
+        "nvidia_driver",
+        {"nvidia_driver_source": "ppa"},
+        r"nvidia_driver_source must be one of: cuda_repo, distribution, got: ppa",
+    ),
+    "debian_distribution_driver_branch": (
+        "nvidia_driver",
+        {"nvidia_driver_source": "distribution", "nvidia_driver_branch": "580"},
+        r'nvidia_driver_branch "580".*Debian 12 only "535"',
+    ),
+    "topology_manager_policy_unknown": (
+        "k3s",
+        {"k3s_token": "t", "k3s_topology_manager_policy": "numa"},
+        r"k3s_topology_manager_policy must be one of: none, best-effort, restricted, single-numa-node, got: numa",
+    ),
+    "tensorrt_without_a_cuda_build": (
+        "tensorrt",
+        {"tensorrt_version": "10.13.3.9", "tensorrt_cuda_version": "11.8"},
+        r"tensorrt_version 10\.13\.3\.9 with tensorrt_cuda_version 11\.8: allowed are "
+        r"10\.13\.3\.9 \(CUDA 12\.9, 13\.0\)",
+    ),
+}
+
+
+def run_role(role: str, variables: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"role_under_test": role, **variables}))
+    return subprocess.run(
+        # --check: even a regressed check could not change this machine.
+        ["ansible-playbook", str(PLAYBOOK), "-i", "localhost,", "-e", f"@{extra}", "--check"],
+        cwd=ANSIBLE_DIR,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_variables_fail_before_any_change(case: str, tmp_path: Path) -> None:
+    role, variables, message = CASES[case]
+    p = run_role(role, variables, tmp_path)
+    output = " ".join((p.stdout + p.stderr).split())  # Ansible wraps long messages
+    assert p.returncode == 2, output[-2000:]
+    assert re.search(message, output), output[-2000:]
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", output), output[-1000:]
