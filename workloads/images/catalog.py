@@ -70,7 +70,7 @@ IMAGES: dict[str, ImageSpec] = {
             gpu_base=CUDA_RUNTIME_BASE,
             local_base=LOCAL_BASE,
             build_args={"WITH_TORCH": "1"},
-            # CI and CPU-only clusters: ONNX Runtime without the 190 MB torch wheel (builds in about a minute)
+            # CI and CPU-only clusters: ONNX Runtime without torch (the torch wheel dominates build time and size)
             variants={"onnx": {"WITH_TORCH": "0"}},
         ),
         ImageSpec(
