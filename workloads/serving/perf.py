@@ -123,10 +123,16 @@ def run(
         str(out),
         *extra,
     ]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise PerfAnalyzerError(f"perf_analyzer on {model} timed out after {timeout_s:.0f} s") from exc
+    count_at = cmd.index("--measurement-request-count") + 1
+    for attempt in range(2):  # an unstable run is retried once with windows twice as long
+        out.unlink(missing_ok=True)
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise PerfAnalyzerError(f"perf_analyzer on {model} timed out after {timeout_s:.0f} s") from exc
+        if p.returncode == 0 or "stable measurement" not in p.stdout + p.stderr or attempt:
+            break
+        cmd[count_at] = str(2 * request_count)
     if p.returncode != 0 or not out.exists():
         tail = "\n".join((p.stdout + p.stderr).splitlines()[-15:])
         raise PerfAnalyzerError(f"perf_analyzer on {model} ({protocol}://{address}) exited {p.returncode}:\n{tail}")
