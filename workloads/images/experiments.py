@@ -73,7 +73,8 @@ def naive_vs_layered(ctx: Context) -> Output:
             ("steps run", ""),
             ("steps from cache", ""),
         ],
-        caption=f"{eng} on {base}; cold = --no-cache; edit = VERSION line of app/main.py changed, cache on",
+        caption=f"{eng} on {base}; cold = --no-cache; edit = VERSION line of app/main.py changed, cache on; "
+        "layers with files include the base image's one layer",
     )
     layers = Table.of("layers", [("Dockerfile", ""), ("created by", ""), ("size", "MiB")], "non-empty layers, cold")
     out = Output(tables=[builds, layers])
@@ -101,7 +102,7 @@ def naive_vs_layered(ctx: Context) -> Output:
                 layers.add(
                     name,
                     _short(la.created_by.replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "")),
-                    round(la.size_bytes / MIB, 2),
+                    round(la.size_bytes / MIB, 3),
                 )
         out.notes.append(
             f"{name}: after the edit {eng} re-ran: " + "; ".join(_short(s.instruction) for s in edit.rebuilt)
