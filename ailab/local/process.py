@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,13 +39,21 @@ class Running:
     info: dict[str, str] | None = None
 
 
-def log_tail(path: str | Path, lines: int = 20) -> str:
-    """The last `lines` lines of a log file, for error messages."""
+ERROR_LINE = re.compile(r"(?i)\b(error|unavailable|failed|traceback|exception)\b|^E\d{4} ")
+
+
+def log_tail(path: str | Path, lines: int = 15) -> str:
+    """Error-looking lines of the log's end (e.g. Triton's model status table), then its last `lines` lines."""
     try:
         text = Path(path).read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
-    return "\n".join(text[-lines:]) or "(log is empty)"
+    if not text:
+        return "(log is empty)"
+    tail = text[-lines:]
+    errors = [ln.strip() for ln in text[-300:-lines] if ERROR_LINE.search(ln)][-10:]
+    head = ["error lines:", *errors, "last lines:"] if errors else []
+    return "\n".join([*head, *tail])
 
 
 def port_in_use(port: int) -> bool:

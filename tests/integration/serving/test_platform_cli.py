@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from ailab.local.platform import Platform
+from ailab.local.registry import PlatformError
 from workloads.serving import perf
 from workloads.serving.client import Client
 
@@ -103,3 +104,20 @@ def test_perf_analyzer_and_lab_bench_side_by_side(triton):
     assert res["lab"]["ok"] == 50 and res["perf_analyzer"]["throughput_rps"] > 0
     bad = lab("bench", "--url", triton.address("grpc"), "--protocol", "udp", env={**os.environ})
     assert bad.returncode == 2 and "--protocol 'udp': allowed grpc, http" in bad.stderr
+
+
+def test_a_server_that_exits_during_start_reports_its_log(lab_tmp: Path, triton):
+    """A model whose model.py cannot even be imported makes tritonserver exit; the error carries its log."""
+    import shutil
+
+    repo = lab_tmp / "broken"
+    shutil.copytree(triton.repo / "mlp_nobatch", repo / "broken_model")
+    (repo / "broken_model" / "config.pbtxt").write_text(
+        (repo / "broken_model" / "config.pbtxt").read_text().replace('"mlp_nobatch"', '"broken_model"')
+    )
+    (repo / "broken_model" / "1" / "model.py").write_text("raise ImportError('deliberately broken model')\n")
+    opts = {"triton.model_repository": repo}
+    with pytest.raises(PlatformError) as exc:
+        Platform(services=["triton"], state_dir=lab_tmp / "st", free_ports=True, options=opts).up()
+    msg = str(exc.value)
+    assert "service triton: exited during start" in msg and "broken_model" in msg
