@@ -23,7 +23,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f}"
+    return f"{n / (1 << 20):.2f}"
 
 
 @images_app.command("list")
