@@ -9,6 +9,7 @@ Used by the integration tests and the d06/d13/d14 experiments:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -112,6 +113,12 @@ def model_repository(dest: Path) -> Path:
     return build_repository([spec], dest)
 
 
+def fresh_data(state_dir: Path) -> None:
+    """Remove the observability services' data directories under `state_dir` (only those)."""
+    for svc in ("prometheus", "alertmanager", "webhook"):
+        shutil.rmtree(state_dir / "data" / svc, ignore_errors=True)
+
+
 @contextmanager
 def observed_platform(
     state_dir: Path,
@@ -121,8 +128,13 @@ def observed_platform(
     services: list[str] | None = None,
     extra_options: dict[str, Any] | None = None,
 ) -> Iterator[Stack]:
-    """Start the observed platform on free ports under `state_dir`; stop exactly it on exit."""
+    """Start the observed platform on free ports under `state_dir`; stop exactly it on exit.
+
+    Data of an earlier run under the same `state_dir` (TSDB, Alertmanager state, recorded notifications) is
+    removed first: a replayed WAL or an old notification would otherwise leak into this run's measurements.
+    """
     names = services or SERVICES
+    fresh_data(state_dir)
     opts: dict[str, Any] = {
         "prometheus.scrape": [n for n in ("triton", "exporter", "alertmanager") if n in names],
         "prometheus.scrape_interval": scrape_interval,

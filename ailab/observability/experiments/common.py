@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 
 from ailab.local.platform import Platform
 from ailab.local.spec import free_port
-from ailab.observability.stack import MODEL, Prom, Stack
+from ailab.observability.stack import MODEL, Prom, Stack, fresh_data
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
 
 
@@ -40,6 +40,7 @@ def prometheus_for(
     s: Stack, state_dir: Path, scrape_interval: str, extra: dict[str, Any] | None = None
 ) -> Iterator[tuple[Prom, int]]:
     """A second, fresh Prometheus scraping the stack's Triton and exporter (one per setting under test); its PID."""
+    fresh_data(state_dir)
     p = Platform(
         services=["prometheus"],
         state_dir=state_dir,

@@ -36,7 +36,7 @@ def scrape_interval_cost(ctx: Context) -> Output:
     t = Table.of(
         "scrape interval vs Prometheus cost",
         [("scrape_interval", ""), ("prometheus CPU", "% of a core"), ("prometheus RSS", "MiB"),
-         ("samples appended", "samples/s"), ("QPS points in window", "points"), ("QPS graph variation", "% CV")],
+         ("samples appended", "samples/s"), ("scrapes in window", "samples/series"), ("QPS graph variation", "% CV")],
         caption=f"Each interval gets a fresh Prometheus scraping the same Triton + exporter under the same load "
         f"for {window:.0f} s; variation = stdev/mean of the QPS panel query (rate window 4 x scrape interval, as "
         "Grafana's $__rate_interval) sampled every 1 s.",
@@ -53,14 +53,15 @@ def scrape_interval_cost(ctx: Context) -> Output:
                 use = measure_usage(pid, window)
                 appended = ((prom.value("prometheus_tsdb_head_samples_appended_total") or 0.0) - a0) / window
                 pts = query_range(prom, _qps(iv), t0, time.time(), 1)
-                distinct = len({round(v, 9) for _, v in pts})
-                t.add(iv, round(use.cpu_percent, 2), round(use.rss_mib, 1), round(appended, 1), distinct,
+                scrapes = prom.value(f"max(count_over_time(nv_inference_request_success[{int(window)}s]))") or 0
+                t.add(iv, round(use.cpu_percent, 2), round(use.rss_mib, 1), round(appended, 1), int(scrapes),
                       round(cv_percent([v for _, v in pts]), 1))  # fmt: skip
     return Output(
         tables=[t],
         notes=[
-            "A shorter interval costs CPU and samples in proportion; the graph only changes when a new sample "
-            "arrives, so at 15 s a 15 s rate() window is a staircase ('points in window' = distinct values).",
+            "A shorter interval costs CPU and samples in proportion. 'scrapes in window' is how many real samples "
+            "each series got: everything between two scrapes is interpolation by rate()'s extrapolation, so a "
+            "15 s interval cannot show a burst shorter than about a minute (rate window 4 x interval).",
             "Match scrape_interval to how often the target updates: Triton refreshes its metrics every "
             "--metrics-interval-ms (1000 ms here); scraping faster than that only repeats values.",
         ],
