@@ -180,7 +180,7 @@ def cardinality(ctx: Context) -> Output:
         target = register_target(s.targets_dir, port, {"generator": "cardinality"})
         try:
             s.prom.wait_for('up{generator="cardinality"}', 30, lambda v: v == 1)
-            base = s.prom.wait_for("prometheus_tsdb_head_series", 30)
+            base = s.prom.wait_for("prometheus_tsdb_head_series", 30, lambda v: v > 0)
             rss = measure_usage(pid, 0.2).rss_mib
             t.add("baseline", 0, int(base), round(rss, 1))
             series.point("growth", base, rss)
