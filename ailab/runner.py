@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ailab import host
-from ailab.curriculum import Catalogue, Experiment, catalogue
+from ailab.curriculum import Catalogue, Experiment, Need, catalogue
 from ailab.experiment import Context, Output, Skip
 from ailab.paths import work_dir
 from ailab.results import provenance, save
@@ -92,7 +92,7 @@ def run_one(
         "summary": exp.summary,
         "runner": exp.runner,
         "device": device,
-        "host_class": provenance.host_class(prov, device),
+        "host_class": provenance.host_class(prov, device, Need.multi_gpu in exp.effective_needs),
         "needs": [n.value for n in exp.effective_needs],
         "params": {},
         "provenance": {**prov, "started_utc": _now()},

@@ -72,12 +72,15 @@ def collect() -> dict[str, Any]:
     }
 
 
-def host_class(prov: dict[str, Any], device: str) -> str:
-    """A short tag for file names: 'cpu' or the GPU model (e.g. 'h100'), so GPU runs never overwrite CPU ones."""
+def host_class(prov: dict[str, Any], device: str, multi_gpu: bool = False) -> str:
+    """A short tag for file names: 'cpu' or the GPU model (e.g. 'h100'), so GPU runs never overwrite CPU ones;
+    multi-GPU experiments add the GPU count ('h100x4'), so 2-, 4- and 8-GPU runs sit side by side."""
     if device != "cuda" or not prov.get("gpus"):
         return "cpu"
     name = prov["gpus"][0]["name"].lower()
+    tag = "gpu"
     for token in name.replace("nvidia", "").split():
         if any(ch.isdigit() for ch in token):
-            return "".join(ch for ch in token if ch.isalnum())
-    return "gpu"
+            tag = "".join(ch for ch in token if ch.isalnum())
+            break
+    return f"{tag}x{len(prov['gpus'])}" if multi_gpu and len(prov["gpus"]) > 1 else tag

@@ -117,3 +117,6 @@ def test_gpu_results_do_not_overwrite_cpu_results() -> None:
     assert provenance.host_class(prov, "cuda") == "h100"
     assert provenance.host_class(prov, "cpu") == "cpu"
     assert provenance.host_class({"gpus": []}, "cuda") == "cpu"
+    two = {"gpus": prov["gpus"] * 2}
+    assert provenance.host_class(two, "cuda", multi_gpu=True) == "h100x2"
+    assert provenance.host_class(two, "cuda") == "h100"
