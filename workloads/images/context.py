@@ -8,6 +8,7 @@ inside builds; the workload images do not need any beyond their base.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -75,8 +76,16 @@ def write_repositories(dest: Path, weeks: list[int]) -> list[Path]:
     if root.exists():
         shutil.rmtree(root)
     written = [build_repository(week_models(w), root / f"week{w:02d}") for w in weeks]
-    for path in root.rglob("*"):  # exports are written 0600 (mkstemp); the image's non-root user must read them
+    seen: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):  # exports are written 0600 (mkstemp); the image's user must read them
         path.chmod(0o755 if path.is_dir() else 0o644)
+        if path.is_file():  # weeks share most models: hardlink identical files so the layer holds each once
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest in seen:
+                path.unlink()
+                path.hardlink_to(seen[digest])
+            else:
+                seen[digest] = path
     return written
 
 

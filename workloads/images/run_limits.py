@@ -117,7 +117,7 @@ def read_only_root(ctx: Context) -> Output:
         diff = float(np.abs(np.load(res / "logits.npy") - expected).max()) if res_ok else None
         t.add(
             label,
-            " ".join(f for f in flags if f != "V") + (" -v logs -v out" if "V" in flags else ""),
+            (" ".join(f for f in flags if f != "V") + (" -v logs -v out" if "V" in flags else "")) or "-",
             r.exit_code,
             "yes" if log_ok else "no",
             "yes" if res_ok else "no",
