@@ -43,6 +43,7 @@ def bench(
     duration: Annotated[float, typer.Option(help="measured window, s")] = 5.0,
     requests: Annotated[int | None, typer.Option(help="measure this many requests instead of --duration")] = None,
     driver: Annotated[str, typer.Option(help="lab, perf_analyzer or both")] = "lab",
+    processes: Annotated[int, typer.Option(help="split the lab generator over this many processes")] = 1,
     url: Annotated[str | None, typer.Option(help="host:port of the protocol (default: the `lab up` triton)")] = None,
     metrics_url: Annotated[str | None, typer.Option(help="Triton metrics URL (default: the `lab up` triton)")] = None,
     out: Annotated[Path | None, typer.Option(help="also write the results as JSON to this file")] = None,
@@ -56,7 +57,12 @@ def bench(
     ):
         if value not in allowed:
             raise _fail(f"{name} {value!r}: allowed {', '.join(allowed)}")
-    for name, num in (("--concurrency", concurrency), ("--batch", batch), ("--requests", requests or 1)):
+    for name, num in (
+        ("--concurrency", concurrency),
+        ("--batch", batch),
+        ("--requests", requests or 1),
+        ("--processes", processes),
+    ):
         if num < 1:
             raise _fail(f"{name} {num}: must be >= 1")
     if qps <= 0 or duration <= 0 or warmup < 0:
@@ -80,6 +86,7 @@ def bench(
             duration_s=duration,
             requests=requests,
             metrics_url=metrics_url,
+            processes=processes,
         )
         results["lab"] = loadgen.run(spec).to_dict()
     if driver in ("perf_analyzer", "both"):

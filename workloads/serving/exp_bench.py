@@ -33,6 +33,7 @@ def drivers(ctx: Context) -> Output:
     proto = str(ctx.param("protocol", "grpc"))
     dur = float(ctx.param("duration_s", 5))
     count = int(ctx.param("pa_request_count", 200))
+    procs = [int(n) for n in ctx.param("processes", [1, 2])]
     cols = [
         ("driver", ""),
         ("concurrency", ""),
@@ -50,25 +51,31 @@ def drivers(ctx: Context) -> Output:
     notes = [host_note()]
     with harness.serve(ctx.workdir, [variant("mlp", preferred=(8, 16), delay_us=1000)]) as srv:
         for c in concs:
-            lab, srv_cpu = load(srv, "mlp", protocol=proto, concurrency=c, warmup_s=1.0, duration_s=dur)
+            labs = []
+            for n in procs:  # the lab generator in 1 process, then split over n processes (workers.py)
+                if c >= n:
+                    labs.append(
+                        (n, *load(srv, "mlp", protocol=proto, concurrency=c, warmup_s=1.0, duration_s=dur, processes=n))
+                    )
             try:
                 pa, pa_cpu, pa_srv = _pa(srv, "mlp", proto, c, 1, count, ctx.workdir / "pa")
             except perf.PerfAnalyzerError as exc:
                 notes.append(f"perf_analyzer at concurrency {c} failed: {exc}")
                 continue
-            ratio = 100.0 * lab.throughput_rps / pa.throughput_rps if pa.throughput_rps else float("nan")
-            t.add(
-                "lab loadgen",
-                c,
-                round(lab.throughput_rps, 1),
-                lat(lab, "p50"),
-                lat(lab, "p95"),
-                lat(lab, "p99"),
-                round(lab.generator_cpu, 2),
-                round(srv_cpu, 2),
-                round(lab.loop_lag_ms.get("p99", float("nan")), 2),
-                round(ratio, 1),
-            )
+            for n, lab, srv_cpu in labs:
+                ratio = 100.0 * lab.throughput_rps / pa.throughput_rps if pa.throughput_rps else float("nan")
+                t.add(
+                    "lab loadgen" + (f" x{n} processes" if n > 1 else ""),
+                    c,
+                    round(lab.throughput_rps, 1),
+                    lat(lab, "p50"),
+                    lat(lab, "p95"),
+                    lat(lab, "p99"),
+                    round(lab.generator_cpu, 2),
+                    round(srv_cpu, 2),
+                    round(lab.loop_lag_ms.get("p99", float("nan")), 2),
+                    round(ratio, 1),
+                )
             t.add(
                 "perf_analyzer",
                 c,

@@ -41,6 +41,8 @@ class LoadSpec:
     seed: int = 0
     max_in_flight: int = 4096  # open loop: beyond this the generator stops sending and counts it
     timeline: bool = False  # keep (send time from window start s, latency ms, error kind or "") per request
+    processes: int = 1  # >1: split concurrency/QPS over this many generator processes (see workers.py)
+    start_at: float | None = None  # wall-clock time.time() to start at (workers of one run start together)
 
 
 @dataclass
@@ -66,11 +68,13 @@ class LoadResult:
     verdict: str = ""  # who limited the throughput, and why we think so
     timeline: list[tuple[float, float, str]] = field(default_factory=list)
     window_start: float = 0.0  # time.perf_counter() at the start of the measured window (to align outside events)
+    samples_ms: list[float] = field(default_factory=list)  # every successful latency of the window (not stored)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the per-request timeline (that can be 10^5 rows)."""
         d = asdict(self)
         d.pop("timeline")
+        d.pop("samples_ms")
         return d
 
 
@@ -196,6 +200,8 @@ async def run_async(spec: LoadSpec) -> LoadResult:
     proc = psutil.Process()
     lags: list[float] = []
     try:
+        if spec.start_at is not None:
+            await asyncio.sleep(max(0.0, spec.start_at - time.time()))
         t0 = time.perf_counter()
         win = _Window(spec, t0)
         before: metrics.ModelCounters | None = None
@@ -259,6 +265,7 @@ async def run_async(spec: LoadSpec) -> LoadResult:
     res.verdict = verdict(res)
     res.timeline = sorted(win.timeline or [])
     res.window_start = win.start
+    res.samples_ms = win.lat
     return res
 
 
@@ -299,5 +306,9 @@ def verdict(res: LoadResult) -> str:
 
 
 def run(spec: LoadSpec) -> LoadResult:
-    """Synchronous wrapper around run_async."""
+    """Run a load test (in this process, or over spec.processes worker processes)."""
+    if spec.processes > 1:
+        from workloads.serving.workers import run_processes
+
+        return run_processes(spec)
     return asyncio.run(run_async(spec))

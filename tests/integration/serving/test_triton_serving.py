@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 
 import numpy as np
 import pytest
@@ -125,3 +126,20 @@ def test_load_generator_measures_a_window(triton, mode):
     assert r.server["requests"] >= 150 and r.server["avg_batch"] >= 1
     if mode == "open":
         assert r.target_qps == 200 and r.send_lag_ms["p50"] >= 0
+
+
+def test_load_generator_split_over_processes_merges_exactly(triton):
+    spec = LoadSpec(
+        triton.address("grpc"),
+        "mlp",
+        "grpc",
+        concurrency=4,
+        warmup_s=0.3,
+        requests=120,
+        processes=2,
+        metrics_url=triton.metrics_url,
+    )
+    r = run(spec)
+    assert r.ok == 120 and len(r.samples_ms) == 120 and r.errors == {}
+    assert r.latency_ms["p99"] == sorted(r.samples_ms)[math.ceil(0.99 * 120) - 1]  # nearest rank over the union
+    assert r.server["requests"] >= 120
