@@ -65,7 +65,8 @@ def test_every_panel_query_parses_and_local_panels_return_data(stack: Stack) -> 
 
 
 def test_exporter_and_triton_targets_are_up(stack: Stack) -> None:
-    up = {r["metric"]["job"]: r["value"][1] for r in stack.prom.query("up")}
+    # over a window: with a 1 s scrape interval the scrape timeout is 1 s too, and a busy 2-core host can miss one
+    up = {r["metric"]["job"]: r["value"][1] for r in stack.prom.query("max by (job) (max_over_time(up[20s]))")}
     assert up == {"prometheus": "1", "triton": "1", "lab-exporter": "1", "alertmanager": "1", "loadgen": "1"}
     assert stack.prom.query('lab_exporter_info{mode="host"}')  # no GPU here: the exporter says so
 
