@@ -42,6 +42,7 @@ def drivers(ctx: Context) -> Output:
         ("p95", "ms"),
         ("p99", "ms"),
         ("driver CPU", "cores"),
+        ("driver CPU per request", "µs"),
         ("server CPU", "cores"),
         ("generator loop lag p99", "ms"),
         ("lab/perf_analyzer", "%"),
@@ -72,6 +73,7 @@ def drivers(ctx: Context) -> Output:
                     lat(lab, "p95"),
                     lat(lab, "p99"),
                     round(lab.generator_cpu, 2),
+                    round(lab.generator_cpu / lab.throughput_rps * 1e6, 1) if lab.throughput_rps else float("nan"),
                     round(srv_cpu, 2),
                     round(lab.loop_lag_ms.get("p99", float("nan")), 2),
                     round(ratio, 1),
@@ -84,6 +86,7 @@ def drivers(ctx: Context) -> Output:
                 round(pa.p95_ms, 3),
                 round(pa.p99_ms, 3),
                 round(pa_cpu, 2),
+                round(pa_cpu / pa.throughput_rps * 1e6, 1) if pa.throughput_rps else float("nan"),
                 round(pa_srv, 2),
                 "",
                 100.0,
@@ -105,7 +108,9 @@ def drivers(ctx: Context) -> Output:
         "in flight. On 2 cores both share the CPU with tritonserver. When the host is oversubscribed, the "
         "generator's single event-loop thread is descheduled now and then and every request in flight waits for "
         "it ('generator loop lag p99'): in a closed loop that longer tail means fewer requests per second, while "
-        "perf_analyzer loses only the one thread's request. Compare the driver CPU and loop lag columns."
+        "perf_analyzer loses only the one thread's request. And on a saturated host every µs of driver CPU per "
+        "request is taken from the server ('server CPU'). Compare the driver CPU per request, server CPU and "
+        "loop lag columns; 'x2 processes' splits the lab generator to bound the loop lag."
     )
     return Output(tables=[t, ceil, up_t], notes=notes)
 
