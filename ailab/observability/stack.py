@@ -23,18 +23,8 @@ from ailab.local.platform import Platform
 
 SERVICES = ["triton", "exporter", "webhook", "alertmanager", "prometheus"]
 MODEL = "mlp"
-# Triton flags the dashboards need: server-side latency summaries (Triton 2.51 has no latency histogram for
-# non-decoupled models) and a response cache so the cache hit panel has data
-TRITON_ARGS = ["--metrics-config=summary_latencies=true", "--cache-config=local,size=16777216"]
-
-
-def triton_args() -> list[str]:
-    """TRITON_ARGS plus where nvidia-pytriton keeps the local cache library (not Triton's /opt default)."""
-    from ailab import host
-
-    server = host.tritonserver_binary()
-    caches = server.parent.parent / "caches" if server else None
-    return [*TRITON_ARGS, *([f"--cache-directory={caches}"] if caches else [])]
+# The Triton service always exports latency summaries; the dashboards' cache-hit panel also needs a response cache.
+CACHE_BYTES = 16 << 20
 
 
 class PromError(RuntimeError):
@@ -141,7 +131,7 @@ def observed_platform(
     }
     if "triton" in names:
         opts["triton.model_repository"] = model_repository(state_dir / "models")
-        opts["triton.args"] = triton_args()
+        opts["triton.cache_size_bytes"] = CACHE_BYTES
     if p99_threshold_s is not None:
         opts["prometheus.p99_threshold_s"] = p99_threshold_s
     if alert_for is not None:

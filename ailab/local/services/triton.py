@@ -79,6 +79,8 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         f"--metrics-port={ports['metrics']}",
         "--allow-metrics=true",
         "--metrics-interval-ms=1000",
+        # queue/compute latency quantiles for the Triton dashboard (2.51 exports no request-latency histogram)
+        "--metrics-config=summary_latencies=true",
         "--log-verbose=0",
         *[f"--load-model={m}" for m in ctx.options.get("triton.load_models", [])],
         *cache_args(server, int(ctx.options.get("triton.cache_size_bytes", 0))),
