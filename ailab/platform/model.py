@@ -86,6 +86,27 @@ def meta(name: str, namespace: str | None = None, labels: dict[str, str] | None 
     return m
 
 
+def workload(kind: str, name: str, namespace: str, labels: dict[str, str], pod: dict, replicas: int | None = 1) -> dict:
+    """A Deployment/StatefulSet (replicas) or DaemonSet (replicas=None) running `pod` under `labels`."""
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": labels},
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+    if replicas is not None:
+        spec = {"replicas": replicas, **spec}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta(name, namespace, labels), "spec": spec}
+
+
+def metrics_service(name: str, namespace: str, labels: dict[str, str], port: int) -> dict:
+    """A Service exposing the pods' named `metrics` port (what ServiceMonitors select)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(name, namespace, labels),
+        "spec": {"selector": labels, "ports": [{"name": "metrics", "port": port, "targetPort": "metrics"}]},
+    }
+
+
 def resources(cpu: str, memory: str, gpu: int = 0, cpu_limit: str | None = None) -> dict:
     """requests and limits; GPUs are requested and limited alike (extended resources cannot overcommit)."""
     req: dict[str, Any] = {"cpu": cpu, "memory": memory}

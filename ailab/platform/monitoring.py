@@ -12,7 +12,17 @@ import yaml
 from ailab.paths import REPO_ROOT
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
-from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted, secret_ref
+from ailab.platform.model import (
+    GPU_TOLERATIONS,
+    HelmRelease,
+    Plan,
+    meta,
+    metrics_service,
+    resources,
+    restricted,
+    secret_ref,
+    workload,
+)
 from ailab.platform.versions import IMAGES
 from workloads.images.catalog import ref
 
@@ -128,58 +138,25 @@ def dcgm_exporter(s: StackSettings) -> list[dict[str, Any]]:
     if s.gpu.gfd:
         pod["nodeSelector"] = {"nvidia.com/gpu.present": "true"}  # label set by GPU Feature Discovery
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": meta("dcgm-exporter", NS, labels),
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta("dcgm-exporter", NS, labels),
-            "spec": {"selector": labels, "ports": [{"name": "metrics", "port": DCGM_PORT, "targetPort": "metrics"}]},
-        },
+        workload("DaemonSet", "dcgm-exporter", NS, labels, pod, replicas=None),
+        metrics_service("dcgm-exporter", NS, labels, DCGM_PORT),
     ]
 
 
 def lab_exporter() -> list[dict[str, Any]]:
     """The lab's own Prometheus exporter (workloads.exporters, image ailab/exporter)."""
     labels = {"app": EXPORTER}
+    container = {
+        "name": "exporter",
+        "image": ref("exporter"),
+        "args": ["--addr", "0.0.0.0", "--port", str(EXPORTER_PORT)],
+        "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
+        "resources": resources("50m", "128Mi", cpu_limit="200m"),
+        "securityContext": restricted(10001),  # the image's ailab user
+    }
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta(EXPORTER, NS, labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "exporter",
-                                "image": ref("exporter"),
-                                "args": ["--addr", "0.0.0.0", "--port", str(EXPORTER_PORT)],
-                                "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
-                                "resources": resources("50m", "128Mi", cpu_limit="200m"),
-                                "securityContext": restricted(10001),  # the image's ailab user
-                            }
-                        ]
-                    },
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta(EXPORTER, NS, labels),
-            "spec": {
-                "selector": labels,
-                "ports": [{"name": "metrics", "port": EXPORTER_PORT, "targetPort": "metrics"}],
-            },
-        },
+        workload("Deployment", EXPORTER, NS, labels, {"containers": [container]}),
+        metrics_service(EXPORTER, NS, labels, EXPORTER_PORT),
     ]
 
 
@@ -207,42 +184,36 @@ def federation(s: StackSettings) -> list[dict[str, Any]]:
             "metadata": meta("prometheus-global", NS),
             "data": {"prometheus.yml": yaml.safe_dump(config, sort_keys=False)},
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta("prometheus-global", NS, labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "prometheus",
-                                "image": IMAGES["prometheus"],
-                                "args": [
-                                    "--config.file=/etc/prometheus/prometheus.yml",
-                                    "--storage.tsdb.path=/prometheus",
-                                    f"--storage.tsdb.retention.time={s.monitoring.retention}",
-                                ],
-                                "ports": [{"name": "web", "containerPort": 9090}],
-                                "resources": resources("200m", "1Gi", cpu_limit="1"),
-                                "securityContext": restricted(65534),
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/prometheus"},
-                                    {"name": "data", "mountPath": "/prometheus"},
-                                ],
-                            }
+        workload(
+            "Deployment",
+            "prometheus-global",
+            NS,
+            labels,
+            {
+                "containers": [
+                    {
+                        "name": "prometheus",
+                        "image": IMAGES["prometheus"],
+                        "args": [
+                            "--config.file=/etc/prometheus/prometheus.yml",
+                            "--storage.tsdb.path=/prometheus",
+                            f"--storage.tsdb.retention.time={s.monitoring.retention}",
                         ],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": "prometheus-global"}},
-                            {"name": "data", "emptyDir": {"sizeLimit": "10Gi"}},
+                        "ports": [{"name": "web", "containerPort": 9090}],
+                        "resources": resources("200m", "1Gi", cpu_limit="1"),
+                        "securityContext": restricted(65534),
+                        "volumeMounts": [
+                            {"name": "config", "mountPath": "/etc/prometheus"},
+                            {"name": "data", "mountPath": "/prometheus"},
                         ],
-                    },
-                },
+                    }
+                ],
+                "volumes": [
+                    {"name": "config", "configMap": {"name": "prometheus-global"}},
+                    {"name": "data", "emptyDir": {"sizeLimit": "10Gi"}},
+                ],
             },
-        },
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",

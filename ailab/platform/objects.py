@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted
+from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted, workload
 from ailab.platform.versions import IMAGES
 from workloads.images.catalog import ref
 from workloads.operator.reconcile import GROUP, KIND, PLURAL, VERSION
@@ -28,43 +28,39 @@ def log_collector() -> list[dict[str, Any]]:
             "metadata": meta("log-collector", "kube-system"),
             "data": {"fluent-bit.conf": config},
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": meta("log-collector", "kube-system", labels),
-            "spec": {
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "tolerations": [{"operator": "Exists"}],  # every node, GPU-tainted or control-plane
-                        "containers": [
-                            {
-                                "name": "fluent-bit",
-                                "image": IMAGES["fluent-bit"],
-                                "args": ["-c", "/fluent-bit/etc/fluent-bit.conf"],
-                                "resources": resources("50m", "64Mi", cpu_limit="200m"),
-                                "securityContext": {
-                                    "runAsNonRoot": False,
-                                    "runAsUser": 0,
-                                    "readOnlyRootFilesystem": True,
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": "/fluent-bit/etc"},
-                                    {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
-                                ],
-                            }
+        workload(
+            "DaemonSet",
+            "log-collector",
+            "kube-system",
+            labels,
+            {
+                "tolerations": [{"operator": "Exists"}],  # every node, GPU-tainted or control-plane
+                "containers": [
+                    {
+                        "name": "fluent-bit",
+                        "image": IMAGES["fluent-bit"],
+                        "args": ["-c", "/fluent-bit/etc/fluent-bit.conf"],
+                        "resources": resources("50m", "64Mi", cpu_limit="200m"),
+                        "securityContext": {
+                            "runAsNonRoot": False,
+                            "runAsUser": 0,
+                            "readOnlyRootFilesystem": True,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [
+                            {"name": "config", "mountPath": "/fluent-bit/etc"},
+                            {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
                         ],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": "log-collector"}},
-                            {"name": "varlog", "hostPath": {"path": "/var/log"}},
-                        ],
-                    },
-                },
+                    }
+                ],
+                "volumes": [
+                    {"name": "config", "configMap": {"name": "log-collector"}},
+                    {"name": "varlog", "hostPath": {"path": "/var/log"}},
+                ],
             },
-        },
+            replicas=None,
+        ),
     ]
 
 
@@ -142,44 +138,38 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR},
             "subjects": [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": ns}],
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta(OPERATOR, ns, labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": OPERATOR,
-                        "containers": [
-                            {
-                                "name": "controller",
-                                "image": ref("inference"),
-                                "command": [
-                                    "python",
-                                    "-m",
-                                    "kopf",
-                                    "run",
-                                    "-m",
-                                    "workloads.operator.controller",
-                                    "--all-namespaces",
-                                    "--liveness=http://0.0.0.0:8080/healthz",
-                                ],
-                                "env": [
-                                    {"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")},
-                                    {"name": "AILAB_WEEK", "value": f"{week:02d}"},
-                                ],
-                                "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
-                                "resources": resources("50m", "128Mi", cpu_limit="200m"),
-                                "securityContext": restricted(10001),  # the image's ailab user
-                            }
+        workload(
+            "Deployment",
+            OPERATOR,
+            ns,
+            labels,
+            {
+                "serviceAccountName": OPERATOR,
+                "containers": [
+                    {
+                        "name": "controller",
+                        "image": ref("inference"),
+                        "command": [
+                            "python",
+                            "-m",
+                            "kopf",
+                            "run",
+                            "-m",
+                            "workloads.operator.controller",
+                            "--all-namespaces",
+                            "--liveness=http://0.0.0.0:8080/healthz",
                         ],
-                    },
-                },
+                        "env": [
+                            {"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")},
+                            {"name": "AILAB_WEEK", "value": f"{week:02d}"},
+                        ],
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                        "resources": resources("50m", "128Mi", cpu_limit="200m"),
+                        "securityContext": restricted(10001),  # the image's ailab user
+                    }
+                ],
             },
-        },
+        ),
         {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,

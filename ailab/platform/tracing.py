@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted
+from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted, workload
 from ailab.platform.versions import IMAGES
 
 NS = "observability"
@@ -50,31 +50,25 @@ def jaeger() -> list[dict[str, Any]]:
     labels = {"app": "jaeger"}
     ports = {"otlp-grpc": 4317, "otlp-http": 4318, "query": 16686}
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta("jaeger", NS, labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "jaeger",
-                                "image": IMAGES["jaeger"],
-                                "env": [{"name": "MEMORY_MAX_TRACES", "value": "50000"}],
-                                "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
-                                "readinessProbe": {"httpGet": {"path": "/", "port": 14269}},
-                                "resources": resources("100m", "512Mi", cpu_limit="500m"),
-                                "securityContext": restricted(10001),
-                            }
-                        ]
-                    },
-                },
+        workload(
+            "Deployment",
+            "jaeger",
+            NS,
+            labels,
+            {
+                "containers": [
+                    {
+                        "name": "jaeger",
+                        "image": IMAGES["jaeger"],
+                        "env": [{"name": "MEMORY_MAX_TRACES", "value": "50000"}],
+                        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 14269}},
+                        "resources": resources("100m", "512Mi", cpu_limit="500m"),
+                        "securityContext": restricted(10001),
+                    }
+                ]
             },
-        },
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
