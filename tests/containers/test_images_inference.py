@@ -109,3 +109,22 @@ def test_read_only_without_tmp_fails_clearly(engine, inference_image, model_dir,
     assert p.returncode == 3
     assert "error: TMPDIR /tmp: not writable" in p.stderr
     assert not list(out.iterdir()), "nothing may be written when a directory check fails"
+
+
+def test_inference_image_runs_the_operator_controller(engine, inference_image) -> None:
+    """The cluster's ModelDeployment operator Deployment runs `python -m kopf run -m workloads.operator.controller`
+    from this image; the controller module and kopf must import there (no API server here to connect to)."""
+    p = build.run(
+        [
+            engine,
+            "run",
+            "--rm",
+            "--entrypoint",
+            "python",
+            inference_image.ref,
+            "-c",
+            "import kopf, workloads.operator.controller; print('kopf', kopf.__name__)",
+        ]
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("kopf")
