@@ -73,9 +73,9 @@ def engine() -> str:
     )
 
 
-def run(cmd: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(cmd: list[str], timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run an engine command, capturing text output (never raises on a non-zero exit)."""
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd)
 
 
 def exists(eng: str, ref: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ def run(eng: str, args: list[str], inspect: bool = False, timeout: float = 180) 
     """`eng run` with a named container; inspect its state when asked, then remove it."""
     name = f"ailab-d01-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    p = b.run([eng, "run", "--name", name, *args], timeout=timeout)
+    # conmon drops an empty `oom` marker file into its working directory when the OOM killer strikes: keep it in tmp
+    with tempfile.TemporaryDirectory(prefix="ailab-d01-") as scratch:
+        p = b.run([eng, "run", "--name", name, *args], timeout=timeout, cwd=Path(scratch))
     seconds = time.perf_counter() - t0
     oom = ""
     if inspect:
