@@ -59,7 +59,7 @@ def _edit(path: Path, fn) -> None:
         (lambda d: d["experiments"][1].update(id="d03.e9"), "field experiments[1].id"),
         (lambda d: d["title"].pop("en"), "field title.en"),
         (lambda d: d.update(questions=d["questions"][:5]), "field questions"),
-        (lambda d: d["deliverables"][0].update(path="x.py"), "field deliverables[0]"),
+        (lambda d: d["deliverables"][0].update(path="x.py", planned=True), "field deliverables[0]"),
     ],
 )
 def test_malformed_day_names_file_day_and_field(tmp_path: Path, mutate, expected: str) -> None:

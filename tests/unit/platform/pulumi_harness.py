@@ -6,6 +6,7 @@ under mocks, so tests assert on their inputs (chart, version, values).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ def run_program(
 ) -> Recorder:
     """Run pulumi/__main__.py for `stack` with `config` (stack-file keys) and return what it registered."""
     rec = rec if rec is not None else Recorder()
+    # Pulumi's mocks need a current event loop; an earlier test's asyncio.run() leaves the main thread without one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(rec, project="ailab", stack=stack, preview=False)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     monkeypatch.setattr(hostcheck, "default_probe", lambda: probe)
