@@ -9,7 +9,7 @@ declare -A PKG=(
   [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
   [redis-server]=redis-server
   [podman]=podman [runc]=runc [mmdebstrap]=mmdebstrap
-  [cmake]=cmake [g++]=g++ [git]=git
+  [cmake]=cmake [ninja]=ninja-build [g++]=g++ [git]=git
 )
 missing=()
 for bin in "${!PKG[@]}"; do

@@ -78,17 +78,7 @@ static double fp32_peak_tflops() {
   return 2.0 * 8 * iters * (double)nb * 256 / ms / 1e9;
 }
 
-static double copy_bw_gbs() {
-  size_t bytes = quick ? (64ull << 20) : (1ull << 30);
-  void *a, *b;
-  CK(cudaMalloc(&a, bytes));
-  CK(cudaMalloc(&b, bytes));
-  CK(cudaMemset(a, 1, bytes));
-  double ms = h::time_ms([&](int) { CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
-  CK(cudaFree(a));
-  CK(cudaFree(b));
-  return 2.0 * bytes / ms / 1e6;
-}
+static double copy_bw_gbs() { return h::copy_bandwidth_gbs(quick ? (64ull << 20) : (1ull << 30)); }
 
 // cuBLAS HGEMM (fp16 in, fp32 acc) at the largest N: the tensor-core ceiling reached on this card.
 static double tensor_ceiling(int n) {

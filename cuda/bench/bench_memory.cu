@@ -31,17 +31,7 @@ static int nsets(size_t set_bytes) {
   return (int)std::min<size_t>(16, std::max<size_t>(1, (want + set_bytes - 1) / set_bytes));
 }
 
-static double copy_bw_gbs() {
-  size_t bytes = quick ? (64ull << 20) : (1ull << 30);
-  void *a, *b;
-  CK(cudaMalloc(&a, bytes));
-  CK(cudaMalloc(&b, bytes));
-  CK(cudaMemset(a, 1, bytes));
-  double ms = h::time_ms([&](int) { CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
-  CK(cudaFree(a));
-  CK(cudaFree(b));
-  return 2.0 * bytes / ms / 1e6;  // bytes read + bytes written
-}
+static double copy_bw_gbs() { return h::copy_bandwidth_gbs(quick ? (64ull << 20) : (1ull << 30)); }
 
 struct VA {
   std::vector<float*> a, b;

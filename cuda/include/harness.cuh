@@ -105,6 +105,18 @@ inline double time_ms(const std::function<void(int)>& launch, int warmup = 3, in
 }
 
 // Poison with 0xFF bytes: a NaN for float/half, so any element a kernel forgot to write fails the check.
+// Device-to-device copy bandwidth in GB/s, counting bytes read + bytes written: the memory ceiling of a run.
+inline double copy_bandwidth_gbs(size_t bytes) {
+  void *a, *b;
+  CK(cudaMalloc(&a, bytes));
+  CK(cudaMalloc(&b, bytes));
+  CK(cudaMemset(a, 1, bytes));
+  double ms = time_ms([&](int) { CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  return 2.0 * bytes / ms / 1e6;
+}
+
 inline void poison(void* p, size_t bytes, cudaStream_t st = 0) { CK(cudaMemsetAsync(p, 0xFF, bytes, st)); }
 
 // ||out - ref|| / ||ref||; any non-finite output makes it infinite (NaN never passes).
