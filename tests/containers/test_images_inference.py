@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -45,28 +46,19 @@ def writable(tmp_path: Path, name: str) -> Path:
 INFER = ["infer", "--model", "/in/mlp.onnx", "--input", "/in/x.npy", "--name", "day3"]
 
 
+def read_only_run(
+    engine: str, ref: str, inp: Path, logs: Path, out: Path, tmpfs: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The inference command in a read-only container with input, log and output volumes (and /tmp as tmpfs)."""
+    flags = ["--read-only", "--read-only-tmpfs=false", *(["--tmpfs", "/tmp"] if tmpfs else [])]
+    vols = ["-v", f"{inp}:/in:ro", "-v", f"{logs}:/var/log/ailab", "-v", f"{out}:/out"]
+    return build.run([engine, "run", "--rm", *flags, *vols, ref, *INFER])
+
+
 def test_read_only_container_inference_matches_host(engine, inference_image, model_dir, tmp_path) -> None:
     inp, expected = model_dir
     logs, out = writable(tmp_path, "logs"), writable(tmp_path, "out")
-    p = build.run(
-        [
-            engine,
-            "run",
-            "--rm",
-            "--read-only",
-            "--read-only-tmpfs=false",
-            "--tmpfs",
-            "/tmp",
-            "-v",
-            f"{inp}:/in:ro",
-            "-v",
-            f"{logs}:/var/log/ailab",
-            "-v",
-            f"{out}:/out",
-            inference_image.ref,
-            *INFER,
-        ]
-    )
+    p = read_only_run(engine, inference_image.ref, inp, logs, out)
     assert p.returncode == 0, p.stderr
     printed = json.loads(p.stdout.strip().splitlines()[-1])
     got = np.load(out / "day3.npy")
@@ -89,23 +81,7 @@ def test_read_only_without_log_volume_fails_clearly(engine, inference_image, mod
 def test_read_only_without_tmp_fails_clearly(engine, inference_image, model_dir, tmp_path) -> None:
     inp, _ = model_dir
     logs, out = writable(tmp_path, "logs"), writable(tmp_path, "out")
-    p = build.run(
-        [
-            engine,
-            "run",
-            "--rm",
-            "--read-only",
-            "--read-only-tmpfs=false",
-            "-v",
-            f"{inp}:/in:ro",
-            "-v",
-            f"{logs}:/var/log/ailab",
-            "-v",
-            f"{out}:/out",
-            inference_image.ref,
-            *INFER,
-        ]
-    )
+    p = read_only_run(engine, inference_image.ref, inp, logs, out, tmpfs=False)
     assert p.returncode == 3
     assert "error: TMPDIR /tmp: not writable" in p.stderr
     assert not list(out.iterdir()), "nothing may be written when a directory check fails"
