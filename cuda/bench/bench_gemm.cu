@@ -10,6 +10,7 @@
 #include "../kernels/hgemm_wmma_naive.cuh"
 #include "../kernels/hgemm_wmma_multistage.cuh"
 #include "../kernels/hgemm_wmma_pipelined.cuh"
+#include "../kernels/hgemm_wgmma_tma.h"
 #include "../kernels/sgemm_coalesced.cuh"
 #include "../kernels/sgemm_double_buffer.cuh"
 #include "../kernels/sgemm_naive.cuh"
@@ -33,6 +34,16 @@ __global__ void to_half(const float* x, half* y, size_t n) {
   size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) y[i] = __float2half_rn(x[i]);
 }
+// Bt = B^T for the K-major ("TN") kernels; setup only, never timed
+__global__ void transpose_half(const half* B, half* Bt, int n) {
+  __shared__ half t[32][33];
+  int x = blockIdx.x * 32 + threadIdx.x, y = blockIdx.y * 32 + threadIdx.y;
+  for (int j = 0; j < 32; j += 8) t[threadIdx.y + j][threadIdx.x] = B[(size_t)(y + j) * n + x];
+  __syncthreads();
+  x = blockIdx.y * 32 + threadIdx.x;
+  y = blockIdx.x * 32 + threadIdx.y;
+  for (int j = 0; j < 32; j += 8) Bt[(size_t)(y + j) * n + x] = t[threadIdx.x][threadIdx.y + j];
+}
 __global__ void half_to_float(const half* x, float* y, size_t n) {
   size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) y[i] = __half2float(x[i]);
@@ -46,6 +57,13 @@ static void cublas_sgemm(int n, const float* A, const float* B, float* C) {
 static void cublas_hgemm_f32acc(int n, const half* A, const half* B, float* C) {
   const float one = 1, zero = 0;
   CB(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, B, CUDA_R_16F, n, A, CUDA_R_16F, n, &zero, C,
+                  CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+// The same product with B supplied transposed (Bt = B^T, row-major): column-major cuBLAS sees Bt as B, so op T
+// on it gives C^T = B^T A^T. This is the layout the wgmma kernels read; it is timed for their ratio.
+static void cublas_hgemm_tn(int n, const half* A, const half* Bt, float* C) {
+  const float one = 1, zero = 0;
+  CB(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, Bt, CUDA_R_16F, n, A, CUDA_R_16F, n, &zero, C,
                   CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 static void cublas_hgemm_f16acc(int n, const half* A, const half* B, half* C) {
@@ -66,7 +84,7 @@ static std::vector<double> cpu_ref(const std::vector<float>& A, const std::vecto
 
 struct Set {
   float *A, *B, *Ar, *Br;  // fp32 inputs and fp32 copies of their fp16 roundings
-  half *Ah, *Bh;
+  half *Ah, *Bh, *Bth;  // Bth = Bh transposed, for the K-major kernels
 };
 
 static double fp32_peak_tflops() {
@@ -109,6 +127,7 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       s.B = h::dev_random(nn, 10 * k + 2);
       CK(cudaMalloc(&s.Ah, nn * sizeof(half)));
       CK(cudaMalloc(&s.Bh, nn * sizeof(half)));
+      CK(cudaMalloc(&s.Bth, nn * sizeof(half)));
       CK(cudaMalloc(&s.Ar, nn * sizeof(float)));
       CK(cudaMalloc(&s.Br, nn * sizeof(float)));
       unsigned g = (unsigned)((nn + 255) / 256);
@@ -116,6 +135,7 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       to_half<<<g, 256>>>(s.B, s.Bh, nn);
       half_to_float<<<g, 256>>>(s.Ah, s.Ar, nn);
       half_to_float<<<g, 256>>>(s.Bh, s.Br, nn);
+      transpose_half<<<dim3(n / 32, n / 32), dim3(32, 8)>>>(s.Bh, s.Bth, n);
       CKL();
     }
     float *C, *ref32, *ref16;
@@ -138,7 +158,11 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       refname = "cuBLAS SGEMM";
     }
     std::map<std::string, double> tf;
-    auto run = [&](const char* name, bool tensor, const std::function<void(const Set&)>& go) {
+    const char* HGEMM_NN = "cuBLAS HGEMM (fp16 in, fp32 acc)";
+    const char* HGEMM_TN = "cuBLAS HGEMM, B transposed (TN)";
+    // `base`: the cuBLAS row with the same memory layout, so each ratio compares the same problem
+    auto run = [&](const char* name, bool tensor, const std::function<void(const Set&)>& go,
+                   const char* base_name = nullptr) {
       h::poison(C, nn * sizeof(float));
       go(sets[0]);
       CKL();
@@ -149,16 +173,18 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       double peak = tensor ? tc_ceiling : peak32;
       double bytes = (tensor ? 2.0 * 2 : 2.0 * 4) * nn + 4.0 * nn;  // inputs once + output once
       double floor_ms = std::max(peak > 0 ? 2.0 * n * n * (double)n / peak / 1e9 : 0.0, bytes / bw / 1e6);
-      double base = tensor ? tf["cuBLAS HGEMM (fp16 in, fp32 acc)"] : tf["cuBLAS SGEMM"];
+      const char* bname = base_name ? base_name : tensor ? HGEMM_NN : "cuBLAS SGEMM";
+      double base = tf.count(bname) ? tf[bname] : NAN;
       h::Row("sweep", "GEMM kernels vs cuBLAS").s("kernel", name).s("unit", tensor ? "tensor core" : "CUDA core")
-          .i("N", "", n).f("time", "ms", ms).f("throughput", "TFLOP/s", tflops)
+          .s("B layout", base_name == HGEMM_TN ? "transposed (TN)" : "row-major (NN)").i("N", "", n).f("time", "ms", ms).f("throughput", "TFLOP/s", tflops)
           .f("of cuBLAS", "%", base > 0 ? 100 * tflops / base : NAN)
           .f("of roofline", "%", peak > 0 ? 100 * floor_ms / ms : NAN).f("rel. error", "", err)
           .s("reference", refname).emit();
     };
     // baselines first so every kernel's ratio uses the same run's cuBLAS
     run("cuBLAS SGEMM", false, [&](const Set& s) { cublas_sgemm(n, s.A, s.B, C); });
-    run("cuBLAS HGEMM (fp16 in, fp32 acc)", true, [&](const Set& s) { cublas_hgemm_f32acc(n, s.Ah, s.Bh, C); });
+    run(HGEMM_NN, true, [&](const Set& s) { cublas_hgemm_f32acc(n, s.Ah, s.Bh, C); });
+    run(HGEMM_TN, true, [&](const Set& s) { cublas_hgemm_tn(n, s.Ah, s.Bth, C); }, HGEMM_TN);
     dim3 b16(16, 16), b32x32(32, 32), g16(n / 16, n / 16), g32(n / 32, n / 32);
     if (n <= 4096) {
       run("naive (threads along rows)", false, [&](const Set& s) { sgemm_naive<<<dim3(n / 32, n / 32), b32x32>>>(n, n, n, s.A, s.B, C); });
@@ -179,8 +205,14 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
     run("WMMA 3-stage, 128x256 tile, 64x64 warps", true, [&](const Set& s) {
       launch_hgemm_wmma_multistage<128, 256, 64, 64, 3>(n, s.Ah, s.Bh, C);
     });
+    if (hgemm_wgmma_shape_ok(128, n, n, n))
+      run("wgmma + TMA, 128x128 tile, 6 stages", true, [&](const Set& s) { launch_hgemm_wgmma(128, n, n, n, s.Ah, s.Bth, C); },
+          HGEMM_TN);
+    if (hgemm_wgmma_shape_ok(256, n, n, n))
+      run("wgmma + TMA, 128x256 tile, 4 stages", true, [&](const Set& s) { launch_hgemm_wgmma(256, n, n, n, s.Ah, s.Bth, C); },
+          HGEMM_TN);
     for (auto& s : sets) {
-      CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
+      CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Bth)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
     }
     CK(cudaFree(C)); CK(cudaFree(ref32)); CK(cudaFree(ref16));
   }
@@ -276,6 +308,14 @@ static void tile_occupancy() {
       WmmaCfg<128, 128, 64, 32, 4>::smem_bytes);
   one("WMMA 3-stage, 128x256 tile, 64x64 warps", (const void*)hgemm_wmma_multistage<128, 256, 64, 64, 3>, 256,
       WmmaCfg<128, 256, 64, 64, 3>::smem_bytes);
+  for (int bn : {128, 256}) {
+    WgmmaInfo w = hgemm_wgmma_info(bn);
+    std::string name = "wgmma + TMA, 128x" + std::to_string(bn) + " tile, " + std::to_string(w.stages) + " stages";
+    h::Row("tiles", "tiled GEMM resources and occupancy").s("kernel", name).i("threads per block", "", w.threads)
+        .i("registers per thread", "", w.registers).i("shared memory per block", "B", (long long)w.smem_bytes)
+        .i("blocks per SM", "", w.blocks_per_sm).f("theoretical occupancy", "%", 100.0 * w.blocks_per_sm * w.threads / maxt)
+        .emit();
+  }
 }
 
 int main(int argc, char** argv) {
@@ -288,7 +328,7 @@ int main(int argc, char** argv) {
   if (h::want(argc, argv, "tiles")) tile_occupancy();
   if (h::want(argc, argv, "fp16")) fp16_error();
   if (h::want(argc, argv, "cpu")) cpu_baseline();
-  std::vector<int> ns = quick ? std::vector<int>{256, 512} : std::vector<int>{256, 512, 1024, 2048, 4096, 8192};
+  std::vector<int> ns = h::sizes(argc, argv, quick ? std::vector<int>{256, 512} : std::vector<int>{256, 512, 1024, 2048, 4096, 8192});
   if (h::want(argc, argv, "sweep")) sweep(peak, bw, ns);
   // --case profile: every kernel once at one size, for ncu (run with AILAB_PROFILE=1)
   if (h::named(argc, argv, "profile")) sweep(peak, bw, {quick ? 256 : 2048});

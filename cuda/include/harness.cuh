@@ -208,6 +208,14 @@ inline bool named(int argc, char** argv, const char* name) {
   return false;
 }
 
+// --n 4096 (repeatable) replaces a sweep's sizes: one size without the whole sweep while developing a kernel
+inline std::vector<int> sizes(int argc, char** argv, std::vector<int> dflt) {
+  std::vector<int> v;
+  for (int k = 1; k + 1 < argc; ++k)
+    if (!std::strcmp(argv[k], "--n")) v.push_back(std::atoi(argv[k + 1]));
+  return v.empty() ? dflt : v;
+}
+
 inline int device_sms() {
   int dev, sms;
   CK(cudaGetDevice(&dev));

@@ -87,3 +87,27 @@ def test_targets_on_recorded_output() -> None:
 def test_unknown_target_is_rejected_with_the_allowed_names() -> None:
     with pytest.raises(ValueError, match="target 'speed': allowed values are vector_add, sgemm, hgemm, graphs"):
         targets.check("speed", jsonl.Parsed())
+
+
+def test_hgemm_target_uses_the_same_layout_cublas_row() -> None:
+    """Recorded on an H100 (`bench_gemm --case sweep --n 256 --n 4096`): the wgmma kernels read B transposed, so
+    their ratio is against cuBLAS on that layout (their own "of cuBLAS"), not against the row-major cuBLAS call."""
+    p = parsed("bench_gemm_sweep_n256_n4096.jsonl")
+    rows = {r.get("kernel"): r for r in p.rows(case="sweep") if r.get("N") == 4096}
+    best = rows["wgmma + TMA, 128x256 tile, 4 stages"]
+    tn = rows["cuBLAS HGEMM, B transposed (TN)"]
+    assert best.get("of cuBLAS") == pytest.approx(100 * best.get("throughput") / tn.get("throughput"), rel=1e-4)
+    verdict = targets.check("hgemm", p)
+    assert f"wgmma + TMA, 128x256 tile, 4 stages: {best.get('of cuBLAS'):.1f}% of cuBLAS" in verdict
+    assert ("stretch (wgmma >= 80%): MET" in verdict) == (best.get("of cuBLAS") >= 80)
+
+
+def test_hgemm_target_ignores_kernels_with_wrong_results() -> None:
+    """A fast kernel whose relative error is 1e-2 or worse never counts towards the target."""
+    p = parsed("bench_gemm_sweep_n256_n4096.jsonl")
+    for r in p.rows(case="sweep"):
+        if r.get("N") == 4096 and "wgmma" in r.get("kernel"):
+            r.row[[c for c, _ in r.columns].index("rel. error")] = 0.5
+    verdict = targets.check("hgemm", p)
+    assert "wgmma" not in verdict.split("(")[1]
+    assert "NOT MET (no correct wgmma kernel in this run)" in verdict
