@@ -12,7 +12,7 @@ from ailab.paths import REPO_ROOT
 
 SOURCE = REPO_ROOT / "cuda"
 BUILD = REPO_ROOT / "build" / "cuda"
-BINARIES = ("bench_memory", "bench_gemm", "bench_streams", "bench_graphs", "oob_vector_add")
+BINARIES = ("bench_memory", "bench_gemm", "bench_streams", "bench_graphs", "oob_vector_add", "bench_conv")
 
 
 class BuildError(RuntimeError):
