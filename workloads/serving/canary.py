@@ -94,6 +94,9 @@ class Traffic:
         self.weights: dict[int, int] = {}
         self.started = asyncio.Event()
         self.stop = asyncio.Event()
+        self.flowing = asyncio.Event()  # cleared to hold new requests while the server's counters are read
+        self.flowing.set()
+        self.in_flight = 0
         self._phase = "start"
         self.phase_weights: dict[str, dict[int, int]] = {}
         self.records: dict[tuple[str, int], VersionStats] = {}
@@ -122,6 +125,7 @@ class Traffic:
 
             async def worker() -> None:
                 while not self.stop.is_set():
+                    await self.flowing.wait()
                     v = self.pick()
                     req = reqs.setdefault(v, client.prepare({"input": self.x}, self.model, str(v)))
                     await self.one(client, v, req)
@@ -136,16 +140,28 @@ class Traffic:
             self.order.append(phase)
         st = self.records.setdefault((phase, v), VersionStats())
         t0 = time.perf_counter()
+        self.in_flight += 1
         try:
             resp = await client.infer(self.model, req)
         except InferenceError:
             st.failed += 1
             await asyncio.sleep(0.001)  # a failing version must not turn the loop into a busy spin
             return
+        finally:
+            self.in_flight -= 1
         st.lat_ms.append((time.perf_counter() - t0) * 1e3)
         st.served[int(resp.model_version or 0)] += 1
         out = np.frombuffer(resp.raw_output_contents[0], dtype=np.float32)
         st.bad_outputs += int(out.size != 10 * len(self.x) or not np.isfinite(out).all())
+
+    async def quiesce(self) -> None:
+        """Hold new requests and wait for those in flight: server counters read now bracket a phase exactly."""
+        self.flowing.clear()
+        while self.in_flight:
+            await asyncio.sleep(0.001)
+
+    def resume(self) -> None:
+        self.flowing.set()
 
     def stats(self, phase: str, v: int) -> VersionStats:
         return self.records.get((phase, v), VersionStats())

@@ -151,13 +151,16 @@ async def rollout(s: Settings, ctl: Controller, x: np.ndarray, traffic: Traffic)
         return sw
 
     async def steady(name: str) -> None:
-        # server counts bracket the phase; requests in flight at either edge (<= concurrency each) can differ
-        traffic.phase = GAP
+        # traffic is held (nothing in flight) while the counters are read, so they bracket the phase exactly
+        await traffic.quiesce()
         c0 = await asyncio.to_thread(ctl.server_counts)
         traffic.phase = name
+        traffic.resume()
         await asyncio.sleep(s.phase_s)
-        traffic.phase = GAP
+        await traffic.quiesce()
         c1 = await asyncio.to_thread(ctl.server_counts)
+        traffic.phase = GAP
+        traffic.resume()
         server[name] = {v: c1[v] - c0.get(v, 0) for v in c1}
 
     async def canary(version: int, stable: int) -> Gate:
@@ -245,7 +248,7 @@ def report(s: Settings, ctl: Controller, traffic: Traffic, res: dict[str, Any], 
         ],
         caption=f"gRPC closed loop, concurrency {s.concurrency}, client-side split by model_version; "
         "'bad outputs' = responses with a NaN/Inf or a wrong shape; server count = the statistics extension's "
-        "success count of that version over the steady phase ('-' over a switch)",
+        "success count of that version over the steady phase, read with no request in flight ('-' over a switch)",
     )
     for phase in traffic.phase_order():
         srv = res["server"].get(phase)

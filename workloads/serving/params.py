@@ -13,5 +13,10 @@ def number(params: dict[str, Any], name: str, default: float, lo: float, hi: flo
     except (TypeError, ValueError):
         x = None
     if x is None or isinstance(v, bool) or (kind is int and x != v) or not lo <= x <= hi:
-        raise ValueError(f"params.{name} {v!r}: allowed {'integer' if kind is int else 'number'} {lo:g}..{hi:g}")
+        what = "integer" if kind is int else "number"
+        raise ValueError(f"params.{name} {v!r}: allowed {what} {_fmt(lo)}..{_fmt(hi)}")
     return x
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
