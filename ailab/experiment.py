@@ -52,7 +52,7 @@ class Series:
     lines: dict[str, list[list[float]]] = field(default_factory=dict)
     log_x: bool = False
     log_y: bool = False
-    kind: str = "line"  # line | bar | scatter
+    kind: str = "line"  # line | bar | scatter | timeline (each point is [start, end] of a bar on the label's lane)
 
     def point(self, label: str, x: float, y: float) -> None:
         self.lines.setdefault(label, []).append([x, y])

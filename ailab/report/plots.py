@@ -20,10 +20,32 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _timeline(series: dict[str, Any], title: str, path: Path) -> Path:
+    """Gantt chart: one lane per label, one bar per [start, end] point."""
+    labels = list(series["lines"])
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.45 * len(labels)), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, label in enumerate(labels):
+        bars = [(s, max(e - s, 1e-9)) for s, e in series["lines"][label]]
+        ax.broken_barh(bars, (i - 0.4, 0.8), facecolors=colors[i % len(colors)], edgecolor="black", linewidth=0.2)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(_axis(series["x"]))
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
     """Render one Series dict (as stored in a result) to a PNG and return its path."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     kind = series.get("kind", "line")
+    if kind == "timeline":
+        return _timeline(series, title, path)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     labels = list(series["lines"])
     for i, label in enumerate(labels):
         pts = series["lines"][label]

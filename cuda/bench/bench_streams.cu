@@ -34,40 +34,72 @@ static double check(const float* hy, const std::vector<float>& hx, size_t n, int
   return h::rel_err(got, ref);
 }
 
-static void overlap(const char* cs, const std::vector<int>& stream_counts) {
-  size_t n = quick ? (1 << 22) : (1 << 26);  // 256 MiB each way
-  int iters = 200, sms = h::device_sms();
+// pinned host buffers, device buffers and a reference for the copy/compute/copy program
+struct Overlap {
+  size_t n;
+  int iters = 200;
   float *hx, *hy, *dx, *dy;
-  CK(cudaMallocHost(&hx, n * 4));
-  CK(cudaMallocHost(&hy, n * 4));
-  CK(cudaMalloc(&dx, n * 4));
-  CK(cudaMalloc(&dy, n * 4));
-  std::vector<float> vx(n);
-  h::fill_random(vx, 3);
-  std::memcpy(hx, vx.data(), n * 4);
-  size_t m = std::min<size_t>(n, 1 << 20);
-  for (int ns : stream_counts) {
-    std::vector<cudaStream_t> st(ns);
-    for (auto& s : st) CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    int chunks = ns == 1 ? 1 : 4 * ns;
+  std::vector<float> vx;
+  explicit Overlap(size_t n_) : n(n_), vx(n_) {
+    CK(cudaMallocHost(&hx, n * 4));
+    CK(cudaMallocHost(&hy, n * 4));
+    CK(cudaMalloc(&dx, n * 4));
+    CK(cudaMalloc(&dy, n * 4));
+    h::fill_random(vx, 3);
+    std::memcpy(hx, vx.data(), n * 4);
+  }
+  ~Overlap() { CK(cudaFreeHost(hx)); CK(cudaFreeHost(hy)); CK(cudaFree(dx)); CK(cudaFree(dy)); }
+  static int chunks_for(int ns) { return ns == 1 ? 1 : 4 * ns; }
+  // H2D copy, kernel, D2H copy per chunk, chunks round-robin over the streams
+  void run(const std::vector<cudaStream_t>& st) {
+    int ns = (int)st.size(), chunks = chunks_for(ns), sms = h::device_sms();
     size_t per = n / chunks;
-    auto prog = [&]() {
-      for (int c = 0; c < chunks; ++c) {
-        cudaStream_t s = st[c % ns];
-        size_t o = c * per;
-        CK(cudaMemcpyAsync(dx + o, hx + o, per * 4, cudaMemcpyHostToDevice, s));
-        busy_map<<<sms * 4 / (ns == 1 ? 1 : 2), 256, 0, s>>>(dx + o, dy + o, per, iters);
-        CK(cudaMemcpyAsync(hy + o, dy + o, per * 4, cudaMemcpyDeviceToHost, s));
-      }
-    };
-    std::memset(hy, 0xFF, n * 4);
-    double ms = wall_ms(prog);
-    double err = check(hy, vx, m, iters);
-    h::Row(cs, "H2D copy + kernel + D2H: chunks over streams").i("streams", "", ns).i("chunks", "", chunks)
-        .f("time", "ms", ms).f("effective H2D+D2H bandwidth", "GB/s", 8.0 * n / ms / 1e6).f("rel. error", "", err).emit();
+    for (int c = 0; c < chunks; ++c) {
+      cudaStream_t s = st[c % ns];
+      size_t o = c * per;
+      CK(cudaMemcpyAsync(dx + o, hx + o, per * 4, cudaMemcpyHostToDevice, s));
+      busy_map<<<sms * 4 / (ns == 1 ? 1 : 2), 256, 0, s>>>(dx + o, dy + o, per, iters);
+      CK(cudaMemcpyAsync(hy + o, dy + o, per * 4, cudaMemcpyDeviceToHost, s));
+    }
+  }
+  double error() const { return check(hy, vx, std::min<size_t>(n, 1 << 20), iters); }
+};
+
+static std::vector<cudaStream_t> make_streams(int ns) {
+  std::vector<cudaStream_t> st(ns);
+  for (auto& s : st) CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return st;
+}
+
+static void overlap(const char* cs, const std::vector<int>& stream_counts) {
+  Overlap o(quick ? (1 << 22) : (1 << 26));  // 256 MiB each way
+  for (int ns : stream_counts) {
+    auto st = make_streams(ns);
+    std::memset(o.hy, 0xFF, o.n * 4);
+    double ms = wall_ms([&]() { o.run(st); });
+    h::Row(cs, "H2D copy + kernel + D2H: chunks over streams").i("streams", "", ns).i("chunks", "", Overlap::chunks_for(ns))
+        .f("time", "ms", ms).f("effective H2D+D2H bandwidth", "GB/s", 8.0 * o.n / ms / 1e6).f("rel. error", "", o.error()).emit();
     for (auto& s : st) CK(cudaStreamDestroy(s));
   }
-  CK(cudaFreeHost(hx)); CK(cudaFreeHost(hy)); CK(cudaFree(dx)); CK(cudaFree(dy));
+}
+
+// d23.e5: the same program once per stream count, for a timeline. Run it under the CUPTI tracer
+// (workloads/kernels/timeline.py); each traced pass follows a warm-up pass and sits between the marker kernels
+// timeline_marker<ns> and timeline_marker<0>, on which the trace is split.
+static void timeline(const char* cs, const std::vector<int>& stream_counts) {
+  Overlap o(quick ? (1 << 22) : (1 << 24));  // 64 MiB each way: a readable timeline, still long kernels
+  for (int ns : stream_counts) {
+    auto st = make_streams(ns);
+    o.run(st);
+    CK(cudaDeviceSynchronize());
+    std::memset(o.hy, 0xFF, o.n * 4);
+    h::mark_timeline(ns);
+    o.run(st);
+    h::mark_timeline(0);
+    h::Row(cs, "traced program: H2D copy + kernel + D2H over streams").i("streams", "", ns)
+        .i("chunks", "", Overlap::chunks_for(ns)).f("rel. error", "", o.error()).emit();
+    for (auto& s : st) CK(cudaStreamDestroy(s));
+  }
 }
 
 // many small kernels (1 block each, too small to fill the GPU) spread round-robin over S streams
@@ -203,5 +235,6 @@ int main(int argc, char** argv) {
     small_kernels("d23.e4", "too many streams: the same 1024 small kernels over S streams",
                   {1, 4, 16, 32, 64, 128, 256, 512, 1024}, 1024);
   if (h::want(argc, argv, "d09.e4")) unified_memory("d09.e4");
+  if (h::named(argc, argv, "d23.e5")) timeline("d23.e5", {1, 4});
   return 0;
 }

@@ -15,17 +15,29 @@ BUILD = REPO_ROOT / "build" / "cuda"
 BINARIES = ("bench_memory", "bench_gemm", "bench_streams", "bench_graphs", "oob_vector_add", "bench_conv")
 
 
+TRACER = "libailab_trace.so"  # CUPTI activity tracer (cuda/tools/trace_inject.cpp), injected by the CUDA driver
+
+
 class BuildError(RuntimeError):
     """CMake or the compiler failed; the message carries the tail of its output."""
 
 
-def cublas_root() -> Path | None:
-    """The PyPI wheel `nvidia-cublas` (nvidia/cu13: include/ + lib/) when the CUDA toolkit has no cuBLAS."""
+def wheel_root(header: str) -> Path | None:
+    """nvidia/cu13 of a CUDA 13 PyPI wheel (include/ + lib/) on sys.path that holds `header`: nvidia-cublas and
+    nvidia-cuda-cupti, used where the CUDA toolkit lacks cuBLAS or CUPTI (this CPU machine)."""
     for entry in sys.path:
         cand = Path(entry) / "nvidia" / "cu13"
-        if (cand / "include" / "cublas_v2.h").exists():
+        if (cand / "include" / header).exists():
             return cand
     return None
+
+
+def cublas_root() -> Path | None:
+    return wheel_root("cublas_v2.h")
+
+
+def cupti_root() -> Path | None:
+    return wheel_root("cupti_activity.h")
 
 
 def nvcc() -> str | None:
@@ -43,6 +55,8 @@ def build(build_dir: Path = BUILD, jobs: int | None = None) -> Path:
     cfg = ["cmake", "-S", str(SOURCE), "-B", str(build_dir), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]
     if root := cublas_root():
         cfg.append(f"-DCUBLAS_ROOT={root}")
+    if root := cupti_root():
+        cfg.append(f"-DCUPTI_ROOT={root}")
     jobs = jobs or os.cpu_count() or 2
     for cmd in (cfg, ["cmake", "--build", str(build_dir), "-j", str(jobs)]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -28,6 +28,14 @@ def test_every_binary_is_built(built) -> None:
         assert exe.is_file() and os.access(exe, os.X_OK), name
 
 
+def test_the_cupti_tracer_is_an_injectable_library(built) -> None:
+    """The driver looks up InitializeInjection in CUDA_INJECTION64_PATH's library; without it nothing is traced."""
+    lib = built / build.TRACER
+    assert lib.is_file()
+    syms = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True, check=True).stdout
+    assert " T InitializeInjection" in syms
+
+
 def test_harness_reports_a_missing_gpu_as_a_json_error(built) -> None:
     if os.path.exists("/dev/nvidia0"):
         pytest.skip("a GPU is present")
