@@ -177,11 +177,6 @@ class Traffic:
         """The versions that carried traffic by weight when the phase began."""
         return {v for v, w in self.phase_weights.get(phase, {}).items() if w > 0}
 
-    def all_latencies(self) -> np.ndarray:
-        return np.asarray(
-            [x for (p, _), st in self.records.items() if not p.startswith(("switch", "(")) for x in st.lat_ms]
-        )
-
 
 @dataclass
 class Gate:
