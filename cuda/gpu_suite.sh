@@ -8,9 +8,10 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
 mkdir -p "$OUT"
-# The device copy has no usable .git (it cannot be carried; an empty one may be there); a bare clone packed in .lab/git/repo.tgz stands in, so the runner's
+# The device copy has no usable .git (it cannot be carried; a stale one from another checkout state may be there):
+# a bare clone of the current commit packed in .lab/git/repo.tgz, when carried, always stands in, so the runner's
 # provenance records the real commit and whether the tree differs from it.
-if ! git rev-parse -q --verify HEAD >/dev/null 2>&1 && [ -f .lab/git/repo.tgz ]; then
+if [ -f .lab/git/repo.tgz ]; then
   mkdir -p /tmp/gitmeta && tar xzf .lab/git/repo.tgz -C /tmp/gitmeta
   export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
   git config --global --add safe.directory '*' 2>/dev/null
