@@ -42,7 +42,8 @@ def test_kernels_filter_and_series(recorded: None, tmp_path: Path) -> None:
 
 def test_only_n_falls_back_to_the_largest_size_of_a_quick_sweep(recorded: None, tmp_path: Path) -> None:
     out = run(tmp_path, binary="bench_gemm", cases=["sweep"], only_n=[4096], targets=["sgemm"])
-    sizes = {r[2] for r in out.tables[0].rows}
+    n_col = [c.name for c in out.tables[0].columns].index("N")
+    sizes = {r[n_col] for r in out.tables[0].rows}
     assert sizes == {512}
     assert out.notes and out.notes[0].startswith("Target best FP32 SGEMM >= 70% of cuBLAS SGEMM at N=512")
 
