@@ -1,0 +1,75 @@
+"""d80 runners: tensor and sequence parallelism of a transformer stack on every local GPU
+(workloads/parallel/tp.py run once as a subprocess, shared by the four experiments)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+
+from ailab.experiment import Column, Context, Output, Series, Skip
+from ailab.paths import REPO_ROOT
+from workloads.kernels import jsonl
+
+TABLE = "transformer stack forward: one device vs tensor / sequence parallel"
+MODES = ("1 device (reference)", "tensor parallel", "tensor + sequence parallel")
+
+
+@functools.cache
+def _run(quick: bool, ranks: int | None) -> jsonl.Parsed:
+    env = {**os.environ, "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+    cmd = [sys.executable, "-m", "workloads.parallel.tp", *(["--quick"] if quick else [])]
+    cmd += ["--ranks", str(ranks)] if ranks else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=900, check=False)
+    if proc.returncode == 3:
+        raise Skip(proc.stderr.strip())
+    if proc.returncode != 0:
+        raise RuntimeError(f"workloads.parallel.tp exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return jsonl.parse(proc.stdout)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def parallel(ctx: Context) -> Output:
+    """Rows of the chosen modes (params.modes); params.breakdown adds the communication/computation bar plot."""
+    if ctx.device != "cuda":
+        raise Skip("needs CUDA GPUs (at least 2)")
+    modes = ctx.param("modes", list(MODES))
+    if bad := [m for m in modes if m not in MODES]:
+        raise ValueError(f"params.modes {bad}: allowed values are {', '.join(MODES)}")
+    # 2-way (the curriculum's) and every GPU of the host; the 1-device reference row once
+    recs = [r for r in _run(ctx.quick, 2).rows(table=TABLE) if r.get("mode") in modes]
+    if _gpu_count() > 2:
+        more = _run(ctx.quick, None).rows(table=TABLE)
+        recs += [r for r in more if r.get("mode") in modes and r.get("GPUs") > 1]
+    if not recs:
+        raise RuntimeError("workloads.parallel.tp printed no rows")
+    out = Output(tables=jsonl.tables(recs, caption=ctx.param("caption", "")))
+    if ctx.param("breakdown", False):
+        by_shape: dict[tuple[int, int], Series] = {}
+        for r in recs:
+            b, sq = r.get("batch"), r.get("seq")
+            if (b, sq) not in by_shape:
+                by_shape[(b, sq)] = Series(
+                    name=f"communication vs computation, batch {b} x seq {sq}",
+                    x=Column("mode"),
+                    y=Column("time per forward", "ms"),
+                    kind="bar",
+                )
+            label = f"{r.get('mode')}, {r.get('GPUs')} GPU"
+            for part in ("communication", "computation"):
+                by_shape[(b, sq)].point(part, label, r.get(part))
+        out.series += by_shape.values()
+    out.notes.append(
+        "Megatron-style: Q/K/V and fc1 split by columns (whole heads / hidden units per GPU), out-projection and fc2 "
+        "by rows; TP sums each block's partial output with an all-reduce (2 per layer), TP+SP replaces each with "
+        "an all-gather of the sequence before and a reduce-scatter after the block. Communication = the "
+        "collectives' CUDA-event time on the compute stream (it includes waiting for the slowest rank); "
+        "computation = the rest. Errors are against the same stack unsharded on GPU 0 (bf16)."
+    )
+    return out
