@@ -3,20 +3,12 @@
 // on the same shapes from Python (workloads/kernels/cudnn.py), which reads the shapes from this program's rows.
 #include <cublas_v2.h>
 
+#include "../include/cublas_check.cuh"
 #include "../include/harness.cuh"
 #include "../kernels/conv_direct.cuh"
 #include "../kernels/conv_im2col.cuh"
 #include "../kernels/conv_sgemm_batched.cuh"
 #include "../kernels/conv_winograd.cuh"
-
-#define CB(call)                                                                                  \
-  do {                                                                                            \
-    cublasStatus_t s_ = (call);                                                                   \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                            \
-      std::fprintf(stderr, "{\"error\":\"cublas status %d\",\"call\":\"%s\"}\n", (int)s_, #call); \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 static cublasHandle_t hb;
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 
+#include "../include/cublas_check.cuh"
 #include "../include/harness.cuh"
 #include "../kernels/fma_peak.cuh"
 #include "../kernels/hgemm_wmma_naive.cuh"
@@ -17,15 +18,6 @@
 #include "../kernels/sgemm_regblock.cuh"
 #include "../kernels/sgemm_smem_tiled.cuh"
 #include "../kernels/sgemm_vectorized.cuh"
-
-#define CB(call)                                                                                      \
-  do {                                                                                                \
-    cublasStatus_t s_ = (call);                                                                       \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                \
-      std::fprintf(stderr, "{\"error\":\"cublas status %d\",\"call\":\"%s\"}\n", (int)s_, #call);     \
-      std::exit(1);                                                                                   \
-    }                                                                                                 \
-  } while (0)
 
 static bool quick = false;
 static cublasHandle_t hb;

@@ -150,6 +150,13 @@ def timeline_series(name: str, events: list[Event]) -> Series:
     return s
 
 
+def traced(ctx: Context, binary: str, case: str) -> tuple[jsonl.Parsed, list[Event]]:
+    """A runner's traced run: skipped without a GPU."""
+    if ctx.device != "cuda":
+        raise Skip("needs a CUDA GPU (run with --device cuda on a GPU host)")
+    return trace(binary, case, ctx.quick)
+
+
 def trace(binary: str, case: str, quick: bool) -> tuple[jsonl.Parsed, list[Event]]:
     """Run `binary --case case` under the CUPTI tracer; its own JSON rows and the trace's events."""
     built = tools.built()
@@ -198,9 +205,7 @@ def streams_summary(ident: int, evs: list[Event]) -> list[object]:
 
 def streams(ctx: Context) -> Output:
     """d23.e5: the d23.e1 program with 1 and 4 streams, traced: when each engine is busy and what overlaps."""
-    if ctx.device != "cuda":
-        raise Skip("needs a CUDA GPU (run with --device cuda on a GPU host)")
-    rows, events = trace("bench_streams", "d23.e5", ctx.quick)
+    rows, events = traced(ctx, "bench_streams", "d23.e5")
     t = Table.of(
         "multi-stream timeline (CUPTI activity trace): H2D copy + kernel + D2H per chunk",
         [
@@ -251,9 +256,7 @@ def graphs_summary(label: str, evs: list[Event]) -> list[object]:
 
 def graphs(ctx: Context) -> Output:
     """d37.e5: the 128-kernel chain launched plainly and replayed as a graph, traced: kernel time vs idle gaps."""
-    if ctx.device != "cuda":
-        raise Skip("needs a CUDA GPU (run with --device cuda on a GPU host)")
-    rows, events = trace("bench_graphs", "d37.e5", ctx.quick)
+    rows, events = traced(ctx, "bench_graphs", "d37.e5")
     t = Table.of(
         "CUDA graph vs plain launches: kernel timeline (CUPTI activity trace, batch 1)",
         [

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
-import sys
 
 from ailab.experiment import Column, Context, Output, Series, Skip
-from ailab.paths import REPO_ROOT
 from workloads.kernels import jsonl
+from workloads.parallel.experiments import run_worker
 
 TABLE = "transformer stack forward: one device vs tensor / sequence parallel"
 MODES = ("1 device (reference)", "tensor parallel", "tensor + sequence parallel")
@@ -18,15 +15,8 @@ MODES = ("1 device (reference)", "tensor parallel", "tensor + sequence parallel"
 
 @functools.cache
 def _run(quick: bool, ranks: int | None) -> jsonl.Parsed:
-    env = {**os.environ, "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
-    cmd = [sys.executable, "-m", "workloads.parallel.tp", *(["--quick"] if quick else [])]
-    cmd += ["--ranks", str(ranks)] if ranks else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=900, check=False)
-    if proc.returncode == 3:
-        raise Skip(proc.stderr.strip())
-    if proc.returncode != 0:
-        raise RuntimeError(f"workloads.parallel.tp exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return jsonl.parse(proc.stdout)
+    args = [*(["--quick"] if quick else []), *(["--ranks", str(ranks)] if ranks else [])]
+    return run_worker("workloads.parallel.tp", args)
 
 
 def _gpu_count() -> int:

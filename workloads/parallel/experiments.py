@@ -14,23 +14,28 @@ from workloads.kernels import jsonl
 TABLE = "NCCL collectives vs message size"
 
 
+def run_worker(module: str, args: list[str], env: dict[str, str] | None = None) -> jsonl.Parsed:
+    """Run a multi-GPU worker module (one process per GPU inside) with NVLink multicast off; its exit code 3 means
+    "not enough GPUs here" and becomes a skip."""
+    env = {**os.environ, **(env or {}), "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+    cmd = [sys.executable, "-m", module, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=900, check=False)
+    if proc.returncode == 3:
+        raise Skip(proc.stderr.strip())
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return jsonl.parse(proc.stdout)
+
+
 @functools.cache
 def _run(quick: bool, path: str) -> jsonl.Parsed:
     """One nccl_bench run per path, shared by the d24 experiments: 'default' (all ops + overlap) lets NCCL pick
     its transport; 'no-p2p' (all-reduce only) forces transfers through host memory."""
     ops, overlap = ("all_reduce,all_gather,reduce_scatter", True) if path == "default" else ("all_reduce", False)
-    env = {**os.environ, "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
-    if path == "no-p2p":
-        env["NCCL_P2P_DISABLE"] = "1"  # no NVLink/PCIe peer-to-peer: transfers go through shared host memory
-    cmd = [sys.executable, "-m", "workloads.parallel.nccl_bench", "--ops", ops]
-    cmd += ["--quick"] if quick else []
-    cmd += [] if overlap else ["--no-overlap"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=900, check=False)
-    if proc.returncode == 3:
-        raise Skip(proc.stderr.strip())
-    if proc.returncode != 0:
-        raise RuntimeError(f"nccl_bench exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return jsonl.parse(proc.stdout)
+    # no-p2p: no NVLink/PCIe peer-to-peer, transfers go through shared host memory
+    env = {"NCCL_P2P_DISABLE": "1"} if path == "no-p2p" else {}
+    args = ["--ops", ops, *(["--quick"] if quick else []), *([] if overlap else ["--no-overlap"])]
+    return run_worker("workloads.parallel.nccl_bench", args, env)
 
 
 def collectives(ctx: Context) -> Output:
