@@ -6,7 +6,6 @@ Every variant is timed round-robin with the others of its batch size (ortbench.i
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ class Variant:
     runtime: str
     session: object  # TorchSession or onnxruntime.InferenceSession
     size_bytes: int  # torch: torch.save(state_dict); ort: the .onnx file
-    deflated_bytes: int  # the same bytes compressed with zlib level 9
+    deflated_bytes: int  # the same bytes through zlib (compress.deflated_size)
     size_what: str
 
     @property
@@ -55,13 +54,13 @@ class Variant:
 
 def torch_variant(name: str, model: nn.Module) -> Variant:
     raw = compress.state_bytes(model)
-    return Variant(name, "torch", TorchSession(model), len(raw), len(zlib.compress(raw, 9)), "torch.save(state_dict)")
+    return Variant(name, "torch", TorchSession(model), len(raw), compress.deflated_size(raw), "torch.save(state_dict)")
 
 
 def ort_variant(name: str, path: Path) -> Variant:
     raw = Path(path).read_bytes()
     sess = ortbench.session(Path(path), "all", intra_threads=1, inter_threads=1)
-    return Variant(name, "ort", sess, len(raw), len(zlib.compress(raw, 9)), ".onnx file")
+    return Variant(name, "ort", sess, len(raw), compress.deflated_size(raw), ".onnx file")
 
 
 def onnx_of(name: str, model: nn.Module, workdir: Path) -> Variant:

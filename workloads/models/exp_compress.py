@@ -70,7 +70,7 @@ def pruning(ctx: Context) -> Output:
             ("non-zero parameters", "params"),
             ("held-out accuracy", "%"),
             ("state_dict (torch.save)", "KiB"),
-            ("state_dict deflated (zlib -9)", "KiB"),
+            (f"state_dict deflated (zlib level {compress.DEFLATE_LEVEL})", "KiB"),
         ],
         caption="Target: fraction of all conv/linear weights (unstructured, global L1) or of the filters/neurons of "
         "conv1, conv2 and fc1 removed (structured, L1 norm). Zeros shrink only the deflated file.",
@@ -267,7 +267,8 @@ def summary(ctx: Context) -> Output:
         "compression summary: before/after",
         cols,
         caption="Baseline = the FP32 CNN in the same runtime. Size: torch.save(state_dict) for torch, the .onnx "
-        "file for ORT; deflated = the same bytes through zlib level 9 (where pruned zeros pay off).",
+        f"file for ORT; deflated = the same bytes through zlib level {compress.DEFLATE_LEVEL} "
+        "(where pruned zeros pay off).",
     )
     scatter = Series(
         "accuracy vs latency", x=Column(f"p50 batch {batches[-1]}", "µs"), y=Column("accuracy", "%"), kind="scatter"
