@@ -1,0 +1,169 @@
+"""Runners of Day 81 (d81.e1–e4): prompt cache baseline, high / low hit-rate workloads, latency with and without.
+
+Every request is served on a paged KV cache (same code path with and without caching), so differences come from
+the caches alone. Outputs are greedy; each cached configuration's outputs are compared with the uncached run.
+"""
+
+from __future__ import annotations
+
+from ailab.experiment import Column, Context, Output, Series, Table
+from workloads.llm import charlm, params
+from workloads.llm.generate import generate
+from workloads.llm.kvcache import make_cache
+from workloads.llm.model import DecoderLM, ModelConfig, bad
+from workloads.llm.paged import BlockPool, PrefixStore
+from workloads.llm.prompt_cache import ResponseCache, Served, WorkloadSpec, make_workload, serve
+
+CONFIGS = ("no cache", "response cache", "prefix KV cache", "response + prefix KV")
+
+
+def _spec(ctx: Context, repeat: float | None = None, shared: float | None = None) -> WorkloadSpec:
+    return WorkloadSpec(
+        requests=params.integer(ctx, "requests"),
+        repeat=params.number(ctx, "repeat", 0, 1) if repeat is None else repeat,
+        shared_prefix=params.number(ctx, "shared_prefix", 0, 1) if shared is None else shared,
+        prefix_len=params.integer(ctx, "prefix_len", 0),
+        suffix_len=params.integer(ctx, "suffix_len"),
+        seed=params.integer(ctx, "seed", 0, 0),
+    )
+
+
+def _run(
+    model: DecoderLM, cfg: ModelConfig, ctx: Context, prompts: list[list[int]], config: str
+) -> tuple[list[Served], dict]:
+    """Serve `prompts` under one cache configuration; returns per-request records and counted hit rates."""
+    new, bs = params.integer(ctx, "new_tokens"), params.integer(ctx, "block_size")
+    per_req = -(-(max(map(len, prompts)) + new) // bs)
+    pool = BlockPool(cfg, per_req * (params.integer(ctx, "prefix_cache_requests") + 2), bs, ctx.device)
+    responses = ResponseCache(params.integer(ctx, "response_capacity")) if "response" in config else None
+    prefixes = PrefixStore(pool, per_req * params.integer(ctx, "prefix_cache_requests")) if "prefix" in config else None
+    served = serve(model, prompts, new, pool, responses, prefixes, model_id=str(cfg.as_dict()))
+    return served, {
+        "request hit rate (response)": responses.hit_rate if responses else 0.0,
+        "token hit rate (prefix)": prefixes.stats.token_hit_rate if prefixes else 0.0,
+        "request hit rate (prefix)": prefixes.stats.request_hit_rate if prefixes else 0.0,
+    }
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _compare(ctx: Context, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIGS) -> tuple[Table, dict]:
+    model, cfg = params.model(ctx)
+    prompts = make_workload(spec, charlm.corpus()[1])
+    warm = prompts[0]
+    generate(model, warm, 2, make_cache("full", cfg, len(warm) + 2, ctx.device))  # warm-up, not counted
+    t = Table.of(
+        f"latency by cache configuration (repeat {spec.repeat:.0%}, shared prefix {spec.shared_prefix:.0%})",
+        [
+            ("configuration", ""),
+            ("response-cache hits", "%"),
+            ("prefix tokens reused", "%"),
+            ("requests with a prefix hit", "%"),
+            ("mean latency", "ms"),
+            ("p50", "ms"),
+            ("p95", "ms"),
+            ("mean TTFT", "ms"),
+            ("outputs equal to no cache", "requests"),
+            ("requests", ""),
+        ],
+        caption=f"{spec.requests} requests of {spec.prefix_len}+{spec.suffix_len} prompt tokens (held-out text), "
+        f"{params.integer(ctx, 'new_tokens')} new tokens each, greedy; {ctx.device}, random-weight model d_model "
+        f"{cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; hit rates counted while serving.",
+    )
+    ref: list[Served] = []
+    summary = {}
+    for c in configs:
+        served, hits = _run(model, cfg, ctx, prompts, c)
+        ref = ref or served
+        lat = [1e3 * s.latency_s for s in served]
+        same = sum(a.tokens == b.tokens for a, b in zip(served, ref, strict=True))
+        t.add(
+            c,
+            100 * hits["request hit rate (response)"],
+            100 * hits["token hit rate (prefix)"],
+            100 * hits["request hit rate (prefix)"],
+            sum(lat) / len(lat),
+            _pct(lat, 0.5),
+            _pct(lat, 0.95),
+            1e3 * sum(s.ttft_s for s in served) / len(served),
+            same,
+            len(served),
+        )
+        summary[c] = {"mean_ms": sum(lat) / len(lat), "same": same, **hits, "served": served}
+    return t, summary
+
+
+def _equal_note(summary: dict) -> str:
+    n = len(next(iter(summary.values()))["served"])
+    bad_ = [c for c, s in summary.items() if s["same"] != n]
+    if not bad_:
+        return (
+            f"Greedy outputs with every cache configuration are identical to the uncached outputs ({n}/{n} requests)."
+        )
+    return "Outputs differ from the uncached run under: " + ", ".join(
+        f"{c} ({summary[c]['same']}/{n} equal)" for c in bad_
+    )
+
+
+def baseline(ctx: Context) -> Output:
+    """d81.e1: exact-match prompt (response) cache on a stream with repeated prompts: hits vs misses."""
+    spec = _spec(ctx)
+    t, summary = _compare(ctx, spec, ("no cache", "response cache"))
+    served = summary["response cache"]["served"]
+    kinds = Table.of(
+        "response cache: hit vs miss latency",
+        [("request kind", ""), ("requests", ""), ("mean latency", "ms")],
+        caption="A hit is looked up by sha256(model id, prompt tokens, sampling params, max_new) and returns the "
+        "stored tokens.",
+    )
+    for k in ("miss", "response-hit"):
+        lat = [1e3 * s.latency_s for s in served if s.kind == k]
+        kinds.add(k, len(lat), sum(lat) / len(lat) if lat else float("nan"))
+    out = Output(tables=[t, kinds])
+    out.notes.append(_equal_note(summary))
+    return out
+
+
+def workload(ctx: Context) -> Output:
+    """d81.e2 / d81.e3: one workload (its repeat and shared-prefix rates are params) under all cache configurations."""
+    spec = _spec(ctx)
+    t, summary = _compare(ctx, spec)
+    s = Series("mean latency by configuration", Column("configuration", ""), Column("mean latency", "ms"), kind="bar")
+    for i, (c, v) in enumerate(summary.items()):
+        s.point(c, i, v["mean_ms"])
+    out = Output(tables=[t], series=[s])
+    base = summary["no cache"]["mean_ms"]
+    best = min(summary, key=lambda c: summary[c]["mean_ms"])
+    out.notes += [
+        _equal_note(summary),
+        f"Fastest here: {best}, mean latency {summary[best]['mean_ms'] / base:.2f}× the uncached mean.",
+    ]
+    return out
+
+
+def with_without(ctx: Context) -> Output:
+    """d81.e4: latency with and without the caches as the repeat rate of the stream grows."""
+    repeats = params.get(ctx, "repeats")
+    if not isinstance(repeats, list) or not repeats or any(isinstance(r, bool) or not 0 <= r <= 1 for r in repeats):
+        raise bad("params.repeats", repeats, "a non-empty list of numbers 0..1")
+    out = Output()
+    lat = Series("mean latency vs repeat rate", Column("repeated prompts", "%"), Column("mean latency", "ms"))
+    hit = Series(
+        "hit rate vs mean latency (response + prefix KV)",
+        Column("response-cache hits", "%"),
+        Column("mean latency", "ms"),
+        kind="scatter",
+    )
+    for r in repeats:
+        t, summary = _compare(ctx, _spec(ctx, repeat=float(r)))
+        out.tables.append(t)
+        for c, v in summary.items():
+            lat.point(c, 100 * r, v["mean_ms"])
+        both = summary["response + prefix KV"]
+        hit.point("response + prefix KV", 100 * both["request hit rate (response)"], both["mean_ms"])
+        out.notes.append(f"repeat {r:.0%}: " + _equal_note(summary))
+    out.series += [lat, hit]
+    return out
