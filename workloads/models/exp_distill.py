@@ -139,7 +139,8 @@ def temperature_sweep(ctx: Context) -> Output:
     out.notes += [
         f"Highest mean at T={best:g}. " + _verdict_note(control, by_t[best], f"T={best:g}"),
         f"{sum(distill_demo.paired_difference(control, a)[2] == 'within noise' for a in by_t.values())} of "
-        f"{len(by_t)} temperatures are within noise of the control: such differences are not an effect of T.",
+        f"{len(by_t)} temperatures are within noise of the control (the verdict column says which): differences "
+        "inside two standard errors should not be read as an effect of T.",
         f"Teacher (baseline CNN) held-out accuracy: {100 * compress.test_accuracy(teacher):.2f} %.",
     ]
     return out
