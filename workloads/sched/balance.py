@@ -124,24 +124,28 @@ async def _run(
     return out
 
 
-async def _saturate(pool: WorkerPool, x: np.ndarray, seconds: float) -> list[float]:
+async def _saturate(pool: WorkerPool, x: np.ndarray, seconds: float, backlog: int = 3) -> list[float]:
     d = dispatch.Dispatcher(pool, dispatch.make("round_robin", pool.n))
     ids = itertools.count()
-    counts = [0] * pool.n
-    end = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    win = openloop.Window(t0, t0 + seconds)
 
-    async def lane(i: int) -> None:
-        while time.perf_counter() < end:
-            await d.submit(dispatch.Task(next(ids), x, time.perf_counter()), worker=i)
-            counts[i] += 1
+    def top_up(i: int) -> None:
+        if time.perf_counter() < win.end:
+            fut = d.submit(dispatch.Task(next(ids), x, time.perf_counter()), worker=i)
+            fut.add_done_callback(lambda _f: top_up(i))
 
-    await asyncio.gather(*[lane(i) for i in range(pool.n)])
+    for i in range(pool.n):
+        for _ in range(backlog):  # a backlog per worker: the next task is sent the moment an answer arrives
+            top_up(i)
+    await asyncio.sleep(seconds)
+    await d.quiesce()
     d.close()
-    return [c / seconds for c in counts]
+    return [sum(1 for t in d.done if t.worker == i and win.holds(t.t_done)) / seconds for i in range(pool.n)]
 
 
 def saturate(pool: WorkerPool, x: np.ndarray, seconds: float = 1.0) -> list[float]:
-    """Tasks/s each worker completes with one task always in flight on every worker at once (the pool's capacity)."""
+    """Tasks/s each worker completes with a backlog on every worker at once (the pool's capacity), per worker."""
     return asyncio.run(_saturate(pool, x, seconds))
 
 

@@ -1,9 +1,11 @@
 """Day 72 runners: round robin and least load over real ONNX Runtime worker processes, split/merge, and a load test.
 
-The pool is deliberately unequal (param `slowdown`, default [1, 1, 4]: the last worker emulates a device four times
-slower by sleeping three times its measured compute after each real inference). With equal workers round robin and
-least load would look alike. Offered load is a fraction of the pool's capacity measured here, under the same
-contention (every worker kept busy at once), so the runs mean the same on a faster or busier host.
+The pool is deliberately unequal (param `slowdown`, default [1, 1, 4]) and each task stands for more work than
+the tiny MLP does (param `device_ms`, default 2): a task runs the real model (c ms, ~0.1 ms for 16 digits) and then
+holds its worker until slowdown x (c + device_ms) have passed, by sleeping. So the last worker is a device four times
+slower, and the comparison is decided by the schedulers, not by which process the 2-core host's CPU favours.
+With equal workers round robin and least load would look alike. Offered load is a fraction of the pool's capacity
+measured here (every worker kept busy at once), so the runs mean the same on a faster or busier host.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from workloads.sched.pool import WorkerPool, calibrate
 class PoolParams:
     workers: int
     slowdown: list[float]
+    device_ms: float  # emulated device time per task at slowdown 1, ms (on top of the real inference)
     task_batch: int  # images per inference task
     warmup_s: float
     duration_s: float
@@ -42,7 +45,8 @@ def _pool_params(ctx: Context) -> PoolParams:
     return PoolParams(
         workers,
         slowdown,
-        checks.number(p, "task_batch", 64, 1, 1024),
+        checks.number(p, "device_ms", 2.0, 0, 1000, float),
+        checks.number(p, "task_batch", 16, 1, 1024),
         checks.number(p, "warmup_s", 0.5, 0, 10, float),
         checks.number(p, "duration_s", 3.0, 0.2, 60, float),
         checks.number(p, "drain_s", 3.0, 0.1, 60, float),
@@ -58,8 +62,9 @@ def _host_note() -> str:
 def _pool_note(pp: PoolParams) -> str:
     return (
         f"{pp.workers} worker processes, each one ONNX Runtime session (1 intra-op thread) of the Day-3 MLP; a task is "
-        f"{pp.task_batch} digits; slowdown {pp.slowdown}: a factor k sleeps (k-1) x the measured compute after each "
-        "inference, emulating a k-times slower device without taking host CPU. Transport: a socket pair per worker "
+        f"{pp.task_batch} digits; a task holds worker i for slowdown[i] x (inference + {pp.device_ms:g} ms), slowdown "
+        f"{pp.slowdown}; the time beyond the real inference is slept (an emulated device, no host CPU). "
+        "Transport: a socket pair per worker "
         "(pickled numpy), one task in flight per worker, per-worker FIFOs in the dispatcher."
     )
 
@@ -147,7 +152,7 @@ def _worker_table(name: str, r: balance.BalanceRun) -> Table:
             ("occupancy", "%"),
             ("mean service", "ms"),
         ],
-        caption="Tasks that arrived in the window, by worker; busy = inference (+ slowdown sleep) inside the window; "
+        caption="Tasks that arrived in the window, by worker; busy = inference + device sleep inside the window; "
         "occupancy = a task on the worker's pipe (busy + transport).",
     )
     total = sum(w.tasks for w in r.workers) or 1
@@ -178,7 +183,7 @@ def _one_scheduler(ctx: Context, default: str) -> Output:
     load = checks.number(ctx.params, "load", 0.6, 0.01, 2.0, float)
     x = sample_inputs(pp.task_batch)[0]
     out = Output(notes=[_host_note(), _pool_note(pp)])
-    with WorkerPool(pp.workers, pp.slowdown) as pool:
+    with WorkerPool(pp.workers, pp.slowdown, device_ms=pp.device_ms) as pool:
         caps = _capacity(pool, x)
         out.tables.append(_calibration_table(pool, x, caps))
         r = balance.load_test(pool, name, x, load * sum(caps), pp.warmup_s, pp.duration_s, pp.drain_s, pp.seed)
@@ -225,7 +230,7 @@ def compare(ctx: Context) -> Output:
     share = Series("slow_worker_share", x=Column("load", "x capacity"), y=Column("tasks to the slowest worker", "%"))
     slowest = int(np.argmax(pp.slowdown))
     last: dict[str, balance.BalanceRun] = {}
-    with WorkerPool(pp.workers, pp.slowdown) as pool:
+    with WorkerPool(pp.workers, pp.slowdown, device_ms=pp.device_ms) as pool:
         caps = _capacity(pool, x)
         out.tables.append(_calibration_table(pool, x, caps))
         for load in loads:
@@ -305,7 +310,7 @@ def split_merge(ctx: Context) -> Output:
         f"{repeats} repeats; straggler gap = last sub-result - first",
     )
     s = Series("split_latency", x=Column("parts", ""), y=Column("latency p50", "ms"))
-    with WorkerPool(pp.workers, pp.slowdown) as pool:
+    with WorkerPool(pp.workers, pp.slowdown, device_ms=pp.device_ms) as pool:
         ref = pool.roundtrip(0, x)[0].logits  # unsplit, on one worker
         assert ref is not None
         speed = [1.0 / c.busy_s for c in calibrate(pool, x[:64], tasks=30, warmup=5)]

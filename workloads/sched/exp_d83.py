@@ -75,7 +75,8 @@ def _design_note(lp: LoadParams) -> str:
         f"queue capacity {lp.capacity}; the generator shares the front-end's event loop, so 'generator-bound' means "
         "that one Python loop (generation + queueing + batching + replies) was saturated. Latency = enqueue -> answer; "
         "queue = enqueue -> batch formation began (a worker free); formation = waiting for batch-mates; "
-        "service = dispatch -> answer (transport + inference)."
+        "service = dispatch -> answer (transport + inference). Transport per batch = service minus the worker's own "
+        "busy time (pickling, socket, process wake-ups); transport share = its part of the mean latency."
     )
 
 
@@ -92,6 +93,8 @@ RUN_COLS: list[tuple[str, str]] = [
     ("service p50", "ms"),
     ("avg batch", ""),
     ("rejected", ""),
+    ("compute per batch", "ms"),
+    ("transport per batch", "ms"),
     ("transport share", "%"),
     ("worker busy", "%"),
     ("front-end CPU", "cores"),
@@ -116,6 +119,8 @@ def _row(t: Table, r: qpsload.QpsRun) -> None:
         round(r.service_ms.get("p50", float("nan")), 3),
         round(r.avg_batch, 2),
         r.rejected,
+        round(r.compute_ms, 3),
+        round(r.transport_ms, 3),
         round(share, 1),
         round(100 * r.worker_busy, 1),
         round(run.cpu.front_cores if run.cpu else 0.0, 2),

@@ -3,8 +3,10 @@
 Each worker is a spawned OS process holding one ONNX Runtime session (one intra-op thread). The transport is a
 `multiprocessing.Pipe` per worker: the request (tag, float32 batch) is pickled over it and the logits come back
 the same way with the worker's own timestamps, so the caller can split a round trip into compute and transport.
-A worker can be made slower on purpose (`slowdown` k: after each real inference it sleeps (k-1) times the measured
-compute), which emulates a device k times slower without taking host CPU that a 2-core machine does not have.
+Workers can stand for slower or bigger devices on purpose: with `device_ms` d and `slowdown` k, a task holds its
+worker for k x (c + d), c being the measured real inference; the part beyond c is a sleep. d models accelerator
+time the tiny MLP does not have (it computes a digit batch in ~0.1 ms, less than a pipe round trip), k a device k
+times slower; sleeping rather than computing keeps a 2-core host's CPU out of what is being compared.
 The parent reads replies on its asyncio loop (`attach`), or synchronously (`roundtrip`) for calibration.
 """
 
@@ -39,14 +41,14 @@ class Reply:
     logits: np.ndarray | None  # None for a no-op (transport-only) task
     compute_s: float  # session.run time, s
     t_start: float  # worker began the task (after unpickling), s
-    t_end: float  # worker finished the task incl. any slowdown sleep, s
+    t_end: float  # worker finished the task incl. any device/slowdown sleep, s
 
     @property
     def busy_s(self) -> float:
         return self.t_end - self.t_start
 
 
-def _worker_main(conn: Connection, model: str, slowdown: float, threads: int) -> None:
+def _worker_main(conn: Connection, model: str, slowdown: float, threads: int, device_ms: float = 0.0) -> None:
     """Child process: serve (tag, batch, run) tasks until None arrives; run=False echoes without inference."""
     from workloads.models import ortbench
 
@@ -63,8 +65,9 @@ def _worker_main(conn: Connection, model: str, slowdown: float, threads: int) ->
         if run:
             y = sess.run(None, {name: x})[0]
             compute = time.perf_counter() - t0
-            if slowdown > 1.0:
-                time.sleep((slowdown - 1.0) * compute)
+            pad = slowdown * (compute + device_ms * 1e-3) - compute
+            if pad > 0:
+                time.sleep(pad)
         conn.send((tag, y, compute, t0, time.perf_counter()))
     conn.close()
 
@@ -80,12 +83,20 @@ def default_model() -> Path:
 class WorkerPool:
     """N worker processes; `send` a task to worker i, replies come to `on_reply(i, Reply)` once `attach`ed."""
 
-    def __init__(self, n: int, slowdown: Sequence[float] | None = None, threads: int = 1, model: Path | None = None):
+    def __init__(
+        self,
+        n: int,
+        slowdown: Sequence[float] | None = None,
+        threads: int = 1,
+        model: Path | None = None,
+        device_ms: float = 0.0,
+    ):
         self.n = n
         self.slowdown = [float(s) for s in (slowdown or [1.0] * n)]
         if len(self.slowdown) != n:
             raise ValueError(f"slowdown {list(self.slowdown)}: needs one factor per worker ({n})")
         self.threads = threads
+        self.device_ms = device_ms
         self.model = model or default_model()
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
@@ -107,6 +118,7 @@ class WorkerPool:
             parent, child = socket.socketpair()
             cmd = [sys.executable, "-m", "workloads.sched.pool", "--fd", str(child.fileno())]
             cmd += ["--model", str(self.model), "--slowdown", str(self.slowdown[i]), "--threads", str(self.threads)]
+            cmd += ["--device-ms", str(self.device_ms)]
             p = subprocess.Popen(cmd, pass_fds=(child.fileno(),), cwd=REPO_ROOT)
             child.close()
             self.conns.append(Connection(parent.detach()))
@@ -189,7 +201,7 @@ class Calibration:
     batch: int
     roundtrip_s: float  # mean send -> reply received, with the model
     compute_s: float  # mean session.run
-    busy_s: float  # mean worker busy (compute + slowdown sleep)
+    busy_s: float  # mean worker busy (compute + device/slowdown sleep)
     noop_s: float  # mean round trip of the same batch when the worker skips the model: transport + wake-ups
 
     @property
@@ -221,9 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fd", type=int, required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--slowdown", type=float, default=1.0)
+    ap.add_argument("--device-ms", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
-    _worker_main(Connection(a.fd), a.model, a.slowdown, a.threads)
+    _worker_main(Connection(a.fd), a.model, a.slowdown, a.threads, a.device_ms)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,15 @@ def test_workers_answer_what_onnx_runtime_answers_in_process(pool2, direct):
         assert noop.logits is None and noop.compute_s == 0.0
 
 
+def test_a_slowed_worker_holds_each_task_for_slowdown_times_inference_plus_device_time(model, direct):
+    x, _ = direct
+    with WorkerPool(1, slowdown=[3], model=model, device_ms=1.0) as p:
+        for _ in range(5):
+            rep, rt = p.roundtrip(0, x[:4])
+            # time.sleep never returns early, so this lower bound holds on any host, however busy
+            assert rep.busy_s >= 3 * (rep.compute_s + 1e-3) and rt >= rep.busy_s
+
+
 def test_a_worker_that_cannot_load_its_model_is_reported_with_the_path(tmp_path):
     missing = tmp_path / "absent.onnx"
     with pytest.raises(RuntimeError, match=r"worker 0 did not load .*absent\.onnx"):

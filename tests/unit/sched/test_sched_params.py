@@ -92,3 +92,20 @@ def test_verdict_uses_loadgen_rules_for_a_saturated_queue_and_for_a_met_target()
     slow_gen.completed_in_window = 15000
     slow_gen.busy, slow_gen.queue_ms = 0.2, 0.1
     assert slow_gen.judge().startswith("generator-bound")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--qps", "1000", "0"], "error: --qps 0: allowed a number >= 1"),
+        (["--max-batch", "0"], "error: --max-batch 0: allowed integer >= 1"),
+        (["--max-batch", "8", "--preferred", "16"], "error: --preferred [16]: allowed integers 1..max_batch_size (8)"),
+        (["--delay-us", "-5"], "error: --delay-us -5: allowed integer >= 0"),
+        (["--duration", "0"], "error: --duration 0: allowed a number > 0 (seconds)"),
+    ],
+)
+def test_demo_cli_refuses_bad_options_with_exit_2_before_workers_start(argv, message, capsys, no_workers):
+    from workloads.sched import high_concurrency_demo
+
+    assert high_concurrency_demo.main(argv) == 2
+    assert message in capsys.readouterr().err
