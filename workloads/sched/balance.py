@@ -38,7 +38,8 @@ class BalanceRun:
     queue_ms: dict[str, float] = field(default_factory=dict)  # dispatcher queue wait percentiles
     service_ms: dict[str, float] = field(default_factory=dict)
     transport_ms: float = 0.0  # mean (service - worker busy) per task: pipes, pickling, wake-ups
-    picks: list[int] = field(default_factory=list)  # first scheduler decisions, in order
+    picks: list[int] = field(default_factory=list)  # the run's first scheduler decisions (warm-up included)
+    window_picks: list[tuple[list[int], int]] = field(default_factory=list)  # first in the window: (outstanding, pick)
 
     @property
     def count_cv(self) -> float:
@@ -61,14 +62,18 @@ async def _run(
     win = openloop.Window(t0 + warmup_s, t0 + warmup_s + duration_s)
     counted: list[dispatch.Task] = []
     picks: list[int] = []
+    window_picks: list[tuple[list[int], int]] = []
     futs: list[asyncio.Future[dispatch.Task]] = []
     ids = itertools.count()
 
     def emit(now: float) -> None:
         t = dispatch.Task(next(ids), x, now, counted=win.holds(now))
+        before = list(sched.outstanding) if t.counted and len(window_picks) < 16 else None
         fut = d.submit(t)
         if len(picks) < 24:
             picks.append(t.worker)
+        if before is not None:
+            window_picks.append((before, t.worker))
         if t.counted:
             counted.append(t)
             futs.append(fut)
@@ -102,7 +107,7 @@ async def _run(
     run.completed_in_window = sum(1 for t in d.done if win.holds(t.t_done))
     run.send_lag_ms = openloop.lag_summary(lags)
     run.loop_lag_ms = openloop.lag_summary(ticks)
-    out = BalanceRun(name, run, picks=picks)
+    out = BalanceRun(name, run, picks=picks, window_picks=window_picks)
     for i in range(pool.n):
         mine = [t for t in counted if t.worker == i]
         busy = sum(win.overlap(t.reply.t_start, t.reply.t_end) for t in d.done if t.worker == i and t.reply)

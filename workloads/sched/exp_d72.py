@@ -193,10 +193,10 @@ def _one_scheduler(ctx: Context, default: str) -> Output:
         "count CV = std/mean of tasks per worker"
     )
     _summary_row(s, load, r)
-    order = Table.of("first decisions", [("task", ""), ("worker", "")])
-    order.caption = "The scheduler's first choices of the run (warm-up included), in arrival order."
-    for k, w in enumerate(r.picks[:12]):
-        order.add(k, w)
+    order = Table.of("decisions", [("task", ""), ("outstanding per worker before", "tasks"), ("picked", "worker")])
+    order.caption = "The scheduler's first 16 choices inside the measured window, with what it saw."
+    for k, (before, w) in enumerate(r.window_picks):
+        order.add(k, " / ".join(str(o) for o in before), w)
     out.tables += [s, _worker_table("per_worker", r), order]
     ctx.log(f"{name} at {load:g} x capacity: p99 {r.run.latency_ms['p99']:.1f} ms, count CV {r.count_cv:.2f}")
     return out

@@ -133,8 +133,9 @@ def test_balance_load_test_accounts_for_every_task_and_round_robin_counts_are_eq
     assert r.run.ok + r.run.errors.get("unfinished", 0) == r.run.sent
     assert r.picks[:4] == [0, 1, 0, 1]
     # the pool is reusable after a run: a second scheduler runs on the same workers
-    r2 = balance.load_test(pool2, "least_time", x, rate=200, warmup_s=0.1, duration_s=0.3, drain_s=5)
+    r2 = balance.load_test(pool2, "least_load", x, rate=400, warmup_s=0.1, duration_s=0.3, drain_s=5)
     assert r2.run.ok + r2.run.errors.get("unfinished", 0) == r2.run.sent
+    assert r2.window_picks and all(before[w] == min(before) for before, w in r2.window_picks)
 
 
 def test_frontend_burst_accepts_exactly_the_capacity_and_answers_each_correctly(pool1, direct):
