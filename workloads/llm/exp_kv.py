@@ -41,7 +41,8 @@ def baseline(ctx: Context) -> Output:
             ("same tokens as no-cache", ""),
         ],
         caption=f"{ctx.device}, {cfg.dtype}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, random "
-        f"weights; greedy; median of {reps} runs after one warm-up.",
+        f"weights; greedy; median of {reps} runs after one warm-up (per token: median step)."
+        + params.threads_note(ctx),
     )
     lat = Series(
         "per-token decode latency vs prompt length", Column("prompt length", "tokens"), Column("per token", "ms")
@@ -139,7 +140,9 @@ def _latency_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, Serie
             ("same tokens as full", "%"),
         ],
         caption=f"{ctx.device}, random-weight model d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; prompt "
-        f"{n} tokens, {new} new tokens, greedy; median of {reps} runs after one warm-up.",
+        f"{n} tokens, {new} new tokens, greedy; median of {reps} runs after one warm-up (per token: median step); "
+        "random weights, so 'same tokens' shows only whether the window changed the argmax, not quality."
+        + params.threads_note(ctx),
     )
     s = Series("per-token latency vs window", Column("window", "tokens"), Column("per token", "ms"), log_x=True)
     runs = round_robin(model, prompt, new, {kv_label(w, sinks): setting(w, sinks) for w in windows}, reps)
@@ -270,7 +273,7 @@ def hit_rate_latency(ctx: Context) -> Output:
         ],
         caption=f"{n_req} requests of {plen}+{slen} prompt tokens and {new} new tokens each; random-weight model "
         f"d_model {cfg.d_model}, {cfg.n_layers} layers; KV hit rate = attended K/V positions read from the cache / "
-        "all attended positions (prefill + decode, layer 0).",
+        "all attended positions (prefill + decode, layer 0)." + params.threads_note(ctx),
     )
     s = Series(
         "KV hit rate vs mean request latency", Column("KV hit rate", "%"), Column("mean latency", "ms"), kind="scatter"
@@ -278,29 +281,33 @@ def hit_rate_latency(ctx: Context) -> Output:
     for share in shares:
         spec = WorkloadSpec(requests=n_req, repeat=0.0, shared_prefix=share, prefix_len=plen, suffix_len=slen, seed=1)
         prompts = make_workload(spec, text)
-        for kind in ("none", "full", "sliding", "paged+prefix"):
-            pool = BlockPool(cfg, (n_req + 2) * (-(-(plen + slen + new) // bs)), bs, ctx.device)
-            store = PrefixStore(pool, pool.num_blocks // 2) if kind == "paged+prefix" else None
-            generate(model, prompts[0], new, make_cache("full", cfg, len(prompts[0]) + new, ctx.device))  # warm-up
-            served = computed = 0
-            ttft, lat = [], []
-            for p in prompts:
-                if store is not None:
+        kinds = ("none", "full", "sliding", "paged+prefix")
+        pool = BlockPool(cfg, (n_req + 2) * (-(-(plen + slen + new) // bs)), bs, ctx.device)
+        store = PrefixStore(pool, pool.num_blocks // 2)
+        generate(model, prompts[0], new, make_cache("full", cfg, len(prompts[0]) + new, ctx.device))  # warm-up
+        acc = {k: {"served": 0, "computed": 0, "ttft": [], "lat": []} for k in kinds}
+        for p in prompts:  # request by request, every strategy in turn: drift on the host hits all alike
+            for kind in kinds:
+                if kind == "paged+prefix":
                     cache = PagedCache(pool, store.match(p))
                 else:
                     cache = make_cache(kind, cfg, len(p) + new, ctx.device, window=window)
                 start = cache.length if isinstance(cache, PagedCache) else 0
                 g = generate(model, p[start:], new, cache, start=start)
-                if store is not None:
+                if isinstance(cache, PagedCache):
                     store.insert(p, cache.table)
                     cache.release()
-                ttft.append(g.ttft_s)
-                lat.append(g.total_s)
-                served, computed = served + cache.stats.served, computed + cache.stats.computed
-            hit = served / (served + computed)
-            reused = store.stats.token_hit_rate if store else 0.0
-            t.add(kind, 100 * share, 100 * hit, 100 * reused, 1e3 * sum(ttft) / len(ttft), 1e3 * sum(lat) / len(lat))
-            s.point(kind, 100 * hit, 1e3 * sum(lat) / len(lat))
+                a = acc[kind]
+                a["ttft"].append(g.ttft_s)
+                a["lat"].append(g.total_s)
+                a["served"] += cache.stats.served
+                a["computed"] += cache.stats.computed
+        for kind, a in acc.items():
+            hit = a["served"] / (a["served"] + a["computed"])
+            reused = store.stats.token_hit_rate if kind == "paged+prefix" else 0.0
+            mean_ttft, mean_lat = 1e3 * sum(a["ttft"]) / n_req, 1e3 * sum(a["lat"]) / n_req
+            t.add(kind, 100 * share, 100 * hit, 100 * reused, mean_ttft, mean_lat)
+            s.point(kind, 100 * hit, mean_lat)
     out = Output(tables=[t], series=[s])
     out.notes.append(
         "'none' recomputes everything (hit rate 0); 'full' reuses its own K/V while decoding; 'sliding' serves at "

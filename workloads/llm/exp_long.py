@@ -47,7 +47,8 @@ def chunked(ctx: Context) -> Output:
         ],
         caption=f"{n}-token input, {ctx.device}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, "
         f"{cfg.dtype}; median of {reps} after one warm-up. Score matrix = heads × chunk × (keys so far) × 4 B for one "
-        "layer (fused attention kernels never hold it whole); peak memory is measured on CUDA only.",
+        "layer (fused attention kernels never hold it whole); peak memory is measured on CUDA only."
+        + params.threads_note(ctx),
     )
     s = Series("prefill latency vs chunk size", Column("chunk", "tokens"), Column("prefill", "ms"), log_x=True)
     ref = None
@@ -116,7 +117,8 @@ def sliding(ctx: Context) -> Output:
         "long-input latency and KV memory by window",
         [("KV strategy", ""), ("TTFT", "ms"), ("per token", "ms"), ("KV held", "MiB")],
         caption=f"{n}-token input prefilled in chunks of {chunk}, then {new} tokens; {ctx.device}, random weights, "
-        f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; median of {reps}.",
+        f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; median of {reps} (per token: median step)."
+        + params.threads_note(ctx),
     )
     windows = [None, *params.integers(ctx, "windows")]
     runs = round_robin(model, prompt_tokens(n), new, {kv_label(w): setting(w) for w in windows}, reps, chunk=chunk)
@@ -160,7 +162,8 @@ def lengths(ctx: Context) -> Output:
         ],
         caption=f"{ctx.device}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, {cfg.dtype}, random "
         f"weights; prefill in chunks of {chunk}, {new} new tokens; median of {reps} after one warm-up."
-        + _cpu_caption(ctx, lens),
+        + _cpu_caption(ctx, lens)
+        + params.threads_note(ctx),
     )
     ttft = Series("TTFT vs input length", Column("input", "tokens"), Column("TTFT", "ms"), log_x=True, log_y=True)
     tok = Series("per-token latency vs input length", Column("input", "tokens"), Column("per token", "ms"), log_x=True)

@@ -12,7 +12,7 @@ from workloads.llm.generate import generate
 from workloads.llm.kvcache import make_cache
 from workloads.llm.model import DecoderLM, ModelConfig, bad
 from workloads.llm.paged import BlockPool, PrefixStore
-from workloads.llm.prompt_cache import ResponseCache, Served, WorkloadSpec, make_workload, serve
+from workloads.llm.prompt_cache import ResponseCache, Served, Server, WorkloadSpec, make_workload
 
 CONFIGS = ("no cache", "response cache", "prefix KV cache", "response + prefix KV")
 
@@ -28,20 +28,26 @@ def _spec(ctx: Context, repeat: float | None = None, shared: float | None = None
     )
 
 
-def _run(
-    model: DecoderLM, cfg: ModelConfig, ctx: Context, prompts: list[list[int]], config: str
-) -> tuple[list[Served], dict]:
-    """Serve `prompts` under one cache configuration; returns per-request records and counted hit rates."""
+def _servers(model: DecoderLM, cfg: ModelConfig, ctx: Context, prompts: list[list[int]], configs) -> dict[str, Server]:
+    """One server per cache configuration, each with its own pool and caches."""
     new, bs = params.integer(ctx, "new_tokens"), params.integer(ctx, "block_size")
+    keep = params.integer(ctx, "prefix_cache_requests")
     per_req = -(-(max(map(len, prompts)) + new) // bs)
-    pool = BlockPool(cfg, per_req * (params.integer(ctx, "prefix_cache_requests") + 2), bs, ctx.device)
-    responses = ResponseCache(params.integer(ctx, "response_capacity")) if "response" in config else None
-    prefixes = PrefixStore(pool, per_req * params.integer(ctx, "prefix_cache_requests")) if "prefix" in config else None
-    served = serve(model, prompts, new, pool, responses, prefixes, model_id=str(cfg.as_dict()))
-    return served, {
-        "request hit rate (response)": responses.hit_rate if responses else 0.0,
-        "token hit rate (prefix)": prefixes.stats.token_hit_rate if prefixes else 0.0,
-        "request hit rate (prefix)": prefixes.stats.request_hit_rate if prefixes else 0.0,
+    out = {}
+    for c in configs:
+        pool = BlockPool(cfg, per_req * (keep + 2), bs, ctx.device)
+        responses = ResponseCache(params.integer(ctx, "response_capacity")) if "response" in c else None
+        prefixes = PrefixStore(pool, per_req * keep) if "prefix" in c else None
+        out[c] = Server(model, new, pool, responses, prefixes, model_id=str(cfg.as_dict()))
+    return out
+
+
+def _hits(server: Server) -> dict[str, float]:
+    r, p = server.responses, server.prefixes
+    return {
+        "request hit rate (response)": r.hit_rate if r else 0.0,
+        "token hit rate (prefix)": p.stats.token_hit_rate if p else 0.0,
+        "request hit rate (prefix)": p.stats.request_hit_rate if p else 0.0,
     }
 
 
@@ -71,13 +77,18 @@ def _compare(ctx: Context, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIG
         ],
         caption=f"{spec.requests} requests of {spec.prefix_len}+{spec.suffix_len} prompt tokens (held-out text), "
         f"{params.integer(ctx, 'new_tokens')} new tokens each, greedy; {ctx.device}, random-weight model d_model "
-        f"{cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; hit rates counted while serving.",
+        f"{cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; hit rates counted while serving; each request is served "
+        "by every configuration in turn." + params.threads_note(ctx),
     )
-    ref: list[Served] = []
+    servers = _servers(model, cfg, ctx, prompts, configs)
+    records: dict[str, list[Served]] = {c: [] for c in configs}
+    for p in prompts:  # request by request, every configuration in turn: drift on the host hits all alike
+        for c, srv in servers.items():
+            records[c].append(srv.handle(p))
+    ref = records[configs[0]]
     summary = {}
     for c in configs:
-        served, hits = _run(model, cfg, ctx, prompts, c)
-        ref = ref or served
+        served, hits = records[c], _hits(servers[c])
         lat = [1e3 * s.latency_s for s in served]
         same = sum(a.tokens == b.tokens for a, b in zip(served, ref, strict=True))
         t.add(

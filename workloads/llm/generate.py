@@ -7,6 +7,7 @@ is called before every clock read, and each new token is read back to the host (
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -92,8 +93,8 @@ class Generation:
 
     @property
     def per_token_ms(self) -> float:
-        """Mean decode latency per token after the first (ms)."""
-        return 1e3 * sum(self.step_s) / len(self.step_s) if self.step_s else math.nan
+        """Median decode latency of the tokens after the first (ms); robust to a preempted step on a shared host."""
+        return 1e3 * statistics.median(self.step_s) if self.step_s else math.nan
 
     @property
     def tokens_per_s(self) -> float:

@@ -59,8 +59,14 @@ def model(ctx: Context, name: str = "model") -> tuple[DecoderLM, ModelConfig]:
     cfg = ModelConfig.from_dict(get(ctx, name))
     if ctx.device == "cpu" and cfg.dtype == "float16":
         raise bad(f"params.{name}.dtype", cfg.dtype, "float32 or bfloat16 on CPU")
-    torch.manual_seed(cfg.seed)
+    if ctx.device == "cpu":  # two threads contending with other load on a 2-core host stall every op
+        torch.set_num_threads(integer(ctx, "threads", 1, 1))
     return build(cfg, ctx.device), cfg
+
+
+def threads_note(ctx: Context) -> str:
+    """Caption fragment naming the torch CPU thread count (timings depend on it)."""
+    return f" torch CPU threads: {torch.get_num_threads()}." if ctx.device == "cpu" else ""
 
 
 def median(xs: list[float]) -> float:

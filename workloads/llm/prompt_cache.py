@@ -109,6 +109,47 @@ class Served:
     reused_tokens: int
 
 
+class Server:
+    """Serves requests one at a time on a paged cache from `pool`, with the caches given (None = without)."""
+
+    def __init__(
+        self,
+        model: DecoderLM,
+        max_new: int,
+        pool: BlockPool,
+        responses: ResponseCache | None = None,
+        prefixes: PrefixStore | None = None,
+        model_id: str = "model",
+        sampling: Sampling | None = None,
+    ) -> None:
+        self.model, self.max_new, self.pool = model, max_new, pool
+        self.responses, self.prefixes, self.model_id = responses, prefixes, model_id
+        self.sampling = sampling or Sampling()
+        self.device = next(model.parameters()).device
+
+    def handle(self, prompt: list[int]) -> Served:
+        """One request: response-cache lookup, else prefix match + prefill of the rest + decode."""
+        sync(self.device)
+        t0 = time.perf_counter()
+        key = ResponseCache.key(self.model_id, prompt, self.sampling, self.max_new) if self.responses else ""
+        cached = self.responses.get(key) if self.responses else None
+        if cached is not None:
+            dt = time.perf_counter() - t0
+            return Served(cached, dt, dt, "response-hit", len(prompt))
+        blocks = self.prefixes.match(prompt) if self.prefixes else []
+        cache = PagedCache(self.pool, blocks)
+        start = cache.length
+        gen = generate(self.model, prompt[start:], self.max_new, cache, sampling=self.sampling, start=start)
+        if self.prefixes:
+            self.prefixes.insert(prompt, cache.table)
+        cache.release()
+        if self.responses:
+            self.responses.put(key, gen.tokens)
+        dt = time.perf_counter() - t0
+        # TTFT: arrival to first token, i.e. the lookups before prefill plus the generation's own TTFT
+        return Served(gen.tokens, dt, dt - sum(gen.step_s), "prefix-hit" if start else "miss", start)
+
+
 def serve(
     model: DecoderLM,
     prompts: list[list[int]],
@@ -120,27 +161,5 @@ def serve(
     sampling: Sampling | None = None,
 ) -> list[Served]:
     """Serve the prompts one after another; every request runs on a paged cache from `pool`."""
-    sampling = sampling or Sampling()
-    dev = next(model.parameters()).device
-    out: list[Served] = []
-    for prompt in prompts:
-        sync(dev)
-        t0 = time.perf_counter()
-        key = ResponseCache.key(model_id, prompt, sampling, max_new) if responses else ""
-        cached = responses.get(key) if responses else None
-        if cached is not None:
-            dt = time.perf_counter() - t0
-            out.append(Served(cached, dt, dt, "response-hit", len(prompt)))
-            continue
-        blocks = prefixes.match(prompt) if prefixes else []
-        cache = PagedCache(pool, blocks)
-        start = cache.length
-        gen = generate(model, prompt[start:], max_new, cache, sampling=sampling, start=start)
-        if prefixes:
-            prefixes.insert(prompt, cache.table)
-        cache.release()
-        if responses:
-            responses.put(key, gen.tokens)
-        dt = time.perf_counter() - t0
-        out.append(Served(gen.tokens, dt, gen.ttft_s + (dt - gen.total_s), "prefix-hit" if start else "miss", start))
-    return out
+    server = Server(model, max_new, pool, responses, prefixes, model_id, sampling)
+    return [server.handle(p) for p in prompts]
