@@ -209,3 +209,17 @@ def test_split_merge_runner_reports_identical_merges(tmp_path):
     out = exp_d72.split_merge(_ctx(params, tmp_path))
     (t,) = out.tables
     assert len(t.rows) == 4 and all(r[-1] is True for r in t.rows)
+
+
+@pytest.mark.parametrize("eid", ["d72.e1", "d72.e2", "d72.e3", "d72.e4", "d83.e1", "d83.e2", "d83.e3", "d83.e4"])
+def test_every_sched_binding_runs_at_its_quick_size(eid, tmp_path):
+    """The bound runner with its bound params + quick overrides, as `lab run <day> --quick` runs it."""
+    from ailab.curriculum.loader import catalogue
+    from ailab.runner import load_runner
+
+    b = catalogue().experiments[eid].binding
+    assert b is not None and b.needs == []
+    out = load_runner(b.runner)(Context(eid, {**b.params, **b.quick}, "cpu", True, tmp_path, log=lambda _m: None))
+    assert out.tables and all(t.rows for t in out.tables)
+    assert all(len(r) == len(t.columns) for t in out.tables for r in t.rows)
+    assert all(line for s in out.series for line in s.lines.values())
