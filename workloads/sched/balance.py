@@ -166,3 +166,30 @@ def load_test(
 ) -> BalanceRun:
     """Offer Poisson tasks (each the batch x) at `rate`/s to the pool under `scheduler`; measure one window."""
     return asyncio.run(_run(pool, scheduler, x, rate, warmup_s, duration_s, drain_s, seed))
+
+
+def split_run(
+    pool: WorkerPool, x: np.ndarray, slices: list[slice], workers: list[int]
+) -> tuple[np.ndarray, float, float, list[int]]:
+    """Send sub-tasks (slice k to workers[k]), merge in order; (merged, latency s, straggler gap s, arrival order)."""
+
+    async def go() -> tuple[np.ndarray, float, float, list[int]]:
+        d = dispatch.Dispatcher(pool, dispatch.make("round_robin", pool.n))
+        ids = itertools.count()
+        t0 = time.perf_counter()
+        futs = [d.submit(dispatch.Task(next(ids), x[s], t0), worker=w) for s, w in zip(slices, workers, strict=True)]
+        arrived: list[int] = []
+        parts: dict[int, np.ndarray] = {}
+        for k, fut in enumerate(futs):
+            fut.add_done_callback(lambda _f, k=k: arrived.append(k))
+        done = await asyncio.gather(*futs)
+        for k, task in enumerate(done):
+            assert task.reply is not None and task.reply.logits is not None
+            parts[k] = task.reply.logits
+        merged = dispatch.merge(parts, len(slices))
+        t1 = time.perf_counter()
+        ends = sorted(t.t_done for t in done)
+        d.close()
+        return merged, t1 - t0, ends[-1] - ends[0], arrived
+
+    return asyncio.run(go())

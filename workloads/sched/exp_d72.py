@@ -10,10 +10,7 @@ measured here (every worker kept busy at once), so the runs mean the same on a f
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,33 +252,6 @@ def compare(ctx: Context) -> Output:
     return out
 
 
-def _split_run(
-    pool: WorkerPool, x: np.ndarray, slices: list[slice], workers: list[int]
-) -> tuple[np.ndarray, float, float, list[int]]:
-    """Send sub-tasks (slice k to workers[k]), merge in order; (merged, latency s, straggler gap s, arrival order)."""
-
-    async def go() -> tuple[np.ndarray, float, float, list[int]]:
-        d = dispatch.Dispatcher(pool, dispatch.make("round_robin", pool.n))
-        ids = itertools.count()
-        t0 = time.perf_counter()
-        futs = [d.submit(dispatch.Task(next(ids), x[s], t0), worker=w) for s, w in zip(slices, workers, strict=True)]
-        arrived: list[int] = []
-        parts: dict[int, np.ndarray] = {}
-        for k, fut in enumerate(futs):
-            fut.add_done_callback(lambda _f, k=k: arrived.append(k))
-        done = await asyncio.gather(*futs)
-        for k, task in enumerate(done):
-            assert task.reply is not None and task.reply.logits is not None
-            parts[k] = task.reply.logits
-        merged = dispatch.merge(parts, len(slices))
-        t1 = time.perf_counter()
-        ends = sorted(t.t_done for t in done)
-        d.close()
-        return merged, t1 - t0, ends[-1] - ends[0], arrived
-
-    return asyncio.run(go())
-
-
 def split_merge(ctx: Context) -> Output:
     """d72.e3: one large request split into sub-tasks over the workers and merged in order, checked against unsplit."""
     pp = _pool_params(ctx)
@@ -321,7 +291,7 @@ def split_merge(ctx: Context) -> Output:
                 slices = dispatch.split(rows, parts, weights)
                 lats, gaps, disorder, merged = [], [], 0, ref
                 for _ in range(repeats):
-                    merged, lat, gap, arrived = _split_run(pool, x, slices, workers)
+                    merged, lat, gap, arrived = balance.split_run(pool, x, slices, workers)
                     lats.append(lat * 1e3)
                     gaps.append(gap * 1e3)
                     disorder += arrived != sorted(arrived)

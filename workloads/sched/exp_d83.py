@@ -8,9 +8,7 @@ queue and batcher themselves, measured with the transport to the worker reported
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +17,7 @@ import numpy as np
 from ailab.experiment import Column, Context, Output, Series, Table
 from workloads.models.data import sample_inputs
 from workloads.sched import checks, openloop, qpsload
-from workloads.sched.batching import BatchConfig, Frontend, QueueFull
+from workloads.sched.batching import BatchConfig
 from workloads.sched.pool import WorkerPool, calibrate, default_model
 
 PERCENTILE_POINTS = (1, 5, 10, 25, 50, 75, 90, 95, 97.5, 99, 99.5, 99.9)
@@ -205,7 +203,7 @@ def request_queue(ctx: Context) -> Output:
             tr.add(c.batch, round(c.roundtrip_s * 1e3, 4), round(c.compute_s * 1e3, 4), round(c.noop_s * 1e3, 4),
                    round(100 * c.transport_s / c.roundtrip_s, 1))  # fmt: skip
         for cap in caps:
-            r = asyncio.run(_burst(pool, BatchConfig(1, 0, (), cap), images, burst))
+            r = qpsload.burst(pool, BatchConfig(1, 0, (), cap), images, burst)
             same = bool(np.array_equal(r["logits"], direct[r["idx"]]))
             t.add(cap, burst, r["accepted"], r["rejected"], r["peak"], round(r["drain_ms"], 1),
                   round(r["p50"], 2), round(r["p99"], 2), same)  # fmt: skip
@@ -218,31 +216,6 @@ def request_queue(ctx: Context) -> Output:
         "the caller learns immediately, and the accepted requests' wait is bounded by capacity / service rate."
     )
     return out
-
-
-async def _burst(pool: WorkerPool, cfg: BatchConfig, images: np.ndarray, n: int) -> dict[str, Any]:
-    fe = Frontend(pool, cfg)
-    server = asyncio.create_task(fe.serve())
-    t0 = time.perf_counter()
-    futs, idx, rejected = [], [], 0
-    for k in range(n):
-        try:
-            r = fe.submit(images[k % len(images)][None])
-        except QueueFull:
-            rejected += 1
-            continue
-        futs.append(r)
-        idx.append(k % len(images))
-    logits = np.concatenate(await asyncio.gather(*[r.future for r in futs])) if futs else np.empty((0, 10))
-    drain = time.perf_counter() - t0
-    await fe.close(server)
-    lat = openloop.summarize([(r.t_done - r.t_enq) * 1e3 for r in futs])
-    step = max(1, len(fe.depth) // 200)
-    return {
-        "accepted": len(futs), "rejected": rejected, "peak": fe.queue.peak, "drain_ms": drain * 1e3,
-        "p50": lat["p50"], "p99": lat["p99"], "logits": logits, "idx": idx,
-        "depth": [((tm - t0) * 1e3, d) for tm, d in fe.depth[::step]],
-    }  # fmt: skip
 
 
 def dynamic_batching(ctx: Context) -> Output:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,3 +135,33 @@ def load_test(
 ) -> QpsRun:
     """Offer Poisson single-image requests at `qps` to a fresh Frontend(pool, cfg); measure one window."""
     return asyncio.run(_run(pool, cfg, label, qps, warmup_s, duration_s, drain_s, seed))
+
+
+async def _burst(pool: WorkerPool, cfg: BatchConfig, images: np.ndarray, n: int) -> dict[str, Any]:
+    fe = Frontend(pool, cfg)
+    server = asyncio.create_task(fe.serve())
+    t0 = time.perf_counter()
+    futs, idx, rejected = [], [], 0
+    for k in range(n):
+        try:
+            r = fe.submit(images[k % len(images)][None])
+        except QueueFull:
+            rejected += 1
+            continue
+        futs.append(r)
+        idx.append(k % len(images))
+    logits = np.concatenate(await asyncio.gather(*[r.future for r in futs])) if futs else np.empty((0, 10))
+    drain = time.perf_counter() - t0
+    await fe.close(server)
+    lat = openloop.summarize([(r.t_done - r.t_enq) * 1e3 for r in futs])
+    step = max(1, len(fe.depth) // 200)
+    return {
+        "accepted": len(futs), "rejected": rejected, "peak": fe.queue.peak, "drain_ms": drain * 1e3,
+        "p50": lat["p50"], "p99": lat["p99"], "logits": logits, "idx": idx,
+        "depth": [((tm - t0) * 1e3, d) for tm, d in fe.depth[::step]],
+    }  # fmt: skip
+
+
+def burst(pool: WorkerPool, cfg: BatchConfig, images: np.ndarray, n: int) -> dict[str, Any]:
+    """n requests submitted in one loop turn (concurrent clients): accepted, rejected, peak depth, drain, latency."""
+    return asyncio.run(_burst(pool, cfg, images, n))

@@ -118,7 +118,7 @@ def test_split_and_merge_over_real_workers_equals_the_unsplit_request(pool2, dir
     whole = pool2.roundtrip(0, x)[0].logits
     for parts, weights in ((2, None), (3, [3.0, 1.0, 3.0]), (5, None)):
         slices = dispatch.split(len(x), parts, weights)
-        merged, _, _, arrived = exp_d72._split_run(pool2, x, slices, [k % 2 for k in range(parts)])
+        merged, _, _, arrived = balance.split_run(pool2, x, slices, [k % 2 for k in range(parts)])
         assert sorted(arrived) == list(range(parts))
         assert merged.shape == whole.shape
         assert np.allclose(merged, whole, atol=1e-5) and (merged.argmax(1) == whole.argmax(1)).all()
