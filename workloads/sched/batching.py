@@ -204,18 +204,12 @@ class Frontend:
         self._idle.append(worker)
         self._wake.set()
 
-    async def drain(self, timeout_s: float) -> bool:
-        """Wait until the queue is empty and no batch is in flight; False on timeout."""
-        deadline = self.clock() + timeout_s
-        while (self.queue or self._inflight) and self.clock() < deadline:
-            await asyncio.sleep(0.002)
-        return not (self.queue or self._inflight)
-
     async def close(self, server: asyncio.Task[None]) -> None:
         """Stop the batcher, wait for batches in flight (the pool stays reusable), detach from the pool."""
         self._closing = True
         self._wake.set()
         await server
         while self._inflight:
+            self.pool.check_alive()
             await asyncio.sleep(0.002)
         self.pool.detach()

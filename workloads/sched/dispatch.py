@@ -207,6 +207,7 @@ class Dispatcher:
             f.clear()
         deadline = time.perf_counter() + timeout_s
         while any(self.busy) and time.perf_counter() < deadline:
+            self.pool.check_alive()
             await asyncio.sleep(0.001)
         if any(self.busy):
             raise RuntimeError(f"workers {[i for i, b in enumerate(self.busy) if b]} did not answer in {timeout_s:g} s")

@@ -101,6 +101,7 @@ class WorkerPool:
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
         self.pids: list[int] = []
+        self.dead: dict[int, int | None] = {}  # worker -> exit code, for workers whose pipe closed while attached
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> WorkerPool:
@@ -163,14 +164,25 @@ class WorkerPool:
 
     def detach(self) -> None:
         if self._loop is not None:
-            for c in self.conns:
-                self._loop.remove_reader(c.fileno())
+            for i, c in enumerate(self.conns):
+                if i not in self.dead:
+                    self._loop.remove_reader(c.fileno())
             self._loop = None
 
-    @staticmethod
-    def _drain(i: int, c: Connection, on_reply: Callable[[int, Reply], None]) -> None:
-        while c.poll():
-            on_reply(i, Reply(*c.recv()))
+    def _drain(self, i: int, c: Connection, on_reply: Callable[[int, Reply], None]) -> None:
+        try:
+            while c.poll():
+                on_reply(i, Reply(*c.recv()))
+        except (EOFError, OSError):  # the worker exited: stop watching its pipe, callers see it in `dead`
+            if self._loop is not None:
+                self._loop.remove_reader(c.fileno())
+            self.dead[i] = self.procs[i].poll()
+
+    def check_alive(self) -> None:
+        """Raise RuntimeError naming every worker whose pipe closed (it exited or was killed)."""
+        if self.dead:
+            gone = ", ".join(f"worker {i} (pid {self.pids[i]}, exit code {code})" for i, code in self.dead.items())
+            raise RuntimeError(f"{gone} exited while tasks were in flight")
 
     def roundtrip(self, i: int, x: np.ndarray, run: bool = True, tag: Any = 0) -> tuple[Reply, float]:
         """One synchronous task on worker i (not while attached); returns its reply and the round trip in s."""

@@ -74,6 +74,19 @@ def test_a_worker_that_cannot_load_its_model_is_reported_with_the_path(tmp_path)
         WorkerPool(1, model=missing).start()
 
 
+def test_a_worker_killed_mid_task_is_named_instead_of_waited_for(model, direct):
+    x, _ = direct
+
+    async def go(p: WorkerPool) -> None:
+        d = dispatch.Dispatcher(p, dispatch.make("round_robin", 1))
+        d.submit(dispatch.Task(0, x[:1], 0.0))  # held ~10 s by its device time: certainly in flight when killed
+        p.procs[0].kill()
+        await d.quiesce(timeout_s=30)
+
+    with WorkerPool(1, model=model, device_ms=10_000) as p, pytest.raises(RuntimeError, match=r"worker 0 \(pid \d+"):
+        asyncio.run(go(p))
+
+
 def test_round_robin_dispatch_alternates_and_every_answer_matches(pool2, direct):
     x, want = direct
 
