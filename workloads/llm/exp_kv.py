@@ -312,6 +312,8 @@ def hit_rate_latency(ctx: Context) -> Output:
     out.notes.append(
         "'none' recomputes everything (hit rate 0); 'full' reuses its own K/V while decoding; 'sliding' serves at "
         f"most W={window} positions; 'paged+prefix' also reuses the shared system prompt's blocks ({bs} tokens each) "
-        "across requests, so its hit rate rises with the share of requests carrying that prefix."
+        "across requests, so its hit rate rises with the share of requests carrying that prefix. Prefix reuse shortens "
+        "the prefill (TTFT); the decode steps after it are unchanged (and the paged cache gathers its blocks every "
+        "step), so the whole request gains less than its TTFT when decode dominates."
     )
     return out
