@@ -40,7 +40,7 @@ def chunked(ctx: Context) -> Output:
             ("chunks", ""),
             ("prefill", "ms"),
             ("prefill", "tokens/s"),
-            ("max |logit diff| vs one shot", ""),
+            ("max abs logit difference vs one shot", ""),
             ("same next token", ""),
             ("largest score matrix if materialised", "MiB"),
             ("peak memory delta", "MiB"),
