@@ -278,6 +278,7 @@ def hit_rate_latency(ctx: Context) -> Output:
     s = Series(
         "KV hit rate vs mean request latency", Column("KV hit rate", "%"), Column("mean latency", "ms"), kind="scatter"
     )
+    ts = Series("KV hit rate vs mean TTFT", Column("KV hit rate", "%"), Column("mean TTFT", "ms"), kind="scatter")
     for share in shares:
         spec = WorkloadSpec(requests=n_req, repeat=0.0, shared_prefix=share, prefix_len=plen, suffix_len=slen, seed=1)
         prompts = make_workload(spec, text)
@@ -308,7 +309,8 @@ def hit_rate_latency(ctx: Context) -> Output:
             mean_ttft, mean_lat = 1e3 * sum(a["ttft"]) / n_req, 1e3 * sum(a["lat"]) / n_req
             t.add(kind, 100 * share, 100 * hit, 100 * reused, mean_ttft, mean_lat)
             s.point(kind, 100 * hit, mean_lat)
-    out = Output(tables=[t], series=[s])
+            ts.point(kind, 100 * hit, mean_ttft)
+    out = Output(tables=[t], series=[s, ts])
     out.notes.append(
         "'none' recomputes everything (hit rate 0); 'full' reuses its own K/V while decoding; 'sliding' serves at "
         f"most W={window} positions; 'paged+prefix' also reuses the shared system prompt's blocks ({bs} tokens each) "
