@@ -66,14 +66,14 @@ def text_sha() -> str:
     return hashlib.sha256(bytes(corpus()[0])).hexdigest()[:12]
 
 
-def train(settings: Train, log=print) -> tuple[DecoderLM, dict]:
-    """Train CONFIG on the train split on CPU; returns the model and a summary (loss in nats/char, seconds)."""
+def train(settings: Train, log=print, device: str = "cpu") -> tuple[DecoderLM, dict]:
+    """Train CONFIG on the train split on `device`; returns the model and a summary (loss in nats/char, seconds)."""
     torch.manual_seed(settings.seed)
     data = torch.tensor(corpus()[0], dtype=torch.long)
-    model = DecoderLM(CONFIG).train()
+    model = DecoderLM(CONFIG).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(settings.seed)
-    pos = torch.arange(SEQ_LEN)
+    pos = torch.arange(SEQ_LEN, device=device)
     t0, losses = time.perf_counter(), []
     for step in range(settings.steps):
         for g in opt.param_groups:  # short warm-up then cosine decay to 10%
@@ -82,6 +82,7 @@ def train(settings: Train, log=print) -> tuple[DecoderLM, dict]:
         starts = torch.randint(0, len(data) - SEQ_LEN - 1, (settings.batch,), generator=gen)
         x = torch.stack([data[s : s + SEQ_LEN] for s in starts])
         y = torch.stack([data[s + 1 : s + SEQ_LEN + 1] for s in starts])
+        x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(model(x, pos, NoCache()).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -92,6 +93,7 @@ def train(settings: Train, log=print) -> tuple[DecoderLM, dict]:
             log(f"charlm step {step}/{settings.steps} loss {loss:.3f} nats/char")
     tail = losses[-50:]
     return model.eval(), {
+        "device": device,
         "train_s": time.perf_counter() - t0,
         "final_train_loss": sum(tail) / len(tail),
         "steps": settings.steps,
@@ -112,7 +114,8 @@ def load_or_train(settings: Train | None = None, device: str = "cpu", log=print)
         info = blob["info"]
     else:
         log(f"charlm: training ({settings.steps} steps) into {path}")
-        model, info = train(settings, log)
+        model, info = train(settings, log, device)  # on a GPU host: seconds instead of minutes
+        model = model.cpu()
         info = {**info, "text": SOURCE, "text_sha256_12": text_sha(), "key": key}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # rename is atomic: concurrent runs never read half a file
