@@ -33,7 +33,7 @@ def test_caches_match_recomputation_on_cuda(torch) -> None:
     ref = forward_all(model, tokens, NoCache())
     for cache, chunk in [
         (FullCache(cfg, capacity=256, device="cuda"), 1),
-        (FullCache(cfg, 256, device="cuda"), 64),
+        (FullCache(cfg, capacity=256, device="cuda"), 64),
         (SlidingCache(cfg, 256, device="cuda"), 7),
         (PagedCache(BlockPool(cfg, 16, 16, "cuda")), 33),
     ]:
