@@ -54,7 +54,15 @@ def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
             width = 0.8 / max(len(labels), 1)
             pos = [j + i * width for j in range(len(xs))]
             ax.bar(pos, ys, width=width, label=label)
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(xs))], [str(x) for x in xs])
+            ticks = [str(x) for x in xs]
+            long_ticks = max(len(t) for t in ticks) > 10  # long category names: slant them so they do not collide
+            ax.set_xticks(
+                [j + 0.4 - width / 2 for j in range(len(xs))],
+                ticks,
+                rotation=25 if long_ticks else 0,
+                ha="right" if long_ticks else "center",
+                fontsize=8 if long_ticks else None,
+            )
         elif kind == "scatter":
             ax.scatter(xs, ys, label=label, s=14)
         else:
