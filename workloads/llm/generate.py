@@ -29,21 +29,23 @@ def _as_tensor(tokens: list[int] | torch.Tensor, device: torch.device) -> torch.
     return t.to(device).view(1, -1)
 
 
-@torch.no_grad()
-def forward_all(
-    model: DecoderLM, tokens: list[int] | torch.Tensor, cache: KVCache, chunk: int | None = None, start: int = 0
-) -> torch.Tensor:
-    """Logits [T, vocab] of every position, the input pushed through `cache` in chunks of `chunk` tokens."""
+def _chunks(model: DecoderLM, tokens: list[int] | torch.Tensor, chunk: int | None, start: int):
+    """(input slice [1, c], positions) per chunk of `chunk` tokens (one chunk when None), checked first."""
     if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
         raise bad("chunk", chunk, "integer >= 1 or null (one shot)")
     dev = next(model.parameters()).device
     x = _as_tensor(tokens, dev)
     step = chunk or x.shape[1]
-    outs = []
     for i in range(0, x.shape[1], step):
-        pos = torch.arange(start + i, start + min(i + step, x.shape[1]), device=dev)
-        outs.append(model(x[:, i : i + step], pos, cache)[0])
-    return torch.cat(outs)
+        yield x[:, i : i + step], torch.arange(start + i, start + min(i + step, x.shape[1]), device=dev)
+
+
+@torch.no_grad()
+def forward_all(
+    model: DecoderLM, tokens: list[int] | torch.Tensor, cache: KVCache, chunk: int | None = None, start: int = 0
+) -> torch.Tensor:
+    """Logits [T, vocab] of every position, the input pushed through `cache` in chunks of `chunk` tokens."""
+    return torch.cat([model(x, pos, cache)[0] for x, pos in _chunks(model, tokens, chunk, start)])
 
 
 @torch.no_grad()
@@ -51,15 +53,9 @@ def prefill(
     model: DecoderLM, tokens: list[int], cache: KVCache, chunk: int | None = None, start: int = 0
 ) -> torch.Tensor:
     """Logits [vocab] after the last prompt token; keeps only the last chunk's logits alive."""
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
-        raise bad("chunk", chunk, "integer >= 1 or null (one shot)")
-    dev = next(model.parameters()).device
-    x = _as_tensor(tokens, dev)
-    step = chunk or x.shape[1]
     last = None
-    for i in range(0, x.shape[1], step):
-        pos = torch.arange(start + i, start + min(i + step, x.shape[1]), device=dev)
-        last = model(x[:, i : i + step], pos, cache)[0, -1]
+    for x, pos in _chunks(model, tokens, chunk, start):
+        last = model(x, pos, cache)[0, -1]
     assert last is not None, "empty prompt"
     return last
 

@@ -22,6 +22,7 @@ from torch.nn import functional as F  # noqa: N812 - the usual alias
 from torch.nn.utils import prune
 
 from workloads.models import data
+from workloads.models.mlp import run_epochs
 
 SIZE = data.SOURCE_SIZE  # 8 pixels per side: the CNN runs on the digits' native resolution
 CHANNELS = (32, 64)  # conv1, conv2 filters of the baseline CNN
@@ -96,14 +97,7 @@ def fit(model: nn.Module, epochs: int, seed: int = SEED, loss_fn: LossFn | None 
     torch.set_num_threads(1)  # tiny model: extra threads only contend on 2 cores, and reduction order stays fixed
     try:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(y), generator=gen)
-            for i in range(0, len(y), BATCH_SIZE):
-                idx = order[i : i + BATCH_SIZE]
-                opt.zero_grad()
-                loss_fn(model(x[idx]), idx).backward()
-                opt.step()
+        run_epochs(model, opt, len(y), epochs, gen, lambda idx: loss_fn(model(x[idx]), idx), BATCH_SIZE)
         return model.eval()
     finally:
         torch.set_num_threads(threads)

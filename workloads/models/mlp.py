@@ -94,6 +94,21 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
+def run_epochs(
+    model: nn.Module, opt, n: int, epochs: int, gen: torch.Generator, batch_loss, batch_size: int = BATCH_SIZE
+) -> None:
+    """Mini-batch training in place: each epoch a fresh permutation of the n training rows from `gen`, batches of
+    `batch_size`, `batch_loss(indices)` backpropagated and one optimiser step per batch."""
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            opt.zero_grad()
+            batch_loss(idx).backward()
+            opt.step()
+
+
 def train(seed: int = SEED, epochs: int = EPOCHS) -> Trained:
     """Train the MLP with Adam on the digits training split; deterministic for a given seed on CPU."""
     split = digits_split()
@@ -108,14 +123,7 @@ def train(seed: int = SEED, epochs: int = EPOCHS) -> Trained:
         opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
         x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
         t0 = time.perf_counter()
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(y), generator=gen)
-            for i in range(0, len(y), BATCH_SIZE):
-                idx = order[i : i + BATCH_SIZE]
-                opt.zero_grad()
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
+        run_epochs(model, opt, len(y), epochs, gen, lambda idx: F.cross_entropy(model(x[idx]), y[idx]))
         train_s = time.perf_counter() - t0
         model.eval()
         return Trained(model, accuracy(model, split.x_test, split.y_test), train_s)
