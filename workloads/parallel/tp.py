@@ -119,32 +119,42 @@ class Comm:
         return self._timed(lambda: (self.dist.all_reduce(x), x)[1])
 
     def all_gather_seq(self, x):
-        """[B, S/n, D] on each rank -> [B, S, D], rank r's slice at positions r*S/n..."""
+        """Sequence-first [S/n, B, D] on each rank -> [S, B, D] (rank r's rows at r*S/n...): one
+        all_gather_into_tensor into a contiguous buffer, no reordering copy."""
 
         def go():
-            parts = [self.torch.empty_like(x) for _ in range(self.n)]
-            self.dist.all_gather(parts, x.contiguous())
-            return self.torch.cat(parts, dim=1)
+            out = self.torch.empty((self.n * x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
+            if self.dist.get_backend() == "gloo":  # gloo: the list form, concatenated
+                parts = [self.torch.empty_like(x) for _ in range(self.n)]
+                self.dist.all_gather(parts, x.contiguous())
+                return self.torch.cat(parts, dim=0, out=out)
+            self.dist.all_gather_into_tensor(out, x.contiguous())
+            return out
 
         return self._timed(go)
 
     def reduce_scatter_seq(self, x):
-        """[B, S, D] partial sums on each rank -> this rank's [B, S/n, D] slice of the total."""
+        """[S, B, D] partial sums on each rank -> this rank's [S/n, B, D] rows of the total (reduce_scatter_tensor)."""
 
         def go():
-            chunks = [c.contiguous() for c in x.chunk(self.n, dim=1)]
-            if self.dist.get_backend() == "gloo":  # gloo has no reduce-scatter: all-reduce, keep our chunk
+            if self.dist.get_backend() == "gloo":  # gloo has no reduce-scatter: all-reduce, keep our rows
                 total = x.contiguous()
                 self.dist.all_reduce(total)
-                return total.chunk(self.n, dim=1)[self.dist.get_rank()].contiguous()
-            out = self.torch.empty_like(chunks[0])
-            self.dist.reduce_scatter(out, chunks)
+                return total.chunk(self.n, dim=0)[self.dist.get_rank()].contiguous()
+            out = self.torch.empty((x.shape[0] // self.n, *x.shape[1:]), dtype=x.dtype, device=x.device)
+            self.dist.reduce_scatter_tensor(out, x.contiguous())
             return out
 
         return self._timed(go)
 
 
-def _attn(a, w, heads_local: int, nnf):
+def _attn(a, w, heads_local: int, nnf, seq_first: bool = False):
+    """Causal attention of this rank's heads; a is [B, S, D], or [S, B, D] when seq_first (the SP layout)."""
+    if seq_first:
+        s, b, _ = a.shape
+        q, k, v = ((a @ w[n]).view(s, b, heads_local, -1).permute(1, 2, 0, 3) for n in ("wq", "wk", "wv"))
+        o = nnf.scaled_dot_product_attention(q, k, v, is_causal=True)  # [B, h, S, Dh]
+        return o.permute(2, 0, 1, 3).reshape(s, b, -1) @ w["wo"]
     b, s, _ = a.shape
     q, k, v = ((a @ w[n]).view(b, s, heads_local, -1).transpose(1, 2) for n in ("wq", "wk", "wv"))  # [B, h, S, Dh]
     o = nnf.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -172,10 +182,12 @@ def forward_tp(x, layers: list[dict], heads_local: int, comm: Comm, nnf):
 
 
 def forward_sp(x_local, layers: list[dict], heads_local: int, comm: Comm, nnf):
-    """TP + SP: norms/residuals on this rank's sequence slice; all-gather in, reduce-scatter out of each block."""
+    """TP + SP: norms/residuals on this rank's sequence slice; all-gather in, reduce-scatter out of each block.
+    x_local is this rank's [S/n, B, D] rows, sequence-first as in Megatron-LM, so the gathers and scatters along
+    the sequence are plain dim-0 collectives on contiguous buffers."""
     for w in layers:
         a = comm.all_gather_seq(_norm(x_local, w["g1"], nnf))
-        x_local = x_local + comm.reduce_scatter_seq(_attn(a, w, heads_local, nnf))
+        x_local = x_local + comm.reduce_scatter_seq(_attn(a, w, heads_local, nnf, seq_first=True))
         b = comm.all_gather_seq(_norm(x_local, w["g2"], nnf))
         x_local = x_local + comm.reduce_scatter_seq(nnf.gelu(b @ w["w1"]) @ w["w2"])
     return x_local
@@ -203,7 +215,7 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
     full = weights(s, seed=80, torch=torch)
     mine = [{k: v.to(dev, dtype).contiguous() for k, v in shard(w, rank, n).items()} for w in full]
     x = torch.randn(s.batch, s.seq, s.hidden, generator=torch.Generator().manual_seed(1)).to(dev, dtype)
-    x_local = x.chunk(n, dim=1)[rank].contiguous()
+    x_local = x.transpose(0, 1).chunk(n, dim=0)[rank].contiguous()  # [S/n, B, D], sequence-first
     heads = s.heads // n
 
     def tp():
@@ -220,7 +232,7 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
             torch.cuda.reset_peak_memory_stats()
 
     with torch.no_grad():
-        y_tp, y_sp = tp(), comm.all_gather_seq(sp())
+        y_tp, y_sp = tp(), comm.all_gather_seq(sp()).transpose(0, 1)
         comm.seconds()
         results = {}
         for name, fn in (("tensor parallel", tp), ("tensor + sequence parallel", sp)):
