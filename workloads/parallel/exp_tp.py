@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 
-from ailab.experiment import Column, Context, Output, Series, Skip
+from ailab.experiment import Column, Context, Output, Series, Skip, Table
 from workloads.kernels import jsonl
 from workloads.parallel.experiments import run_worker
+from workloads.parallel.tp_sim import simulate
 
 TABLE = "transformer stack forward: one device vs tensor / sequence parallel"
 MODES = ("1 device (reference)", "tensor parallel", "tensor + sequence parallel")
@@ -63,3 +64,41 @@ def parallel(ctx: Context) -> Output:
         "computation = the rest. Errors are against the same stack unsharded on GPU 0 (bf16)."
     )
     return out
+
+
+def simulated(ctx: Context) -> Output:
+    """d57.e3: an MLP block's matmuls split into p partitions in one process (CPU): work, memory and the all-reduce
+    volume per partition, and the summed partial outputs checked against the unsplit block in float64."""
+    tokens, hidden = int(ctx.param("tokens", 512)), int(ctx.param("hidden", 1024))
+    parts = simulate(tokens, hidden, list(ctx.param("partitions", [1, 2, 4, 8])), int(ctx.param("reps", 5)))
+    t = Table.of(
+        f"tensor-parallel split of Y = gelu(X W1) W2, X {tokens} x {hidden}, W1 {hidden} x {4 * hidden} (fp32)",
+        [
+            ("partitions", ""),
+            ("GFLOP per partition", ""),
+            ("weights per partition", "MiB"),
+            ("all-reduce sent per GPU", "MiB"),
+            ("time of one partition", "ms"),
+            ("speedup if partitions ran at once", "x"),
+            ("rel. error vs unsplit (float64)", ""),
+        ],
+        caption="partitions run one after another on this CPU; 'speedup if partitions ran at once' = time of the "
+        "unsplit block / time of one partition, i.e. before any communication cost",
+    )
+    base = parts[0].time_per_partition_ms if parts[0].partitions == 1 else float("nan")
+    for p in parts:
+        t.add(p.partitions, p.flops_per_partition / 1e9, p.weight_bytes_per_partition / 2**20,
+              p.allreduce_bytes_per_gpu / 2**20, p.time_per_partition_ms, base / p.time_per_partition_ms,
+              p.rel_error)  # fmt: skip
+    s = Series(name="time of one partition vs partitions", x=Column("partitions"), y=Column("time", "ms"))
+    for p in parts:
+        s.point("one partition", p.partitions, p.time_per_partition_ms)
+    return Output(
+        tables=[t],
+        series=[s],
+        notes=[
+            "W1 is cut by columns and W2 by rows, so each partition applies gelu to its own columns and needs no "
+            "communication inside the block; only the output partials are summed (one all-reduce per block). "
+            "The measured multi-GPU version of this split is d80 (workloads/parallel/tp.py)."
+        ],
+    )
