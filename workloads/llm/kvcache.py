@@ -8,6 +8,7 @@ attended positions it served from memory (stored before this call) and how many 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ class Stats:
         return self.served / total if total else 0.0
 
 
-class KVCache:
+class KVCache(ABC):
     """Base: no window, no sinks; subclasses store K/V their own way."""
 
     window: int | None = None
@@ -54,12 +55,14 @@ class KVCache:
             self.stats.served += attended - new
             self.stats.computed += new
 
+    @abstractmethod
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor):
-        raise NotImplementedError
+        """Store this step's K/V of `layer` at positions `pos`; return (keys, values, their positions, whether the
+        causal mask applies) to attend over."""
 
+    @abstractmethod
     def positions_held(self) -> int:
         """Token positions whose K/V this cache holds now (for the exact byte accounting)."""
-        raise NotImplementedError
 
 
 class NoCache(KVCache):

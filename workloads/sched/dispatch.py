@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from workloads.sched.pool import Reply, WorkerPool
 SCHEDULERS = ("round_robin", "least_load", "least_time", "p2c")
 
 
-class Scheduler:
+class Scheduler(ABC):
     """Tracks outstanding tasks per worker; subclasses choose the worker in `pick`."""
 
     name = "base"
@@ -39,8 +40,9 @@ class Scheduler:
         self.outstanding = [0] * n
         self.cursor = 0  # next worker in round-robin order
 
+    @abstractmethod
     def pick(self) -> int:
-        raise NotImplementedError
+        """The worker index for the next task."""
 
     def dispatched(self, i: int) -> None:
         self.outstanding[i] += 1
