@@ -78,18 +78,11 @@ async def _run(
             counted.append(t)
             futs.append(fut)
 
-    lags: list[float] = []
-    ticks: list[float] = []
-    tick = asyncio.create_task(openloop.ticker(win, ticks))
-    cpu = openloop.CpuMeter(pool.cpu_s)
-    starter = asyncio.get_running_loop().call_later(max(0.0, win.start - time.perf_counter()), cpu.start)
-    await openloop.poisson(rate, win, emit, seed, lags)
-    await asyncio.sleep(max(0.0, win.end - time.perf_counter()))
-    cpu.stop()
-    starter.cancel()
+    offered = await openloop.offer(rate, win, emit, seed, pool.cpu_s)
+    lags, ticks, cpu = offered.lags_ms, offered.ticks_ms, offered.cpu
     if futs:
         await asyncio.wait(futs, timeout=drain_s)
-    tick.cancel()
+    offered.ticker.cancel()
     t_cut = time.perf_counter()
     await d.quiesce()
     d.close()

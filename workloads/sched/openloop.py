@@ -105,6 +105,32 @@ class CpuMeter:
 
 
 @dataclass
+class Offered:
+    """What `offer` leaves running and measured: send lags, loop-lag ticks, the window's CPU, the ticker task."""
+
+    lags_ms: list[float]
+    ticks_ms: list[float]
+    cpu: CpuMeter
+    ticker: asyncio.Task
+
+
+async def offer(rate: float, win: Window, emit: Callable[[float], None], seed: int, worker_cpu) -> Offered:
+    """Poisson arrivals at `rate` over the window, with the loop-lag ticker running and the CPU meter covering
+    exactly the window; returns when the window has ended. The ticker keeps sampling through the caller's drain:
+    cancel `ticker` after it."""
+    lags: list[float] = []
+    ticks: list[float] = []
+    tick = asyncio.create_task(ticker(win, ticks))
+    cpu = CpuMeter(worker_cpu)
+    starter = asyncio.get_running_loop().call_later(max(0.0, win.start - time.perf_counter()), cpu.start)
+    await poisson(rate, win, emit, seed, lags)
+    await asyncio.sleep(max(0.0, win.end - time.perf_counter()))
+    cpu.stop()
+    starter.cancel()
+    return Offered(lags, ticks, cpu, tick)
+
+
+@dataclass
 class Run:
     """One open-loop run, summarised the way loadgen summarises one (so its verdict applies unchanged)."""
 

@@ -70,19 +70,12 @@ async def _run(
         if r.counted:
             counted.append(r)
 
-    lags: list[float] = []
-    ticks: list[float] = []
-    tick = asyncio.create_task(openloop.ticker(win, ticks))
-    cpu = openloop.CpuMeter(pool.cpu_s)
-    starter = asyncio.get_running_loop().call_later(max(0.0, win.start - time.perf_counter()), cpu.start)
-    await openloop.poisson(qps, win, emit, seed, lags)
-    await asyncio.sleep(max(0.0, win.end - time.perf_counter()))
-    cpu.stop()
-    starter.cancel()
+    offered = await openloop.offer(qps, win, emit, seed, pool.cpu_s)
+    lags, ticks, cpu = offered.lags_ms, offered.ticks_ms, offered.cpu
     deadline = time.perf_counter() + drain_s
     while any(r.t_done == 0.0 for r in counted[-1:]) and time.perf_counter() < deadline:
         await asyncio.sleep(0.005)  # FIFO: the last counted request is answered last
-    tick.cancel()
+    offered.ticker.cancel()
     t_cut = time.perf_counter()
     fe.queue.items.clear()  # abandon what the drain did not reach; batches in flight finish in close()
     await fe.close(server)

@@ -94,6 +94,20 @@ def summarize(lat_ms: list[float]) -> dict[str, float]:
     return out
 
 
+def server_summary(d: metrics.ModelCounters, seconds: float) -> dict[str, float]:
+    """Per-request server times from a delta of Triton's statistics over `seconds` of load window."""
+    return {
+        "avg_batch": d.avg_batch,
+        "queue_us": d.per_request_us("queue_us"),
+        "compute_infer_us": d.per_request_us("compute_infer_us"),
+        "compute_us": d.per_request_us("compute_us"),
+        # Triton charges each request of a batch the whole batch's compute time: divide by the batch size
+        # to get execution-seconds per second of window (~ instances busy).
+        "busy": d.compute_us / max(d.avg_batch, 1.0) / 1e6 / seconds,
+        "requests": d.request_success,
+    }
+
+
 def default_inputs(batch: int) -> dict[str, np.ndarray]:
     from workloads.models.mlp import sample_inputs
 
@@ -252,16 +266,7 @@ async def run_async(spec: LoadSpec) -> LoadResult:
         res.host_cpu_busy = 1.0 - idle / total if total > 0 else 0.0
     if before is not None and after is not None:
         d = after - before
-        res.server = {
-            "avg_batch": d.avg_batch,
-            "queue_us": d.per_request_us("queue_us"),
-            "compute_infer_us": d.per_request_us("compute_infer_us"),
-            "compute_us": d.per_request_us("compute_us"),
-            # Triton charges each request of a batch the whole batch's compute time: divide by the batch size
-            # to get execution-seconds per second of window (~ instances busy).
-            "busy": d.compute_us / max(d.avg_batch, 1.0) / 1e6 / window,
-            "requests": d.request_success,
-        }
+        res.server = server_summary(d, window)
     res.verdict = verdict(res)
     res.timeline = sorted(win.timeline or [])
     res.window_start = win.start

@@ -20,7 +20,16 @@ from dataclasses import replace
 import psutil
 
 from workloads.serving import metrics
-from workloads.serving.loadgen import LoadResult, LoadSpec, default_inputs, percentile, run_async, summarize, verdict
+from workloads.serving.loadgen import (
+    LoadResult,
+    LoadSpec,
+    default_inputs,
+    percentile,
+    run_async,
+    server_summary,
+    summarize,
+    verdict,
+)
 
 SPAWN_MARGIN_S = 3.0  # time for spawned workers to import numpy/grpc/tritonclient before the agreed start
 
@@ -118,14 +127,7 @@ def merge(spec: LoadSpec, parts: list[LoadResult], before, after, elapsed: float
     res.host_cpu_busy = 1.0 - (h1.idle - h0.idle) / total if total > 0 else 0.0
     if before is not None and after is not None:
         d = after - before
-        res.server = {
-            "avg_batch": d.avg_batch,
-            "queue_us": d.per_request_us("queue_us"),
-            "compute_infer_us": d.per_request_us("compute_infer_us"),
-            "compute_us": d.per_request_us("compute_us"),
-            "busy": d.compute_us / max(d.avg_batch, 1.0) / 1e6 / elapsed,
-            "requests": d.request_success,
-        }
+        res.server = server_summary(d, elapsed)
     res.timeline = sorted(x for r in parts for x in r.timeline)
     res.window_start = min(r.window_start for r in parts)  # perf_counter is system-wide monotonic on Linux
     res.verdict = verdict(res)
