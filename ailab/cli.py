@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ailab import commands, host
@@ -34,24 +33,23 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def experiment_status(exp, device: str) -> str:
-    """runnable here / needs GPU / needs cluster / needs TensorRT / ... / planned."""
+    """runnable here / needs GPU / needs 2 or more GPUs / needs cluster / needs TensorRT / ... / planned — needs X."""
+    from ailab.results.coverage import needs_phrase
+
     if exp.binding is None:
-        return "planned"
-    unmet = host.unmet(exp.effective_needs, device)
-    if not unmet:
-        return "runnable here"
-    needs = exp.effective_needs
+        word = needs_phrase(exp.needs)
+        return "planned" + (f" — {word}" if word else "")
     for need, word in (
-        (Need.tensorrt, "needs TensorRT"),
-        (Need.multi_gpu, "needs multi-GPU"),
-        (Need.gpu, "needs GPU"),
         (Need.cluster, "needs cluster"),
+        (Need.tensorrt, "needs TensorRT"),
+        (Need.multi_gpu, "needs 2 or more GPUs"),
+        (Need.gpu, "needs GPU"),
         (Need.container_engine, "needs container engine"),
         (Need.local_platform, "needs local platform"),
     ):
-        if need in needs and any(word.split()[-1].lower()[:4] in u.lower() for u in unmet):
+        if need in exp.effective_needs and host.unmet([need], device):
             return word
-    return "needs: " + "; ".join(unmet)
+    return "runnable here"
 
 
 @app.command("list")
@@ -140,55 +138,97 @@ def run(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when a GPU is present)")] = None,
     quick: Annotated[bool, typer.Option(help="small sizes, for tests and smoke runs")] = False,
     report: Annotated[bool, typer.Option(help="render the day/week reports afterwards")] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="override a parameter: name=value, value read as YAML (duration_s=2, qps=[100,200]); repeatable; "
+            "applies to every selected experiment that has the parameter",
+        ),
+    ] = None,
 ) -> None:
-    """Run experiments; store each result under reports/results/; exit 1 if any failed."""
-    from ailab.report import report_day, report_week
+    """Run experiments; store each result under reports/results/; exit 1 if any failed.
+
+    One line per experiment on the terminal; runners' output and third-party warnings go to the run's log file.
+    A measured (ok) result is never replaced by a skip or a failure: that attempt is kept under .lab/attempts/.
+    """
+    from ailab.contract.params import ParamsError
+    from ailab.report import report_week
     from ailab.results import provenance
-    from ailab.runner import PLANNED, SelectionError, default_device, resolve, run_one
+    from ailab.runlog import captured, new_log_path, terminal
+    from ailab.runner import PLANNED, SelectionError, check_overrides, default_device, parse_overrides, resolve, run_one
 
     if device is not None and device not in ("cpu", "cuda"):
         raise fail(f"--device {device!r}: allowed values are cpu, cuda")
     try:
         exps = resolve(selection)
-    except SelectionError as exc:
-        raise fail(str(exc)) from None
-    except CatalogueError as exc:
+        overrides = parse_overrides(set_ or [])
+        check_overrides(exps, overrides, quick)
+    except (SelectionError, CatalogueError, ParamsError) as exc:
         raise fail(str(exc)) from None
     device = device or default_device()
     prov = provenance.collect()
-    outcomes = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("running", total=len(exps))
-        for e in exps:
-            bar.update(task, description=f"{e.id} {e.summary[:50]}")
-            outcomes.append(run_one(e, device, quick, prov, log=lambda m: bar.console.print(f"  {m}")))
-            bar.advance(task)
-    t = Table("experiment", "status", "reason / result file", title=f"lab run {selection} ({device})")
+    log_path = new_log_path()
+    out = Console(file=terminal(), highlight=False)
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
-    for o in outcomes:
-        detail = o.reason if o.status != "ok" else rel(o.path) if o.path else ""
-        t.add_row(o.id if hasattr(o, "id") else o.experiment_id, f"[{colour[o.status]}]{o.status}[/]", detail)
-    console.print(t)
+    outcomes = []
+    width = len(str(len(exps)))
+    for i, e in enumerate(exps, 1):
+        if e.binding is None:
+            outcomes.append(run_one(e, device, quick, prov))
+            continue
+        out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]} …", end="\r")
+        with captured(log_path) as log:
+            log.write(f"=== {e.id} ({e.binding.runner}) ===\n")
+            o = run_one(e, device, quick, prov, log=lambda m, _l=log: _l.write(m + "\n"), overrides=overrides)
+        outcomes.append(o)
+        tail = f"{o.duration_s:.1f} s" if o.status == "ok" else o.reason[:90]
+        out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]:<60} [{colour[o.status]}]{o.status:<7}[/] {tail}")
     ran = [o for o in outcomes if o.reason != PLANNED]
+    t = Table("experiment", "status", "reason / result file", title=f"lab run {selection} ({device})")
+    for o in ran:
+        detail = rel(o.path) if o.status == "ok" and o.path else o.reason
+        if o.kept:
+            detail += f" — measured result kept: {rel(o.kept)}; this attempt: {rel(o.path)}" if o.path else ""
+        t.add_row(o.experiment_id, f"[{colour[o.status]}]{o.status}[/]", detail)
+    if ran:
+        out.print(t)
     counts = {s: sum(o.status == s for o in ran) for s in ("ok", "skipped", "failed")}
-    console.print(
+    out.print(
         f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed, {len(outcomes) - len(ran)} planned"
+        f"; log: {rel(log_path)}"
     )
     if report:
         cat = catalogue()
         for week in sorted({cat.day(e.day).week for e in exps}):
-            console.print(f"report: {rel(report_week(week))}")
-        for day in sorted({e.day for e in exps}):
-            report_day(cat.day(day))
+            out.print(f"report: {rel(report_week(week))}")
     if counts["failed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def coverage(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Per week: measured on CPU / GPU, substitute, derived, needs cluster / TensorRT / multi-GPU / GPU, writing,
+    not run, planned — counted from the files under reports/results/ and the catalogue."""
+    from ailab.results.coverage import KINDS, LABELS
+    from ailab.results.coverage import coverage as compute
+
+    try:
+        cov = compute(catalogue())
+    except CatalogueError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(cov.to_dict(), indent=1))
+    else:
+        t = Table("week", *(LABELS[k] for k in KINDS), title="lab coverage (experiments per kind of result)")
+        for w in cov.weeks:
+            t.add_row(f"{w.week:02d}", *(str(w.counts[k]) for k in KINDS))
+        t.add_row("all", *(f"[bold]{cov.totals[k]}[/]" for k in KINDS))
+        console.print(t)
+    for path, why in cov.unreadable:
+        err.print(f"[yellow]unreadable result[/] {rel(path)}: {why}")
 
 
 @app.command("report")

@@ -1,4 +1,8 @@
-"""Resolve experiment selections, check needs, run experiments and store each result with provenance."""
+"""Resolve experiment selections, check needs, run experiments and store each result with provenance.
+
+A run never loses a measurement: when the stored result of an experiment on this host class is `ok` and the new
+attempt is skipped or failed, the measured file stays and the attempt is recorded under `.lab/attempts/` instead.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ailab import host
+from ailab.contract import Context, Output, Skip
+from ailab.contract.params import ParamsError, validate
+from ailab.contract.paths import state_dir, work_dir
 from ailab.curriculum import Catalogue, Experiment, Need, catalogue
-from ailab.experiment import Context, Output, Skip
-from ailab.paths import work_dir
+from ailab.curriculum.loader import runner_params_model
 from ailab.results import provenance, save
+from ailab.results.store import load_result, result_path
 
 PLANNED = "planned: no runner implemented in the lab yet"
 
@@ -66,6 +75,62 @@ class RunOutcome:
     status: str  # ok | skipped | failed
     reason: str
     path: Path | None
+    kept: Path | None = None  # the measured result that this (skipped/failed) attempt did not replace
+    duration_s: float = 0.0
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`name=value` pairs (values read as YAML: 2, 0.5, grpc, [1, 2], {a: 1}) -> dict; ParamsError when malformed."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise ParamsError(f"--set {item!r}: expected name=value (e.g. duration_s=2 or qps=[100,200])")
+        try:
+            out[name] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"--set {item!r}: the value is not valid YAML ({exc.__class__.__name__})") from None
+    return out
+
+
+def resolve_params(exp: Experiment, quick: bool, overrides: dict[str, Any] | None = None) -> tuple[Any, dict]:
+    """(typed params or None for a transitional runner, the plain dict) of a bound experiment; ParamsError if bad."""
+    assert exp.binding is not None
+    values = {**exp.binding.params, **(exp.binding.quick if quick else {})}
+    model = runner_params_model(exp.binding.runner)
+    if overrides:
+        known = set(model.model_fields) if model is not None else set(values)
+        values.update({k: v for k, v in overrides.items() if k in known})
+    if model is None:
+        return None, values
+    try:
+        typed = validate(model, values)
+    except ParamsError as exc:
+        raise ParamsError(f"{exp.id} ({exp.binding.runner}): {exc}") from None
+    return typed, typed.model_dump(mode="json")
+
+
+def check_overrides(exps: list[Experiment], overrides: dict[str, Any], quick: bool) -> None:
+    """Every override names a parameter of at least one selected experiment, and every affected one accepts it."""
+    if not overrides:
+        return
+    bound = [e for e in exps if e.binding is not None]
+    fields: set[str] = set()
+    for e in bound:
+        model = runner_params_model(e.binding.runner)  # type: ignore[union-attr]
+        fields |= set(model.model_fields) if model is not None else set(e.binding.params)  # type: ignore[union-attr]
+    if unknown := sorted(set(overrides) - fields):
+        allowed = ", ".join(sorted(fields)) or "none (no bound experiment selected)"
+        raise ParamsError(
+            f"--set {', '.join(unknown)}: no selected experiment has such a parameter (allowed: {allowed})"
+        )
+    for e in bound:
+        resolve_params(e, quick, overrides)
+
+
+def _attempt_path(exp_id: str, host_class: str) -> Path:
+    return state_dir() / "attempts" / exp_id.split(".")[0] / f"{exp_id}.{host_class}.json"
 
 
 def load_runner(ref: str) -> Callable[[Context], Output]:
@@ -84,15 +149,17 @@ def run_one(
     prov: dict[str, Any],
     store: bool = True,
     log: Callable[[str], None] = print,
+    overrides: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run a single experiment and record ok / skipped (with reason) / failed (with error)."""
+    hclass = provenance.host_class(prov, device, Need.multi_gpu in exp.effective_needs)
     record: dict[str, Any] = {
         "id": exp.id,
         "day": exp.day,
         "summary": exp.summary,
         "runner": exp.runner,
         "device": device,
-        "host_class": provenance.host_class(prov, device, Need.multi_gpu in exp.effective_needs),
+        "host_class": hclass,
         "needs": [n.value for n in exp.effective_needs],
         "params": {},
         "provenance": {**prov, "started_utc": _now()},
@@ -101,19 +168,30 @@ def run_one(
     if exp.binding is None:
         # planned experiments leave no file: the report reads their state from the catalogue
         return RunOutcome(exp.id, "skipped", PLANNED, None)
-    if reasons := host.unmet(exp.effective_needs, device):
+    t0 = time.perf_counter()
+    if device == "cuda" and not host.gpus():
+        status, reason = "skipped", "asked for --device cuda, but this host has no CUDA GPU"
+    elif reasons := host.unmet(exp.effective_needs, device):
         status, reason = "skipped", "; ".join(reasons)
     else:
-        params = {**exp.binding.params, **(exp.binding.quick if quick else {})}
+        typed, params = resolve_params(exp, quick, overrides)
         record["params"] = params
         record["quick"] = quick
         ctx = Context(
-            experiment_id=exp.id, params=params, device=device, quick=quick, workdir=work_dir() / exp.id, log=log
+            experiment_id=exp.id,
+            device=device,
+            quick=quick,
+            workdir=work_dir() / exp.id,
+            log=log,
+            platform=_platform_factory,
+            result_of=lambda other: _stored(other, hclass),
+            host_class=hclass,
+            params=params if typed is None else {},
         )
         ctx.workdir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
         try:
-            out = load_runner(exp.binding.runner)(ctx)
+            func = load_runner(exp.binding.runner)
+            out = func(ctx) if typed is None else func(ctx, typed)
             if not isinstance(out, Output):
                 raise TypeError(f"runner {exp.binding.runner} returned {type(out).__name__}, expected Output")
             record.update(out.to_dict())
@@ -122,11 +200,32 @@ def run_one(
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             record["traceback"] = traceback.format_exc(limit=8)
-        record["duration_s"] = round(time.perf_counter() - t0, 3)
+    record["duration_s"] = round(time.perf_counter() - t0, 3)
     record["provenance"]["ended_utc"] = _now()
     record["status"], record["reason"] = status, reason
-    path = save(record) if store else None
-    return RunOutcome(exp.id, status, reason, path)
+    if not store:
+        return RunOutcome(exp.id, status, reason, None, duration_s=record["duration_s"])
+    kept = None
+    if status != "ok" and (prev := _stored(exp.id, hclass)) is not None and prev.get("status") == "ok":
+        kept = result_path(exp.id, hclass)
+        path = save(record, path=_attempt_path(exp.id, hclass))
+    else:
+        path = save(record)
+    return RunOutcome(exp.id, status, reason, path, kept, record["duration_s"])
+
+
+def _stored(exp_id: str, host_class: str) -> dict[str, Any] | None:
+    """The stored result of `exp_id` for `host_class`, or None (missing or unreadable)."""
+    res = load_result(result_path(exp_id, host_class))
+    return res.data if res is not None and res.error is None else None
+
+
+def _platform_factory(
+    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
+) -> Any:
+    from ailab.local.platform import Platform  # imported late: only runners that start services need it
+
+    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 def default_device() -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ailab import paths
+from ailab.contract import paths
 from ailab.local import state
 
 console = Console()

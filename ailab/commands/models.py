@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ailab.paths import work_dir
+from ailab.contract.paths import work_dir
 
 console = Console()
 err = Console(stderr=True)

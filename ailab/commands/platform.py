@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ailab import paths
+from ailab.contract import paths
 from ailab.local import registry, state
 from ailab.local.platform import Platform, status
 from ailab.local.registry import PlatformError

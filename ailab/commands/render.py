@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 
 err = Console(stderr=True)
 

@@ -1,9 +1,16 @@
-"""Load and validate the catalogue: days/dNN.yaml (curriculum text) + bindings/*.yaml (how the lab runs them)."""
+"""Load and validate the catalogue: days/dNN.yaml (curriculum text) + every area's bindings.yaml (how the lab runs
+its experiments: `workloads/<area>/bindings.yaml`, beside the area's `experiments/` runners).
+
+Each binding's `params`, and `params` + `quick`, are validated against the runner's typed `Params` model when the
+catalogue loads, so `lab list` and the tests fail on a bad binding naming the file, the experiment and the field.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
+import inspect
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -12,11 +19,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ailab.contract.params import Params, ParamsError, params_model, validate
+from ailab.contract.paths import REPO_ROOT
 from ailab.curriculum.schema import Binding, Day, Experiment
 
 HERE = Path(__file__).resolve().parent
 DAYS_DIR = HERE / "days"
-BINDINGS_DIR = HERE / "bindings"
+WORKLOADS_DIR = REPO_ROOT / "workloads"
+LEGACY_BINDINGS_DIR = HERE / "bindings"  # TRANSITIONAL: areas not yet moved to workloads/<area>/bindings.yaml
+
+
+def binding_files(workloads_dir: Path = WORKLOADS_DIR) -> list[Path]:
+    """Every area's bindings file, in a stable order."""
+    return sorted(workloads_dir.glob("*/bindings.yaml")) + sorted(LEGACY_BINDINGS_DIR.glob("*.yaml"))
 
 
 class CatalogueError(ValueError):
@@ -83,10 +98,40 @@ def check_runner(ref: str) -> str | None:
     return None
 
 
+def runner_params_model(ref: str) -> type[Params] | None:
+    """The runner's `Params` model (imports the runner's module); None for a TRANSITIONAL one-argument runner."""
+    module, _, func = ref.partition(":")
+    fn = getattr(importlib.import_module(module), func)
+    if len(inspect.signature(fn).parameters) == 1:
+        return None
+    return params_model(fn)
+
+
+def check_params(ref: str, params: dict[str, Any], quick: dict[str, Any]) -> str | None:
+    """Why the binding's params (and params + quick) do not fit the runner's model, or None."""
+    try:
+        model = runner_params_model(ref)
+    except (ImportError, AttributeError, TypeError) as exc:
+        return f"runner {ref}: {type(exc).__name__}: {exc}"
+    if model is None:
+        return None
+    for label, values in (("params", params), ("quick", {**params, **quick})):
+        try:
+            validate(model, values)
+        except ParamsError as exc:
+            return f"{label}: {exc}"
+    return None
+
+
 def load_catalogue(
-    days_dir: Path = DAYS_DIR, bindings_dir: Path = BINDINGS_DIR, check_runners: bool = True
+    days_dir: Path = DAYS_DIR,
+    bindings: list[Path] | None = None,
+    check_runners: bool = True,
 ) -> Catalogue:
-    """Load every day and binding, validate them, and fail on the first error with file, day and field."""
+    """Load every day and binding, validate them, and fail on the first error with file, day and field.
+
+    `check_runners` also imports each runner's module to validate the binding's parameters against its model.
+    """
     days: dict[int, Day] = {}
     files = sorted(days_dir.glob("d*.yaml"))
     if not files:
@@ -112,7 +157,7 @@ def load_catalogue(
 
     experiments: dict[str, Experiment] = {e.id: e for d in days.values() for e in d.experiments}
     bound_in: dict[str, Path] = {}
-    for path in sorted(bindings_dir.glob("*.yaml")):
+    for path in binding_files() if bindings is None else bindings:
         raw = _read_yaml(path) or {}
         if not isinstance(raw, dict):
             raise CatalogueError(f"{_rel(path)}: expected a mapping of experiment id -> binding")
@@ -137,6 +182,8 @@ def load_catalogue(
                 ) from None
             if check_runners and (why := check_runner(binding.runner)):
                 raise CatalogueError(f"{_rel(path)}: {where}: field {exp_id}.runner: {why}")
+            if check_runners and (why := check_params(binding.runner, binding.params, binding.quick)):
+                raise CatalogueError(f"{_rel(path)}: {where}: experiment {exp_id}: {why}")
             bound_in[exp_id] = path
             experiments[exp_id] = experiments[exp_id].model_copy(update={"binding": binding})
 

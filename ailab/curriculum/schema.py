@@ -69,7 +69,8 @@ class Experiment(Strict):
     text: str = Field(min_length=1)  # the curriculum's own words (Chinese)
     summary: str = Field(min_length=1)  # English summary
     needs: list[Need] = Field(default_factory=list)  # what the experiment as written needs
-    binding: Binding | None = None  # filled from bindings/*.yaml by the loader
+    writing: bool = False  # a writing task: only a person can write it (the lab fills a template with facts)
+    binding: Binding | None = None  # filled from workloads/<area>/bindings.yaml by the loader
 
     @field_validator("id")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from ailab import paths
+from ailab.contract import paths
 from ailab.local import process, registry, state, supervisor
 from ailab.local.registry import PlatformError
 from ailab.local.spec import HOST, PlatformContext

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
 from ailab.platform.model import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform import cache, cluster, delivery, gpu, mesh, monitoring, objects, security, serving, tracing
 from ailab.platform.config import NAMESPACE, ConfigError, StackSettings
 from ailab.platform.model import CORE_GROUPS, CRD_PROVIDERS, Plan, api_group

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform import cluster
 from ailab.platform.config import StackSettings
 from ailab.platform.model import Plan

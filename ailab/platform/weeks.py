@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform.config import WEEKS, ConfigError, StackSettings, parse_settings
 from ailab.platform.plan import plan_stack
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ailab import host
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 
 KEY_PACKAGES = (
     "torch",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ailab import paths
+from ailab.contract import paths
 from workloads.images import build
 
 pytestmark = pytest.mark.containers

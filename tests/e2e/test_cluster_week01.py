@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform.hostcheck import HostProbe, gpu_runtime_problems
 
 pytestmark = pytest.mark.cluster

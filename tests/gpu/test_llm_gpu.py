@@ -66,7 +66,7 @@ def test_full_cache_allocation_equals_the_exact_byte_count(torch) -> None:
     ],
 )
 def test_memory_runners_fill_their_tables(torch, tmp_path: Path, runner: str, params: dict) -> None:
-    from ailab.experiment import Context
+    from ailab.contract import Context
     from ailab.runner import load_runner
 
     p = {"model": {}, "cuda_model": {"d_model": 256, "n_layers": 2, "n_heads": 4, "dtype": "bfloat16"}, **params}

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ailab import paths
+from ailab.contract import paths
 from workloads.images.catalog import ImageSpec
 
 IMAGES_DIR = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table
 from workloads.images import build as b
 from workloads.images import catalog, context
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ailab import paths
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table, paths
 from workloads.images import build as b
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F  # noqa: N812 - the conventional name
 
-from ailab.paths import state_dir
+from ailab.contract.paths import state_dir
 from workloads.llm.kvcache import NoCache
 from workloads.llm.model import DecoderLM, ModelConfig, build
 

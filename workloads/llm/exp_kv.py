@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ailab.experiment import Column, Context, Output, Series, Skip, Table
+from ailab.contract import Column, Context, Output, Series, Skip, Table
 from workloads.llm import charlm, params, quality
 from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
 from workloads.llm.generate import generate

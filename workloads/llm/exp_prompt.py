@@ -6,7 +6,7 @@ the caches alone. Outputs are greedy; each cached configuration's outputs are co
 
 from __future__ import annotations
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.llm import charlm, params
 from workloads.llm.generate import generate
 from workloads.llm.kvcache import make_cache

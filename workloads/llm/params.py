@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ailab.experiment import Context
+from ailab.contract import Context
 from workloads.llm.model import DecoderLM, ModelConfig, bad, build
 
 _MISSING = object()

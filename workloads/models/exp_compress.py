@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.models import compress, distill_demo, quantize
 from workloads.models import compress_bench as bench
 

@@ -6,7 +6,7 @@ student of that seed share initialisation, shuffling and epochs, so differences 
 
 from __future__ import annotations
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.models import compress, distill_demo
 from workloads.models import compress_bench as bench
 from workloads.models.exp_compress import timing_params

@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ailab.experiment import Column, Context, Output, Series, Table
-from ailab.paths import work_dir
+from ailab.contract import Column, Context, Output, Series, Table
+from ailab.contract.paths import work_dir
 from workloads.models import custom_fn, folding, mlp, ortbench
 
 SUPPORTED_OPSETS = range(13, 21)  # 20 is the TorchScript exporter's maximum in torch 2.13; 13 the curriculum's oldest

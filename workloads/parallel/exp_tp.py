@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from ailab.experiment import Column, Context, Output, Series, Skip, Table
+from ailab.contract import Column, Context, Output, Series, Skip, Table
 from workloads.kernels import jsonl
 from workloads.parallel.experiments import run_worker
 from workloads.parallel.tp_sim import simulate

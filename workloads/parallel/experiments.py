@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from ailab.experiment import Context, Output, Skip
-from ailab.paths import REPO_ROOT
+from ailab.contract import Context, Output, Skip
+from ailab.contract.paths import REPO_ROOT
 from workloads.kernels import jsonl
 
 TABLE = "NCCL collectives vs message size"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.models.data import sample_inputs
 from workloads.sched import balance, checks, dispatch
 from workloads.sched.pool import WorkerPool, calibrate

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.models.data import sample_inputs
 from workloads.sched import checks, openloop, qpsload
 from workloads.sched.batching import BatchConfig

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 
 READY_TIMEOUT_S = 60.0  # spawning imports numpy + onnxruntime: ~1 s each on an idle 2-core host, more when busy
 
@@ -74,7 +74,7 @@ def _worker_main(conn: Connection, model: str, slowdown: float, threads: int, de
 
 def default_model() -> Path:
     """The Day-3 MLP as ONNX, exported once into .lab/work/models (shared with the serving days)."""
-    from ailab.paths import work_dir
+    from ailab.contract.paths import work_dir
     from workloads.models.mlp import export_default_model
 
     return export_default_model(work_dir() / "models")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.serving import harness, loadgen, perf
 from workloads.serving.common import errors, host_note, lat, load, variant
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.serving import harness
 from workloads.serving.common import errors, host_note, lat, load, variant
 

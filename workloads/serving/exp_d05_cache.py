@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table
 from ailab.local.platform import Platform
 from workloads.serving import harness, loadgen, metrics
 from workloads.serving.client import AsyncClient, Client, InferenceError

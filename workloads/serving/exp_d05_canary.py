@@ -22,7 +22,7 @@ import onnx
 from google.protobuf import json_format
 from onnx import numpy_helper
 
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table
 from workloads.serving import harness
 from workloads.serving.canary import Gate, Settings, Traffic, gate, settings
 from workloads.serving.client import Client

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from workloads.serving import harness, loadgen
 from workloads.serving.client import Client
 from workloads.serving.common import errors, host_note, lat, load, variant

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ailab import host, paths
+from ailab.contract import paths
+from ailab.contract import probes as host
 
 # On 2 cores the default time windows never stabilise; a fixed request count per window does.
 # --stability-percentage 50 (default 10): a loaded 2-core box rarely keeps 3 windows within 10 %.

@@ -15,7 +15,8 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from ailab import host, paths
+from ailab.contract import paths
+from ailab.contract import probes as host
 from workloads.serving.modelspec import (
     DynamicBatching,
     InstanceGroup,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ailab.contract.paths import REPO_ROOT
 from ailab.local.spec import HOST, PlatformContext, ServiceSpec
-from ailab.paths import REPO_ROOT
 
 DEFAULT_PORT = 9108
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from ailab.experiment import Column, Context, Output, Series, Table
+from ailab.contract import Column, Context, Output, Series, Table
 from ailab.local.spec import free_port
 from ailab.observability import webhook
 from ailab.observability.experiments.common import (

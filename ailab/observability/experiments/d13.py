@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import yaml
 
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table
 from ailab.observability import webhook
 from ailab.observability.experiments.common import exact_quantile, histogram_quantile, metered_traffic
 from ailab.observability.scrape import kubernetes_config

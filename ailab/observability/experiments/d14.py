@@ -10,7 +10,7 @@ import signal
 import time
 import urllib.request
 
-from ailab.experiment import Context, Output, Table
+from ailab.contract import Context, Output, Table
 from ailab.local import process
 from ailab.observability import webhook
 from ailab.observability.experiments.common import metered_traffic

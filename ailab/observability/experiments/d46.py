@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ailab.experiment import Column, Context, Output, Series, Skip, Table
+from ailab.contract import Column, Context, Output, Series, Skip, Table
 from ailab.local.spec import free_port
 from ailab.observability.panels import GPU
 from ailab.observability.rules import alert_rules

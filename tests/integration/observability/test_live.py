@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import start_http_server
 
+from ailab.contract.paths import REPO_ROOT
 from ailab.local.platform import Platform
 from ailab.local.registry import PlatformError
 from ailab.local.spec import free_port
 from ailab.observability import webhook
 from ailab.observability.dashboards import concrete, panel_queries
 from ailab.observability.stack import MODEL, Stack, observed_platform
-from ailab.paths import REPO_ROOT
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
 
 pytestmark = pytest.mark.integration

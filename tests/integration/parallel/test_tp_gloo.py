@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from workloads.kernels import jsonl
 from workloads.parallel import tp
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ailab.experiment import Context
+from ailab.contract import Context
 from workloads.models import ortbench
 from workloads.models.data import sample_inputs
 from workloads.sched import balance, dispatch, exp_d72, exp_d83, qpsload

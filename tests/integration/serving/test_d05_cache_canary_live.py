@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ailab.experiment import Context, Output
+from ailab.contract import Context, Output
 from workloads.serving.exp_d05_cache import response_cache
 from workloads.serving.exp_d05_canary import canary_rollout
 

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ailab.curriculum import CatalogueError, Need, load_catalogue
-from ailab.curriculum.loader import BINDINGS_DIR, DAYS_DIR, check_runner
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
+from ailab.curriculum import CatalogueError, Need
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+from ailab.curriculum.loader import DAYS_DIR, binding_files, check_runner
 
 
 def test_catalogue_has_90_days_and_450_unique_experiments() -> None:
@@ -39,10 +42,22 @@ def test_time_plan_and_leetcode_lines_are_not_experiments() -> None:
 
 
 def _copy_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """The days and every area's bindings file copied under tmp_path (bindings/<area>.yaml)."""
     days, bindings = tmp_path / "days", tmp_path / "bindings"
     shutil.copytree(DAYS_DIR, days)
-    shutil.copytree(BINDINGS_DIR, bindings)
+    bindings.mkdir()
+    for f in binding_files():
+        shutil.copy(f, bindings / f"{f.parent.name}-{f.name}")
     return days, bindings
+
+
+def load_catalogue(days: Path | None = None, bindings: Path | None = None, **kw):
+    """The loader on a copied tree (bindings as a folder of files), or on the repository."""
+    from ailab.curriculum import load_catalogue as load
+
+    if days is None:
+        return load(**kw)
+    return load(days, sorted(bindings.glob("*.yaml")), **kw)
 
 
 def _edit(path: Path, fn) -> None:
@@ -84,9 +99,10 @@ def test_runner_that_does_not_exist_is_rejected(tmp_path: Path) -> None:
         load_catalogue(days, bindings)
 
 
-def test_binding_with_unknown_need_and_bad_runner_reference(tmp_path: Path) -> None:
+def test_binding_with_unknown_need_and_bad_runner_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
     days, bindings = _copy_tree(tmp_path)
-    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n  needs: [tpu]\n")
+    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: fake_experiments:skip_me\n  needs: [tpu]\n")
     with pytest.raises(CatalogueError, match=r"field d90.e5.needs\[0\]"):
         load_catalogue(days, bindings)
     (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: not-a-reference\n")
@@ -94,10 +110,11 @@ def test_binding_with_unknown_need_and_bad_runner_reference(tmp_path: Path) -> N
         load_catalogue(days, bindings)
 
 
-def test_experiment_bound_twice_is_rejected(tmp_path: Path) -> None:
+def test_experiment_bound_twice_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
     days, bindings = _copy_tree(tmp_path)
-    (bindings / "zz_a.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n")
-    (bindings / "zz_b.yaml").write_text("d90.e5:\n  runner: ailab.runner:resolve\n")
+    (bindings / "zz_a.yaml").write_text("d90.e5:\n  runner: fake_experiments:skip_me\n")
+    (bindings / "zz_b.yaml").write_text("d90.e5:\n  runner: fake_experiments:skip_me\n")
     with pytest.raises(CatalogueError, match="already bound in"):
         load_catalogue(days, bindings)
 
@@ -117,3 +134,34 @@ def test_needs_of_binding_replace_needs_as_written() -> None:
     unbound = next(e for e in cat.experiments.values() if not e.binding and e.needs)
     assert unbound.effective_needs == unbound.needs
     assert all(isinstance(n, Need) for n in unbound.needs)
+
+
+def test_every_area_keeps_its_bindings_beside_its_runners() -> None:
+    """One way to add an experiment: workloads/<area>/bindings.yaml names runners in workloads/<area>/experiments/."""
+    cat = load_catalogue()
+    for f in binding_files():
+        if f.parent.name == "bindings":
+            continue  # TRANSITIONAL legacy folder, removed when every area has moved
+        area = f.parent.name
+        for exp_id, spec in (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).items():
+            assert spec["runner"].startswith(f"workloads.{area}.experiments."), (f, exp_id)
+    assert cat.experiments["d53.e1"].binding is not None
+
+
+@pytest.mark.parametrize(
+    ("binding", "expected"),
+    [
+        ("  params: {report: 5}\n", r"experiment d53.e1: params: field report = 5: "),
+        (
+            "  params: {reprot: x.json}\n",
+            r"experiment d53.e1: params: field reprot: unknown parameter \(allowed: report\)",
+        ),
+        ("  quick: {report: /nonexistent.json}\n", r"experiment d53.e1: quick: field report = '/nonexistent.json'"),
+    ],
+)
+def test_binding_params_are_validated_against_the_runner_model_at_load(tmp_path: Path, binding, expected) -> None:
+    days, bindings = _copy_tree(tmp_path)
+    f = bindings / "sched-bindings.yaml"
+    f.write_text(f.read_text().replace("  needs: [gpu]\n", "  needs: [gpu]\n" + binding, 1))
+    with pytest.raises(CatalogueError, match=r"sched-bindings.yaml: day 53: " + expected):
+        load_catalogue(days, bindings)

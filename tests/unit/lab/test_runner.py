@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ailab.contract.params import ParamsError
 from ailab.curriculum import Binding, Need, catalogue
 from ailab.results import load_day, provenance
-from ailab.runner import PLANNED, SelectionError, resolve, run_one
+from ailab.results.store import load_result
+from ailab.runner import PLANNED, SelectionError, check_overrides, parse_overrides, resolve, run_one
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -93,11 +95,14 @@ def test_unmet_need_is_recorded_as_skipped_with_reason(
     from ailab import host
 
     host.gpus.cache_clear()
-    out = run_one(bound("d08.e1", "ok", needs=[Need.gpu]), "cuda", False, provenance.collect())
+    out = run_one(bound("d08.e1", "ok", needs=[Need.gpu]), "cpu", False, provenance.collect())
+    cuda = run_one(bound("d08.e2", "ok"), "cuda", False, provenance.collect())
     host.gpus.cache_clear()
     assert out.status == "skipped"
     assert "needs a GPU (none found)" in out.reason
     assert json.loads(out.path.read_text())["status"] == "skipped"
+    # --device cuda on a host without CUDA is a skip, never a failure, whatever the binding's needs say
+    assert (cuda.status, cuda.reason) == ("skipped", "asked for --device cuda, but this host has no CUDA GPU")
 
 
 def test_experiment_can_skip_itself(lab_tmp: Path, fake_runners: None) -> None:
@@ -120,3 +125,61 @@ def test_gpu_results_do_not_overwrite_cpu_results() -> None:
     two = {"gpus": prov["gpus"] * 2}
     assert provenance.host_class(two, "cuda", multi_gpu=True) == "h100x2"
     assert provenance.host_class(two, "cuda") == "h100"
+
+
+def test_a_measured_result_is_never_replaced_by_a_skip_or_a_failure(lab_tmp: Path, fake_runners: None) -> None:
+    prov = provenance.collect()
+    first = run_one(bound("d03.e1", "ok"), "cpu", False, prov)
+    measured = first.path.read_text()
+    for runner in ("skip_me", "boom"):
+        again = run_one(bound("d03.e1", runner), "cpu", False, prov)
+        assert again.status in ("skipped", "failed")
+        assert again.kept == first.path and first.path.read_text() == measured
+        assert again.path == lab_tmp / "state" / "attempts" / "d03" / "d03.e1.cpu.json"
+        assert json.loads(again.path.read_text())["status"] == again.status
+    newer = run_one(bound("d03.e1", "ok", batches=[4]), "cpu", False, prov)  # a new measurement does replace it
+    assert newer.path == first.path and json.loads(first.path.read_text())["params"]["batches"] == [4]
+
+
+def test_substitute_and_derived_results_say_so(lab_tmp: Path, fake_runners: None) -> None:
+    prov = provenance.collect()
+    sub = json.loads(run_one(bound("d03.e2", "stand_in"), "cpu", False, prov).path.read_text())
+    assert sub["substitute"] == {
+        "instead_of": "DCGM exporter",
+        "used": "the lab's NVML exporter",
+        "why": "no DCGM here",
+    }
+    early = run_one(bound("d03.e3", "derived"), "cpu", False, prov)
+    assert early.status == "skipped" and "derived from d03.e1, which has no measured result for cpu" in early.reason
+    run_one(bound("d03.e1", "ok"), "cpu", False, prov)
+    der = json.loads(run_one(bound("d03.e4", "derived"), "cpu", False, prov).path.read_text())
+    assert der["status"] == "ok" and der["derived_from"] == ["d03.e1"]
+
+
+def test_params_are_typed_and_overrides_are_checked_before_anything_runs(lab_tmp: Path, fake_runners: None) -> None:
+    assert parse_overrides(["scale=0.5", "batches=[2, 4]", "name=grpc"]) == {
+        "scale": 0.5,
+        "batches": [2, 4],
+        "name": "grpc",
+    }
+    with pytest.raises(ParamsError, match="expected name=value"):
+        parse_overrides(["scale"])
+    exps = [bound("d03.e1", "ok")]
+    with pytest.raises(ParamsError, match=r"--set sclae: no selected experiment has such a parameter \(allowed: "):
+        check_overrides(exps, {"sclae": 2}, False)
+    with pytest.raises(ParamsError, match=r"d03.e1 \(fake_experiments:ok\): field scale = -1: "):
+        check_overrides(exps, {"scale": -1}, False)
+    assert not (lab_tmp / "results").exists()  # nothing ran, nothing was written
+    out = run_one(exps[0], "cpu", False, provenance.collect(), overrides={"batches": [2]})
+    assert json.loads(out.path.read_text())["params"] == {"batches": [2], "scale": 1.0}
+
+
+def test_unreadable_result_files_are_named_not_fatal(lab_tmp: Path) -> None:
+    day = lab_tmp / "results" / "d03"
+    day.mkdir(parents=True)
+    (day / "d03.e1.cpu.json").write_text('{"schema": 1, "id": "d03.e1", "sta')
+    (day / "d03.e2.cpu.json").write_text("[1, 2]")
+    res = {r.id: r for r in load_day("d03", lab_tmp / "results")}
+    assert res["d03.e1"].status == "unreadable" and "not valid JSON (line 1" in res["d03.e1"].error
+    assert "expected a JSON object, found list" in res["d03.e2"].error
+    assert load_result(day / "d03.e5.cpu.json") is None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ailab.contract import Context
 from ailab.curriculum import catalogue
-from ailab.experiment import Context
 from ailab.runner import load_runner
 from workloads.llm import charlm
 from workloads.llm.model import ConfigError
@@ -51,7 +51,7 @@ def test_cuda_values_replace_cpu_values_only_on_cuda(tmp_path: Path) -> None:
 
 
 def test_gpu_memory_runners_skip_on_cpu(tmp_path: Path) -> None:
-    from ailab.experiment import Skip
+    from ailab.contract import Skip
 
     for ref in ("workloads.llm.exp_kv:memory_curve", "workloads.llm.exp_long:memory"):
         with pytest.raises(Skip, match="needs a CUDA GPU"):

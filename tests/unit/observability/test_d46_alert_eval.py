@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ailab.experiment import Context, Skip
+from ailab.contract import Context, Skip
 from ailab.observability.experiments import d46
 
 

@@ -11,10 +11,10 @@ import yaml
 from typer.testing import CliRunner
 
 from ailab.cli import app
+from ailab.contract.paths import REPO_ROOT
 from ailab.observability import generate, rules, tools
 from ailab.observability.dashboards import panel_queries
 from ailab.observability.rules import Recording
-from ailab.paths import REPO_ROOT
 
 DASH = REPO_ROOT / "dashboards"
 

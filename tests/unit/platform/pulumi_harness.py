@@ -15,7 +15,7 @@ from typing import Any
 from pulumi_kubernetes.yaml.yaml import _parse_yaml_object
 
 import pulumi
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform import hostcheck
 from ailab.platform import stack as stack_module
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pulumi_harness import GPU_READY_HOST, MOCK_PASSWORD, SECRET_SIG, fake_probe, run_program
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform import monitoring, weeks
 from ailab.platform.versions import CHARTS, IMAGES
 from workloads.images.catalog import TAG, ref

@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ailab.cli import app
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 from ailab.platform import weeks
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ailab.experiment import Context
+from ailab.contract import Context
 from workloads.sched import exp_d72, exp_d83, openloop
 from workloads.sched.pool import WorkerPool
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ailab.experiment import Context, Skip
-from workloads.sched.topology import parse_cpulist, parse_numactl_hardware, parse_nvidia_smi_topo, run
+from ailab.contract import Context, Skip
+from workloads.sched.experiments.topology import TopologyParams, gpu_topology
+from workloads.sched.topology import parse_cpulist, parse_numactl_hardware, parse_nvidia_smi_topo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -73,14 +74,15 @@ def test_unreadable_output_names_the_problem():
         parse_numactl_hardware("No NUMA available on this system")
 
 
-def _ctx(tmp_path: Path, report: dict) -> Context:
+def _run(tmp_path: Path, report: dict):
     path = tmp_path / "gpu_topology.json"
     path.write_text(json.dumps(report))
-    return Context("d53.e1", {"report": str(path)}, "cpu", False, tmp_path)
+    ctx = Context(experiment_id="d53.e1", device="cpu", quick=False, workdir=tmp_path)
+    return gpu_topology(ctx, TopologyParams(report=str(path)))
 
 
 def test_runner_reads_the_gpu_topology_role_report(tmp_path: Path):
-    out = run(_ctx(tmp_path, {"nvidia_smi_topo": TWO_SOCKET, "numactl_hardware": TWO_NODES, "gpus": []}))
+    out = _run(tmp_path, {"nvidia_smi_topo": TWO_SOCKET, "numactl_hardware": TWO_NODES, "gpus": []})
     tables = {t.name: t for t in out.tables}
     assert len(tables["gpu_links"].rows) == 6  # 4 GPUs -> 6 pairs
     assert ["GPU0", "GPU1", "NV4", 1, "bonded NVLinks"] in tables["gpu_links"].rows
@@ -92,4 +94,4 @@ def test_runner_reads_the_gpu_topology_role_report(tmp_path: Path):
 
 def test_runner_skips_a_report_from_a_host_without_gpu(tmp_path: Path):
     with pytest.raises(Skip, match="no nvidia-smi output"):
-        run(_ctx(tmp_path, {"nvidia_smi_topo": None, "numactl_hardware": TWO_NODES, "gpus": []}))
+        _run(tmp_path, {"nvidia_smi_topo": None, "numactl_hardware": TWO_NODES, "gpus": []})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ailab.experiment import Context
+from ailab.contract import Context
 from workloads.serving import canary, exp_d05_cache, exp_d05_canary
 
 

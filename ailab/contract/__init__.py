@@ -1,0 +1,35 @@
+"""The floor between the planes: all that `workloads` may import from `ailab`.
+
+- `experiment`: the runner contract (`Context`, `Output`, `Table`, `Series`, `Skip`, `Substitute`).
+- `params`: `Params`, the base of every runner's typed parameter model.
+- `paths`: where the lab keeps results, reports, state and scratch space.
+- `probes`: what this host has (GPUs, binaries, TensorRT, a container engine, a cluster context).
+- `facts`: data files both planes read (image catalogue, operator CRD identity, week facts, MIG profiles).
+
+Nothing here imports another `ailab` package or `workloads` (tests/unit/lab/test_import_rules.py enforces it).
+"""
+
+from ailab.contract.experiment import (
+    Column,
+    Context,
+    LocalPlatform,
+    Output,
+    Series,
+    Skip,
+    Substitute,
+    Table,
+)
+from ailab.contract.params import NoParams, Params
+
+__all__ = [
+    "Column",
+    "Context",
+    "LocalPlatform",
+    "NoParams",
+    "Output",
+    "Params",
+    "Series",
+    "Skip",
+    "Substitute",
+    "Table",
+]

@@ -1,0 +1,128 @@
+"""What the lab has measured, per week: every experiment falls in exactly one kind, so a week's kinds sum to 35.
+
+Kinds, in the order `lab coverage` prints them:
+- measured on GPU / on CPU: an `ok` result measured with what the curriculum names;
+- substitute: an `ok` result measured with a stand-in (its `substitute` says what and why);
+- derived: an `ok` result that re-presents rows of another experiment's run (`derived_from`);
+- needs cluster / TensorRT / multi-GPU / GPU: no `ok` result, and the experiment (as bound, else as written)
+  needs what this kind of host lacks;
+- writing task: a text only a person can write (the lab can only fill a template with measured facts);
+- not run: bound and runnable here, but no result yet (or only skipped/failed attempts);
+- planned: no runner yet and no special needs.
+Unreadable result files are reported by name, never fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ailab.curriculum import Catalogue, Experiment, Need
+from ailab.results.store import Result, load_day
+
+KINDS = (
+    "measured_gpu",
+    "measured_cpu",
+    "substitute",
+    "derived",
+    "needs_cluster",
+    "needs_tensorrt",
+    "needs_multi_gpu",
+    "needs_gpu",
+    "writing",
+    "not_run",
+    "planned",
+)
+LABELS = {
+    "measured_gpu": "measured on GPU",
+    "measured_cpu": "measured on CPU",
+    "substitute": "substitute",
+    "derived": "derived",
+    "needs_cluster": "needs cluster",
+    "needs_tensorrt": "needs TensorRT",
+    "needs_multi_gpu": "needs multi-GPU",
+    "needs_gpu": "needs GPU",
+    "writing": "writing task",
+    "not_run": "not run",
+    "planned": "planned",
+}
+# the first unmet need in this order names why an experiment is not measured
+_NEED_ORDER = ((Need.cluster, "needs_cluster"), (Need.tensorrt, "needs_tensorrt"), (Need.multi_gpu, "needs_multi_gpu"))
+
+
+def needs_phrase(needs: list[Need]) -> str:
+    """'needs cluster', 'needs TensorRT', 'needs 2 or more GPUs', 'needs GPU' or '' (host-independent)."""
+    for need, word in (
+        (Need.cluster, "needs cluster"),
+        (Need.tensorrt, "needs TensorRT"),
+        (Need.multi_gpu, "needs 2 or more GPUs"),
+        (Need.gpu, "needs GPU"),
+        (Need.container_engine, "needs a container engine"),
+        (Need.local_platform, "needs the local platform"),
+    ):
+        if need in needs:
+            return word
+    return ""
+
+
+def classify(exp: Experiment, results: list[Result]) -> str:
+    """The one kind of `exp` given its stored results."""
+    ok = [r for r in results if r.error is None and r.status == "ok"]
+    real = [r for r in ok if not r.data.get("derived_from") and not r.data.get("substitute")]
+    if any(r.host_class != "cpu" for r in real):
+        return "measured_gpu"
+    if real:
+        return "measured_cpu"
+    if any(r.data.get("substitute") for r in ok):
+        return "substitute"
+    if ok:
+        return "derived"
+    needs = exp.effective_needs
+    for need, kind in _NEED_ORDER:
+        if need in needs:
+            return kind
+    if Need.gpu in needs:
+        return "needs_gpu"
+    if exp.writing:
+        return "writing"
+    return "planned" if exp.binding is None else "not_run"
+
+
+@dataclass
+class WeekCoverage:
+    week: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    experiments: dict[str, str] = field(default_factory=dict)  # id -> kind
+
+
+@dataclass
+class Coverage:
+    weeks: list[WeekCoverage]
+    unreadable: list[tuple[Path, str]]  # (file, what is wrong)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {k: sum(w.counts[k] for w in self.weeks) for k in KINDS}
+
+    def to_dict(self) -> dict:
+        return {
+            "weeks": [{"week": w.week, **w.counts} for w in self.weeks],
+            "totals": self.totals,
+            "experiments": {e: k for w in self.weeks for e, k in w.experiments.items()},
+            "unreadable": [{"file": str(p), "error": why} for p, why in self.unreadable],
+        }
+
+
+def coverage(cat: Catalogue, results_root: Path | None = None) -> Coverage:
+    weeks, bad = [], []
+    for n in cat.weeks:
+        wc = WeekCoverage(n)
+        for day in cat.week(n):
+            results = load_day(day.id, results_root)
+            bad += [(r.path, r.error) for r in results if r.error]
+            for exp in day.experiments:
+                kind = classify(exp, [r for r in results if r.id == exp.id])
+                wc.counts[kind] += 1
+                wc.experiments[exp.id] = kind
+        weeks.append(wc)
+    return Coverage(weeks, bad)
