@@ -36,14 +36,14 @@ echo "build: $(( $(date +%s) - t0 )) s"
 # raw harness/tool output of quick runs, kept as recorded fixtures for the parser tests
 mkdir -p /tmp/raw && B=build/cuda
 if [ -n "${RAW:-}" ]; then
-  $B/bench_memory --quick --case d08.e1 > /tmp/raw/bench_memory_d08.e1.jsonl 2>&1
+  $B/bench_memory --quick --case vector_add_variants > /tmp/raw/bench_memory_vector_add_variants.jsonl 2>&1
   $B/bench_gemm --quick --case sweep > /tmp/raw/bench_gemm_sweep.jsonl 2>&1
   $B/bench_graphs > /tmp/raw/bench_graphs.jsonl 2>&1
   cuobjdump -res-usage $B/bench_memory > /tmp/raw/cuobjdump_bench_memory.txt 2>&1
   compute-sanitizer --tool memcheck $B/oob_vector_add > /tmp/raw/sanitizer_oob.txt 2>&1
   AILAB_PROFILE=1 ncu --clock-control none --csv --page raw --print-units base --metrics \
     gpu__time_duration.sum,launch__registers_per_thread -k regex:vector_add -c 3 \
-    $B/bench_memory --quick --case d08.e1 > /tmp/raw/ncu_vector_add.csv 2>&1
+    $B/bench_memory --quick --case vector_add_variants > /tmp/raw/ncu_vector_add.csv 2>&1
 fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 python3 -m workloads.kernels.gpu_run "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1

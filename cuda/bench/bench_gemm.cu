@@ -1,9 +1,14 @@
-// GEMM progression of d10.e5, d11 and d65: CPU baseline, CUDA-core SGEMM kernels, WMMA tensor-core kernels, cuBLAS.
+// GEMM progression: CPU baseline, CUDA-core SGEMM kernels (up to warp tiling with an autotuner over tile shapes),
+// WMMA and wgmma tensor-core kernels, cuBLAS. Cases (--case NAME, none = all): sweep (every kernel at every N),
+// sgemm_autotune (the autotuner's candidates, run inside the sweep), tile_sizes, wmma_vs_tiling, double_buffering,
+// tiled_vs_naive, tensor_core_gemm (the same sweep restricted to the kernels one question compares, measured
+// separately), gemm_shapes (non-square LLM shapes on the wgmma kernels), tiles, fp16, cpu, profile (for ncu).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "../include/cublas_check.cuh"
 #include "../include/harness.cuh"
@@ -11,6 +16,7 @@
 #include "../kernels/hgemm_wmma_naive.cuh"
 #include "../kernels/hgemm_wmma_multistage.cuh"
 #include "../kernels/hgemm_wmma_pipelined.cuh"
+#include "../kernels/hgemm_wgmma_persistent.h"
 #include "../kernels/hgemm_wgmma_tma.h"
 #include "../kernels/sgemm_coalesced.cuh"
 #include "../kernels/sgemm_double_buffer.cuh"
@@ -18,8 +24,9 @@
 #include "../kernels/sgemm_regblock.cuh"
 #include "../kernels/sgemm_smem_tiled.cuh"
 #include "../kernels/sgemm_vectorized.cuh"
+#include "../kernels/sgemm_warptile.cuh"
 
-static bool quick = false;
+static bool quick = false, profiling = false;
 static cublasHandle_t hb;
 
 __global__ void to_half(const float* x, half* y, size_t n) {
@@ -107,8 +114,36 @@ static double tensor_ceiling(int n) {
   return t;
 }
 
-static void sweep(double peak32, double bw, std::vector<int> ns) {
+// Pick the fastest correct warp-tiling configuration for N x N x N (each candidate checked, then timed briefly);
+// every candidate's time is a row of case sgemm_autotune. Under ncu (profiling) the first candidate is taken.
+static const SgemmWarptileConfig* autotune_sgemm(int n, const float* A, const float* B, float* C,
+                                                  const std::vector<double>& ref) {
+  const SgemmWarptileConfig* best = nullptr;
+  double best_ms = INFINITY;
+  std::vector<std::pair<const SgemmWarptileConfig*, std::pair<double, double>>> tried;
+  for (const auto& c : kSgemmWarptileConfigs) {
+    if (!sgemm_warptile_fits(c, n, n, n)) continue;
+    if (profiling) return &c;
+    h::poison(C, (size_t)n * n * sizeof(float));
+    c.launch(n, n, n, A, B, C, 0);
+    CKL();
+    double err = h::rel_err(h::to_host(C, (size_t)n * n), ref);
+    double ms = h::time_ms([&](int) { c.launch(n, n, n, A, B, C, 0); }, 1, 3, 10, 60.0);
+    tried.push_back({&c, {ms, err}});
+    if (err < 1e-4 && ms < best_ms) best_ms = ms, best = &c;
+  }
+  for (auto& [c, r] : tried)
+    h::Row("sgemm_autotune", "SGEMM warp tiling: autotuner candidates per size").s("configuration", c->name)
+        .i("N", "", n).f("time", "ms", r.first).f("throughput", "TFLOP/s", 2.0 * n * n * (double)n / r.first / 1e9)
+        .f("rel. error", "", r.second).s("chosen", c == best ? "yes" : "").emit();
+  return best;
+}
+
+// `only` (empty: every kernel) restricts the kernels a case times; the cuBLAS baselines always run, so each case's
+// ratios come from its own run. Rows carry the case name `cs`.
+static void sweep(const char* cs, double peak32, double bw, std::vector<int> ns, const std::set<std::string>& only = {}) {
   double tc_ceiling = tensor_ceiling(ns.back());
+  auto wanted = [&](const std::string& name) { return only.empty() || only.count(name) > 0; };
   for (int n : ns) {
     size_t nn = (size_t)n * n;
     int S = (int)std::min<size_t>(8, std::max<size_t>(1, (200ull << 20) / (nn * 12)));
@@ -155,6 +190,7 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
     // `base`: the cuBLAS row with the same memory layout, so each ratio compares the same problem
     auto run = [&](const char* name, bool tensor, const std::function<void(const Set&)>& go,
                    const char* base_name = nullptr) {
+      if (!wanted(name) && std::string(name).rfind("cuBLAS", 0) != 0) return;
       h::poison(C, nn * sizeof(float));
       go(sets[0]);
       CKL();
@@ -167,7 +203,7 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
       double floor_ms = std::max(peak > 0 ? 2.0 * n * n * (double)n / peak / 1e9 : 0.0, bytes / bw / 1e6);
       const char* bname = base_name ? base_name : tensor ? HGEMM_NN : "cuBLAS SGEMM";
       double base = tf.count(bname) ? tf[bname] : NAN;
-      h::Row("sweep", "GEMM kernels vs cuBLAS").s("kernel", name).s("unit", tensor ? "tensor core" : "CUDA core")
+      h::Row(cs, "GEMM kernels vs cuBLAS").s("kernel", name).s("unit", tensor ? "tensor core" : "CUDA core")
           .s("B layout", base_name == HGEMM_TN ? "transposed (TN)" : "row-major (NN)").i("N", "", n).f("time", "ms", ms).f("throughput", "TFLOP/s", tflops)
           .f("of cuBLAS", "%", base > 0 ? 100 * tflops / base : NAN)
           .f("of roofline", "%", peak > 0 ? 100 * floor_ms / ms : NAN).f("rel. error", "", err)
@@ -189,6 +225,9 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
     run("register blocking 8x8", false, [&](const Set& s) { sgemm_regblock<><<<g128, 256>>>(n, n, n, s.A, s.B, C); });
     run("vectorized float4", false, [&](const Set& s) { sgemm_vectorized<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
     run("double buffering", false, [&](const Set& s) { sgemm_double_buffer<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
+    if (wanted("warp tiling (autotuned)"))
+      if (const SgemmWarptileConfig* wt = autotune_sgemm(n, sets[0].A, sets[0].B, C, r32))
+        run("warp tiling (autotuned)", false, [&](const Set& s) { wt->launch(n, n, n, s.A, s.B, C, 0); });
     run("WMMA naive (warp per 16x16)", true, [&](const Set& s) {
       hgemm_wmma_naive<<<(unsigned)(nn / 256 / 8), 256>>>(n, n, n, s.Ah, s.Bh, C);
     });
@@ -203,6 +242,12 @@ static void sweep(double peak32, double bw, std::vector<int> ns) {
     if (hgemm_wgmma_shape_ok(256, n, n, n))
       run("wgmma + TMA, 128x256 tile, 4 stages", true, [&](const Set& s) { launch_hgemm_wgmma(256, n, n, n, s.Ah, s.Bth, C); },
           HGEMM_TN);
+    if (hgemm_wgmma_persistent_shape_ok(128, n, n, n))
+      run("wgmma persistent, 128x128 tile, setmaxnreg", true,
+          [&](const Set& s) { launch_hgemm_wgmma_persistent(128, n, n, n, s.Ah, s.Bth, C); }, HGEMM_TN);
+    if (hgemm_wgmma_persistent_shape_ok(256, n, n, n))
+      run("wgmma persistent, 128x256 tile, setmaxnreg", true,
+          [&](const Set& s) { launch_hgemm_wgmma_persistent(256, n, n, n, s.Ah, s.Bth, C); }, HGEMM_TN);
     for (auto& s : sets) {
       CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Bth)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
     }
@@ -300,6 +345,17 @@ static void tile_occupancy() {
       WmmaCfg<128, 128, 64, 32, 4>::smem_bytes);
   one("WMMA 3-stage, 128x256 tile, 64x64 warps", (const void*)hgemm_wmma_multistage<128, 256, 64, 64, 3>, 256,
       WmmaCfg<128, 256, 64, 64, 3>::smem_bytes);
+  for (const auto& c : kSgemmWarptileConfigs)
+    one((std::string("warp tiling ") + c.name).c_str(), c.kernel(), c.threads, c.smem);
+  for (int bn : {128, 256}) {
+    int regs, stages;
+    size_t smem;
+    hgemm_wgmma_persistent_info(bn, &regs, &smem, &stages);
+    h::Row("tiles", "tiled GEMM resources and occupancy")
+        .s("kernel", "wgmma persistent, 128x" + std::to_string(bn) + " tile, " + std::to_string(stages) + " stages")
+        .i("threads per block", "", 384).i("registers per thread", "", regs).i("shared memory per block", "B", (long long)smem)
+        .i("blocks per SM", "", 1).f("theoretical occupancy", "%", 100.0 * 384 / maxt).emit();
+  }
   for (int bn : {128, 256}) {
     WgmmaInfo w = hgemm_wgmma_info(bn);
     std::string name = "wgmma + TMA, 128x" + std::to_string(bn) + " tile, " + std::to_string(w.stages) + " stages";
@@ -307,6 +363,59 @@ static void tile_occupancy() {
         .i("registers per thread", "", w.registers).i("shared memory per block", "B", (long long)w.smem_bytes)
         .i("blocks per SM", "", w.blocks_per_sm).f("theoretical occupancy", "%", 100.0 * w.blocks_per_sm * w.threads / maxt)
         .emit();
+  }
+}
+
+// Non-square shapes of LLM layers (M tokens x N outputs x K inputs), "TN" layout: A M x K and Bt N x K row-major
+// fp16, C fp32. Each wgmma kernel against cuBLAS on the same layout, checked against cuBLAS SGEMM on the
+// fp16-rounded inputs first.
+static void gemm_shapes() {
+  struct Shape { int M, N, K; const char* what; };
+  std::vector<Shape> shapes = quick ? std::vector<Shape>{{256, 512, 256, "small"}, {64, 512, 256, "decode-like"}}
+                                    : std::vector<Shape>{{4096, 14336, 4096, "MLP up-projection, 4096 tokens"},
+                                                         {64, 14336, 4096, "MLP up-projection, decode batch 64"},
+                                                         {8192, 8192, 8192, "square 8192"}};
+  for (const Shape& sh : shapes) {
+    const int M = sh.M, N = sh.N, K = sh.K;
+    size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
+    float *Af = h::dev_random(na, 41), *Bf = h::dev_random(nb, 42), *Ar, *Br, *C, *ref;
+    half *Ah, *Bh;
+    CK(cudaMalloc(&Ah, na * 2)); CK(cudaMalloc(&Bh, nb * 2));
+    CK(cudaMalloc(&Ar, na * 4)); CK(cudaMalloc(&Br, nb * 4));
+    CK(cudaMalloc(&C, nc * 4)); CK(cudaMalloc(&ref, nc * 4));
+    to_half<<<(unsigned)((na + 255) / 256), 256>>>(Af, Ah, na);
+    to_half<<<(unsigned)((nb + 255) / 256), 256>>>(Bf, Bh, nb);
+    half_to_float<<<(unsigned)((na + 255) / 256), 256>>>(Ah, Ar, na);
+    half_to_float<<<(unsigned)((nb + 255) / 256), 256>>>(Bh, Br, nb);
+    CKL();
+    const float one = 1, zero = 0;
+    CB(cublasSgemm(hb, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, Br, K, Ar, K, &zero, ref, N));
+    auto hr = h::to_host(ref, nc);
+    std::vector<double> r(hr.begin(), hr.end());
+    double base = NAN;
+    auto run = [&](const std::string& name, const std::function<void()>& go) {
+      h::poison(C, nc * 4);
+      go();
+      CKL();
+      double err = h::rel_err(h::to_host(C, nc), r);
+      double ms = h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0);
+      double tf = 2.0 * M * (double)N * K / ms / 1e9;
+      if (name.rfind("cuBLAS", 0) == 0) base = tf;
+      h::Row("gemm_shapes", "wgmma kernels on LLM shapes (TN layout) vs cuBLAS").s("kernel", name).s("shape", sh.what)
+          .i("M", "", M).i("N", "", N).i("K", "", K).f("time", "ms", ms).f("throughput", "TFLOP/s", tf)
+          .f("of cuBLAS", "%", 100 * tf / base).f("rel. error", "", err).s("reference", "cuBLAS SGEMM").emit();
+    };
+    run("cuBLAS HGEMM, B transposed (TN)", [&]() {
+      CB(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, Bh, CUDA_R_16F, K, Ah, CUDA_R_16F, K, &zero, C,
+                      CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    if (hgemm_wgmma_shape_ok(256, M, N, K))
+      run("wgmma + TMA, 128x256 tile, 4 stages", [&]() { launch_hgemm_wgmma(256, M, N, K, Ah, Bh, C); });
+    for (int bn : {128, 256})
+      if (hgemm_wgmma_persistent_shape_ok(bn, M, N, K))
+        run("wgmma persistent, 128x" + std::to_string(bn) + " tile, setmaxnreg",
+            [&]() { launch_hgemm_wgmma_persistent(bn, M, N, K, Ah, Bh, C); });
+    for (void* p : {(void*)Af, (void*)Bf, (void*)Ar, (void*)Br, (void*)C, (void*)ref, (void*)Ah, (void*)Bh}) CK(cudaFree(p));
   }
 }
 
@@ -321,9 +430,29 @@ int main(int argc, char** argv) {
   if (h::want(argc, argv, "fp16")) fp16_error();
   if (h::want(argc, argv, "cpu")) cpu_baseline();
   std::vector<int> ns = h::sizes(argc, argv, quick ? std::vector<int>{256, 512} : std::vector<int>{256, 512, 1024, 2048, 4096, 8192});
-  if (h::want(argc, argv, "sweep")) sweep(peak, bw, ns);
+  // the autotuner's rows come from the sweep's run: --case sgemm_autotune runs the sweep with only that kernel
+  if (h::want(argc, argv, "sweep")) sweep("sweep", peak, bw, ns);
+  else if (h::named(argc, argv, "sgemm_autotune")) sweep("sweep", peak, bw, ns, {"warp tiling (autotuned)"});
+  auto sizes = [&](std::vector<int> full) { return quick ? std::vector<int>{256, 512} : full; };
+  if (h::want(argc, argv, "wmma_vs_tiling"))
+    sweep("wmma_vs_tiling", peak, bw, sizes({256, 512, 1024, 2048}),
+          {"shared tiling TILE=32", "WMMA naive (warp per 16x16)", "WMMA + cp.async pipeline"});
+  if (h::want(argc, argv, "tile_sizes"))
+    sweep("tile_sizes", peak, bw, sizes({512, 1024, 2048, 4096}),
+          {"shared tiling TILE=16", "shared tiling TILE=32", "shared tiling TILE=64"});
+  if (h::want(argc, argv, "double_buffering"))
+    sweep("double_buffering", peak, bw, sizes({1024, 2048, 4096, 8192}), {"vectorized float4", "double buffering"});
+  if (h::want(argc, argv, "tiled_vs_naive"))
+    sweep("tiled_vs_naive", peak, bw, sizes({256, 512, 1024, 2048, 4096}),
+          {"naive (threads along rows)", "coalesced (threads along columns)", "shared tiling TILE=32"});
+  if (h::want(argc, argv, "tensor_core_gemm"))
+    sweep("tensor_core_gemm", peak, bw, sizes({1024, 2048, 4096, 8192}),
+          {"double buffering", "warp tiling (autotuned)", "WMMA + cp.async pipeline", "WMMA 4-stage, 128x128 tile",
+           "wgmma + TMA, 128x256 tile, 4 stages", "wgmma persistent, 128x256 tile, setmaxnreg"});
+  if (h::want(argc, argv, "gemm_shapes")) gemm_shapes();
   // --case profile: every kernel once at one size, for ncu (run with AILAB_PROFILE=1)
-  if (h::named(argc, argv, "profile")) sweep(peak, bw, {quick ? 256 : 2048});
+  profiling = h::named(argc, argv, "profile");
+  if (profiling) sweep("profile", peak, bw, {quick ? 256 : 2048});
   CB(cublasDestroy(hb));
   return 0;
 }

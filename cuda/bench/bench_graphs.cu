@@ -1,4 +1,6 @@
-// CUDA graphs (d37): a chain of small kernels launched one by one vs captured once into a graph and replayed.
+// CUDA graphs: a chain of small kernels (a stand-in "inference pass") launched one by one vs captured once into a
+// graph and replayed. Cases: plain_launches (the baseline's latency), graph_vs_plain (the same pass as a graph, batch
+// 1), graph_batches (both at batch 1/16/64), graph_reuse (capture once, replay R times), graph_trace (for CUPTI).
 #include <chrono>
 
 #include "../include/harness.cuh"
@@ -16,10 +18,46 @@ static std::vector<double> cpu_chain(const std::vector<float>& x0, int steps) {
   return r;
 }
 
+// Latency of `passes` single passes, each timed by its own pair of events: the distribution a request would see.
+struct Latency {
+  std::vector<double> us;
+  double pct(double p) const { return us[std::min(us.size() - 1, (size_t)(p / 100.0 * us.size()))]; }
+  double mean() const {
+    double s = 0;
+    for (double v : us) s += v;
+    return s / us.size();
+  }
+};
+static Latency latency(const std::function<void()>& pass, cudaStream_t st, int passes) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < 10; ++i) pass();  // warm-up
+  CK(cudaStreamSynchronize(st));
+  Latency l;
+  for (int i = 0; i < passes; ++i) {
+    CK(cudaEventRecord(a, st));
+    pass();
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    CKL();
+    float ms;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    l.us.push_back(1000.0 * ms);
+  }
+  std::sort(l.us.begin(), l.us.end());
+  CK(cudaEventDestroy(a));
+  CK(cudaEventDestroy(b));
+  return l;
+}
+
 int main(int argc, char** argv) {
   const int steps = 128, width = 1024;  // >= 100 small kernels per forward pass, as the target asks
-  // --case d37.e5: one plain pass and one graph replay at batch 1, each after a marker kernel, for the CUPTI timeline
-  const bool traced = h::named(argc, argv, "d37.e5");
+  const int passes = h::has_flag(argc, argv, "--quick") ? 50 : 500;
+  // --case graph_trace: one plain pass and one graph replay at batch 1, each after a marker kernel, for the timeline
+  const bool traced = h::named(argc, argv, "graph_trace");
+  const bool plain_case = h::want(argc, argv, "plain_launches"), vs_case = h::want(argc, argv, "graph_vs_plain");
+  const bool batch_case = h::want(argc, argv, "graph_batches"), reuse_case = h::want(argc, argv, "graph_reuse");
   cudaStream_t st;
   CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   for (int batch : traced ? std::vector<int>{1} : std::vector<int>{1, 16, 64}) {
@@ -54,20 +92,39 @@ int main(int argc, char** argv) {
       h::mark_timeline(2);
       e_graph = checked([&]() { CK(cudaGraphLaunch(exec, st)); });
       h::mark_timeline(0);
-      h::Row("d37.e5", "traced program: 128-kernel chain, plain then graph").i("batch", "", batch)
+      h::Row("graph_trace", "traced program: 128-kernel chain, plain then graph").i("batch", "", batch)
           .i("kernels per pass", "", steps).f("rel. error plain", "", e_plain).f("rel. error graph", "", e_graph).emit();
       CK(cudaGraphExecDestroy(exec)); CK(cudaGraphDestroy(graph)); CK(cudaFree(x0)); CK(cudaFree(x));
       break;
     }
-    // time one forward pass (128 kernels) per sample; x evolves but stays bounded (relu of a contraction)
+    // one forward pass (128 kernels) per sample; x evolves but stays bounded (relu of a contraction)
+    if (plain_case) {
+      Latency l = latency(chain, st, passes);
+      h::Row("plain_launches", "inference baseline: 128 kernels launched one by one, latency per pass")
+          .i("batch", "", batch).i("kernels per pass", "", steps).i("passes", "", passes).f("p50", "us", l.pct(50))
+          .f("p90", "us", l.pct(90)).f("p99", "us", l.pct(99)).f("mean", "us", l.mean())
+          .f("per kernel (p50)", "us", l.pct(50) / steps).f("rel. error", "", e_plain).emit();
+    }
+    if (vs_case && batch == 1) {
+      Latency lp = latency(chain, st, passes), lg = latency([&]() { CK(cudaGraphLaunch(exec, st)); }, st, passes);
+      for (auto [name, l, e] : {std::make_tuple("plain launches", &lp, e_plain), std::make_tuple("graph replay", &lg, e_graph)})
+        h::Row("graph_vs_plain", "the same pass as a CUDA graph: latency per pass (batch 1)").s("launch", name)
+            .i("passes", "", passes).f("p50", "us", l->pct(50)).f("p90", "us", l->pct(90)).f("p99", "us", l->pct(99))
+            .f("mean", "us", l->mean()).f("p50 speedup over plain", "x", lp.pct(50) / l->pct(50)).f("rel. error", "", e).emit();
+    }
+    if (!batch_case && !reuse_case) {
+      CK(cudaGraphExecDestroy(exec)); CK(cudaGraphDestroy(graph)); CK(cudaFree(x0)); CK(cudaFree(x));
+      continue;
+    }
     double plain = h::time_ms([&](int) { chain(); }, 5, 50, 200, 100.0, st);
     double graphed = h::time_ms([&](int) { CK(cudaGraphLaunch(exec, st)); }, 5, 50, 200, 100.0, st);
-    h::Row("d37.e3", "128-kernel chain: plain launches vs graph replay").i("batch", "", batch)
+    if (batch_case)
+      h::Row("graph_batches", "128-kernel chain: plain launches vs graph replay").i("batch", "", batch)
         .i("kernels per pass", "", steps).f("plain launches", "us", 1000 * plain).f("graph replay", "us", 1000 * graphed)
         .f("speedup", "x", plain / graphed).f("per kernel, plain", "us", 1000 * plain / steps)
         .f("per kernel, graph", "us", 1000 * graphed / steps).f("rel. error plain", "", e_plain)
         .f("rel. error graph", "", e_graph).emit();
-    if (batch == 1) {
+    if (batch == 1 && reuse_case) {
       // capture once, replay R times: when does capturing pay for itself?
       for (int R : {1, 10, 100, 1000}) {
         auto wall = [&](const std::function<void()>& go) {
@@ -79,7 +136,7 @@ int main(int argc, char** argv) {
         };
         double p = wall([&]() { for (int r = 0; r < R; ++r) chain(); });
         double gr = wall([&]() { for (int r = 0; r < R; ++r) CK(cudaGraphLaunch(exec, st)); });
-        h::Row("d37.e4", "capture once, replay R times (batch 1)").i("replays R", "", R).f("plain launches", "ms", p)
+        h::Row("graph_reuse", "capture once, replay R times (batch 1)").i("replays R", "", R).f("plain launches", "ms", p)
             .f("graph replays", "ms", gr).f("capture + instantiate", "ms", capture_ms)
             .f("speedup incl. capture", "x", p / (gr + capture_ms)).f("speedup replay only", "x", p / gr).emit();
       }

@@ -1,4 +1,5 @@
-// Memory-bound cases of d08, d09, d10 and d64: each prints JSON-line table rows (see include/harness.cuh).
+// Memory-bound cases, named by idea (workloads/kernels bindings map experiment ids to them): each prints JSON-line
+// table rows (see include/harness.cuh).
 #include <vector>
 
 #include "../include/harness.cuh"
@@ -84,7 +85,7 @@ struct VA {
 
 static void vector_add_cases(int argc, char** argv, double copy_gbs) {
   int sms = h::device_sms();
-  if (h::want(argc, argv, "d08.e1")) {
+  if (h::want(argc, argv, "vector_add_variants")) {
     std::vector<size_t> ns;
     for (int p = 16; p <= (quick ? 22 : 28); p += 2) ns.push_back(1ull << p);
     for (size_t n : ns) {
@@ -96,7 +97,7 @@ static void vector_add_cases(int argc, char** argv, double copy_gbs) {
         double err = v.check();
         double ms = h::time_ms(go);
         double gbs = 12.0 * n / ms / 1e6;
-        h::Row("d08.e1", "vector_add: one-shot grid vs grid-stride")
+        h::Row("vector_add_variants", "vector_add: one-shot grid vs grid-stride")
             .s("kernel", name).i("N", "elements", (long long)n).f("time", "ms", ms).f("bandwidth", "GB/s", gbs)
             .f("of D2D copy", "%", 100 * gbs / copy_gbs).f("roofline floor", "ms", 12.0 * n / copy_gbs / 1e6)
             .f("rel. error", "", err).s("reference", ref_name(n)).emit();
@@ -111,7 +112,7 @@ static void vector_add_cases(int argc, char** argv, double copy_gbs) {
       });
     }
   }
-  if (h::want(argc, argv, "d08.e3")) {
+  if (h::want(argc, argv, "block_size_occupancy")) {
     size_t n = quick ? (1 << 22) : (1 << 26);
     VA v(n);
     int dev, maxt;
@@ -127,7 +128,7 @@ static void vector_add_cases(int argc, char** argv, double copy_gbs) {
       double ms = h::time_ms(go);
       int per_sm;
       CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, vector_add_oneshot, bs, 0));
-      h::Row("d08.e3", "vector_add: blockDim vs theoretical occupancy")
+      h::Row("block_size_occupancy", "vector_add: blockDim vs theoretical occupancy")
           .i("blockDim", "threads", bs).f("time", "ms", ms).f("bandwidth", "GB/s", 12.0 * n / ms / 1e6)
           .i("blocks per SM", "", per_sm).f("theoretical occupancy", "%", 100.0 * per_sm * bs / maxt)
           .f("rel. error", "", err).s("reference", ref_name(n)).emit();
@@ -151,25 +152,25 @@ static void matrix_cases(int argc, char** argv, double copy_gbs) {
         .f("of D2D copy", "%", 100 * gbs / copy_gbs).f("rel. error", "", err).s("reference", ref_name(n)).emit();
   };
   dim3 b2(32, 8), g2(C / 32, R / 8);
-  if (h::want(argc, argv, "d08.e4")) {
+  if (h::want(argc, argv, "thread_block_shape")) {
     const char* t = "matrix_add: 1D vs 2D thread blocks";
-    run("d08.e4", t, "1D flat index", [&](int i) { matrix_add_flat1d<<<blocks(n, 256), 256>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
-    run("d08.e4", t, "1D thread per row", [&](int i) {
+    run("thread_block_shape", t, "1D flat index", [&](int i) { matrix_add_flat1d<<<blocks(n, 256), 256>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
+    run("thread_block_shape", t, "1D thread per row", [&](int i) {
       matrix_add_row_per_thread<<<blocks(R, 128), 128>>>(v.a[i % S], v.b[i % S], v.c, R, C);
     });
-    run("d08.e4", t, "2D blocks 32x8", [&](int i) { matrix_add_2d<<<g2, b2>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
+    run("thread_block_shape", t, "2D blocks 32x8", [&](int i) { matrix_add_2d<<<g2, b2>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
   }
-  if (h::want(argc, argv, "d09.e1")) {
+  if (h::want(argc, argv, "shared_staging")) {
     const char* t = "matrix_add: global vs shared memory";
-    run("d09.e1", t, "global (2D 32x8)", [&](int i) { matrix_add_2d<<<g2, b2>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
-    run("d09.e1", t, "staged through shared", [&](int i) {
+    run("shared_staging", t, "global (2D 32x8)", [&](int i) { matrix_add_2d<<<g2, b2>>>(v.a[i % S], v.b[i % S], v.c, R, C); });
+    run("shared_staging", t, "staged through shared", [&](int i) {
       matrix_add_shared<<<g2, b2>>>(v.a[i % S], v.b[i % S], v.c, R, C);
     });
   }
 }
 
 static void shared_cases(int argc, char** argv) {
-  if (!h::want(argc, argv, "d09.e2")) return;
+  if (!h::want(argc, argv, "bank_conflicts")) return;
   int sms = h::device_sms(), iters = 4096, nb = sms * 8;
   float* out;
   CK(cudaMalloc(&out, (size_t)nb * 256 * sizeof(float)));
@@ -193,7 +194,7 @@ static void shared_cases(int argc, char** argv) {
     int g = 1;
     for (int d = 1; d <= 32; ++d)
       if (stride % d == 0 && 32 % d == 0) g = d;
-    h::Row("d09.e2", "shared-memory bank conflicts: word stride")
+    h::Row("bank_conflicts", "shared-memory bank conflicts: word stride")
         .i("stride", "words", stride).i("conflict degree gcd(stride,32)", "way", g).f("time", "ms", ms)
         .f("shared loads", "G/s", (double)nb * 256 * iters / ms / 1e6).f("rel. error", "", h::rel_err(ho, ref)).emit();
   }
@@ -212,7 +213,7 @@ static void shared_cases(int argc, char** argv) {
     CKL();
     double err = h::rel_err(h::to_host(t, (size_t)n * n), ref);
     double ms = h::time_ms(go);
-    h::Row("d09.e2", "transpose through a shared tile: padding").s("kernel", name).i("matrix", "rows=cols", n)
+    h::Row("bank_conflicts", "transpose through a shared tile: padding").s("kernel", name).i("matrix", "rows=cols", n)
         .f("time", "ms", ms).f("bandwidth", "GB/s", 8.0 * n * n / ms / 1e6).f("rel. error", "", err).emit();
   };
   dim3 g(n / 32, n / 32), b(32, 8);
@@ -265,7 +266,7 @@ static double path_ref(double v, double m, double a) {
 
 static void compute_cases(int argc, char** argv) {
   size_t n = quick ? (1 << 20) : (1 << 26);
-  if (h::want(argc, argv, "d08.e5")) {
+  if (h::want(argc, argv, "fast_math")) {
     auto ref = [](double v) {
       double acc = 0;
       for (int k = 1; k <= 8; ++k) acc += std::sin(v * k) * std::exp(-0.1 * k * v * v) + std::log(1.0 + k * v * v) / k;
@@ -273,10 +274,10 @@ static void compute_cases(int argc, char** argv) {
     };
     const char* t = "--use_fast_math: error and speed (8 sin/exp/log per element)";
     auto r = map_ref(n, ref);
-    map_case("d08.e5", t, "precise (default flags)", n, [&](const float* x, float* y) { precise::launch_math_heavy(x, y, n, 0); }, r, 8);
-    map_case("d08.e5", t, "--use_fast_math", n, [&](const float* x, float* y) { fast::launch_math_heavy(x, y, n, 0); }, r, 8);
+    map_case("fast_math", t, "precise (default flags)", n, [&](const float* x, float* y) { precise::launch_math_heavy(x, y, n, 0); }, r, 8);
+    map_case("fast_math", t, "--use_fast_math", n, [&](const float* x, float* y) { fast::launch_math_heavy(x, y, n, 0); }, r, 8);
   }
-  if (h::want(argc, argv, "d09.e3")) {
+  if (h::want(argc, argv, "constant_memory")) {
     float hc[16];
     for (int k = 0; k < 16; ++k) hc[k] = 1.0f / (k + 1);
     CK(cudaMemcpyToSymbol(c_coef, hc, sizeof hc));
@@ -285,11 +286,11 @@ static void compute_cases(int argc, char** argv) {
     CK(cudaMemcpy(gc, hc, sizeof hc, cudaMemcpyHostToDevice));
     auto ref = map_ref(n, [&](double v) { return poly_ref(v, hc); });
     const char* t = "broadcast parameters: __constant__ vs global";
-    map_case("d09.e3", t, "__constant__ coefficients", n, [&](const float* x, float* y) { poly_constant<<<blocks(n, 256), 256>>>(x, y, n); }, ref, 8);
-    map_case("d09.e3", t, "global coefficients", n, [&](const float* x, float* y) { poly_global<<<blocks(n, 256), 256>>>(x, y, gc, n); }, ref, 8);
+    map_case("constant_memory", t, "__constant__ coefficients", n, [&](const float* x, float* y) { poly_constant<<<blocks(n, 256), 256>>>(x, y, n); }, ref, 8);
+    map_case("constant_memory", t, "global coefficients", n, [&](const float* x, float* y) { poly_global<<<blocks(n, 256), 256>>>(x, y, gc, n); }, ref, 8);
     CK(cudaFree(gc));
   }
-  if (h::want(argc, argv, "d10.e1")) {
+  if (h::want(argc, argv, "branch_divergence")) {
     // expected: element i takes path_a where its lane parity (divergent/select) or warp parity (uniform) is odd
     const char* t = "branch vs select (32 dependent FMAs per path)";
     auto a = [](double v) { return path_ref(v, 0.999, 0.5); };
@@ -316,7 +317,7 @@ static void compute_cases(int argc, char** argv) {
       }
       double err = h::rel_err(std::vector<float>(hy.begin(), hy.end()), ref);
       double ms = h::time_ms(go);
-      h::Row("d10.e1", t).s("kernel", name).i("N", "elements", (long long)n).f("time", "ms", ms)
+      h::Row("branch_divergence", t).s("kernel", name).i("N", "elements", (long long)n).f("time", "ms", ms)
           .f("rel. error", "", err).emit();
       CK(cudaFree(x));
       CK(cudaFree(y));
@@ -325,7 +326,7 @@ static void compute_cases(int argc, char** argv) {
     run3("branch on warp parity (uniform)", 1);
     run3("select: both paths, ternary", 2);
   }
-  if (h::want(argc, argv, "d10.e4")) {
+  if (h::want(argc, argv, "register_cap")) {
     auto ref = map_ref(n, [](double v) {
       float r[32];
       for (int k = 0; k < 32; ++k) r[k] = (float)v * (k + 1);
@@ -336,10 +337,10 @@ static void compute_cases(int argc, char** argv) {
       return s;
     });
     const char* t = "--maxrregcount: register cap vs time";
-    map_case("d10.e4", t, "-maxrregcount=24", n, [&](const float* x, float* y) { rr24::launch_reg_pressure(x, y, n, 0); }, ref, 8);
-    map_case("d10.e4", t, "-maxrregcount=32", n, [&](const float* x, float* y) { rr32::launch_reg_pressure(x, y, n, 0); }, ref, 8);
-    map_case("d10.e4", t, "-maxrregcount=64", n, [&](const float* x, float* y) { rr64::launch_reg_pressure(x, y, n, 0); }, ref, 8);
-    map_case("d10.e4", t, "no cap", n, [&](const float* x, float* y) { rrdef::launch_reg_pressure(x, y, n, 0); }, ref, 8);
+    map_case("register_cap", t, "-maxrregcount=24", n, [&](const float* x, float* y) { rr24::launch_reg_pressure(x, y, n, 0); }, ref, 8);
+    map_case("register_cap", t, "-maxrregcount=32", n, [&](const float* x, float* y) { rr32::launch_reg_pressure(x, y, n, 0); }, ref, 8);
+    map_case("register_cap", t, "-maxrregcount=64", n, [&](const float* x, float* y) { rr64::launch_reg_pressure(x, y, n, 0); }, ref, 8);
+    map_case("register_cap", t, "no cap", n, [&](const float* x, float* y) { rrdef::launch_reg_pressure(x, y, n, 0); }, ref, 8);
   }
 }
 
@@ -354,13 +355,13 @@ static void unroll_one(size_t n, const std::vector<float*>& xs, float* part, int
   double s = 0;
   for (float v : hp) s += v;
   double ms = h::time_ms(go);
-  h::Row("d10.e2", "unroll factor (independent accumulators) vs time").i("unroll", "", U).f("time", "ms", ms)
+  h::Row("unroll", "unroll factor (independent accumulators) vs time").i("unroll", "", U).f("time", "ms", ms)
       .f("bandwidth", "GB/s", 4.0 * n / ms / 1e6).f("rel. error", "", std::fabs(s - ref) / ref).emit();
 }
 
 static void layout_cases(int argc, char** argv, double copy_gbs) {
   size_t n = quick ? (1 << 20) : (1 << 26);
-  if (h::want(argc, argv, "d10.e2")) {
+  if (h::want(argc, argv, "unroll")) {
     int S = nsets(n * sizeof(float)), sms = h::device_sms(), nt = sms * 8 * 256;
     std::vector<float*> xs;
     for (int k = 0; k < S; ++k) xs.push_back(h::dev_random(n, 300 + k));
@@ -377,7 +378,7 @@ static void layout_cases(int argc, char** argv, double copy_gbs) {
     for (auto p : xs) CK(cudaFree(p));
     CK(cudaFree(part));
   }
-  if (h::want(argc, argv, "d10.e3")) {
+  if (h::want(argc, argv, "aos_soa")) {
     size_t m = n / 2;
     std::vector<float> hp(m * 8);
     h::fill_random(hp, 9);
@@ -391,7 +392,7 @@ static void layout_cases(int argc, char** argv, double copy_gbs) {
     const float dt = 1e-3f;
     // correctness after one step from the same start, then timing (repeated steps keep the data finite: dt small)
     auto emit = [&](const char* name, double ms, double err, double bytes) {
-      h::Row("d10.e3", "AoS vs SoA particle update (x += v*dt)").s("layout", name).i("particles", "", (long long)m)
+      h::Row("aos_soa", "AoS vs SoA particle update (x += v*dt)").s("layout", name).i("particles", "", (long long)m)
           .f("time", "ms", ms).f("useful bandwidth", "GB/s", bytes / ms / 1e6).f("of D2D copy", "%", 100 * bytes / ms / 1e6 / copy_gbs)
           .f("rel. error", "", err).emit();
     };
@@ -417,7 +418,7 @@ static void layout_cases(int argc, char** argv, double copy_gbs) {
     CK(cudaFree(p));
     CK(cudaFree(soa));
   }
-  if (h::want(argc, argv, "d64.e3")) {
+  if (h::want(argc, argv, "coalescing")) {
     size_t m = quick ? (1 << 20) : (1 << 26);
     float* in = h::dev_random(m, 77);
     float* out;
@@ -430,7 +431,7 @@ static void layout_cases(int argc, char** argv, double copy_gbs) {
       CKL();
       double err = h::map_err(nullptr, out, m, [&](float, size_t i) { return (double)hin[(i * s) % m]; });
       double ms = h::time_ms(go);
-      h::Row("d64.e3", "coalesced vs strided reads").i("read stride", "floats", s).f("time", "ms", ms)
+      h::Row("coalescing", "coalesced vs strided reads").i("read stride", "floats", s).f("time", "ms", ms)
           .f("useful bandwidth", "GB/s", 8.0 * m / ms / 1e6).f("rel. error", "", err).emit();
     }
     CK(cudaFree(in));

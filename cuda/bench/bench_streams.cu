@@ -83,7 +83,7 @@ static void overlap(const char* cs, const std::vector<int>& stream_counts) {
   }
 }
 
-// d23.e5: the same program once per stream count, for a timeline. Run it under the CUPTI tracer
+// overlap_trace: the same program once per stream count, for a timeline. Run it under the CUPTI tracer
 // (workloads/kernels/timeline.py); each traced pass follows a warm-up pass and sits between the marker kernels
 // timeline_marker<ns> and timeline_marker<0>, on which the trace is split.
 static void timeline(const char* cs, const std::vector<int>& stream_counts) {
@@ -226,15 +226,15 @@ static void unified_memory(const char* cs) {
 
 int main(int argc, char** argv) {
   quick = h::has_flag(argc, argv, "--quick");
-  if (h::want(argc, argv, "d09.e5")) overlap("d09.e5", {1, 2});
-  if (h::want(argc, argv, "d23.e1")) overlap("d23.e1", {1, 2, 4, 8});
-  if (h::want(argc, argv, "d23.e2"))
-    small_kernels("d23.e2", "small kernels (1 block each): 1 vs N streams", {1, 2, 4, 8, 16, 32}, 128);
-  if (h::want(argc, argv, "d23.e3")) event_sync("d23.e3");
-  if (h::want(argc, argv, "d23.e4"))
-    small_kernels("d23.e4", "too many streams: the same 1024 small kernels over S streams",
+  if (h::want(argc, argv, "overlap_two_streams")) overlap("overlap_two_streams", {1, 2});
+  if (h::want(argc, argv, "overlap")) overlap("overlap", {1, 2, 4, 8});
+  if (h::want(argc, argv, "concurrent_streams"))
+    small_kernels("concurrent_streams", "small kernels (1 block each): 1 vs N streams", {1, 2, 4, 8, 16, 32}, 128);
+  if (h::want(argc, argv, "event_sync")) event_sync("event_sync");
+  if (h::want(argc, argv, "too_many_streams"))
+    small_kernels("too_many_streams", "too many streams: the same 1024 small kernels over S streams",
                   {1, 4, 16, 32, 64, 128, 256, 512, 1024}, 1024);
-  if (h::want(argc, argv, "d09.e4")) unified_memory("d09.e4");
-  if (h::named(argc, argv, "d23.e5")) timeline("d23.e5", {1, 4});
+  if (h::want(argc, argv, "unified_memory")) unified_memory("unified_memory");
+  if (h::named(argc, argv, "overlap_trace")) timeline("overlap_trace", {1, 4});
   return 0;
 }

@@ -1,7 +1,8 @@
 """CUPTI timelines (d23.e5, d37.e5): trace parsing, the split on marker kernels, interval arithmetic and summaries.
 
 The traces were recorded on an H100 by the tracer (cuda/tools/trace_inject.cpp) injected into
-`bench_streams --case d23.e5 --quick` and `bench_graphs --case d37.e5 --quick`; no GPU is needed to read them.
+`bench_streams --case overlap_trace --quick` and `bench_graphs --case graph_trace --quick` (then named d23.e5 and
+d37.e5); no GPU is needed to read them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def test_interval_arithmetic() -> None:
 
 
 def test_streams_trace_splits_into_one_part_per_stream_count() -> None:
-    parts = tl.parts(events("d23.e5"))
+    parts = tl.parts(events("overlap_trace"))
     assert sorted(parts) == [1, 4]
     one, four = (tl.streams_summary(k, parts[k]) for k in (1, 4))
     # one stream: one H2D, one kernel, one D2H, strictly in order -> nothing overlaps
@@ -47,7 +48,7 @@ def test_streams_trace_splits_into_one_part_per_stream_count() -> None:
 
 
 def test_graph_trace_shows_the_launch_gaps_a_graph_removes() -> None:
-    parts = tl.parts(events("d37.e5"))
+    parts = tl.parts(events("graph_trace"))
     plain, graph = tl.graphs_summary("plain", parts[1]), tl.graphs_summary("graph", parts[2])
     assert plain[1] == graph[1] == 128
     # one launch call per kernel plainly, one cudaGraphLaunch for all 128 (the memcpy/sync calls are not counted)
@@ -67,7 +68,7 @@ def test_dropped_records_and_missing_markers_are_errors() -> None:
 
 
 def test_timeline_series_renders_as_a_gantt_chart(tmp_path: Path) -> None:
-    parts = tl.parts(events("d23.e5"))
+    parts = tl.parts(events("overlap_trace"))
     s = tl.timeline_series("timeline, 4 stream(s)", parts[4])
     assert s.kind == "timeline"
     assert any(lane.endswith("HtoD") for lane in s.lines) and any(lane.endswith("kernel") for lane in s.lines)
