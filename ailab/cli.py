@@ -37,8 +37,8 @@ def experiment_status(exp, device: str) -> str:
     from ailab.results.coverage import needs_phrase
 
     if exp.binding is None:
-        word = needs_phrase(exp.needs)
-        return "planned" + (f" — {word}" if word else "")
+        word = needs_phrase(exp.needs, hardware_only=True)
+        return ("writing task" if exp.writing else "planned") + (f" — {word}" if word else "")
     for need, word in (
         (Need.cluster, "needs cluster"),
         (Need.tensorrt, "needs TensorRT"),
@@ -212,7 +212,7 @@ def coverage(
 ) -> None:
     """Per week: measured on CPU / GPU, substitute, derived, needs cluster / TensorRT / multi-GPU / GPU, writing,
     not run, planned — counted from the files under reports/results/ and the catalogue."""
-    from ailab.results.coverage import KINDS, LABELS
+    from ailab.results.coverage import KINDS, LABELS, SHORT
     from ailab.results.coverage import coverage as compute
 
     try:
@@ -222,11 +222,14 @@ def coverage(
     if as_json:
         print(json.dumps(cov.to_dict(), indent=1))
     else:
-        t = Table("week", *(LABELS[k] for k in KINDS), title="lab coverage (experiments per kind of result)")
+        t = Table("week", *(SHORT[k] for k in KINDS), title="lab coverage (experiments per kind of result)")
         for w in cov.weeks:
             t.add_row(f"{w.week:02d}", *(str(w.counts[k]) for k in KINDS))
         t.add_row("all", *(f"[bold]{cov.totals[k]}[/]" for k in KINDS))
         console.print(t)
+        console.print(
+            "; ".join(f"{SHORT[k]} = {LABELS[k]}" for k in KINDS if SHORT[k] != LABELS[k]), style="dim", highlight=False
+        )
     for path, why in cov.unreadable:
         err.print(f"[yellow]unreadable result[/] {rel(path)}: {why}")
 

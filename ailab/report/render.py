@@ -59,8 +59,8 @@ def _status_word(results: list[Result], exp: Experiment) -> str:
     """Host-independent, so the same results render the same report on every machine."""
     if not results:
         if exp.binding is None:
-            needs = needs_phrase(exp.needs)
-            return "planned" + (f" — {needs}" if needs else "")
+            needs = needs_phrase(exp.needs, hardware_only=True)
+            return ("writing task" if exp.writing else "planned") + (f" — {needs}" if needs else "")
         needs = needs_phrase(exp.effective_needs)
         return "not run yet" + (f" ({needs})" if needs else "")
     out = []
@@ -84,8 +84,8 @@ def _provenance_line(r: Result) -> str:
     )
 
 
-def render_day(day: Day, out_dir: Path, results_root: Path | None = None, heading: str = "#") -> str:
-    """Markdown for one day; plots are written under out_dir/plots/."""
+def render_day(day: Day, out_dir: Path, results_root: Path | None = None, heading: str = "#", draw: bool = True) -> str:
+    """Markdown for one day; plots are written under out_dir/plots/ (`draw=False`: only named, for drift checks)."""
     results = load_day(day.id, results_root)
     by_exp: dict[str, list[Result]] = {}
     for r in results:
@@ -135,7 +135,8 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
                 md += [f"{h2}# {t['name']} ({r.host_class})", "", table_md(t), ""]
             for s in d.get("series", []):
                 png = out_dir / "plots" / f"{e.id}-{r.host_class}-{slug(s['name'])}.png"
-                plot_series(s, f"{e.id} {s['name']} ({r.host_class})", png)
+                if draw:
+                    plot_series(s, f"{e.id} {s['name']} ({r.host_class})", png)
                 md += [f"![{s['name']}]({png.relative_to(out_dir)})", ""]
             for note in d.get("notes", []):
                 md.append(f"- {note}")
@@ -165,9 +166,9 @@ def week_dir(week: int, root: Path | None = None) -> Path:
     return (root or reports_dir()) / f"week{week:02d}"
 
 
-def report_day(day: Day, root: Path | None = None, results_root: Path | None = None) -> Path:
+def report_day(day: Day, root: Path | None = None, results_root: Path | None = None, draw: bool = True) -> Path:
     out = week_dir(day.week, root)
-    return _write(out / f"{day.id}.md", day.id, render_day(day, out, results_root))
+    return _write(out / f"{day.id}.md", day.id, render_day(day, out, results_root, draw=draw))
 
 
 def _counts(days: Iterable[Day], results_root: Path | None) -> list[tuple[Day, dict[str, int]]]:
@@ -185,7 +186,11 @@ def _counts(days: Iterable[Day], results_root: Path | None) -> list[tuple[Day, d
 
 
 def report_week(
-    week: int, cat: Catalogue | None = None, root: Path | None = None, results_root: Path | None = None
+    week: int,
+    cat: Catalogue | None = None,
+    root: Path | None = None,
+    results_root: Path | None = None,
+    draw: bool = True,
 ) -> Path:
     """weekNN/weekly_report_wkN.md aggregating the week's days (and each day's own report file)."""
     cat = cat or catalogue()
@@ -205,8 +210,8 @@ def report_week(
         )
     md.append("")
     for d in days:
-        report_day(d, root, results_root)
-        md.append(render_day(d, out, results_root, heading="##"))
+        report_day(d, root, results_root, draw=draw)
+        md.append(render_day(d, out, results_root, heading="##", draw=False))
     return _write(out / f"weekly_report_wk{week}.md", f"week{week:02d}", "\n".join(md))
 
 

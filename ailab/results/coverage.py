@@ -46,20 +46,38 @@ LABELS = {
     "not_run": "not run",
     "planned": "planned",
 }
+SHORT = {
+    "measured_gpu": "GPU",
+    "measured_cpu": "CPU",
+    "substitute": "subst",
+    "derived": "derived",
+    "needs_cluster": "cluster",
+    "needs_tensorrt": "TRT",
+    "needs_multi_gpu": "multi",
+    "needs_gpu": "n:GPU",
+    "writing": "writing",
+    "not_run": "not run",
+    "planned": "planned",
+}
 # the first unmet need in this order names why an experiment is not measured
 _NEED_ORDER = ((Need.cluster, "needs_cluster"), (Need.tensorrt, "needs_tensorrt"), (Need.multi_gpu, "needs_multi_gpu"))
 
 
-def needs_phrase(needs: list[Need]) -> str:
-    """'needs cluster', 'needs TensorRT', 'needs 2 or more GPUs', 'needs GPU' or '' (host-independent)."""
-    for need, word in (
+def needs_phrase(needs: list[Need], hardware_only: bool = False) -> str:
+    """'needs cluster', 'needs TensorRT', 'needs 2 or more GPUs', 'needs GPU', ... or '' (host-independent);
+    `hardware_only` names only what this kind of machine cannot have (cluster, TensorRT, GPUs)."""
+    words = [
         (Need.cluster, "needs cluster"),
         (Need.tensorrt, "needs TensorRT"),
         (Need.multi_gpu, "needs 2 or more GPUs"),
         (Need.gpu, "needs GPU"),
-        (Need.container_engine, "needs a container engine"),
-        (Need.local_platform, "needs the local platform"),
-    ):
+    ]
+    if not hardware_only:
+        words += [
+            (Need.container_engine, "needs a container engine"),
+            (Need.local_platform, "needs the local platform"),
+        ]
+    for need, word in words:
         if need in needs:
             return word
     return ""
@@ -77,14 +95,14 @@ def classify(exp: Experiment, results: list[Result]) -> str:
         return "substitute"
     if ok:
         return "derived"
+    if exp.writing:
+        return "writing"
     needs = exp.effective_needs
     for need, kind in _NEED_ORDER:
         if need in needs:
             return kind
     if Need.gpu in needs:
         return "needs_gpu"
-    if exp.writing:
-        return "writing"
     return "planned" if exp.binding is None else "not_run"
 
 

@@ -1,0 +1,63 @@
+"""`lab coverage`: every experiment in exactly one kind, agreeing with the result files, unreadable files named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ailab.cli import app
+from ailab.contract.paths import REPO_ROOT
+from ailab.curriculum import catalogue
+from ailab.results.coverage import KINDS, coverage
+from ailab.results.store import load_day
+
+
+def _write(root: Path, exp_id: str, host: str, **fields) -> None:
+    day = root / exp_id[:3]
+    day.mkdir(parents=True, exist_ok=True)
+    rec = {"schema": 1, "id": exp_id, "host_class": host, "status": "ok", **fields}
+    (day / f"{exp_id}.{host}.json").write_text(json.dumps(rec))
+
+
+def test_each_kind_comes_from_what_the_result_files_say(tmp_path: Path) -> None:
+    _write(tmp_path, "d03.e1", "cpu")
+    _write(tmp_path, "d03.e2", "h200")
+    _write(tmp_path, "d03.e3", "cpu", substitute={"instead_of": "TensorRT", "used": "Inductor", "why": "no TRT"})
+    _write(tmp_path, "d03.e4", "cpu", derived_from=["d03.e1"])
+    _write(tmp_path, "d03.e5", "cpu", status="skipped", reason="needs a GPU")
+    _write(tmp_path, "d90.e1", "cpu", status="failed")
+    (tmp_path / "d04").mkdir()
+    (tmp_path / "d04" / "d04.e1.cpu.json").write_text("{truncated")
+    cov = coverage(catalogue(), tmp_path)
+    kinds = {e: k for w in cov.weeks for e, k in w.experiments.items()}
+    assert [kinds[f"d03.e{i}"] for i in range(1, 6)] == [
+        "measured_cpu",
+        "measured_gpu",
+        "substitute",
+        "derived",
+        "not_run",  # a skip is not a measurement; d03.e5 is bound and runnable here
+    ]
+    assert kinds["d90.e1"] == "writing"  # "Produce the final resume": a failed attempt does not change what it is
+    assert kinds["d04.e1"] != "measured_cpu"  # the unreadable file counts for nothing ...
+    assert [(p.name, "not valid JSON" in why) for p, why in cov.unreadable] == [("d04.e1.cpu.json", True)]  # ... named
+    assert sum(cov.totals.values()) == 450 and all(sum(w.counts.values()) == 35 for w in cov.weeks)
+
+
+def test_coverage_agrees_with_the_committed_results() -> None:
+    results = REPO_ROOT / "reports" / "results"
+    cov = coverage(catalogue(), results)
+    kinds = {e: k for w in cov.weeks for e, k in w.experiments.items()}
+    measured = {"measured_gpu", "measured_cpu", "substitute", "derived"}
+    ok = {r.id for d in catalogue().days.values() for r in load_day(d.id, results) if r.status == "ok"}
+    assert {e for e, k in kinds.items() if k in measured} == ok
+    assert not cov.unreadable
+
+
+def test_lab_coverage_json_lists_every_kind_per_week() -> None:
+    res = CliRunner().invoke(app, ["coverage", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert len(data["weeks"]) == 13 and set(KINDS) <= set(data["totals"])
+    assert len(data["experiments"]) == 450
