@@ -10,10 +10,9 @@ import yaml
 
 from ailab.contract.paths import REPO_ROOT
 from ailab.curriculum import CatalogueError, Need
+from ailab.curriculum.loader import DAYS_DIR, binding_files, check_runner
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-
-from ailab.curriculum.loader import DAYS_DIR, binding_files, check_runner
 
 
 def test_catalogue_has_90_days_and_450_unique_experiments() -> None:
