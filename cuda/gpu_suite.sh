@@ -45,8 +45,13 @@ if [ -n "${RAW:-}" ]; then
     gpu__time_duration.sum,launch__registers_per_thread -k regex:vector_add -c 3 \
     $B/bench_memory --quick --case vector_add_variants > /tmp/raw/ncu_vector_add.csv 2>&1
 fi
+# smoke runs of the newest kernels first, bounded in time: a hung persistent kernel must not eat the whole call
+if ! timeout 120 $B/bench_gemm --quick --case gemm_shapes > "$OUT/smoke.log" 2>&1 ||
+   ! timeout 120 $B/bench_gemm --quick --case tensor_core_gemm >> "$OUT/smoke.log" 2>&1; then
+  echo "smoke run failed: persistent wgmma kernel left out"; tail -5 "$OUT/smoke.log"; export AILAB_SKIP_PERSISTENT=1
+fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
-python3 -m workloads.kernels.gpu_run "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1
+timeout ${RUN_LIMIT:-480} python3 cuda/gpu_run.py "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "run rc=$? after $(( $(date +%s) - t0 )) s"
 days=$(echo "$SEL" | tr ',' ' ')
 (cd reports/results && tar czf "$OUT/results.tgz" $(for d in $days; do [ -d "${d%%.*}" ] && echo "${d%%.*}"; done))
