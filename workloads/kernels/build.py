@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ailab.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT
 
 SOURCE = REPO_ROOT / "cuda"
 BUILD = REPO_ROOT / "build" / "cuda"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ailab.experiment import Context, Output, Skip, Table
+from ailab.contract import Context, Output, Skip, Table
 from workloads.kernels import cudnn, experiments, tools
 from workloads.kernels.jsonl import Record
 
@@ -31,7 +31,9 @@ def conv(ctx: Context) -> Output:
         raise ValueError(f"param baseline {baseline!r}: allowed values are {', '.join(BASELINES)}")
     out = Output()
     if gemm := ctx.param("gemm"):  # d65.e4: the GEMM half, exactly as the bench runner renders it
-        sub = experiments.bench(Context(ctx.experiment_id, dict(gemm), ctx.device, ctx.quick, ctx.workdir, ctx.log))
+        sub = experiments.bench(
+            Context(ctx.experiment_id, ctx.device, ctx.quick, ctx.workdir, ctx.log, params=dict(gemm))
+        )
         out.tables += sub.tables
         out.notes += sub.notes
     parsed = tools.run_bench("bench_conv", ("--quick",) if ctx.quick else ())

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any
 
-from ailab.experiment import Context, Output, Skip, Table
+from ailab.contract import Context, Output, Skip, Table
 from workloads.kernels import jsonl, targets, tools
 
 
@@ -117,3 +117,30 @@ def profile(ctx: Context) -> Output:
 def describe(params: dict[str, Any]) -> str:
     """One line naming what a bench binding runs (for docs and `lab list`)."""
     return f"{params.get('binary')} cases {', '.join(params.get('cases', []))}"
+
+
+def derived_gemm(ctx: Context) -> Output:
+    """Rows of another experiment's stored GEMM sweep at one size, re-presented (no new measurement).
+
+    Params: `source` (experiment id whose result holds the "GEMM kernels vs cuBLAS" table), `n` (the size kept).
+    The result records `derived_from` so reports and coverage count it as derived, not measured.
+    """
+    source, n = ctx.param("source"), ctx.param("n")
+    if not source or not isinstance(n, int):
+        raise ValueError(f"params source and n are required (got source={source!r}, n={n!r})")
+    rec = ctx.derived_rows(source)
+    tables = [t for t in rec.get("tables", []) if t.get("name") == "GEMM kernels vs cuBLAS"]
+    if not tables:
+        raise RuntimeError(f"{source}: its stored result has no 'GEMM kernels vs cuBLAS' table")
+    src = tables[0]
+    cols = [(c["name"], c.get("unit", "")) for c in src["columns"]]
+    i_n = [c for c, _ in cols].index("N")
+    sizes = {r[i_n] for r in src["rows"]}
+    keep = n if n in sizes else max(sizes)  # a quick sweep stops below n: keep its largest size
+    t = Table.of(f"GEMM kernels vs cuBLAS at N={keep} (rows of {source})", cols)
+    for r in src["rows"]:
+        if r[i_n] == keep:
+            t.add(*r)
+    notes = [f"Derived: the rows of {source}'s run at N={keep}; nothing was measured again for this experiment."]
+    notes += [x for x in rec.get("notes", []) if x.startswith(("Target", "Goal"))]
+    return Output(tables=[t], notes=notes, derived_from=[source])

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ailab.experiment import Column, Series, Table
+from ailab.contract import Column, Series, Table
 
 
 class ParseError(ValueError):

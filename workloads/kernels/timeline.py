@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailab.experiment import Column, Context, Output, Series, Skip, Table
+from ailab.contract import Column, Context, Output, Series, Skip, Table
 from workloads.kernels import build as _build
 from workloads.kernels import jsonl, tools
 
@@ -205,7 +205,7 @@ def streams_summary(ident: int, evs: list[Event]) -> list[object]:
 
 def streams(ctx: Context) -> Output:
     """d23.e5: the d23.e1 program with 1 and 4 streams, traced: when each engine is busy and what overlaps."""
-    rows, events = traced(ctx, "bench_streams", "d23.e5")
+    rows, events = traced(ctx, "bench_streams", "overlap_trace")
     t = Table.of(
         "multi-stream timeline (CUPTI activity trace): H2D copy + kernel + D2H per chunk",
         [
@@ -222,7 +222,7 @@ def streams(ctx: Context) -> Output:
         ],
         caption="busy = union of the engine's intervals; times from CUPTI's GPU timestamps of one traced pass",
     )
-    out = Output(tables=[t, *jsonl.tables(rows.rows(case="d23.e5"))])
+    out = Output(tables=[t, *jsonl.tables(rows.rows(case="overlap_trace"))])
     for ident, evs in sorted(parts(events).items()):
         t.add(*streams_summary(ident, evs))
         out.series.append(timeline_series(f"timeline, {ident} stream(s)", evs))
@@ -256,7 +256,7 @@ def graphs_summary(label: str, evs: list[Event]) -> list[object]:
 
 def graphs(ctx: Context) -> Output:
     """d37.e5: the 128-kernel chain launched plainly and replayed as a graph, traced: kernel time vs idle gaps."""
-    rows, events = traced(ctx, "bench_graphs", "d37.e5")
+    rows, events = traced(ctx, "bench_graphs", "graph_trace")
     t = Table.of(
         "CUDA graph vs plain launches: kernel timeline (CUPTI activity trace, batch 1)",
         [
@@ -275,7 +275,7 @@ def graphs(ctx: Context) -> Output:
         "launched these kernels (matched by CUPTI correlation id). Tracing every API call slows plain launches, so "
         "their gaps here are larger than in d37.e3's untraced timings; the kernels themselves are timed by the GPU",
     )
-    out = Output(tables=[t, *jsonl.tables(rows.rows(case="d37.e5"))])
+    out = Output(tables=[t, *jsonl.tables(rows.rows(case="graph_trace"))])
     names = {1: "plain launches", 2: "graph replay"}
     for ident, evs in sorted(parts(events).items()):
         t.add(*graphs_summary(names.get(ident, str(ident)), evs))

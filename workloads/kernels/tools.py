@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailab.experiment import Skip
+from ailab.contract import Skip
 from workloads.kernels import build as _build
 from workloads.kernels.jsonl import Parsed, parse
 

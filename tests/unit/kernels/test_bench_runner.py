@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ailab.experiment import Context
+from ailab.contract import Context
 from workloads.kernels import experiments, jsonl, tools
 from workloads.parallel import experiments as parallel
 
@@ -19,12 +19,12 @@ FIX = Path(__file__).parent / "fixtures"
 
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    files = {"bench_gemm": "bench_gemm_sweep.jsonl", "bench_memory": "bench_memory_d08.e1.jsonl"}
+    files = {"bench_gemm": "bench_gemm_sweep.jsonl", "bench_memory": "bench_memory_vector_add_variants.jsonl"}
     monkeypatch.setattr(tools, "run_bench", lambda name, args=(): jsonl.parse((FIX / files[name]).read_text()))
 
 
 def run(tmp_path: Path, **params: object) -> experiments.Output:
-    return experiments.bench(Context("d11.e1", dict(params), "cuda", quick=True, workdir=tmp_path))
+    return experiments.bench(Context("d11.e1", "cuda", quick=True, workdir=tmp_path, params=dict(params)))
 
 
 def test_kernels_filter_and_series(recorded: None, tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_collectives_label_transport_and_merge_paths(monkeypatch: pytest.MonkeyP
     text = "\n".join(line(op, s, 10.0 + s / 1e5) for op in ("all_reduce", "all_gather") for s in (1024, 4096))
     parallel._run.cache_clear()
     monkeypatch.setattr(parallel, "_run", lambda quick, path: jsonl.parse(text))
-    ctx = Context("d24.e3", {"ops": ["all_reduce"], "paths": ["default", "no-p2p"]}, "cuda", True, tmp_path)
+    ctx = Context("d24.e3", "cuda", True, tmp_path, params={"ops": ["all_reduce"], "paths": ["default", "no-p2p"]})
     out = parallel.collectives(ctx)
     (t,) = out.tables
     assert t.columns[0].name == "transport"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ailab.experiment import Context, Skip
+from ailab.contract import Context, Skip
 from workloads.kernels import conv, cudnn, jsonl, tools
 
 FIX = Path(__file__).parent / "fixtures"
@@ -40,7 +40,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ...]
 
 
 def run(tmp_path: Path, device: str = "cuda", **params: object) -> conv.Output:
-    return conv.conv(Context("d65.e4", dict(params), device, quick=False, workdir=tmp_path))
+    return conv.conv(Context("d65.e4", device, quick=False, workdir=tmp_path, params=dict(params)))
 
 
 def test_one_table_per_layer_against_cudnn(recorded, tmp_path: Path) -> None:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from ailab.contract import Context, Skip
 from ailab.curriculum import catalogue
-from ailab.experiment import Context, Skip
 from workloads.kernels import experiments
 from workloads.parallel import busbw
 from workloads.parallel import experiments as parallel
 
 
 def ctx(tmp_path: Path, device: str = "cpu", **params: object) -> Context:
-    return Context("d08.e1", dict(params), device, quick=True, workdir=tmp_path)
+    return Context("d08.e1", device, quick=True, workdir=tmp_path, params=dict(params))
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ def ctx(tmp_path: Path, device: str = "cpu", **params: object) -> Context:
 )
 def test_runners_skip_without_cuda(runner, tmp_path: Path) -> None:
     with pytest.raises(Skip, match="needs"):
-        runner(ctx(tmp_path, binary="bench_memory", cases=["d08.e1"]))
+        runner(ctx(tmp_path, binary="bench_memory", cases=["vector_add_variants"]))
 
 
 def test_bench_without_binary_is_an_error_naming_the_params(tmp_path: Path) -> None:
@@ -70,3 +70,29 @@ def test_bus_bandwidth_refuses_unknown_op() -> None:
 
 def test_busbw_of_one_gib_in_one_ms() -> None:
     assert busbw.busbw_gbs("all_reduce", 2, 1 << 30, 1e-3) == pytest.approx((1 << 30) / 1e6)
+
+
+def _sweep_record() -> dict:
+    cols = [{"name": "kernel", "unit": ""}, {"name": "N", "unit": ""}, {"name": "throughput", "unit": "TFLOP/s"}]
+    rows = [["cuBLAS SGEMM", 2048, 40.0], ["cuBLAS SGEMM", 4096, 50.0], ["double buffering", 4096, 38.0]]
+    return {
+        "status": "ok",
+        "tables": [{"name": "GEMM kernels vs cuBLAS", "columns": cols, "rows": rows, "caption": ""}],
+        "notes": ["Target best FP32 SGEMM >= 70% ...", "something else"],
+    }
+
+
+def test_derived_gemm_re_presents_one_size_of_the_source_and_says_so(tmp_path: Path) -> None:
+    c = Context("d64.e5", "cuda", False, tmp_path, result_of=lambda _: _sweep_record())
+    c.params = {"source": "d11.e1", "n": 4096}
+    out = experiments.derived_gemm(c)
+    assert out.derived_from == ["d11.e1"]
+    assert [r[1] for r in out.tables[0].rows] == [4096, 4096]
+    assert out.notes[0].startswith("Derived: the rows of d11.e1's run at N=4096")
+    assert "Target best FP32 SGEMM >= 70% ..." in out.notes and "something else" not in out.notes
+
+
+def test_derived_gemm_skips_until_its_source_is_measured(tmp_path: Path) -> None:
+    c = Context("d64.e5", "cuda", False, tmp_path, params={"source": "d11.e1", "n": 4096})
+    with pytest.raises(Skip, match=r"derived from d11\.e1, which has no measured result"):
+        experiments.derived_gemm(c)
