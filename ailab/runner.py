@@ -1,7 +1,8 @@
 """Resolve experiment selections, check needs, run experiments and store each result with provenance.
 
 A run never loses a measurement: when the stored result of an experiment on this host class is `ok` and the new
-attempt is skipped or failed, the measured file stays and the attempt is recorded under `.lab/attempts/` instead.
+attempt is skipped, failed, or a `--quick` run over a full-size one, the measured file stays and the attempt is
+recorded under `.lab/attempts/` instead.
 """
 
 from __future__ import annotations
@@ -206,7 +207,9 @@ def run_one(
     if not store:
         return RunOutcome(exp.id, status, reason, None, duration_s=record["duration_s"])
     kept = None
-    if status != "ok" and (prev := _stored(exp.id, hclass)) is not None and prev.get("status") == "ok":
+    prev = _stored(exp.id, hclass)
+    if prev is not None and prev.get("status") == "ok" and (status != "ok" or (quick and not prev.get("quick"))):
+        # a skip, a failure or a quick (smoke-sized) run never replaces a measured full-size result
         kept = result_path(exp.id, hclass)
         path = save(record, path=_attempt_path(exp.id, hclass))
     else:

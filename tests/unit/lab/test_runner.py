@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
 
 from ailab.contract.params import ParamsError
-from ailab.curriculum import Binding, Need, catalogue
+from ailab.curriculum import Binding, Need, catalogue, load_catalogue
 from ailab.results import load_day, provenance
 from ailab.results.store import load_result
 from ailab.runner import PLANNED, SelectionError, check_overrides, parse_overrides, resolve, run_one
@@ -21,8 +22,14 @@ def fake_runners(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES))
 
 
+@functools.cache
+def _days_only():
+    """The curriculum without importing bound runners: these tests bind their own fake runners."""
+    return load_catalogue(check_runners=False)
+
+
 def bound(exp_id: str, runner: str, needs: list[Need] | None = None, **params):
-    exp = catalogue().experiments[exp_id]
+    exp = _days_only().experiments[exp_id]
     return exp.model_copy(
         update={
             "binding": Binding(
@@ -137,6 +144,8 @@ def test_a_measured_result_is_never_replaced_by_a_skip_or_a_failure(lab_tmp: Pat
         assert again.kept == first.path and first.path.read_text() == measured
         assert again.path == lab_tmp / "state" / "attempts" / "d03" / "d03.e1.cpu.json"
         assert json.loads(again.path.read_text())["status"] == again.status
+    smoke = run_one(bound("d03.e1", "ok"), "cpu", True, prov)  # a quick run is kept beside a full one too
+    assert smoke.status == "ok" and smoke.kept == first.path and first.path.read_text() == measured
     newer = run_one(bound("d03.e1", "ok", batches=[4]), "cpu", False, prov)  # a new measurement does replace it
     assert newer.path == first.path and json.loads(first.path.read_text())["params"]["batches"] == [4]
 
