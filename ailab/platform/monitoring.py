@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ailab.contract import facts
 from ailab.contract.paths import REPO_ROOT
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
@@ -24,7 +25,6 @@ from ailab.platform.model import (
     workload,
 )
 from ailab.platform.versions import IMAGES
-from workloads.images.catalog import ref
 
 NS = "monitoring"
 DCGM_PORT = 9400
@@ -148,7 +148,7 @@ def lab_exporter() -> list[dict[str, Any]]:
     labels = {"app": EXPORTER}
     container = {
         "name": "exporter",
-        "image": ref("exporter"),
+        "image": facts.images().ref("exporter"),
         "args": ["--addr", "0.0.0.0", "--port", str(EXPORTER_PORT)],
         "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
         "resources": resources("50m", "128Mi", cpu_limit="200m"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ailab.contract import facts
 from ailab.platform.config import StackSettings
 from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted, workload
 from ailab.platform.versions import IMAGES
-from workloads.images.catalog import ref
-from workloads.operator.reconcile import GROUP, KIND, PLURAL, VERSION
 
 OPERATOR = "modeldeployment-operator"
 
@@ -65,7 +64,8 @@ def log_collector() -> list[dict[str, Any]]:
 
 
 def operator_crd() -> dict[str, Any]:
-    """CustomResourceDefinition of ModelDeployment (lab.ailab.dev/v1alpha1)."""
+    """CustomResourceDefinition of ModelDeployment, its identity from ailab/contract/facts/operator.yaml."""
+    crd = facts.operator()
     spec_schema = {
         "type": "object",
         "required": ["model"],
@@ -78,14 +78,19 @@ def operator_crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": meta(f"{PLURAL}.{GROUP}"),
+        "metadata": meta(crd.crd_name),
         "spec": {
-            "group": GROUP,
+            "group": crd.group,
             "scope": "Namespaced",
-            "names": {"kind": KIND, "plural": PLURAL, "singular": "modeldeployment", "shortNames": ["md"]},
+            "names": {
+                "kind": crd.kind,
+                "plural": crd.plural,
+                "singular": crd.singular,
+                "shortNames": list(crd.short_names),
+            },
             "versions": [
                 {
-                    "name": VERSION,
+                    "name": crd.version,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
@@ -107,10 +112,12 @@ def operator_crd() -> dict[str, Any]:
 def operator(ns: str, week: int) -> list[dict[str, Any]]:
     """RBAC + kopf controller Deployment + one example ModelDeployment."""
     labels = {"app": OPERATOR}
+    crd = facts.operator()
+    model = facts.week(week).models[0]  # the example serves the week's first model
     rules = [
         {
-            "apiGroups": [GROUP],
-            "resources": [PLURAL, f"{PLURAL}/status"],
+            "apiGroups": [crd.group],
+            "resources": [crd.plural, f"{crd.plural}/status"],
             "verbs": ["get", "list", "watch", "patch", "update"],
         },
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
@@ -148,7 +155,7 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
                 "containers": [
                     {
                         "name": "controller",
-                        "image": ref("inference"),
+                        "image": facts.images().ref("inference"),
                         "command": [
                             "python",
                             "-m",
@@ -160,7 +167,7 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
                             "--liveness=http://0.0.0.0:8080/healthz",
                         ],
                         "env": [
-                            {"name": "AILAB_MODELS_IMAGE", "value": ref("triton-models")},
+                            {"name": "AILAB_MODELS_IMAGE", "value": facts.images().ref("triton-models")},
                             {"name": "AILAB_WEEK", "value": f"{week:02d}"},
                         ],
                         "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
@@ -171,10 +178,10 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
             },
         ),
         {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "metadata": meta("mlp-demo", ns),
-            "spec": {"model": "mlp", "replicas": 1, "gpus": 1},
+            "apiVersion": crd.api_version,
+            "kind": crd.kind,
+            "metadata": meta(f"{model}-demo", ns),
+            "spec": {"model": model, "replicas": 1, "gpus": 1},
         },
     ]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ailab.contract import facts
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
 from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted
 from ailab.platform.versions import IMAGES
-from workloads.images.catalog import ref
 
 TRITON = "triton"
 PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
@@ -20,12 +20,10 @@ OTLP_HTTP = "http://otel-collector.observability.svc:4318/v1/traces"
 
 
 def model_names(s: StackSettings) -> list[str]:
-    """Models Triton loads: the stack's list, else the serving engineer's week_models(week)."""
+    """Models Triton loads: the stack's list, else the week's models (ailab/contract/facts/weeks.yaml)."""
     if s.serving.models is not None:
         return list(s.serving.models)
-    from workloads.serving.repository import week_models  # imported late: pulls in the model toolchain
-
-    return [m.name for m in week_models(s.week)]
+    return list(facts.week(s.week).models)
 
 
 def triton_args(s: StackSettings) -> list[str]:
@@ -73,7 +71,7 @@ def triton_deployment(s: StackSettings, ns: str, version: str) -> dict[str, Any]
                         "initContainers": [
                             {
                                 "name": "model-repository",
-                                "image": ref("triton-models"),
+                                "image": facts.images().ref("triton-models"),
                                 # the image's entry point copies /models/week$WEEK into $TARGET_DIR
                                 "env": [
                                     {"name": "WEEK", "value": f"{s.week:02d}"},

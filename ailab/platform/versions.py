@@ -1,4 +1,4 @@
-"""Every chart and third-party image version the cluster stacks install, pinned in one place.
+"""Every chart version the cluster stacks install, pinned in one place (images: ailab/contract/facts/images.yaml).
 
 Bump a version here and nowhere else; `lab render` and the tests pick it up. Each pin says why it is that one.
 """
@@ -6,6 +6,8 @@ Bump a version here and nowhere else; `lab render` and the tests pick it up. Eac
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ailab.contract import facts
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,9 @@ CHARTS: dict[str, Chart] = {
     "cluster-autoscaler": Chart("cluster-autoscaler", "9.43.2", "https://kubernetes.github.io/autoscaler"),
 }
 
-IMAGES: dict[str, str] = {
-    # 24.10 ships Triton 2.51, the same server the local platform runs from nvidia-pytriton 0.7.0.
-    "tritonserver": "nvcr.io/nvidia/tritonserver:24.10-py3",
-    # 4.x exporter for DCGM 4 (H100/H200 profiling metrics), serves :9400/metrics.
-    "dcgm-exporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.1.1-4.0.4-ubuntu22.04",
-    # base image with nvidia-smi injected by the container toolkit; 12.6 runs on drivers >= 560.
-    "cuda-base": "nvcr.io/nvidia/cuda:12.6.3-base-ubuntu24.04",
-    "redis": "docker.io/library/redis:7.4.2-alpine",
-    "fluent-bit": "cr.fluentbit.io/fluent/fluent-bit:3.2.4",
-    "prometheus": "quay.io/prometheus/prometheus:v2.55.1",
-    "jaeger": "docker.io/jaegertracing/all-in-one:1.64.0",
-    # kind node image matching the Kubernetes version the manifests are validated against.
-    "kind-node": "kindest/node:v1.31.4",
-}
+# Third-party images, pinned (each with why) in ailab/contract/facts/images.yaml beside the lab's own images:
+# the operator's controller reads the same Triton pin.
+IMAGES: dict[str, str] = dict(facts.images().third_party)
 
 # Kubernetes versions the rendered manifests are validated against (kubernetes-validate, strict).
 K8S_VALIDATE_VERSIONS = ("1.30",)

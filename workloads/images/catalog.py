@@ -1,29 +1,25 @@
-"""The one place that names the lab's workload images and their tag.
+"""The lab's workload images and their tag, as ailab/contract/facts/images.yaml defines them.
 
-Imported by the Pulumi stacks, the cluster Jobs, `lab images build` and the tests: change a name or the
-tag here and every user follows. `ref(name)` gives the full reference `REGISTRY/ailab-<name>:TAG`.
+The data file is the one source: the Pulumi stacks read it too (through ailab.contract.facts), and the Cluster
+Jobs, `lab images build` and the tests read it through this module. `ref(name)` gives the full reference
+`REGISTRY/ailab-<name>:TAG`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-# Bump on every change to a Dockerfile or to what goes into an image; the cluster pulls by this tag.
-TAG = "0.1.0"
+from ailab.contract import facts
 
-# Where the images live. Here they are built locally and never pushed ("localhost/..." is podman's
-# local namespace); a real lab sets AILAB_IMAGE_REGISTRY (e.g. ghcr.io/<org>) and pushes there.
-REGISTRY = os.environ.get("AILAB_IMAGE_REGISTRY", "localhost")
+_FACTS = facts.images()
 
-# Base images. For real users: NVIDIA/PyTorch CUDA images. Here: Debian bookworm images built from
-# Debian packages with mmdebstrap (scripts/build-base-image.sh), because no image can be pulled.
-CUDA_RUNTIME_BASE = "pytorch/pytorch:2.2.0-cuda12.1-cudnn8-runtime"  # the curriculum's Day-1 base
-# nvcc, cuBLAS and CMake >= 3.24 from apt (Ubuntu 24.04); the kernels target sm_90, which CUDA 12 compiles
-CUDA_DEVEL_BASE = "nvidia/cuda:12.6.3-devel-ubuntu24.04"
-CUDA_RUNTIME_ONLY_BASE = "nvidia/cuda:12.6.3-runtime-ubuntu24.04"  # runtime stage of the CUDA kernels image
-SLIM_BASE = "debian:bookworm-slim"  # for images that carry only files (the Triton repository init container)
-LOCAL_BASE = "localhost/ailab-debian:bookworm"  # python3 3.11 + pip/venv, see workloads/images/build.py
+TAG = _FACTS.tag  # bump it in images.yaml on every change to a Dockerfile; the cluster pulls by this tag
+REGISTRY = _FACTS.current_registry()  # images.yaml `registry`, or $AILAB_IMAGE_REGISTRY (e.g. ghcr.io/<org>)
+
+CUDA_RUNTIME_BASE = _FACTS.bases["cuda-runtime"]
+CUDA_DEVEL_BASE = _FACTS.bases["cuda-devel"]
+SLIM_BASE = _FACTS.bases["slim"]
+LOCAL_BASE = _FACTS.bases["local"]  # python3 3.11 + pip/venv, built by workloads/images/build.py
 
 
 @dataclass(frozen=True)
@@ -60,43 +56,16 @@ class ImageSpec:
 
 
 IMAGES: dict[str, ImageSpec] = {
-    spec.name: spec
-    for spec in (
-        ImageSpec(
-            name="inference",
-            dockerfile="inference/Dockerfile",
-            description="ONNX Runtime (+ PyTorch unless WITH_TORCH=0) and the lab's workloads package; "
-            "runs the ONNX inference and the benchmarks",
-            gpu_base=CUDA_RUNTIME_BASE,
-            local_base=LOCAL_BASE,
-            build_args={"WITH_TORCH": "1"},
-            # CI and CPU-only clusters: ONNX Runtime without torch (the torch wheel dominates build time and size)
-            variants={"onnx": {"WITH_TORCH": "0"}},
-        ),
-        ImageSpec(
-            name="triton-models",
-            dockerfile="triton-models/Dockerfile",
-            description="init container carrying the generated Triton model repositories; copies them "
-            "into the shared volume that tritonserver reads",
-            gpu_base=SLIM_BASE,
-            local_base=LOCAL_BASE,
-        ),
-        ImageSpec(
-            name="exporter",
-            dockerfile="exporter/Dockerfile",
-            description="the lab's Prometheus exporters (workloads.exporters)",
-            gpu_base=CUDA_RUNTIME_BASE,
-            local_base=LOCAL_BASE,
-        ),
-        ImageSpec(
-            name="cuda-kernels",
-            dockerfile="cuda-kernels/Dockerfile",
-            description="the cuda/ kernels and their runner, compiled with nvcc (needs a CUDA devel base)",
-            gpu_base=CUDA_DEVEL_BASE,
-            local_base=None,
-            build_args={"RUNTIME_IMAGE": CUDA_RUNTIME_ONLY_BASE},
-        ),
+    name: ImageSpec(
+        name=name,
+        dockerfile=img.dockerfile,
+        description=img.description,
+        gpu_base=_FACTS.bases[img.gpu_base],
+        local_base=None if img.local_base is None else _FACTS.bases[img.local_base],
+        build_args=dict(img.build_args),
+        variants={k: dict(v) for k, v in img.variants.items()},
     )
+    for name, img in _FACTS.workload.items()
 }
 
 
@@ -110,5 +79,4 @@ def image(name: str) -> ImageSpec:
 
 def ref(name: str, registry: str | None = None) -> str:
     """Full reference `<registry>/ailab-<name>:TAG` of image `name` (registry defaults to REGISTRY)."""
-    spec = image(name)
-    return spec.ref if registry is None else f"{registry.rstrip('/')}/ailab-{spec.name}:{TAG}"
+    return _FACTS.ref(image(name).name, registry or REGISTRY)

@@ -8,11 +8,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-GROUP = "lab.ailab.dev"
-VERSION = "v1alpha1"
-KIND = "ModelDeployment"
-PLURAL = "modeldeployments"
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"  # same pin as ailab/platform/versions.py
+from ailab.contract import facts
+
+# The custom resource's identity and the Triton pin come from ailab/contract/facts/ (operator.yaml, images.yaml),
+# which the cluster stack reads too when it installs the CRD: one definition for both.
+GROUP = facts.operator().group
+VERSION = facts.operator().version
+KIND = facts.operator().kind
+PLURAL = facts.operator().plural
+TRITON_IMAGE = facts.images().pinned("tritonserver")
 
 
 class SpecError(ValueError):
