@@ -231,25 +231,33 @@ def coverage(
             "; ".join(f"{SHORT[k]} = {LABELS[k]}" for k in KINDS if SHORT[k] != LABELS[k]), style="dim", highlight=False
         )
     for path, why in cov.unreadable:
-        err.print(f"[yellow]unreadable result[/] {rel(path)}: {why}")
+        err.print(f"[yellow]unreadable result[/] {rel(path)}: {why}", soft_wrap=True)
 
 
 @app.command("report")
 def report_cmd(target: Annotated[str, typer.Argument(help="d03 | week01")]) -> None:
     """Render markdown (tables, plots, skipped reasons, provenance) from stored results only."""
     from ailab.report import report_day, report_week
+    from ailab.results import load_day
     from ailab.runner import SelectionError, resolve
 
     try:
         exps = resolve(target)
-    except SelectionError as exc:
+        cat = catalogue()
+    except (SelectionError, CatalogueError) as exc:
         raise fail(str(exc)) from None
-    cat = catalogue()
     if target.lower().startswith("w"):
         console.print(rel(report_week(cat.day(exps[0].day).week)))
     else:
         for day in sorted({e.day for e in exps}):
             console.print(rel(report_day(cat.day(day))))
+    for day in sorted({e.day for e in exps}):
+        for r in load_day(f"d{day:02d}"):
+            if r.error:
+                err.print(
+                    f"[yellow]unreadable result[/] {rel(r.path)}: {r.error} (shown as unreadable in the report)",
+                    soft_wrap=True,
+                )
 
 
 def _register_commands() -> None:

@@ -61,3 +61,13 @@ def test_lab_coverage_json_lists_every_kind_per_week() -> None:
     data = json.loads(res.stdout)
     assert len(data["weeks"]) == 13 and set(KINDS) <= set(data["totals"])
     assert len(data["experiments"]) == 450
+
+
+def test_lab_report_names_an_unreadable_result_and_renders_the_rest(lab_tmp: Path) -> None:
+    _write(lab_tmp / "results", "d03.e1", "cpu", tables=[], notes=["fine"])
+    (lab_tmp / "results" / "d03" / "d03.e2.cpu.json").write_text('{"schema": 1, "id": "d03.e2", "stat')
+    res = CliRunner().invoke(app, ["report", "d03"])
+    assert res.exit_code == 0, res.output
+    assert "unreadable result" in res.output and "d03.e2.cpu.json: not valid JSON" in res.output
+    md = (lab_tmp / "reports" / "week01" / "d03.md").read_text()
+    assert "**unreadable** result file" in md and "- fine" in md
