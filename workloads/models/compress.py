@@ -231,7 +231,7 @@ class Measured:
         return cls(test_accuracy(model), raw, deflated, param_count(model), param_count(model, nonzero=True))
 
 
-# --- parameter checks: raise before anything runs, naming the field, the value and what is allowed ---------------
+# --- argument checks of the library functions (a runner's parameters are checked by its Params model at load) ----
 
 
 def _values(values: object) -> list:
@@ -258,10 +258,3 @@ def check_positive(name: str, values: Iterable[float] | float, integer: bool = F
     typ = int if integer else (int, float)
     if not vals or not all(isinstance(v, typ) and not isinstance(v, bool) and v > 0 for v in vals):
         raise ValueError(f"params.{name} {vals}: allowed {'integers >= 1' if integer else 'numbers > 0'}")
-
-
-def check_choice(name: str, values: Iterable[str] | str, allowed: Iterable[str]) -> None:
-    """Every value must be one of `allowed`."""
-    vals, allowed = _values(values), list(allowed)
-    if not vals or any(v not in allowed for v in vals):
-        raise ValueError(f"params.{name} {vals}: allowed {', '.join(allowed)}")

@@ -86,8 +86,6 @@ def test_channel_pruning_is_the_original_with_the_removed_channels_silenced(base
         (lambda: compress.check_fraction("amount", -0.1), "params.amount [-0.1]: allowed numbers with 0 <= value < 1"),
         (lambda: compress.check_positive("temperatures", [1, 0]), "params.temperatures [1, 0]: allowed numbers > 0"),
         (lambda: compress.check_positive("epochs", [2.5], integer=True), "params.epochs [2.5]: allowed integers >= 1"),
-        (lambda: compress.check_choice("methods", ["magnitude"], ("unstructured", "structured")),
-         "params.methods ['magnitude']: allowed unstructured, structured"),
     ],
 )  # fmt: skip
 def test_checks_name_the_field_the_value_and_what_is_allowed(call, message: str) -> None:

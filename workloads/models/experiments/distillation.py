@@ -1,31 +1,29 @@
-"""Runners of Day 61's distillation experiments (d61.e3 demo, d61.e4 temperature sweep) on the digits CNN teacher.
+"""Knowledge distillation of the Day-61 digits CNN into a small MLP (d61.e3 demo, d61.e4 temperature sweep).
 
 A student run is the StudentMLP trained from scratch at one seed; the control (CE only) and every distilled
 student of that seed share initialisation, shuffling and epochs, so differences are compared paired by seed.
+torch is imported inside the runners.
 """
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ailab.contract import Column, Context, Output, Series, Table
-from workloads.models import compress, distill_demo
-from workloads.models import compress_bench as bench
-from workloads.models.exp_compress import timing_params
+from workloads.models.experiments.common import Positive, Students, Timing
 
 
-def _student_params(ctx: Context, temperatures_key: str) -> tuple[list[float], list[int], float, int]:
-    """(temperatures, seeds, alpha, epochs), each checked before anything is trained."""
-    temps = ctx.param(temperatures_key)
-    compress.check_positive(temperatures_key, temps)
-    compress.check_fraction("alpha", [ctx.param("alpha")], lo_inclusive=False)
-    compress.check_positive("epochs", [ctx.param("epochs")], integer=True)
-    seeds = ctx.param("seeds")
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ValueError(f"params.seeds {seeds}: allowed a non-empty list of integers >= 0")
-    temps = temps if isinstance(temps, list) else [temps]
-    return [float(v) for v in temps], list(seeds), float(ctx.param("alpha")), int(ctx.param("epochs"))
+class DistillationParams(Students, Timing):
+    temperature: Positive = Field(description="softmax temperature T of teacher and student")
+
+
+class TemperatureSweepParams(Students):
+    temperatures: list[Positive] = Field(min_length=1, description="temperatures T, one set of students each")
 
 
 def _verdict_note(control: list[float], distilled: list[float], what: str) -> str:
+    from workloads.models import distill_demo
+
     mean, se, word = distill_demo.paired_difference(control, distilled)
     return (
         f"{what} − control, paired by seed: {100 * mean:+.2f} pp (standard error {100 * se:.2f} pp over "
@@ -33,10 +31,13 @@ def _verdict_note(control: list[float], distilled: list[float], what: str) -> st
     )
 
 
-def distillation(ctx: Context) -> Output:
+def distillation(ctx: Context, p: DistillationParams) -> Output:
     """d61.e3: teacher CNN → student MLP from soft targets, against the same student trained on labels only."""
-    (temp,), seeds, alpha, epochs = _student_params(ctx, "temperature")
-    batches, warmup, iters, rounds = timing_params(ctx)
+    from workloads.models import compress, distill_demo
+    from workloads.models import compress_bench as bench
+
+    temp, seeds, alpha, epochs = p.temperature, list(p.seeds), p.alpha, p.epochs
+    batches, warmup, iters, rounds = list(p.batches), p.warmup, p.iters, p.rounds
     teacher = compress.teacher()
     control = {s: distill_demo.train_student(s, None, alpha, epochs) for s in seeds}
     distilled = {s: distill_demo.train_student(s, temp, alpha, epochs, teacher) for s in seeds}
@@ -89,9 +90,11 @@ def distillation(ctx: Context) -> Output:
     return out
 
 
-def temperature_sweep(ctx: Context) -> Output:
+def temperature_sweep(ctx: Context, p: TemperatureSweepParams) -> Output:
     """d61.e4: students distilled at each temperature, several seeds each: accuracy mean ± std vs the control."""
-    temps, seeds, alpha, epochs = _student_params(ctx, "temperatures")
+    from workloads.models import compress, distill_demo
+
+    temps, seeds, alpha, epochs = list(p.temperatures), list(p.seeds), p.alpha, p.epochs
     teacher = compress.teacher()
     control = [distill_demo.train_student(s, None, alpha, epochs)[1].accuracy for s in seeds]
     by_t = {t: [distill_demo.train_student(s, t, alpha, epochs, teacher)[1].accuracy for s in seeds] for t in temps}
