@@ -1,7 +1,8 @@
 """A webhook receiver for Alertmanager that records every notification, one JSON line each, with arrival time.
 
 `python -m ailab.observability.webhook --port 9095 --out notifications.jsonl`; the URL path names the
-receiver (`/critical`, `/warning`), so a drill can check which route delivered an alert.
+receiver (`/critical`, `/warning`), so a drill can check which route delivered an alert. The runners read the
+recorded file with workloads/observability/notifications.py.
 """
 
 from __future__ import annotations
@@ -42,23 +43,6 @@ def make_handler(out: Path) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
-
-
-def read(out: Path) -> list[dict[str, Any]]:
-    """Every notification recorded so far."""
-    if not out.exists():
-        return []
-    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-
-
-def alerts(out: Path, alertname: str, status: str = "firing") -> list[dict[str, Any]]:
-    """Notifications carrying `alertname` in `status` (firing | resolved), with the receiver they came through."""
-    found = []
-    for rec in read(out):
-        for a in rec["payload"].get("alerts", []):
-            if a.get("labels", {}).get("alertname") == alertname and a.get("status") == status:
-                found.append({**a, "receiver": rec["receiver"], "received_unix": rec["received_unix"]})
-    return found
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import start_http_server
@@ -17,13 +18,20 @@ from ailab.contract.paths import REPO_ROOT
 from ailab.local.platform import Platform
 from ailab.local.registry import PlatformError
 from ailab.local.spec import free_port
-from ailab.observability import webhook
 from ailab.observability.dashboards import concrete, panel_queries
-from ailab.observability.stack import MODEL, Stack, observed_platform
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
+from workloads.observability import notifications
+from workloads.observability.stack import MODEL, Stack, observed_platform
 
 pytestmark = pytest.mark.integration
 DASHBOARDS = sorted((REPO_ROOT / "dashboards" / "grafana").glob("*.json"))
+
+
+def local_platform(
+    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
+) -> Platform:
+    """What `lab run` hands a runner as ctx.platform: the real local platform on free ports."""
+    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     The critical alert fires at twice the threshold (0.8 ms): below the lowest latency bucket (1 ms), so the
     interpolated P99 exceeds it however fast the host answers (1.0-2.0 ms latencies left a 1 ms threshold's
     critical alert silent on a fast run)."""
-    with observed_platform(tmp_path_factory.mktemp("obs"), "1s", p99_threshold_s=0.0004, alert_for="0s") as s:
+    with observed_platform(
+        local_platform, tmp_path_factory.mktemp("obs"), "1s", p99_threshold_s=0.0004, alert_for="0s"
+    ) as s:
         tr = Traffic(TrafficSpec(s.triton_http, MODEL, rps=30, workers=3, distinct_inputs=4))
         port = free_port()
         start_http_server(port, addr="127.0.0.1", registry=tr.registry)
@@ -92,14 +102,14 @@ def test_p99_alert_from_real_metrics_reaches_the_webhook_and_inhibits_the_warnin
     deadline = time.monotonic() + 90
     got: list[dict] = []
     while not got and time.monotonic() < deadline:
-        got = webhook.alerts(stack.notifications, "TritonP99LatencyCritical")
+        got = notifications.alerts(stack.notifications, "TritonP99LatencyCritical")
         time.sleep(0.5)
     assert got, f"no TritonP99LatencyCritical notification in {stack.notifications}"
     assert got[0]["receiver"] == "critical" and got[0]["labels"]["model"] == MODEL
     with urllib.request.urlopen(f"{stack.alertmanager_url}/api/v2/alerts", timeout=10) as r:
         am = {a["labels"]["alertname"]: a["status"] for a in json.loads(r.read())}
     assert am["TritonP99LatencyHigh"]["state"] == "suppressed" and am["TritonP99LatencyHigh"]["inhibitedBy"]
-    assert webhook.alerts(stack.notifications, "TritonP99LatencyHigh") == []
+    assert notifications.alerts(stack.notifications, "TritonP99LatencyHigh") == []
 
 
 def test_prometheus_on_a_busy_port_fails_with_its_name_and_port(tmp_path: Path) -> None:

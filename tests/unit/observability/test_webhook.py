@@ -9,6 +9,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from ailab.observability import alertmanager, webhook
+from workloads.observability import notifications
 
 
 def test_records_notifications_by_receiver(tmp_path: Path) -> None:
@@ -24,9 +25,9 @@ def test_records_notifications_by_receiver(tmp_path: Path) -> None:
             assert r.status == 200
     finally:
         srv.shutdown()
-    got = webhook.alerts(out, "GPUTemperatureHigh")
+    got = notifications.alerts(out, "GPUTemperatureHigh")
     assert [a["receiver"] for a in got] == ["critical"]
-    assert webhook.alerts(out, "GPUTemperatureHigh", "resolved") == []
+    assert notifications.alerts(out, "GPUTemperatureHigh", "resolved") == []
 
 
 def test_routing_tree_sends_each_severity_to_its_own_receiver() -> None:

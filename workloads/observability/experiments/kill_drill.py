@@ -1,4 +1,4 @@
-"""Day 14 failure drill on the local platform: SIGKILL Prometheus, then Alertmanager, while the load and an alert
+"""Failure drill on local processes (d14.e3): SIGKILL Prometheus, then Alertmanager, while the load and an alert
 run; time to recovery and what was lost (the scrape gap; notifications and pending alerts)."""
 
 from __future__ import annotations
@@ -7,25 +7,54 @@ import itertools
 import json
 import os
 import signal
+import socket
 import time
 import urllib.request
 
-from ailab.contract import Context, Output, Table
-from ailab.local import process
-from ailab.observability import webhook
-from ailab.observability.experiments.common import metered_traffic
-from ailab.observability.stack import Stack, observed_platform
+import psutil
+from pydantic import Field
+
+from ailab.contract import Context, Output, Params, Table
+from workloads.observability import notifications
+from workloads.observability.drills import until
+from workloads.observability.metering import metered_traffic
+from workloads.observability.stack import Stack, observed_platform
+
+
+class KillDrillParams(Params):
+    before_s: float = Field(default=20, ge=0, description="load with the alert firing before the first kill, s")
+    rps: float = Field(default=20, gt=0, description="load generator rate, req/s")
+
+
+def _alive(pid: int, create_time: float) -> bool:
+    """True while `pid` is still the process that was started (not exited, not a zombie, not a recycled PID)."""
+    try:
+        p = psutil.Process(pid)
+        return abs(p.create_time() - create_time) <= 0.5 and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _kill(s: Stack, name: str) -> float:
+    """SIGKILL a service; the unix time of the kill, returned once the process and its ports are gone."""
     rec = s.platform.record(name)
     os.kill(rec.pid, signal.SIGKILL)
     t = time.time()
-    while process.alive(rec.pid, rec.create_time):
+    while _alive(rec.pid, rec.create_time):
         time.sleep(0.05)
     # the kernel may hold the listening port a moment after the process is gone; `lab up` refuses a busy port
     deadline = time.monotonic() + 30
-    while any(process.port_in_use(p) for p in rec.ports.values()) and time.monotonic() < deadline:
+    while any(_port_busy(p) for p in rec.ports.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return t
 
@@ -35,18 +64,6 @@ def _am_alerts(s: Stack) -> list[dict]:
         return json.loads(r.read())
 
 
-def _until(pred: object, timeout_s: float) -> float | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if pred():  # type: ignore[operator]
-                return time.time()
-        except OSError:
-            pass  # still down
-        time.sleep(0.1)
-    return None
-
-
 def _largest_gap(s: Stack, selector: str, window_s: float) -> float:
     """Largest distance between consecutive raw samples of `selector` in the last window_s, s."""
     res = s.prom.query(f"{selector}[{int(window_s) + 1}s]")
@@ -54,16 +71,8 @@ def _largest_gap(s: Stack, selector: str, window_s: float) -> float:
     return max((b - a for a, b in itertools.pairwise(ts)), default=0.0)
 
 
-def _largest_gap(s: Stack, selector: str, window_s: float) -> float:
-    """Largest distance between consecutive raw samples of `selector` in the last window_s, s."""
-    res = s.prom.query(f"{selector}[{int(window_s) + 1}s]")
-    ts = [float(t) for t, _ in res[0]["values"]] if res else []
-    return max((b - a for a, b in itertools.pairwise(ts)), default=0.0)
-
-
-def kill_drill(ctx: Context) -> Output:
-    """d14.e3: SIGKILL Prometheus and Alertmanager mid-run; restart with `lab up`'s code; MTTR and losses."""
-    before_s = float(ctx.param("before_s", 20))
+def kill_drill(ctx: Context, p: KillDrillParams) -> Output:
+    """SIGKILL Prometheus and Alertmanager mid-run; restart with `lab up`'s code; MTTR (s) and losses."""
     t = Table.of(
         "failure drill",
         [("component", ""), ("kill -> process ready", "s"), ("kill -> working again", "s"),
@@ -72,18 +81,18 @@ def kill_drill(ctx: Context) -> Output:
         "scrape interval 1 s; the P99 alert fires throughout (threshold 1 ms).",
     )  # fmt: skip
     with (
-        observed_platform(ctx.workdir / "stack", "1s", p99_threshold_s=0.001, alert_for="0s") as s,
-        metered_traffic(s, rps=float(ctx.param("rps", 20)), workers=2),
+        observed_platform(ctx.platform, ctx.workdir / "stack", "1s", p99_threshold_s=0.001, alert_for="0s") as s,
+        metered_traffic(s, rps=p.rps, workers=2),
     ):
         s.prom.wait_for('ALERTS{alertstate="firing", alertname="TritonP99LatencyCritical"}', 60)
-        time.sleep(before_s)
-        first = time.time() - before_s  # a moment well before the kill
+        time.sleep(p.before_s)
+        first = time.time() - p.before_s  # a moment well before the kill
 
         # Prometheus: the WAL survives SIGKILL; scrapes during the outage are simply never taken
         k = _kill(s, "prometheus")
         s.platform.up()
         ready = time.time()
-        fresh = _until(lambda: (s.prom.value('timestamp(up{job="triton"})') or 0) > k, 60)
+        fresh = until(lambda: (s.prom.value('timestamp(up{job="triton"})') or 0) > k, 60, 0.1, down_ok=True)
         time.sleep(3)
         gap = _largest_gap(s, 'up{job="triton"}', time.time() - k + 10)
         kept = s.prom.query('count_over_time(up{job="triton"}[5s])', at=first + 5)
@@ -92,13 +101,13 @@ def kill_drill(ctx: Context) -> Output:
 
         # Alertmanager: notification log and silences are on disk; the alerts it held come back with the
         # next Prometheus resend (every evaluation while firing, at most 1 per resend delay)
-        n_before = len(webhook.read(s.notifications))
+        n_before = len(notifications.read(s.notifications))
         k = _kill(s, "alertmanager")
         s.platform.up()
         ready = time.time()
-        back = _until(lambda: any(a["labels"]["alertname"] == "TritonP99LatencyCritical" for a in _am_alerts(s)),
-                      90)  # fmt: skip
-        renotified = len(webhook.read(s.notifications)) > n_before
+        back = until(lambda: any(a["labels"]["alertname"] == "TritonP99LatencyCritical" for a in _am_alerts(s)),
+                     90, 0.1, down_ok=True)  # fmt: skip
+        renotified = len(notifications.read(s.notifications)) > n_before
         t.add("alertmanager", round(ready - k, 2), round(back - k, 2) if back else "not reached", "-",
               "firing alert re-sent by Prometheus; "
               + ("a duplicate notification was sent (the notification log reaches disk only every 15 min)"
