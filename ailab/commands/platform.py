@@ -1,8 +1,13 @@
-"""`lab up [--week N]`, `lab status`, `lab down`: the embedded default platform as local processes."""
+"""`lab up [--week N]`, `lab status`, `lab down`: the embedded default platform as local processes.
+
+`lab up` is a command-line front-end of the data plane too: it builds the week's Triton model repository with the
+serving area's builder (workloads.serving.repository) and hands the path to the triton service as its option.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ailab.contract import paths
-from ailab.local import registry, state
+from ailab.local import process, registry, state
 from ailab.local.platform import Platform, status
 from ailab.local.registry import PlatformError
 
@@ -40,8 +45,14 @@ def up(
         for s in service or []:
             if s not in names:
                 raise _fail(f"--service {s}: not a week-{week} service (allowed: {', '.join(names)})")
+        wanted = service or names
         p = Platform(
-            week=week, services=service or names, supervise=supervise, supervise_in_process=False, free_ports=free_ports
+            week=week,
+            services=wanted,
+            supervise=supervise,
+            supervise_in_process=False,
+            free_ports=free_ports,
+            options=_triton_options(week, wanted),
         )
         rep = p.up()
     except PlatformError as exc:
@@ -56,6 +67,23 @@ def up(
         ports = ", ".join(f"{k} {v}" for k, v in r.ports.items())
         console.print(f"[green]{name}[/] ready in {secs:.1f} s (pid {r.pid}; {ports}; log {r.log})")
     console.print(f"up: {len(rep.started)} started, {len(rep.already)} already running, {rep.total_s:.1f} s")
+
+
+def _triton_options(week: int, services: list[str]) -> dict[str, Path]:
+    """The week's model repository for a triton that is about to start (a running one keeps the one it serves)."""
+    if "triton" not in services:
+        return {}
+    sd = paths.state_dir()
+    rec = state.services(sd).get("triton")
+    if rec is not None and process.alive(rec.pid, rec.create_time):
+        return {}
+    from workloads.serving.repository import SpecError, build_repository, week_models
+
+    try:
+        repo = build_repository(week_models(week), sd / "models" / f"week{week:02d}")
+    except SpecError as exc:
+        raise _fail(f"week {week} models: {exc}") from None
+    return {"triton.model_repository": repo}
 
 
 def status_cmd(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:

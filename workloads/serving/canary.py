@@ -1,4 +1,5 @@
-"""Canary rollout pieces for d05.e5: validated settings, a weighted client-side traffic split, and the health gate."""
+"""Canary rollout pieces for d05.e5: a weighted client-side traffic split and the health gate (the parameters are
+the runner's CanaryParams, workloads/serving/experiments/canary.py)."""
 
 from __future__ import annotations
 
@@ -7,66 +8,15 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workloads.serving import loadgen
 from workloads.serving.client import AsyncClient, InferenceError
-from workloads.serving.params import number
 
-GOOD, BAD = (1, 2), (3, 4)  # versions d05.e5 writes: valid networks; NaN weights and a corrupt file
-
-
-@dataclass(frozen=True)
-class Settings:
-    stable: int
-    canary: int
-    bad: tuple[int, ...]
-    split: tuple[int, int]  # % of requests to stable, to canary during a canary phase
-    concurrency: int
-    phase_s: float
-    max_error_rate: float
-    max_p99_ratio: float
-    p99_slack_ms: float
-    min_agreement: float
-    probe_size: int
-    warmup_requests: int
-    seed: int
-
-
-def settings(params: dict[str, Any]) -> Settings:
-    """Validate the parameters before anything starts; ValueError names the field, the value and what is allowed."""
-    stable = params.get("stable", 1)
-    if stable not in GOOD or isinstance(stable, bool):
-        raise ValueError(f"params.stable {stable!r}: allowed one of {list(GOOD)} (the versions with a valid network)")
-    canary = params.get("canary", 2)
-    if canary not in GOOD or canary == stable or isinstance(canary, bool):
-        raise ValueError(f"params.canary {canary!r}: allowed one of {list(GOOD)} other than stable ({stable})")
-    bad = params.get("bad", list(BAD))
-    if not isinstance(bad, list | tuple) or any(b not in BAD or isinstance(b, bool) for b in bad):
-        raise ValueError(f"params.bad {bad!r}: allowed a list of versions among {list(BAD)} (3 = NaN, 4 = corrupt)")
-    split = params.get("split", [90, 10])
-    ok = isinstance(split, list | tuple) and len(split) == 2 and all(isinstance(w, int) and w >= 0 for w in split)
-    if not ok or sum(split) != 100 or split[1] == 0:
-        raise ValueError(
-            f"params.split {split!r}: allowed two integers [stable %, canary %], each >= 0, summing to 100, canary > 0"
-        )
-    return Settings(
-        stable=stable,
-        canary=canary,
-        bad=tuple(dict.fromkeys(bad)),
-        split=(split[0], split[1]),
-        concurrency=number(params, "concurrency", 4, 1, 256),
-        phase_s=number(params, "phase_s", 2.0, 0.1, 60.0, float),
-        max_error_rate=number(params, "max_error_rate", 0.01, 0.0, 1.0, float),
-        max_p99_ratio=number(params, "max_p99_ratio", 3.0, 1.0, 100.0, float),
-        p99_slack_ms=number(params, "p99_slack_ms", 5.0, 0.0, 10_000.0, float),
-        min_agreement=number(params, "min_agreement", 0.9, 0.0, 1.0, float),
-        probe_size=number(params, "probe_size", 64, 1, 1024),
-        warmup_requests=number(params, "warmup_requests", 20, 0, 10_000),
-        seed=number(params, "seed", 0, 0, 2**31),
-    )
+if TYPE_CHECKING:
+    from workloads.serving.experiments.canary import CanaryParams
 
 
 @dataclass
@@ -89,7 +39,7 @@ class VersionStats:
 class Traffic:
     """Closed-loop senders that pick a version per request by weight and record each result under the current phase."""
 
-    def __init__(self, s: Settings, url: str, model: str, x: np.ndarray) -> None:
+    def __init__(self, s: CanaryParams, url: str, model: str, x: np.ndarray) -> None:
         self.s, self.url, self.model, self.x = s, url, model, x
         self.weights: dict[int, int] = {}
         self.started = asyncio.Event()
@@ -192,7 +142,7 @@ class Gate:
 
 
 def gate(
-    s: Settings,
+    s: CanaryParams,
     stable: VersionStats,
     canary: VersionStats,
     ref: np.ndarray | None,

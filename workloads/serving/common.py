@@ -1,11 +1,15 @@
-"""Small helpers the serving experiments share: MLP variants, load runs with server CPU, result rows."""
+"""Small helpers the serving experiments share: MLP variants, load runs with server CPU (lab generator and
+perf_analyzer), result rows."""
 
 from __future__ import annotations
 
 import os
+import resource
+import time
+from pathlib import Path
 from typing import Any
 
-from workloads.serving import harness, loadgen
+from workloads.serving import harness, loadgen, perf
 from workloads.serving.repository import DynamicBatching, InstanceGroup, ModelSpec, mlp_spec
 
 
@@ -34,6 +38,21 @@ def load(served: harness.Served, model: str, **kw: Any) -> tuple[loadgen.LoadRes
     res = loadgen.run(spec)
     total = res.window_s + spec.warmup_s
     return res, (harness.cpu_s(served.pid) - c0) / total if total > 0 else 0.0
+
+
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def pa(
+    served: harness.Served, model: str, protocol: str, concurrency: int, batch: int, count: int, workdir: Path
+) -> tuple[perf.PerfResult, float, float]:
+    """One perf_analyzer run, its own CPU (cores) and the server's CPU (cores) over the run."""
+    c0, s0, t0 = _children_cpu_s(), harness.cpu_s(served.pid), time.perf_counter()
+    r = perf.run(served.address(protocol), model, protocol, concurrency, batch, count, workdir=workdir)
+    wall = time.perf_counter() - t0
+    return r, (_children_cpu_s() - c0) / wall, (harness.cpu_s(served.pid) - s0) / wall
 
 
 def host_note() -> str:

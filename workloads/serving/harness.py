@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from ailab.local.platform import Platform
+from ailab.contract import Context, LocalPlatform
 from workloads.serving import loadgen
 from workloads.serving.client import Client
 from workloads.serving.repository import ModelSpec, build_repository
@@ -17,7 +17,7 @@ from workloads.serving.repository import ModelSpec, build_repository
 
 @dataclass
 class Served:
-    platform: Platform
+    platform: LocalPlatform
     repo: Path
 
     def address(self, protocol: str) -> str:
@@ -34,15 +34,18 @@ class Served:
 
 @contextmanager
 def serve(
-    workdir: Path,
+    ctx: Context,
     specs: Sequence[ModelSpec],
+    workdir: Path | None = None,
     supervise: bool = False,
     control_mode: str = "none",
     load_models: Sequence[str] = (),
     args: Sequence[str] = (),
     warm_requests: int = 20,
 ) -> Iterator[Served]:
-    """Build the repository under workdir, start tritonserver on free ports, stop it on exit."""
+    """Build the repository under workdir (default ctx.workdir), start tritonserver through the context's local
+    platform on free ports, stop it on exit."""
+    workdir = ctx.workdir if workdir is None else workdir
     repo = build_repository(specs, workdir / "repository")
     opts = {
         "triton.model_repository": repo,
@@ -51,9 +54,7 @@ def serve(
         "triton.args": list(args),
         "triton.cache_size_bytes": 16 << 20 if any(s.response_cache for s in specs) else 0,
     }
-    with Platform(
-        services=["triton"], state_dir=workdir / "state", free_ports=True, options=opts, supervise=supervise
-    ) as p:
+    with ctx.platform(services=["triton"], state_dir=workdir / "state", options=opts, supervise=supervise) as p:
         served = Served(p, repo)
         warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models], warm_requests)
         yield served

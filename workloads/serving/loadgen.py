@@ -19,6 +19,7 @@ import psutil
 
 from workloads.serving import metrics
 from workloads.serving.client import AsyncClient, InferenceError
+from workloads.serving.knee import shortfall_tolerance
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
@@ -272,12 +273,6 @@ async def run_async(spec: LoadSpec) -> LoadResult:
     res.window_start = win.start
     res.samples_ms = win.lat
     return res
-
-
-def shortfall_tolerance(qps: float, window_s: float) -> float:
-    """Relative shortfall below target that Poisson arrivals alone explain: max(5 %, 3 standard deviations)."""
-    n = max(qps * window_s, 1.0)
-    return max(0.05, 3.0 / math.sqrt(n))
 
 
 def verdict(res: LoadResult) -> str:

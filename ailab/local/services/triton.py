@@ -1,7 +1,8 @@
 """Triton Inference Server (the `tritonserver` 2.51 shipped by nvidia-pytriton, python backend) as a local service.
 
-Options (PlatformContext.options): `triton.model_repository` (path; default: the week's models built by
-workloads.serving.repository), `triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
+Options (PlatformContext.options): `triton.model_repository` (path of a model repository; required: `lab up` builds
+the week's with the serving area's repository builder, experiments and tests build their own),
+`triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
 (names loaded at start in explicit mode), `triton.args` (extra command-line arguments),
 `triton.cache_size_bytes` (the response cache's size; 0 = off).
 """
@@ -61,9 +62,12 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         raise PlatformError("service triton: binary 'tritonserver' not found (pip install nvidia-pytriton==0.7.0)")
     repo = ctx.options.get("triton.model_repository")
     if repo is None:
-        from workloads.serving.repository import build_repository, week_models
-
-        repo = build_repository(week_models(ctx.week), ctx.state_dir / "models" / f"week{ctx.week:02d}")
+        raise PlatformError(
+            "service triton: option triton.model_repository is not set (the path of a model repository; "
+            "`lab up` builds the week's)"
+        )
+    if not Path(repo).is_dir():
+        raise PlatformError(f"service triton: triton.model_repository {str(repo)!r} is not a directory")
     ports = {role: ctx.port(f"triton.{role}", p) for role, p in DEFAULT_PORTS.items()}
     mode = ctx.options.get("triton.model_control_mode", "none")
     argv = [

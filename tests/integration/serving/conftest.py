@@ -1,14 +1,19 @@
-"""One tritonserver for the whole session (startup ~3 s per model set), over a repository that uses every spec
-feature the lab generates; explicit model control so tests can unload and load models."""
+"""One tritonserver for the whole session, over a repository that uses every spec feature the lab generates;
+explicit model control so tests can unload and load models. Runners and the harness get the real local platform
+(ailab.local.platform.Platform on free ports) through their Context, as `lab run` gives it to them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ailab.contract import Context
+from ailab.local.platform import Platform
 from workloads.serving import harness
 from workloads.serving.repository import (
     DynamicBatching,
@@ -47,10 +52,27 @@ SPECS = [
 ]
 
 
+def local_platform(
+    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
+) -> Platform:
+    """The platform factory `lab run` puts into a runner's Context: real local processes on free ports."""
+    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+
+
+def context(exp_id: str, workdir: Path) -> Context:
+    return Context(experiment_id=exp_id, device="cpu", quick=True, workdir=workdir, platform=local_platform)
+
+
+@pytest.fixture(scope="session")
+def make_context() -> Any:
+    """Context(experiment_id, workdir) with the real local platform, for calling runners as the lab does."""
+    return context
+
+
 @pytest.fixture(scope="session")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Served]:
-    workdir = tmp_path_factory.mktemp("triton")
-    with harness.serve(workdir, SPECS, control_mode="explicit", load_models=[s.name for s in SPECS]) as srv:
+    ctx = context("serving-tests", tmp_path_factory.mktemp("triton"))
+    with harness.serve(ctx, SPECS, control_mode="explicit", load_models=[s.name for s in SPECS]) as srv:
         yield srv
 
 

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from ailab.contract import Context, Output
-from workloads.serving.exp_d05_cache import response_cache
-from workloads.serving.exp_d05_canary import canary_rollout
+from ailab.contract import Output
+from workloads.serving.experiments.canary import CanaryParams, canary_rollout
+from workloads.serving.experiments.response_cache import CacheParams, response_cache
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +23,9 @@ def rows(out: Output, table: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def cache_out(tmp_path_factory: pytest.TempPathFactory) -> Output:
-    params = {"requests": 600, "pool_size": 40, "hit_ratio": 0.7, "concurrency": 4, "ttl_s": 120}
-    return response_cache(Context("d05.e4", params, "cpu", True, tmp_path_factory.mktemp("d05e4")))
+def cache_out(tmp_path_factory: pytest.TempPathFactory, make_context) -> Output:
+    params = CacheParams(requests=600, pool_size=40, hit_ratio=0.7, concurrency=4, ttl_s=120)
+    return response_cache(make_context("d05.e4", tmp_path_factory.mktemp("d05e4")), params)
 
 
 def test_cached_outputs_equal_uncached_and_nothing_failed(cache_out):
@@ -62,9 +62,9 @@ def test_redis_entries_carry_the_ttl(cache_out):
 
 
 @pytest.fixture(scope="module")
-def canary_out(tmp_path_factory: pytest.TempPathFactory) -> Output:
-    params = {"phase_s": 0.4, "concurrency": 3, "bad": [3, 4], "max_p99_ratio": 100.0, "p99_slack_ms": 1000.0}
-    return canary_rollout(Context("d05.e5", params, "cpu", True, tmp_path_factory.mktemp("d05e5")))
+def canary_out(tmp_path_factory: pytest.TempPathFactory, make_context) -> Output:
+    params = CanaryParams(phase_s=0.4, concurrency=3, bad=[3, 4], max_p99_ratio=100.0, p99_slack_ms=1000.0)
+    return canary_rollout(make_context("d05.e5", tmp_path_factory.mktemp("d05e5")), params)
 
 
 def test_gate_promotes_v2_and_rolls_back_the_bad_versions(canary_out):

@@ -13,24 +13,18 @@ from pathlib import Path
 
 from ailab.contract.paths import REPO_ROOT
 
-# `lab bench`, `lab images`, `lab models` are command-line front-ends of data-plane tools.
-CLI_FRONT_ENDS = {"ailab/commands/bench.py", "ailab/commands/images.py", "ailab/commands/models.py"}
-# TRANSITIONAL: files still being moved off the rules during the layout change; both sets must end empty.
-TRANSITIONAL = {
-    "ailab/local/services/triton.py",
-    "ailab/observability/experiments/common.py",
-    "ailab/observability/experiments/d06.py",
-    "ailab/observability/experiments/d13.py",
-    "ailab/observability/experiments/d46.py",
-    "ailab/observability/stack.py",
-    "ailab/platform/monitoring.py",
-    "ailab/platform/objects.py",
-    "ailab/platform/serving.py",
+# `lab bench`, `lab images`, `lab models`, `lab up` (the week's model repository) are command-line front-ends of
+# data-plane tools.
+CLI_FRONT_ENDS = {
+    "ailab/commands/bench.py",
+    "ailab/commands/images.py",
+    "ailab/commands/models.py",
+    "ailab/commands/platform.py",
 }
+# TRANSITIONAL: files still being moved off the rules during the layout change; both sets must end empty.
+TRANSITIONAL: set[str] = set()
 TRANSITIONAL_WORKLOADS = {
     "workloads/kernels/gpu_run.py",
-    "workloads/serving/exp_d05_cache.py",
-    "workloads/serving/harness.py",
 }
 
 

@@ -1,64 +1,63 @@
-"""d05.e4/e5 without servers: parameter checks, the repeating request stream, cache keys and the canary health gate."""
+"""d05.e4/e5 without servers: typed parameters, the repeating request stream, cache keys and the canary health gate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ailab.contract import Context
-from workloads.serving import canary, exp_d05_cache, exp_d05_canary
+from ailab.contract.params import ParamsError, validate
+from workloads.serving import caching, canary
+from workloads.serving.experiments.canary import CanaryParams
+from workloads.serving.experiments.response_cache import CacheParams
 
 
 @pytest.mark.parametrize(
     ("params", "field", "allowed"),
     [
-        ({"hit_ratio": 1.5}, "params.hit_ratio 1.5", "number 0..1"),
-        ({"hit_ratio": "often"}, "params.hit_ratio 'often'", "number 0..1"),
-        ({"pool_size": 0}, "params.pool_size 0", "integer 1..100000"),
-        ({"requests": 2.5}, "params.requests 2.5", "integer"),
-        ({"modes": ["redis"]}, "params.modes ['redis']", "starting with 'none'"),
-        ({"modes": ["none", "memcached"]}, "params.modes ['none', 'memcached']", "none, triton, redis"),
+        ({"hit_ratio": 1.5}, "field hit_ratio = 1.5", "less than or equal to 1"),
+        ({"hit_ratio": "often"}, "field hit_ratio = 'often'", "valid number"),
+        ({"pool_size": 0}, "field pool_size = 0", "greater than or equal to 1"),
+        ({"requests": 2.5}, "field requests = 2.5", "valid integer"),
+        ({"concurrency": True}, "field concurrency = True", "valid integer"),
+        ({"modes": ["redis"]}, "field modes = ['redis']", "must start with 'none'"),
+        ({"modes": ["none", "memcached"]}, "field modes.1 = ['none', 'memcached']", "'none', 'triton' or 'redis'"),
+        ({"modes": []}, "field modes = []", "at least 1 item"),
+        ({"ttl": 5}, "field ttl: unknown parameter", "ttl_s"),
     ],
 )
-def test_cache_settings_reject_bad_input_naming_field_value_and_allowed(params, field, allowed):
-    with pytest.raises(ValueError) as e:
-        exp_d05_cache.settings(params)
+def test_cache_params_reject_bad_input_naming_field_value_and_allowed(params, field, allowed):
+    with pytest.raises(ParamsError) as e:
+        validate(CacheParams, params)
     assert field in str(e.value) and allowed in str(e.value)
+
+
+def test_cache_params_keep_each_mode_once_in_order():
+    assert CacheParams(modes=["none", "redis", "none", "redis"]).modes == ["none", "redis"]
 
 
 @pytest.mark.parametrize(
     ("params", "field", "allowed"),
     [
-        ({"split": [80, 30]}, "params.split [80, 30]", "summing to 100"),
-        ({"split": [100, 0]}, "params.split [100, 0]", "canary > 0"),
-        ({"split": [90]}, "params.split [90]", "two integers"),
-        ({"canary": 7}, "params.canary 7", "one of [1, 2] other than stable (1)"),
-        ({"canary": 1}, "params.canary 1", "other than stable (1)"),
-        ({"stable": 3}, "params.stable 3", "one of [1, 2]"),
-        ({"bad": [2]}, "params.bad [2]", "among [3, 4]"),
-        ({"phase_s": 0}, "params.phase_s 0", "number 0.1..60"),
+        ({"split": [80, 30]}, "split [80, 30]", "must sum to 100"),
+        ({"split": [100, 0]}, "split [100, 0]", "canary > 0"),
+        ({"split": [90]}, "field split = [90]", "at least 2 items"),
+        ({"canary": 7}, "field canary = 7", "1 or 2"),
+        ({"canary": 1}, "canary 1", "other than stable (1)"),
+        ({"stable": 3}, "field stable = 3", "1 or 2"),
+        ({"stable": True}, "field stable = True", "not a boolean"),
+        ({"bad": [2]}, "field bad.0 = [2]", "3 or 4"),
+        ({"phase_s": 0}, "field phase_s = 0", "greater than or equal to 0.1"),
     ],
 )
-def test_canary_settings_reject_bad_input_naming_field_value_and_allowed(params, field, allowed):
-    with pytest.raises(ValueError) as e:
-        canary.settings(params)
+def test_canary_params_reject_bad_input_naming_field_value_and_allowed(params, field, allowed):
+    with pytest.raises(ParamsError) as e:
+        validate(CanaryParams, params)
     assert field in str(e.value) and allowed in str(e.value)
-
-
-def test_runners_reject_bad_input_before_starting_anything(tmp_path):
-    for runner, params in (
-        (exp_d05_cache.response_cache, {"hit_ratio": 1.5}),
-        (exp_d05_canary.canary_rollout, {"split": [50, 40]}),
-    ):
-        ctx = Context("d05.eX", params, "cpu", True, tmp_path)
-        with pytest.raises(ValueError, match="params"):
-            runner(ctx)
-    assert list(tmp_path.iterdir()) == []  # no repository, no state dir: nothing was built or started
 
 
 def test_stream_repeats_at_the_configured_rate_and_counts_the_ideal_hits():
-    s = exp_d05_cache.settings({"hit_ratio": 0.7, "pool_size": 50, "requests": 20_000})
-    st = exp_d05_cache.make_stream(s)
+    s = CacheParams(hit_ratio=0.7, pool_size=50, requests=20_000)
+    st = caching.make_stream(s)
     hot = st.repeat.sum() + 50  # every hot draw repeats except each pool input's first appearance
     assert abs(hot / s.requests - 0.7) < 0.02
     first = {}
@@ -69,12 +68,12 @@ def test_stream_repeats_at_the_configured_rate_and_counts_the_ideal_hits():
 
 
 def test_stream_extremes_and_determinism():
-    never = exp_d05_cache.make_stream(exp_d05_cache.settings({"hit_ratio": 0.0, "requests": 100}))
+    never = caching.make_stream(CacheParams(hit_ratio=0.0, requests=100))
     assert not never.repeat.any() and len(never.inputs) == 100
-    one = exp_d05_cache.make_stream(exp_d05_cache.settings({"hit_ratio": 1.0, "pool_size": 1, "requests": 100}))
+    one = caching.make_stream(CacheParams(hit_ratio=1.0, pool_size=1, requests=100))
     assert one.repeat.sum() == 99 and len(one.inputs) == 1
-    a = exp_d05_cache.make_stream(exp_d05_cache.settings({"seed": 3}))
-    b = exp_d05_cache.make_stream(exp_d05_cache.settings({"seed": 3}))
+    a = caching.make_stream(CacheParams(seed=3))
+    b = caching.make_stream(CacheParams(seed=3))
     assert np.array_equal(a.ids, b.ids) and np.array_equal(a.inputs, b.inputs)
 
 
@@ -82,19 +81,19 @@ def test_cache_key_covers_model_version_and_input_bytes():
     x = np.zeros((1, 1, 28, 28), np.float32)
     y = x.copy()
     y[0, 0, 0, 0] = 1e-7
-    k = exp_d05_cache.cache_key("m", "1", "input", x)
-    assert k == exp_d05_cache.cache_key("m", "1", "input", x.copy())
-    assert len({k, exp_d05_cache.cache_key("m", "2", "input", x), exp_d05_cache.cache_key("n", "1", "input", x)}) == 3
-    assert k != exp_d05_cache.cache_key("m", "1", "input", y)
-    assert k != exp_d05_cache.cache_key("m", "1", "input", x.reshape(1, 784))
+    k = caching.cache_key("m", "1", "input", x)
+    assert k == caching.cache_key("m", "1", "input", x.copy())
+    assert len({k, caching.cache_key("m", "2", "input", x), caching.cache_key("n", "1", "input", x)}) == 3
+    assert k != caching.cache_key("m", "1", "input", y)
+    assert k != caching.cache_key("m", "1", "input", x.reshape(1, 784))
 
 
 def test_mismatches_count_differences_to_reference_and_within_a_run():
-    st = exp_d05_cache.Stream(ids=np.array([0, 1, 0]), inputs=np.zeros((2, 1)), repeat=np.array([False, False, True]))
+    st = caching.Stream(ids=np.array([0, 1, 0]), inputs=np.zeros((2, 1)), repeat=np.array([False, False, True]))
     ref = [b"a", b"b", b"a"]
-    assert exp_d05_cache.mismatches(st, ref, ref) == 0
-    assert exp_d05_cache.mismatches(st, [b"a", b"x", b"a"], ref) == 1
-    assert exp_d05_cache.mismatches(st, [b"a", b"b", None], ref) == 0  # a failed request is counted as an error
+    assert caching.mismatches(st, ref, ref) == 0
+    assert caching.mismatches(st, [b"a", b"x", b"a"], ref) == 1
+    assert caching.mismatches(st, [b"a", b"b", None], ref) == 0  # a failed request is counted as an error
 
 
 def _stats(lat, failed=0, bad=0, version=2):
@@ -104,7 +103,7 @@ def _stats(lat, failed=0, bad=0, version=2):
 
 
 def _gate(stable, can, ref, out, **params):
-    return canary.gate(canary.settings(params), stable, can, ref, out, 2, 1)
+    return canary.gate(CanaryParams(**params), stable, can, ref, out, 2, 1)
 
 
 def test_gate_promotes_a_healthy_canary_and_says_why_it_rolls_back():

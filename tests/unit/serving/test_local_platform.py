@@ -128,3 +128,22 @@ def test_ports_are_shared_between_services_by_name(tmp_path: Path):
     ctx = PlatformContext(week=1, state_dir=tmp_path, free_ports=True)
     assert ctx.port("triton.metrics", 8002) == ctx.port("triton.metrics", 9999)
     assert PlatformContext(week=1, state_dir=tmp_path).port("triton.http", 8000) == 8000
+
+
+def test_triton_service_takes_its_model_repository_as_an_option(tmp_path: Path):
+    """The control plane builds no repository itself: `lab up` (or the caller) passes one; none or a bad path fails."""
+    from ailab import host
+    from ailab.local.services import triton
+
+    if host.tritonserver_binary() is None:
+        pytest.skip("tritonserver not installed (nvidia-pytriton)")
+    ctx = PlatformContext(week=1, state_dir=tmp_path, free_ports=True)
+    with pytest.raises(PlatformError, match="option triton.model_repository is not set"):
+        triton.spec(ctx)
+    ctx.options["triton.model_repository"] = tmp_path / "missing"
+    with pytest.raises(PlatformError, match="is not a directory"):
+        triton.spec(ctx)
+    (tmp_path / "repo").mkdir()
+    ctx.options["triton.model_repository"] = tmp_path / "repo"
+    spec = triton.spec(ctx)
+    assert f"--model-repository={tmp_path / 'repo'}" in spec.argv

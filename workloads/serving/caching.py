@@ -1,4 +1,5 @@
-"""d05.e4: one model and one request stream three ways: no cache, Triton's response cache, a client-side Redis cache.
+"""d05.e4's pieces: one model and one request stream three ways: no cache, Triton's response cache, a client-side
+Redis cache (the runner: workloads/serving/experiments/response_cache.py).
 
 The stream repeats inputs at a controlled rate: each request is, with probability `hit_ratio`, one of `pool_size`
 hot inputs, otherwise an input never sent before. An ideal cache hits every request whose input was sent earlier,
@@ -11,54 +12,20 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ailab.contract import Context, Output, Table
-from ailab.local.platform import Platform
 from workloads.serving import harness, loadgen, metrics
 from workloads.serving.client import AsyncClient, Client, InferenceError
-from workloads.serving.common import host_note
-from workloads.serving.params import number
-from workloads.serving.repository import mlp_spec
+
+if TYPE_CHECKING:
+    from workloads.serving.experiments.response_cache import CacheParams
 
 MODES = ("none", "triton", "redis")
 MODEL, CACHED_MODEL, VERSION = "mlp_plain", "mlp_cached", "1"
 KEY_PREFIX = "ailab:d05.e4:"
-
-
-@dataclass(frozen=True)
-class Settings:
-    modes: tuple[str, ...]
-    hit_ratio: float
-    pool_size: int
-    requests: int
-    concurrency: int
-    ttl_s: int
-    seed: int
-
-
-def settings(params: dict[str, Any]) -> Settings:
-    """Validate the parameters before anything starts; ValueError names the field, the value and what is allowed."""
-
-    modes = params.get("modes", list(MODES))
-    if not isinstance(modes, list | tuple) or not modes or any(m not in MODES for m in modes) or modes[0] != "none":
-        raise ValueError(
-            f"params.modes {modes!r}: allowed a list of {', '.join(MODES)} starting with 'none' "
-            "(the uncached run is the reference the cached outputs are checked against)"
-        )
-    return Settings(
-        modes=tuple(dict.fromkeys(modes)),
-        hit_ratio=number(params, "hit_ratio", 0.8, 0.0, 1.0, float),
-        pool_size=number(params, "pool_size", 100, 1, 100_000),
-        requests=number(params, "requests", 4000, 1, 1_000_000),
-        concurrency=number(params, "concurrency", 8, 1, 1024),
-        ttl_s=number(params, "ttl_s", 300, 1, 86_400),
-        seed=number(params, "seed", 0, 0, 2**31),
-    )
 
 
 @dataclass(frozen=True)
@@ -68,7 +35,7 @@ class Stream:
     repeat: np.ndarray  # bool per request: its input was sent earlier (an ideal cache's hit)
 
 
-def make_stream(s: Settings) -> Stream:
+def make_stream(s: CacheParams) -> Stream:
     """Requests: hot (prob. hit_ratio, uniform over pool_size inputs) or a fresh input; deterministic in seed."""
     rng = np.random.default_rng(s.seed)
     hot = rng.random(s.requests) < s.hit_ratio
@@ -100,7 +67,7 @@ class ModeRun:
     window_s: float = 0.0
 
 
-async def drive(s: Settings, stream: Stream, url: str, model: str, redis_url: str | None) -> ModeRun:
+async def drive(s: CacheParams, stream: Stream, url: str, model: str, redis_url: str | None) -> ModeRun:
     """Closed loop: `concurrency` workers take the stream's requests in order; Redis first when redis_url is set."""
     client = AsyncClient(url, "grpc", timeout_s=30, retries=0)
     reqs = [client.prepare({"input": x}, model, VERSION) for x in stream.inputs]
@@ -185,76 +152,8 @@ def pct(a: np.ndarray, p: float) -> float:
     return round(loadgen.percentile(np.sort(a[~np.isnan(a)]), p), 3)
 
 
-def response_cache(ctx: Context) -> Output:
-    """No cache vs Triton response cache vs client Redis cache on one stream: throughput, p50/p99, hit rates."""
-    s = settings(ctx.params)
-    stream = make_stream(s)
-    ideal = int(stream.repeat.sum())
-    specs = [mlp_spec(MODEL), mlp_spec(CACHED_MODEL, response_cache=True)]  # no dynamic batching: one request, one run
-    t = Table.of(
-        "cache_modes",
-        [
-            ("cache", ""),
-            ("requests", ""),
-            ("throughput", "req/s"),
-            ("p50", "ms"),
-            ("p99", "ms"),
-            ("hit rate", "%"),
-            ("ideal hit rate", "%"),
-            ("hits", ""),
-            ("misses", ""),
-            ("cross-check hits/misses", ""),
-            ("output mismatches", ""),
-            ("errors", ""),
-        ],
-        caption=f"MLP (python backend + onnxruntime), gRPC closed loop, concurrency {s.concurrency}; "
-        f"{s.requests} requests, hit_ratio {s.hit_ratio:g} over a pool of {s.pool_size} hot inputs; "
-        "hits: Triton's nv_cache_num_hits_per_model (metrics) or the Redis client's counters; hit rate = hits / "
-        "successful requests",
-    )
-    kinds = Table.of(
-        "latency_by_request_kind",
-        [("cache", ""), ("request", ""), ("requests", ""), ("p50", "ms"), ("p99", "ms"), ("mean", "ms")],
-        caption="'repeat' = the input was sent earlier in the stream (an ideal cache's hit); 'first' = never seen",
-    )
-    runs: dict[str, ModeRun] = {}
-    notes = [host_note()]
-    with harness.serve(ctx.workdir / "triton", specs) as srv, ExitStack() as stack:
-        redis_url = None
-        if "redis" in s.modes:
-            rp = stack.enter_context(Platform(services=["redis"], state_dir=ctx.workdir / "redis", free_ports=True))
-            redis_url = f"redis://{rp.address('redis', 'redis')}/0"
-        for mode in s.modes:
-            run, hits, misses, cross = measure(s, stream, srv, mode, redis_url)
-            runs[mode] = run
-            if mode == "redis" and redis_url:
-                notes.append(ttl_note(redis_url, s.ttl_s))
-            ok = int((~np.isnan(run.lat_ms)).sum())
-            t.add(
-                mode,
-                s.requests,
-                round(ok / run.window_s, 1) if run.window_s else 0.0,
-                pct(run.lat_ms, 50),
-                pct(run.lat_ms, 99),
-                round(100 * hits / ok, 2) if ok else 0.0,
-                round(100 * ideal / s.requests, 2),
-                hits,
-                misses,
-                cross,
-                mismatches(stream, run.outputs, runs["none"].outputs),
-                ", ".join(f"{k} {v}" for k, v in sorted(run.errors.items())) or "none",
-            )
-            for kind, mask in (("first", ~stream.repeat), ("repeat", stream.repeat)):
-                a = run.lat_ms[mask]
-                mean = round(float(np.nanmean(a)), 3) if np.isfinite(a).any() else float("nan")
-                kinds.add(mode, kind, int(mask.sum()), pct(a, 50), pct(a, 99), mean)
-            ctx.log(f"{mode}: {ok / max(run.window_s, 1e-9):.0f} req/s, p50 {pct(run.lat_ms, 50)} ms, hits {hits}")
-    notes += explain(runs)
-    return Output(tables=[t, kinds], notes=notes)
-
-
 def measure(
-    s: Settings, stream: Stream, srv: harness.Served, mode: str, redis_url: str | None
+    s: CacheParams, stream: Stream, srv: harness.Served, mode: str, redis_url: str | None
 ) -> tuple[ModeRun, int, int, str]:
     """One mode over the whole stream: (run, hits, misses, the second source's hits/misses as text)."""
     model = CACHED_MODEL if mode == "triton" else MODEL

@@ -1,4 +1,5 @@
-"""d05.e5: explicit model control: canary rollout with a client-side traffic split, a health gate, and rollbacks.
+"""d05.e5's drill (the runner: workloads/serving/experiments/canary.py): explicit model control: canary rollout
+with a client-side traffic split, a health gate, and rollbacks.
 
 One model `clf` with four versions on disk: 1 (the Day-3 MLP), 2 (the same network with perturbed weights: valid,
 detectably different), 3 (NaN weights: loads, answers NaN) and 4 (a corrupt file: its load fails). tritonserver
@@ -15,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -24,17 +25,18 @@ from onnx import numpy_helper
 
 from ailab.contract import Context, Output, Table
 from workloads.serving import harness
-from workloads.serving.canary import Gate, Settings, Traffic, gate, settings
+from workloads.serving.canary import Gate, Traffic, gate
 from workloads.serving.client import Client
 from workloads.serving.common import host_note
 from workloads.serving.modelspec import to_config
 from workloads.serving.repository import VersionPolicy, mlp_spec
 
+if TYPE_CHECKING:
+    from workloads.serving.experiments.canary import CanaryParams
+
 MODEL = "clf"
 GAP = "(between phases: warm-up, probes, counter reads)"
 KINDS = {1: "Day-3 MLP", 2: "perturbed weights", 3: "NaN weights", 4: "corrupt file"}
-
-__all__ = ["Gate", "Settings", "gate", "rollout", "settings"]
 
 
 def write_versions(model_dir: Path, seed: int = 2) -> None:
@@ -139,7 +141,7 @@ class Controller:
                 return None
 
 
-async def rollout(s: Settings, ctl: Controller, x: np.ndarray, traffic: Traffic) -> dict[str, Any]:
+async def rollout(s: CanaryParams, ctl: Controller, x: np.ndarray, traffic: Traffic) -> dict[str, Any]:
     """The whole drill, while `traffic` keeps sending; returns the gates' verdicts and the server's per-phase counts."""
     gates: list[Gate] = []
     server: dict[str, dict[int, int]] = {}
@@ -207,14 +209,13 @@ async def rollout(s: Settings, ctl: Controller, x: np.ndarray, traffic: Traffic)
     return {"gates": gates, "server": server}
 
 
-def canary_rollout(ctx: Context) -> Output:
+def drill(ctx: Context, s: CanaryParams) -> Output:
     """Explicit model control: load v1, canary v2 with a traffic split and gate, bad versions rolled back."""
-    s = settings(ctx.params)
     spec = mlp_spec(MODEL, versions=(1, 2, 3, 4), version_policy=VersionPolicy("specific", versions=(s.stable,)))
     from workloads.models.mlp import sample_inputs
 
     x = sample_inputs(s.probe_size)[0]
-    with harness.serve(ctx.workdir, [spec], control_mode="explicit", load_models=[], warm_requests=0) as srv:
+    with harness.serve(ctx, [spec], control_mode="explicit", load_models=[], warm_requests=0) as srv:
         write_versions(srv.repo / MODEL)
         ctl = Controller(srv, spec)
         traffic = Traffic(s, srv.address("grpc"), MODEL, x[:1])
@@ -232,7 +233,7 @@ def canary_rollout(ctx: Context) -> Output:
     return report(s, ctl, traffic, res, final)
 
 
-def report(s: Settings, ctl: Controller, traffic: Traffic, res: dict[str, Any], final: dict[int, str]) -> Output:
+def report(s: CanaryParams, ctl: Controller, traffic: Traffic, res: dict[str, Any], final: dict[int, str]) -> Output:
     phases = Table.of(
         "phases",
         [

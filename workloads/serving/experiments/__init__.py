@@ -1,0 +1,24 @@
+"""Serving-area runners (one module per idea), bound in workloads/serving/bindings.yaml.
+
+Runner modules import only pydantic, numpy and `ailab.contract` at import time: the serving library modules that
+pull in tritonclient, onnx or torch (harness, client, loadgen, repository, ...) are imported inside the runners.
+The field types below carry the checks every serving runner shares; integers and numbers are strict (a YAML
+`true` is not 1), so a wrong value fails when the catalogue loads, naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict
+
+Int = Annotated[int, Strict()]
+Num = Annotated[float, Strict()]
+Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window, s")]
+Concurrency = Annotated[int, Strict(), Field(ge=1, le=4096, description="closed loop: requests in flight")]
+Concurrencies = Annotated[list[Concurrency], Field(min_length=1)]
+BatchSize = Annotated[int, Strict(), Field(ge=1, le=64, description="at most the MLP's max_batch_size 64")]
+PaRequests = Annotated[
+    int, Strict(), Field(ge=10, le=100_000, description="perf_analyzer --measurement-request-count per window")
+]
+Protocol = Literal["grpc", "http"]
