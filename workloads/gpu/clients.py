@@ -1,0 +1,122 @@
+"""Run several GPU client processes at once and summarise them; sample GPU utilisation through the lab's exporter."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ClientRun:
+    clients: int
+    requests: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    per_client_req: list[int] = field(default_factory=list)
+
+
+def run_clients(
+    n: int, cfg: dict, env: dict[str, str] | None = None, affinity: list[set[int]] | None = None, timeout_s: float = 240
+) -> ClientRun:
+    """`n` worker processes, started together (timing begins at a common instant after their warm-up)."""
+    start_at = time.time() + 12.0  # time for every client to import torch and warm up
+    procs = []
+    for k in range(n):
+        e = dict(os.environ)
+        e.update(env or {})
+        aff = affinity[k % len(affinity)] if affinity else None
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "workloads.gpu.worker", json.dumps({**cfg, "start_at": start_at})],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=e,
+                preexec_fn=(lambda a=aff: os.sched_setaffinity(0, a)) if aff else None,
+            )
+        )
+    results = []
+    for p in procs:
+        so, se = p.communicate(timeout=timeout_s)
+        line = [ln for ln in so.splitlines() if ln.startswith("{")]
+        if p.returncode != 0 or not line:
+            raise RuntimeError(f"client exited {p.returncode}: {se[-800:]}")
+        results.append(json.loads(line[-1]))
+    lat = np.concatenate([np.asarray(r["latencies_ms"]) for r in results])
+    total = sum(r["requests"] for r in results)
+    secs = results[0]["seconds"]
+    return ClientRun(
+        n,
+        total,
+        total / secs,
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+        [r["requests"] for r in results],
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UtilSampler:
+    """Scrapes `lab_gpu_utilization_ratio` from the lab's exporter (workloads.exporters) every `period_s`."""
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        from workloads.exporters.server import serve
+
+        self.port = free_port()
+        serve(self.port)
+        self.period_s = period_s
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t: threading.Thread | None = None
+
+    def read(self) -> float | None:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        m = re.search(r"^lab_gpu_utilization_ratio\{[^}]*\} ([0-9.eE+-]+)$", body, re.M)
+        return float(m.group(1)) if m else None
+
+    def __enter__(self) -> UtilSampler:
+        self.samples = []
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                v = self.read()
+                if v is not None:
+                    self.samples.append(v)
+                time.sleep(self.period_s)
+
+        self._t = threading.Thread(target=loop, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._t:
+            self._t.join()
+
+    def mean_pct(self, skip: int = 0) -> float:
+        s = self.samples[skip:] or self.samples
+        return float(np.mean(s) * 100) if s else float("nan")
+
+
+def during(sampler: UtilSampler, fn: Callable[[], object]) -> tuple[object, float]:
+    with sampler:
+        out = fn()
+    return out, sampler.mean_pct()

@@ -1,0 +1,53 @@
+"""A GPU client process for the sharing and placement experiments: small inference requests in a closed loop.
+
+`python -m workloads.gpu.worker '<json>'` with keys: seconds, batch, dim, layers, start_at (epoch s, so several
+clients start timing together), cpu_prep (elements of host-side preprocessing per request), threads.
+Prints one JSON line: per-request latencies (ms) and the request count.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def main(cfg: dict) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(int(cfg.get("threads", 1)))
+    dim, layers, batch = int(cfg.get("dim", 1024)), int(cfg.get("layers", 4)), int(cfg.get("batch", 1))
+    torch.manual_seed(0)
+    mods = []
+    for _ in range(layers):
+        mods += [torch.nn.Linear(dim, dim), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*mods).cuda().half().eval()
+    prep = int(cfg.get("cpu_prep", 0))
+    raw = np.random.default_rng(0).integers(0, 255, size=max(prep, batch * dim), dtype=np.uint8)
+    host = torch.empty(batch, dim, dtype=torch.float16).pin_memory()
+
+    def request() -> None:
+        if prep:
+            v = (raw[:prep].astype(np.float32) - 127.5) / 58.0  # host-side normalisation, as image preprocessing does
+            host.copy_(torch.from_numpy(v[: batch * dim].reshape(batch, dim)))
+        x = host.cuda(non_blocking=True)
+        with torch.no_grad():
+            y = model(x)
+        y.float().sum().item()  # the response goes back to the host
+
+    for _ in range(20):
+        request()
+    start_at = float(cfg.get("start_at", 0))
+    while time.time() < start_at:
+        time.sleep(0.001)
+    lat = []
+    t_end = time.perf_counter() + float(cfg.get("seconds", 3))
+    while (t0 := time.perf_counter()) < t_end:
+        request()
+        lat.append((time.perf_counter() - t0) * 1e3)
+    return {"requests": len(lat), "latencies_ms": lat, "seconds": float(cfg.get("seconds", 3))}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))), flush=True)
