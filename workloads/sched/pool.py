@@ -72,6 +72,12 @@ def _worker_main(conn: Connection, model: str, slowdown: float, threads: int, de
     conn.close()
 
 
+def host_note() -> str:
+    """The host the pool runs on: cores and load average when the run starts (results record how busy it was)."""
+    la = os.getloadavg()
+    return f"host: {os.cpu_count()} cores, load average {la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f} (1/5/15 min) at start"
+
+
 def default_model() -> Path:
     """The Day-3 MLP as ONNX, exported once into .lab/work/models (shared with the serving days)."""
     from ailab.contract.paths import work_dir

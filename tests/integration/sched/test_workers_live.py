@@ -16,8 +16,9 @@ import pytest
 from ailab.contract import Context
 from workloads.models import ortbench
 from workloads.models.data import sample_inputs
-from workloads.sched import balance, dispatch, exp_d72, exp_d83, qpsload
+from workloads.sched import balance, dispatch, qpsload
 from workloads.sched.batching import BatchConfig, Frontend, QueueFull
+from workloads.sched.experiments import dispatch_policies, queueing
 from workloads.sched.pool import WorkerPool, default_model
 
 pytestmark = pytest.mark.integration
@@ -205,12 +206,13 @@ def test_qps_load_test_accounts_for_every_request(pool1):
     assert run.latency_ms["p50"] <= run.latency_ms["p99"] <= run.latency_ms["max"]
 
 
-def _ctx(params: dict, tmp_path: Path) -> Context:
-    return Context("d83.e1", params, "cpu", True, tmp_path, log=lambda _m: None)
+def _ctx(eid: str, tmp_path: Path) -> Context:
+    return Context(experiment_id=eid, device="cpu", quick=True, workdir=tmp_path, log=lambda _m: None)
 
 
 def test_request_queue_runner_reports_rejections_and_correct_answers(tmp_path):
-    out = exp_d83.request_queue(_ctx({"capacities": [16, 256], "burst": 100}, tmp_path))
+    p = queueing.QueueParams(capacities=[16, 256], burst=100)
+    out = queueing.request_queue(_ctx("d83.e1", tmp_path), p)
     burst = next(t for t in out.tables if t.name == "burst")
     rows = {r[0]: r for r in burst.rows}
     assert rows[16][2:4] == [16, 84] and rows[256][2:4] == [100, 0]
@@ -218,21 +220,22 @@ def test_request_queue_runner_reports_rejections_and_correct_answers(tmp_path):
 
 
 def test_split_merge_runner_reports_identical_merges(tmp_path):
-    params = {"workers": 2, "slowdown": [1, 2], "rows": 64, "parts": [1, 2], "repeats": 2}
-    out = exp_d72.split_merge(_ctx(params, tmp_path))
+    p = dispatch_policies.SplitMergeParams(workers=2, slowdown=[1, 2], rows=64, parts=[1, 2], repeats=2)
+    out = dispatch_policies.split_merge(_ctx("d72.e3", tmp_path), p)
     (t,) = out.tables
     assert len(t.rows) == 4 and all(r[-1] is True for r in t.rows)
 
 
 @pytest.mark.parametrize("eid", ["d72.e1", "d72.e2", "d72.e3", "d72.e4", "d83.e1", "d83.e2", "d83.e3", "d83.e4"])
 def test_every_sched_binding_runs_at_its_quick_size(eid, tmp_path):
-    """The bound runner with its bound params + quick overrides, as `lab run <day> --quick` runs it."""
+    """The bound runner with its bound params + quick overrides, typed as `lab run <day> --quick` types them."""
     from ailab.curriculum.loader import catalogue
-    from ailab.runner import load_runner
+    from ailab.runner import load_runner, resolve_params
 
-    b = catalogue().experiments[eid].binding
-    assert b is not None and b.needs == []
-    out = load_runner(b.runner)(Context(eid, {**b.params, **b.quick}, "cpu", True, tmp_path, log=lambda _m: None))
+    exp = catalogue().experiments[eid]
+    assert exp.binding is not None and exp.binding.needs == []
+    typed, _ = resolve_params(exp, quick=True)
+    out = load_runner(exp.binding.runner)(_ctx(eid, tmp_path), typed)
     assert out.tables and all(t.rows for t in out.tables)
     assert all(len(r) == len(t.columns) for t in out.tables for r in t.rows)
     assert all(line for s in out.series for line in s.lines.values())

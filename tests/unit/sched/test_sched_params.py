@@ -1,15 +1,23 @@
-"""d72/d83 runners refuse bad parameters before any worker process starts; the open-loop summaries and verdict."""
+"""d72/d83 parameters are refused when the catalogue loads (field, value, what is allowed), before any worker
+starts; the open-loop summaries and verdict."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from ailab.contract import Context
-from workloads.sched import exp_d72, exp_d83, openloop
+from ailab.contract.params import ParamsError, validate
+from ailab.curriculum.loader import CatalogueError, load_catalogue
+from workloads.sched import dispatch, openloop
+from workloads.sched.experiments import dispatch_policies as dp
+from workloads.sched.experiments import dynamic_batching as db
+from workloads.sched.experiments import queueing as q
 from workloads.sched.pool import WorkerPool
+
+BATCHING = [{"label": "none", "max_batch_size": 1}]
 
 
 @pytest.fixture
@@ -22,48 +30,65 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WorkerPool, "start", refuse)
 
 
-def _ctx(eid: str, params: dict, tmp_path: Path) -> Context:
-    return Context(eid, params, "cpu", True, tmp_path, log=lambda _m: None)
-
-
 @pytest.mark.parametrize(
-    ("runner", "params", "message"),
+    ("model", "params", "message"),
     [
-        (exp_d72.round_robin, {"workers": 0}, "params.workers 0: allowed integer 1..8"),
-        (exp_d72.round_robin, {"workers": 2, "slowdown": [1, 1, 4]}, "params.slowdown [1.0, 1.0, 4.0]: allowed one"),
-        (exp_d72.round_robin, {"slowdown": [1, 0.5, 4]}, "params.slowdown [1, 0.5, 4]: allowed a non-empty list"),
-        (exp_d72.round_robin, {"load": 3}, "params.load 3: allowed number 0.01..2"),
-        (exp_d72.least_load, {"scheduler": "fastest"}, "params.scheduler 'fastest': allowed round_robin, least_load"),
-        (exp_d72.compare, {"schedulers": ["round_robin", "lottery"]}, "allowed a non-empty list of round_robin"),
-        (exp_d72.compare, {"loads": []}, "params.loads []: allowed a non-empty list of numbers"),
+        (dp.RoundRobinParams, {"workers": 0}, "field workers = 0: Input should be greater than or equal to 1"),
+        (dp.RoundRobinParams, {"workers": 2}, "slowdown [1.0, 1.0, 4.0]: allowed one factor per worker (2 = workers)"),
+        (dp.RoundRobinParams, {"slowdown": [1, 0.5, 4]}, "field slowdown.1 = [1, 0.5, 4]: Input should be greater"),
+        (dp.RoundRobinParams, {"load": 3}, "field load = 3: Input should be less than or equal to 2"),
+        (dp.LeastLoadParams, {"scheduler": "fastest"}, "field scheduler = 'fastest': Input should be 'round_robin'"),
+        (dp.CompareParams, {"schedulers": ["round_robin", "lottery"]}, "field schedulers.1 = ['round_robin', 'lot"),
+        (dp.CompareParams, {"loads": []}, "field loads = []: List should have at least 1 item"),
+        (dp.SplitMergeParams, {"rows": 8, "parts": [1, 9]}, "parts [9]: allowed 1..rows (8)"),
+        (dp.SplitMergeParams, {"strategies": ["random"]}, "field strategies.0 = ['random']: Input should be 'equal'"),
+        (dp.SplitMergeParams, {"repeats": 2.5}, "field repeats = 2.5: Input should be a valid integer"),
+        (q.QueueParams, {"capacities": [0]}, "field capacities.0 = [0]: Input should be greater than or equal to 1"),
+        (q.QueueParams, {"burst": -1}, "field burst = -1: Input should be greater than or equal to 1"),
+        (q.QueueParams, {"burst": 10, "bursts": 3}, "field bursts: unknown parameter (allowed: burst, capacities"),
+        (db.BatchingParams, {"configs": []}, "field configs = []: List should have at least 1 item"),
         (
-            exp_d72.split_merge,
-            {"rows": 8, "parts": [1, 9]},
-            "params.parts [1, 9]: allowed a non-empty list of integers 1..8",
-        ),
-        (exp_d72.split_merge, {"strategies": ["random"]}, "params.strategies ['random']: allowed a non-empty list of"),
-        (exp_d83.request_queue, {"capacities": [0]}, "params.capacities [0]: allowed a non-empty list of integers"),
-        (exp_d83.request_queue, {"burst": -1}, "params.burst -1: allowed integer 1..100000"),
-        (exp_d83.dynamic_batching, {"configs": []}, "params.configs []: allowed a non-empty list"),
-        (
-            exp_d83.dynamic_batching,
+            db.BatchingParams,
             {"configs": [{"label": "big", "max_batch_size": 8, "preferred": [16]}]},
-            "params.configs[0] {'label': 'big', 'max_batch_size': 8, 'preferred': [16]}: preferred_sizes [16]: "
-            "allowed integers 1..max_batch_size (8)",
+            "preferred [16]: allowed integers 1..max_batch_size (8)",
         ),
-        (exp_d83.dynamic_batching, {"configs": [{"max_batch_size": 8}]}, "allowed a mapping with label"),
-        (exp_d83.qps_levels, {"qps": [1000, 0]}, "params.qps [1000, 0]: allowed a non-empty list of numbers 1..100000"),
-        (exp_d83.qps_levels, {"modes": [{"label": "x", "max_batch": 4}]}, "allowed a mapping with label and any of"),
-        (exp_d83.latency_curves, {"queue_capacity": 0}, "params.queue_capacity 0: allowed integer 1..1000000"),
-        (exp_d83.latency_curves, {"duration_s": "long"}, "params.duration_s 'long': allowed number 0.2..60"),
+        (db.BatchingParams, {"configs": [{"max_batch_size": 8}]}, "field configs.0.label = [{'max_batch_size': 8}]"),
+        (db.BatchingParams, {}, "field configs = {}: Field required"),
+        (db.QpsParams, {"qps": [1000, 0]}, "field qps.1 = [1000, 0]: Input should be greater than or equal to 1"),
+        (db.QpsParams, {"modes": [{"label": "x", "max_batch": 4}]}, "field modes.0.max_batch: unknown parameter"),
+        (db.QpsParams, {"queue_capacity": 0}, "field queue_capacity = 0: Input should be greater than or equal to 1"),
+        (db.QpsParams, {"duration_s": "long"}, "field duration_s = 'long': Input should be a valid number"),
     ],
 )
-def test_bad_params_are_refused_naming_field_value_and_allowed_before_workers_start(
-    runner, params, message, tmp_path, no_workers
-):
-    with pytest.raises(ValueError) as e:
-        runner(_ctx("d72.e1", params, tmp_path))
+def test_bad_params_are_refused_naming_field_value_and_allowed(model, params, message):
+    with pytest.raises(ParamsError) as e:
+        validate(model, params)
     assert message in str(e.value)
+
+
+def test_a_bad_binding_fails_the_catalogue_naming_file_experiment_and_field(tmp_path: Path) -> None:
+    f = tmp_path / "bindings.yaml"
+    f.write_text(
+        "d72.e4:\n  runner: workloads.sched.experiments.dispatch_policies:compare\n"
+        "  params: {loads: [0.3, 5]}\n  needs: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogueError) as e:
+        load_catalogue(bindings=[f])
+    assert "bindings.yaml" in str(e.value) and "d72.e4" in str(e.value) and "field loads.1 = [0.3, 5]" in str(e.value)
+
+
+def test_good_params_are_typed_with_defaults_filled() -> None:
+    p = validate(db.QpsParams, {"qps": [5000], "modes": [{"label": "dyn", "max_batch_size": 8, "preferred": [4]}]})
+    assert isinstance(p, db.QpsParams) and p.qps == [5000.0] and p.workers == 1 and p.queue_capacity == 2048
+    cfg = p.modes[0].config(p.queue_capacity)
+    assert (cfg.max_batch_size, cfg.max_queue_delay_us, cfg.preferred_sizes, cfg.queue_capacity) == (8, 0, (4,), 2048)
+    assert validate(dp.LeastLoadParams, {}).scheduler == "least_load"
+    assert validate(dp.RoundRobinParams, {}).scheduler == "round_robin"
+
+
+def test_the_scheduler_choices_are_the_dispatch_policies() -> None:
+    assert get_args(dp.SchedulerName) == dispatch.SCHEDULERS
 
 
 def test_window_counts_arrivals_and_overlaps():
