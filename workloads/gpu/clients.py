@@ -31,7 +31,7 @@ def run_clients(
     n: int, cfg: dict, env: dict[str, str] | None = None, affinity: list[set[int]] | None = None, timeout_s: float = 240
 ) -> ClientRun:
     """`n` worker processes, started together (timing begins at a common instant after their warm-up)."""
-    start_at = time.time() + 12.0  # time for every client to import torch and warm up
+    start_at = time.time() + 8.0  # time for every client to import torch and warm up
     procs = []
     for k in range(n):
         e = dict(os.environ)

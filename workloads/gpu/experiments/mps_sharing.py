@@ -17,7 +17,7 @@ Part = Literal["daemon", "throughput", "small_requests", "utilisation", "p99"]
 class MpsParams(Params):
     parts: list[Part] = Field(min_length=1)
     clients: list[int] = Field([2, 8], min_length=1, description="client process counts (first = two-process case)")
-    seconds: float = Field(6.0, gt=0)
+    seconds: float = Field(5.0, gt=0)
     batch: int = Field(1, gt=0)
     dim: int = Field(1024, gt=0)
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One device call for the engine and GPU-sharing experiments: install the carried pure-Python wheels (pydantic is
+# not in the GPU image), stand in the carried bare clone for provenance, run the selected experiments through the
+# lab's own runner (results carry provenance), and pack the result files this run wrote into $OUT.
+# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] workloads/engines/gpu_suite.sh
+# Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
+set -u
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/ailab-out}
+SEL=${SEL:?name the experiments, e.g. SEL=d04,d12}
+mkdir -p "$OUT"
+if [ -f .lab/enggit/repo.tgz ]; then
+  mkdir -p /tmp/gitmeta && tar xzf .lab/enggit/repo.tgz -C /tmp/gitmeta
+  export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
+  git config --global --add safe.directory '*' 2>/dev/null
+  git read-tree HEAD && git update-index -q --refresh >/dev/null 2>&1
+fi
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/pydeps \
+  .lab/engwheels/*.whl >/dev/null 2>&1 || echo "wheel install failed"
+export PYTHONPATH=/tmp/pydeps:$PWD
+{
+  date -u +%FT%TZ
+  nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,compute_mode,mig.mode.current --format=csv
+  nproc; ls -d /sys/devices/system/node/node* 2>/dev/null | wc -l
+  python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
+  git rev-parse HEAD 2>&1; git status --porcelain 2>/dev/null | head -5
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+touch /tmp/suite-start
+args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
+timeout "${BUDGET_S:-400}" python3 - "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1 <<'PY'
+import sys, time
+from ailab.results import provenance
+from ailab.runner import resolve, run_one
+quick = "--quick" in sys.argv[2:]
+prov = provenance.collect()
+for exp in resolve(sys.argv[1]):
+    t0 = time.perf_counter()
+    o = run_one(exp, "cuda", quick, prov)
+    print(f"{o.experiment_id} {o.status} {time.perf_counter() - t0:.1f}s {o.reason[:400]}", flush=True)
+PY
+echo "runner rc=$?"
+find reports/results -name '*.json' -newer /tmp/suite-start > /tmp/new.txt
+find .lab/attempts -name '*.json' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null
+tar czf "$OUT/results.tgz" -T /tmp/new.txt
+grep -E "^d[0-9]+\.e[0-9]+ " "$OUT/run.log" | cut -c1-300
+tail -5 "$OUT/run.log"
