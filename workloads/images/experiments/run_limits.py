@@ -1,4 +1,4 @@
-"""Day-1 run-time experiments on the inference image: read-only root filesystem (e4), memory and pids limits (e5).
+"""Run-time limits on the inference image (d01): read-only root filesystem (e4), memory and pids limits (e5).
 
 Both use the inference image's ONNX-only variant (built warm by `workloads.images.build`) and its entry point
 (workloads/images/entrypoint.py), whose exit codes say what happened: 3 = a directory is not writable,
@@ -16,9 +16,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from ailab.contract import Context, Output, Table, paths
+from ailab.contract import Context, Output, Params, Table, paths
 from workloads.images import build as b
+from workloads.images.experiments.image_builds import IMAGE_REF
+
+MEMORY_UNITS = {"b": 1 / 2**20, "k": 1 / 2**10, "m": 1, "g": 2**10}  # podman --memory suffixes, in MiB
+
+
+class RunParams(Params):
+    base: str | None = Field(
+        default=None, pattern=IMAGE_REF, description="base of the inference image; default the catalogue's local base"
+    )
+
+
+class ReadOnlyParams(RunParams):
+    batch: int = Field(default=8, ge=1, le=1024, description="digits the container infers")
+
+
+class LimitsParams(RunParams):
+    memory: str = Field(default="512m", pattern=r"^[1-9][0-9]*[bkmg]$", description="--memory (and --memory-swap)")
+    pids_limit: int = Field(default=64, ge=8, le=4096, description="--pids-limit; the stress run forks 3x as many")
+    alloc_mib: int = Field(default=1024, ge=1, le=65536, description="MiB the memory stress run allocates")
+
+    @model_validator(mode="after")
+    def _alloc_exceeds_limit(self) -> LimitsParams:
+        limit_mib = int(self.memory[:-1]) * MEMORY_UNITS[self.memory[-1]]
+        if self.alloc_mib <= limit_mib:
+            raise ValueError(
+                f"alloc_mib {self.alloc_mib}: allowed more than memory ({self.memory} = {limit_mib:g} MiB), "
+                "or the limited run cannot reach the OOM killer"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -30,10 +60,10 @@ class Ran:
     oom_killed: str  # podman inspect .State.OOMKilled ("true"/"false"), "" when not inspected
 
 
-def image(ctx: Context) -> tuple[str, str]:
+def image(p: RunParams) -> tuple[str, str]:
     """Engine and the inference image (ONNX-only variant) reference, built (normally from cache) first."""
     eng = b.engine()
-    r = b.build_image("inference", base=ctx.param("base"), eng=eng, variant="onnx")
+    r = b.build_image("inference", base=p.base, eng=eng, variant="onnx")
     return eng, r.ref
 
 
@@ -85,10 +115,10 @@ def _volume(ctx: Context, name: str) -> Path:
     return d
 
 
-def read_only_root(ctx: Context) -> Output:
+def read_only_root(ctx: Context, p: ReadOnlyParams) -> Output:
     """d01.e4: --read-only with tmpfs + volumes still writes logs and results; without them it fails clearly."""
-    eng, ref = image(ctx)
-    inp, expected = _inputs(ctx, int(ctx.param("batch", 8)))
+    eng, ref = image(p)
+    inp, expected = _inputs(ctx, p.batch)
     infer = [ref, "infer", "--model", "/in/mlp.onnx", "--input", "/in/x.npy", "--name", "logits"]
     t = Table.of(
         "read_only",
@@ -135,11 +165,10 @@ def read_only_root(ctx: Context) -> Output:
     return out
 
 
-def limits(ctx: Context) -> Output:
+def limits(ctx: Context, p: LimitsParams) -> Output:
     """d01.e5: --memory (OOM kill) and --pids-limit (fork refused), each against a run without the limit."""
-    eng, ref = image(ctx)
-    memory, pids = str(ctx.param("memory", "512m")), int(ctx.param("pids_limit", 64))
-    alloc = int(ctx.param("alloc_mib", 1024))
+    eng, ref = image(p)
+    memory, pids, alloc = p.memory, p.pids_limit, p.alloc_mib
     t = Table.of(
         "limits",
         [

@@ -1,4 +1,4 @@
-"""Day-1 builds with podman: naive vs layered (e1), single vs multi-stage (e2), apt vs pip vs micromamba (e3).
+"""Image builds with podman (d01): naive vs layered (e1), single vs multi-stage (e2), apt vs pip vs micromamba (e3).
 
 The Dockerfiles are workloads/images/d01/*.Dockerfile; each run stages them with a wheelhouse in ctx.workdir and
 tags images localhost/ailab-d01-<name>:latest (removed and rebuilt on every run, so no stale layers pile up).
@@ -13,12 +13,30 @@ import statistics
 import time
 from pathlib import Path
 
-from ailab.contract import Context, Output, Table
+from pydantic import Field
+
+from ailab.contract import Context, Output, Params, Table
 from workloads.images import build as b
 from workloads.images import catalog, context
 
-D01 = Path(__file__).resolve().parent / "d01"
+IMAGES = Path(__file__).resolve().parents[1]  # workloads/images
+D01 = IMAGES / "d01"
 MIB = 1 << 20
+# an image reference as podman/docker take it: [registry/]name[:tag][@digest]
+IMAGE_REF = r"^[a-z0-9][a-z0-9._\-/:@]*$"
+
+
+class BuildParams(Params):
+    base: str | None = Field(
+        default=None,
+        pattern=IMAGE_REF,
+        description=f"base image the Dockerfiles start FROM; default the local Debian base {catalog.LOCAL_BASE}, "
+        "built with podman + mmdebstrap when missing",
+    )
+
+
+class InstallerParams(BuildParams):
+    repeats: int = Field(default=5, ge=1, le=50, description="container starts timed after the first one")
 
 
 def _stage(ctx: Context) -> Path:
@@ -33,14 +51,14 @@ def _stage(ctx: Context) -> Path:
     for w in context.resolve_wheels([D01 / "requirements.txt"], house):
         shutil.copy2(w, dest / "wheels" / w.name)
     shutil.copy2(D01 / "requirements.txt", dest / "wheels" / "requirements.txt")
-    shutil.copy2(Path(__file__).with_name(".dockerignore"), dest / ".dockerignore")
+    shutil.copy2(IMAGES / ".dockerignore", dest / ".dockerignore")
     return dest
 
 
-def _prepare(ctx: Context) -> tuple[str, str, Path, int]:
+def _prepare(ctx: Context, p: BuildParams) -> tuple[str, str, Path, int]:
     """Engine, base image (built if missing), staged context and the base image's size in bytes."""
     eng = b.engine()
-    base = b.ensure_base(eng, ctx.param("base", catalog.LOCAL_BASE))
+    base = b.ensure_base(eng, p.base or catalog.LOCAL_BASE)
     return eng, base, _stage(ctx), b.size(eng, base)
 
 
@@ -58,9 +76,9 @@ def _short(instruction: str) -> str:
     return instruction if len(instruction) <= 70 else instruction[:67] + "..."
 
 
-def naive_vs_layered(ctx: Context) -> Output:
+def naive_vs_layered(ctx: Context, p: BuildParams) -> Output:
     """d01.e1: image size and build time, cold and after a one-line source edit, with the steps that were rebuilt."""
-    eng, base, stage, base_size = _prepare(ctx)
+    eng, base, stage, base_size = _prepare(ctx, p)
     builds = Table.of(
         "builds",
         [
@@ -121,9 +139,9 @@ def _run_output(eng: str, ref: str, *cmd: str) -> str:
     return (p.stdout.strip() or p.stderr.strip()).splitlines()[-1] if (p.stdout or p.stderr).strip() else ""
 
 
-def single_vs_multi(ctx: Context) -> Output:
+def single_vs_multi(ctx: Context, p: BuildParams) -> Output:
     """d01.e2: the same build as one stage and as builder + runtime; size of the image that ships."""
-    eng, base, stage, base_size = _prepare(ctx)
+    eng, base, stage, base_size = _prepare(ctx, p)
     t = Table.of(
         "images",
         [
@@ -215,10 +233,10 @@ def _micromamba_reason() -> str:
     return ""
 
 
-def installers(ctx: Context) -> Output:
+def installers(ctx: Context, p: InstallerParams) -> Output:
     """d01.e3: numpy + ONNX installed by apt, by pip from a host wheelhouse, by pip from the index, by micromamba."""
-    eng, base, stage, base_size = _prepare(ctx)
-    repeats = int(ctx.param("repeats", 5))
+    eng, base, stage, base_size = _prepare(ctx, p)
+    repeats = p.repeats
     t = Table.of(
         "installers",
         [
