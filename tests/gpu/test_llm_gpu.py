@@ -59,18 +59,21 @@ def test_full_cache_allocation_equals_the_exact_byte_count(torch) -> None:
     ("runner", "params"),
     [
         (
-            "workloads.llm.exp_kv:memory_curve",
+            "workloads.llm.experiments.kv_cache:memory_curve",
             {"lengths": [512, 1024], "windows": [None, 256], "chunk": 256, "new_tokens": 4},
         ),
-        ("workloads.llm.exp_long:memory", {"lengths": [512, 1024], "chunk": 256, "window": 256}),
+        ("workloads.llm.experiments.long_context:memory", {"lengths": [512, 1024], "chunk": 256, "window": 256}),
     ],
 )
 def test_memory_runners_fill_their_tables(torch, tmp_path: Path, runner: str, params: dict) -> None:
     from ailab.contract import Context
+    from ailab.contract.params import validate
+    from ailab.curriculum.loader import runner_params_model
     from ailab.runner import load_runner
 
-    p = {"model": {}, "cuda_model": {"d_model": 256, "n_layers": 2, "n_heads": 4, "dtype": "bfloat16"}, **params}
-    out = load_runner(runner)(Context("t", p, "cuda", True, tmp_path))
+    p = {"cuda_model": {"d_model": 256, "n_layers": 2, "n_heads": 4, "dtype": "bfloat16"}, **params}
+    ctx = Context(experiment_id="t", device="cuda", quick=True, workdir=tmp_path)
+    out = load_runner(runner)(ctx, validate(runner_params_model(runner), p))
     rows = out.tables[0].rows
     assert len(rows) >= 4
     for r in rows:

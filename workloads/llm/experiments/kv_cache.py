@@ -1,32 +1,91 @@
-"""Runners of Day 79 (d79.e1–e5): KV cache baseline, sliding window, window sweep, GPU memory, hit rate vs latency.
+"""KV cache strategies (d79.e1–e5): no cache vs full cache, sliding window, window sweep, GPU memory, hit rate vs
+latency.
 
 Latency runs use a random-weight model from params.model (params.cuda_model on CUDA); quality runs use the
 char model trained here (workloads.llm.charlm). Every timed setting is run once untimed first (warm-up), then
-`repeats` times; tables report medians.
+`repeats` times; tables report medians. torch is imported inside the runners (through the area's modules).
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from ailab.contract import Column, Context, Output, Series, Skip, Table
-from workloads.llm import charlm, params, quality
-from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
-from workloads.llm.generate import generate
-from workloads.llm.kvcache import kv_bytes, make_cache
-from workloads.llm.model import bad
-from workloads.llm.paged import BlockPool, PagedCache, PrefixStore
-from workloads.llm.prompt_cache import WorkloadSpec, make_workload
+from workloads.llm.experiments.common import (
+    Count,
+    Counts,
+    LLMParams,
+    NewTokens,
+    NonNegative,
+    Shares,
+    Windows,
+    build_model,
+    median,
+    mib,
+    threads_note,
+)
 
 
-def baseline(ctx: Context) -> Output:
+class BaselineParams(LLMParams):
+    prompt_lens: Counts = Field(description="prompt lengths, tokens")
+    cuda_prompt_lens: Counts | None = None
+    new_tokens: NewTokens
+    cuda_new_tokens: NewTokens | None = None
+    repeats: Count = Field(description="timed runs per setting after one warm-up")
+
+
+class WindowParams(LLMParams):
+    windows: Counts = Field(description="sliding windows timed, tokens")
+    cuda_windows: Counts | None = None
+    quality_windows: Counts = Field(description="windows whose quality is measured on the trained char model")
+    sinks: NonNegative = Field(description="first positions kept attendable (attention sinks)")
+    prompt_len: Count
+    cuda_prompt_len: Count | None = None
+    new_tokens: NewTokens
+    cuda_new_tokens: NewTokens | None = None
+    repeats: Count
+    eval_sequences: Count = Field(description="held-out sequences for perplexity and agreement")
+    eval_len: int = Field(strict=True, ge=2, description="chars per held-out sequence; greedy prompts are half")
+    gen_tokens: Count = Field(description="greedy tokens compared with the full cache")
+
+
+class MemoryCurveParams(LLMParams):
+    lengths: Counts = Field(description="sequence lengths (prompt + new tokens)")
+    windows: Windows = Field(description="null = full cache")
+    chunk: Count = Field(description="prefill chunk, tokens")
+    new_tokens: Count
+
+    @model_validator(mode="after")
+    def _lengths_hold_the_new_tokens(self) -> Self:
+        if short := [n for n in self.lengths if n < self.new_tokens]:
+            raise ValueError(f"lengths {short} are shorter than new_tokens ({self.new_tokens})")
+        return self
+
+
+class HitRateParams(LLMParams):
+    shared_prefix: Shares = Field(description="fractions of requests that start with the shared prefix")
+    requests: Count
+    prefix_len: NonNegative
+    cuda_prefix_len: NonNegative | None = None
+    suffix_len: Count
+    cuda_suffix_len: Count | None = None
+    new_tokens: NewTokens
+    cuda_new_tokens: NewTokens | None = None
+    window: Count = Field(description="window of the sliding strategy, tokens")
+    cuda_window: Count | None = None
+    block_size: Count = Field(description="tokens per paged-cache block")
+
+
+def baseline(ctx: Context, p: BaselineParams) -> Output:
     """d79.e1: no cache (recompute the prefix every step) vs full KV cache: TTFT, per-token latency, tokens/s."""
-    lens, new, reps = (
-        params.integers(ctx, "prompt_lens"),
-        params.integer(ctx, "new_tokens", 2),
-        params.integer(ctx, "repeats"),
-    )
-    model, cfg = params.model(ctx)
+    from workloads.llm.bench import prompt_tokens, round_robin, setting
+    from workloads.llm.kvcache import kv_bytes
+
+    p = p.for_device(ctx.device)
+    lens, new, reps = p.prompt_lens, p.new_tokens, p.repeats
+    model, cfg = build_model(ctx, p)
     out = Output()
     t = Table.of(
         "generation latency without and with a KV cache",
@@ -41,8 +100,7 @@ def baseline(ctx: Context) -> Output:
             ("same tokens as no-cache", ""),
         ],
         caption=f"{ctx.device}, {cfg.dtype}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, random "
-        f"weights; greedy; median of {reps} runs after one warm-up (per token: median step)."
-        + params.threads_note(ctx),
+        f"weights; greedy; median of {reps} runs after one warm-up (per token: median step)." + threads_note(ctx),
     )
     lat = Series(
         "per-token decode latency vs prompt length", Column("prompt length", "tokens"), Column("per token", "ms")
@@ -55,14 +113,14 @@ def baseline(ctx: Context) -> Output:
         ref = runs["none"][-1].tokens
         for kind, rs in runs.items():
             held = n + new - 1 if kind == "full" else 0
-            pt = params.median([r.per_token_ms for r in rs])
+            pt = median([r.per_token_ms for r in rs])
             t.add(
                 kind,
                 n,
                 new,
-                1e3 * params.median([r.ttft_s for r in rs]),
+                1e3 * median([r.ttft_s for r in rs]),
                 pt,
-                params.median([r.tokens_per_s for r in rs]),
+                median([r.tokens_per_s for r in rs]),
                 kv_bytes(cfg, held) / 1024,
                 rs[-1].tokens == ref,
             )
@@ -81,16 +139,20 @@ def baseline(ctx: Context) -> Output:
     return out
 
 
-def _quality_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, dict]:
+def _quality_rows(ctx: Context, p: WindowParams, windows: list, sinks: int) -> tuple[Table, dict]:
     """Perplexity / agreement / greedy match of each window on the trained char model's held-out text."""
+    from workloads.llm import charlm, quality
+    from workloads.llm.bench import kv_label
+    from workloads.llm.generate import generate
+    from workloads.llm.kvcache import make_cache
+
     model, info = charlm.load_or_train(device=ctx.device, log=ctx.log)
-    n_seq, length = params.integer(ctx, "eval_sequences"), params.integer(ctx, "eval_len")
-    gen_new = params.integer(ctx, "gen_tokens")
+    n_seq, length, gen_new = p.eval_sequences, p.eval_len, p.gen_tokens
     seqs = quality.eval_sequences(n_seq, length)
     prompts = [s[: length // 2] for s in seqs]
     full = quality.teacher_forced(model, seqs, "full")
     ref = [
-        generate(model, p, gen_new, make_cache("full", model.cfg, len(p) + gen_new, ctx.device)).tokens for p in prompts
+        generate(model, q, gen_new, make_cache("full", model.cfg, len(q) + gen_new, ctx.device)).tokens for q in prompts
     ]
     t = Table.of(
         "quality vs the full cache (trained char model, held-out text)",
@@ -120,13 +182,12 @@ def _quality_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, dict]
     return t, ppl
 
 
-def _latency_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, Series]:
-    model, cfg = params.model(ctx)
-    n, new, reps = (
-        params.integer(ctx, "prompt_len"),
-        params.integer(ctx, "new_tokens", 2),
-        params.integer(ctx, "repeats"),
-    )
+def _latency_rows(ctx: Context, p: WindowParams, windows: list, sinks: int) -> tuple[Table, Series]:
+    from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
+    from workloads.llm.kvcache import kv_bytes
+
+    model, cfg = build_model(ctx, p)
+    n, new, reps = p.prompt_len, p.new_tokens, p.repeats
     prompt = prompt_tokens(n)
     t = Table.of(
         "decode latency and KV memory by window",
@@ -142,7 +203,7 @@ def _latency_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, Serie
         caption=f"{ctx.device}, random-weight model d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; prompt "
         f"{n} tokens, {new} new tokens, greedy; median of {reps} runs after one warm-up (per token: median step); "
         "random weights, so 'same tokens' shows only whether the window changed the argmax, not quality."
-        + params.threads_note(ctx),
+        + threads_note(ctx),
     )
     s = Series("per-token latency vs window", Column("window", "tokens"), Column("per token", "ms"), log_x=True)
     runs = round_robin(model, prompt, new, {kv_label(w, sinks): setting(w, sinks) for w in windows}, reps)
@@ -150,14 +211,14 @@ def _latency_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, Serie
     for w in windows:
         rs = runs[kv_label(w, sinks)]
         held = n + new - 1 if w is None else min(n + new - 1, w + sinks)
-        pt = params.median([r.per_token_ms for r in rs])
+        pt = median([r.per_token_ms for r in rs])
         same = 100 * sum(a == b for a, b in zip(rs[-1].tokens, ref, strict=True)) / new if ref else float("nan")
         t.add(
             kv_label(w, sinks if w else 0),
             w if w is not None else n + new,
-            1e3 * params.median([r.ttft_s for r in rs]),
+            1e3 * median([r.ttft_s for r in rs]),
             pt,
-            params.median([r.tokens_per_s for r in rs]),
+            median([r.tokens_per_s for r in rs]),
             kv_bytes(cfg, held) / 1024,
             same,
         )
@@ -165,13 +226,12 @@ def _latency_rows(ctx: Context, windows: list, sinks: int) -> tuple[Table, Serie
     return t, s
 
 
-def sliding(ctx: Context) -> Output:
+def sliding(ctx: Context, p: WindowParams) -> Output:
     """d79.e2: sliding-window KV cache vs full: latency, memory and what it does to the output."""
-    windows = [None, *params.integers(ctx, "windows")]
-    sinks = params.integer(ctx, "sinks", 0)
+    p = p.for_device(ctx.device)
     out = Output()
-    qt, _ = _quality_rows(ctx, [None, *params.integers(ctx, "quality_windows")], sinks)
-    lt, ls = _latency_rows(ctx, windows, sinks)
+    qt, _ = _quality_rows(ctx, p, [None, *p.quality_windows], p.sinks)
+    lt, ls = _latency_rows(ctx, p, [None, *p.windows], p.sinks)
     out.tables += [qt, lt]
     out.series.append(ls)
     out.notes.append(
@@ -182,33 +242,41 @@ def sliding(ctx: Context) -> Output:
     return out
 
 
-def window_sweep(ctx: Context) -> Output:
+def window_sweep(ctx: Context, p: WindowParams) -> Output:
     """d79.e3: window size sweep: per-token latency, KV memory and quality for each W."""
-    sinks = params.integer(ctx, "sinks", 0)
+    from workloads.llm.bench import kv_label
+
+    p = p.for_device(ctx.device)
     out = Output()
-    lt, ls = _latency_rows(ctx, [*params.integers(ctx, "windows"), None], 0)
-    qt, ppl = _quality_rows(ctx, [*params.integers(ctx, "quality_windows"), None], sinks)
+    lt, ls = _latency_rows(ctx, p, [*p.windows, None], 0)
+    qt, ppl = _quality_rows(ctx, p, [*p.quality_windows, None], p.sinks)
     q = Series(
         "perplexity vs window (trained char model)",
         Column("window", "tokens"),
         Column("perplexity", "per char"),
         log_x=True,
     )
-    for (w, s), p in ppl.items():
+    for (w, s), v in ppl.items():
         if w is not None:
-            q.point(kv_label(1, s).replace("W=1", ""), w, p)
+            q.point(kv_label(1, s).replace("W=1", ""), w, v)
     out.tables += [lt, qt]
     out.series += [ls, q]
     return out
 
 
-def memory_curve(ctx: Context) -> Output:
+def memory_curve(ctx: Context, p: MemoryCurveParams) -> Output:
     """d79.e4 (GPU): KV cache memory vs sequence length and window: measured allocator deltas next to exact bytes."""
+    import torch
+
+    from workloads.llm.bench import kv_label, prompt_tokens
+    from workloads.llm.generate import generate
+    from workloads.llm.kvcache import kv_bytes, make_cache
+
     if ctx.device != "cuda" or not torch.cuda.is_available():
         raise Skip("needs a CUDA GPU: memory is read from torch.cuda.max_memory_allocated")
-    model, cfg = params.model(ctx)
-    lens, windows = params.integers(ctx, "lengths"), params.integers(ctx, "windows", allow_null=True)
-    chunk, new = params.integer(ctx, "chunk"), params.integer(ctx, "new_tokens")
+    p = p.for_device(ctx.device)
+    model, cfg = build_model(ctx, p)
+    lens, windows, chunk, new = p.lengths, p.windows, p.chunk, p.new_tokens
     t = Table.of(
         "KV cache memory by sequence length and window",
         [
@@ -238,10 +306,8 @@ def memory_curve(ctx: Context) -> Output:
             resident = torch.cuda.memory_allocated() - base
             peak = torch.cuda.max_memory_allocated() - base
             exact = kv_bytes(cfg, n if w is None else w)
-            t.add(
-                n, kv_label(w), params.mib(exact), params.mib(resident), params.mib(peak), params.mib(resident - exact)
-            )
-            s.point(kv_label(w), n, params.mib(resident))
+            t.add(n, kv_label(w), mib(exact), mib(resident), mib(peak), mib(resident - exact))
+            s.point(kv_label(w), n, mib(resident))
             del cache
     out = Output(tables=[t], series=[s])
     out.notes.append(
@@ -251,15 +317,19 @@ def memory_curve(ctx: Context) -> Output:
     return out
 
 
-def hit_rate_latency(ctx: Context) -> Output:
+def hit_rate_latency(ctx: Context, p: HitRateParams) -> Output:
     """d79.e5: KV hit rate (attended K/V served from cache) vs request latency for each strategy and workload."""
-    model, cfg = params.model(ctx)
-    shares = [float(x) for x in params.get(ctx, "shared_prefix")]
-    if not shares or any(not 0 <= x <= 1 for x in shares):
-        raise bad("params.shared_prefix", shares, "a non-empty list of numbers 0..1")
-    new, n_req = params.integer(ctx, "new_tokens", 2), params.integer(ctx, "requests")
-    window, bs = params.integer(ctx, "window"), params.integer(ctx, "block_size")
-    plen, slen = params.integer(ctx, "prefix_len", 0), params.integer(ctx, "suffix_len")
+    from workloads.llm import charlm
+    from workloads.llm.generate import generate
+    from workloads.llm.kvcache import make_cache
+    from workloads.llm.paged import BlockPool, PagedCache, PrefixStore
+    from workloads.llm.prompt_cache import WorkloadSpec, make_workload
+
+    p = p.for_device(ctx.device)
+    model, cfg = build_model(ctx, p)
+    shares = list(p.shared_prefix)
+    new, n_req, window, bs = p.new_tokens, p.requests, p.window, p.block_size
+    plen, slen = p.prefix_len, p.suffix_len
     text = charlm.corpus()[1]
     t = Table.of(
         "KV hit rate vs latency",
@@ -273,7 +343,7 @@ def hit_rate_latency(ctx: Context) -> Output:
         ],
         caption=f"{n_req} requests of {plen}+{slen} prompt tokens and {new} new tokens each; random-weight model "
         f"d_model {cfg.d_model}, {cfg.n_layers} layers; KV hit rate = attended K/V positions read from the cache / "
-        "all attended positions (prefill + decode, layer 0)." + params.threads_note(ctx),
+        "all attended positions (prefill + decode, layer 0)." + threads_note(ctx),
     )
     s = Series(
         "KV hit rate vs mean request latency", Column("KV hit rate", "%"), Column("mean latency", "ms"), kind="scatter"
@@ -287,16 +357,16 @@ def hit_rate_latency(ctx: Context) -> Output:
         store = PrefixStore(pool, pool.num_blocks // 2)
         generate(model, prompts[0], new, make_cache("full", cfg, len(prompts[0]) + new, ctx.device))  # warm-up
         acc = {k: {"served": 0, "computed": 0, "ttft": [], "lat": []} for k in kinds}
-        for p in prompts:  # request by request, every strategy in turn: drift on the host hits all alike
+        for q in prompts:  # request by request, every strategy in turn: drift on the host hits all alike
             for kind in kinds:
                 if kind == "paged+prefix":
-                    cache = PagedCache(pool, store.match(p))
+                    cache = PagedCache(pool, store.match(q))
                 else:
-                    cache = make_cache(kind, cfg, len(p) + new, ctx.device, window=window)
+                    cache = make_cache(kind, cfg, len(q) + new, ctx.device, window=window)
                 start = cache.length if isinstance(cache, PagedCache) else 0
-                g = generate(model, p[start:], new, cache, start=start)
+                g = generate(model, q[start:], new, cache, start=start)
                 if isinstance(cache, PagedCache):
-                    store.insert(p, cache.table)
+                    store.insert(q, cache.table)
                     cache.release()
                 a = acc[kind]
                 a["ttft"].append(g.ttft_s)

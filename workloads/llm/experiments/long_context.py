@@ -1,7 +1,8 @@
-"""Runners of Day 82 (d82.e1–e4): chunked prefill, sliding-window inference, latency at long lengths, GPU memory.
+"""Long inputs (d82.e1–e4): chunked prefill, sliding-window inference, latency at long lengths, GPU memory.
 
 Latency/memory use the random-weight model of params.model (cuda_model on CUDA); quality uses the char model
 trained here on 128-character contexts, so longer inputs are outside what it was trained on.
+torch is imported inside the runners (through the area's modules).
 """
 
 from __future__ import annotations
@@ -9,13 +10,63 @@ from __future__ import annotations
 import itertools
 import time
 
-import torch
+from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Series, Skip, Table
-from workloads.llm import charlm, params, quality
-from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
-from workloads.llm.generate import prefill, sync
-from workloads.llm.kvcache import kv_bytes, make_cache
+from workloads.llm.experiments.common import (
+    Count,
+    Counts,
+    LLMParams,
+    NewTokens,
+    NonNegative,
+    Windows,
+    build_model,
+    median,
+    mib,
+    threads_note,
+)
+
+
+class ChunkedParams(LLMParams):
+    length: Count = Field(description="tokens of the long input")
+    cuda_length: Count | None = None
+    chunks: Windows = Field(description="prefill chunk sizes; null = one shot")
+    cuda_chunks: Windows | None = None
+    repeats: Count
+
+
+class SlidingParams(LLMParams):
+    eval_sequences: Count = Field(description="held-out sequences of the quality table")
+    quality_len: Count = Field(description="chars per held-out sequence")
+    quality_windows: Counts
+    sinks: NonNegative
+    length: Count
+    cuda_length: Count | None = None
+    windows: Counts
+    cuda_windows: Counts | None = None
+    chunk: Count
+    cuda_chunk: Count | None = None
+    new_tokens: NewTokens
+    cuda_new_tokens: NewTokens | None = None
+    repeats: Count
+
+
+class LengthsParams(LLMParams):
+    lengths: Counts
+    cuda_lengths: Counts | None = None
+    chunk: Count
+    cuda_chunk: Count | None = None
+    window: Count
+    cuda_window: Count | None = None
+    new_tokens: NewTokens
+    cuda_new_tokens: NewTokens | None = None
+    repeats: Count
+
+
+class MemoryParams(LLMParams):
+    lengths: Counts
+    chunk: Count
+    window: Count
 
 
 def _cpu_caption(ctx: Context, lens: list[int]) -> str:
@@ -27,11 +78,17 @@ def _cpu_caption(ctx: Context, lens: list[int]) -> str:
     return ""
 
 
-def chunked(ctx: Context) -> Output:
+def chunked(ctx: Context, p: ChunkedParams) -> Output:
     """d82.e1: a long input prefilled in chunks of C tokens through the KV cache vs one shot: latency, equality."""
-    model, cfg = params.model(ctx)
-    n, reps = params.integer(ctx, "length"), params.integer(ctx, "repeats")
-    chunks = params.integers(ctx, "chunks", allow_null=True)
+    import torch
+
+    from workloads.llm.bench import prompt_tokens
+    from workloads.llm.generate import prefill, sync
+    from workloads.llm.kvcache import make_cache
+
+    p = p.for_device(ctx.device)
+    model, cfg = build_model(ctx, p)
+    n, reps, chunks = p.length, p.repeats, p.chunks
     prompt = prompt_tokens(n)
     t = Table.of(
         "chunked prefill of one long input",
@@ -48,7 +105,7 @@ def chunked(ctx: Context) -> Output:
         caption=f"{n}-token input, {ctx.device}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, "
         f"{cfg.dtype}; median of {reps} after one warm-up. Score matrix = heads × chunk × (keys so far) × 4 B for one "
         "layer (fused attention kernels never hold it whole); peak memory is measured on CUDA only."
-        + params.threads_note(ctx),
+        + threads_note(ctx),
     )
     s = Series("prefill latency vs chunk size", Column("chunk", "tokens"), Column("prefill", "ms"), log_x=True)
     ref = None
@@ -67,12 +124,12 @@ def chunked(ctx: Context) -> Output:
             if i:
                 times.append(time.perf_counter() - start)
             if ctx.device == "cuda":
-                peak = params.mib(torch.cuda.max_memory_allocated() - base)
+                peak = mib(torch.cuda.max_memory_allocated() - base)
         ref = logits if ref is None else ref
         size = c or n
         diff = float((logits.float() - ref.float()).abs().max())
-        score = params.mib(cfg.n_heads * size * n * 4)
-        ms = 1e3 * params.median(times)
+        score = mib(cfg.n_heads * size * n * 4)
+        ms = 1e3 * median(times)
         t.add(c or n, -(-n // size), ms, n / (ms / 1e3), diff, bool(logits.argmax() == ref.argmax()), score, peak)
         s.point("full cache", size, ms)
     out = Output(tables=[t], series=[s])
@@ -84,11 +141,15 @@ def chunked(ctx: Context) -> Output:
     return out
 
 
-def sliding(ctx: Context) -> Output:
+def sliding(ctx: Context, p: SlidingParams) -> Output:
     """d82.e2: sliding-window inference on inputs longer than the window: quality by position, latency, memory."""
+    from workloads.llm import charlm, quality
+    from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
+    from workloads.llm.kvcache import kv_bytes
+
+    p = p.for_device(ctx.device)
     model_q, info = charlm.load_or_train(device=ctx.device, log=ctx.log)
-    n_seq, qlen = params.integer(ctx, "eval_sequences"), params.integer(ctx, "quality_len")
-    sinks = params.integer(ctx, "sinks", 0)
+    n_seq, qlen, sinks = p.eval_sequences, p.quality_len, p.sinks
     seqs = quality.eval_sequences(n_seq, qlen)
     bounds = sorted({b for b in (0, charlm.SEQ_LEN, 4 * charlm.SEQ_LEN, qlen) if b <= qlen})
     segs = list(itertools.pairwise(bounds))
@@ -101,7 +162,7 @@ def sliding(ctx: Context) -> Output:
         f"({info['steps']} steps on {charlm.SOURCE}); fed through each cache in chunks of {charlm.SEQ_LEN}.",
     )
     full = quality.teacher_forced(model_q, seqs, "full", chunk=charlm.SEQ_LEN)
-    for w, sk in [(None, 0)] + [(w, 0) for w in params.integers(ctx, "quality_windows")] + [(charlm.SEQ_LEN, sinks)]:
+    for w, sk in [(None, 0)] + [(w, 0) for w in p.quality_windows] + [(charlm.SEQ_LEN, sinks)]:
         q = full if w is None else quality.teacher_forced(model_q, seqs, "sliding", w, sk, chunk=charlm.SEQ_LEN)
         held = qlen if w is None else min(qlen, w + sk)
         qt.add(
@@ -110,26 +171,25 @@ def sliding(ctx: Context) -> Output:
             100 * q.agreement(full),
             kv_bytes(model_q.cfg, held) / 1024,
         )
-    model, cfg = params.model(ctx)
-    n, new, reps = params.integer(ctx, "length"), params.integer(ctx, "new_tokens", 2), params.integer(ctx, "repeats")
-    chunk = params.integer(ctx, "chunk")
+    model, cfg = build_model(ctx, p)
+    n, new, reps, chunk = p.length, p.new_tokens, p.repeats, p.chunk
     lt = Table.of(
         "long-input latency and KV memory by window",
         [("KV strategy", ""), ("TTFT", "ms"), ("per token", "ms"), ("KV held", "MiB")],
         caption=f"{n}-token input prefilled in chunks of {chunk}, then {new} tokens; {ctx.device}, random weights, "
         f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; median of {reps} (per token: median step)."
-        + params.threads_note(ctx),
+        + threads_note(ctx),
     )
-    windows = [None, *params.integers(ctx, "windows")]
+    windows = [None, *p.windows]
     runs = round_robin(model, prompt_tokens(n), new, {kv_label(w): setting(w) for w in windows}, reps, chunk=chunk)
     for w in windows:
         rs = runs[kv_label(w)]
         held = n + new - 1 if w is None else w
         lt.add(
             kv_label(w),
-            1e3 * params.median([r.ttft_s for r in rs]),
-            params.median([r.per_token_ms for r in rs]),
-            params.mib(kv_bytes(cfg, held)),
+            1e3 * median([r.ttft_s for r in rs]),
+            median([r.per_token_ms for r in rs]),
+            mib(kv_bytes(cfg, held)),
         )
     out = Output(tables=[qt, lt])
     out.notes.append(
@@ -140,15 +200,14 @@ def sliding(ctx: Context) -> Output:
     return out
 
 
-def lengths(ctx: Context) -> Output:
+def lengths(ctx: Context, p: LengthsParams) -> Output:
     """d82.e3: latency of long inputs (1k/4k/16k tokens): TTFT, per-token decode latency, tokens/s, KV memory."""
-    model, cfg = params.model(ctx)
-    lens, new, reps = (
-        params.integers(ctx, "lengths"),
-        params.integer(ctx, "new_tokens", 2),
-        params.integer(ctx, "repeats"),
-    )
-    chunk, window = params.integer(ctx, "chunk"), params.integer(ctx, "window")
+    from workloads.llm.bench import kv_label, prompt_tokens, round_robin, setting
+    from workloads.llm.kvcache import kv_bytes
+
+    p = p.for_device(ctx.device)
+    model, cfg = build_model(ctx, p)
+    lens, new, reps, chunk, window = p.lengths, p.new_tokens, p.repeats, p.chunk, p.window
     t = Table.of(
         "latency by input length",
         [
@@ -163,7 +222,7 @@ def lengths(ctx: Context) -> Output:
         caption=f"{ctx.device}, d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.n_heads} heads, {cfg.dtype}, random "
         f"weights; prefill in chunks of {chunk}, {new} new tokens; median of {reps} after one warm-up."
         + _cpu_caption(ctx, lens)
-        + params.threads_note(ctx),
+        + threads_note(ctx),
     )
     ttft = Series("TTFT vs input length", Column("input", "tokens"), Column("TTFT", "ms"), log_x=True, log_y=True)
     tok = Series("per-token latency vs input length", Column("input", "tokens"), Column("per token", "ms"), log_x=True)
@@ -171,8 +230,8 @@ def lengths(ctx: Context) -> Output:
         runs = round_robin(model, prompt_tokens(n), new, {kv_label(w): setting(w) for w in (None, window)}, reps, chunk)
         for w in (None, window):
             rs = runs[kv_label(w)]
-            ft = params.median([r.ttft_s for r in rs])
-            pt = params.median([r.per_token_ms for r in rs])
+            ft = median([r.ttft_s for r in rs])
+            pt = median([r.per_token_ms for r in rs])
             held = n + new - 1 if w is None else min(n + new - 1, w)
             t.add(
                 n,
@@ -180,20 +239,27 @@ def lengths(ctx: Context) -> Output:
                 1e3 * ft,
                 n / ft,
                 pt,
-                params.median([r.tokens_per_s for r in rs]),
-                params.mib(kv_bytes(cfg, held)),
+                median([r.tokens_per_s for r in rs]),
+                mib(kv_bytes(cfg, held)),
             )
             ttft.point(kv_label(w), n, 1e3 * ft)
             tok.point(kv_label(w), n, pt)
     return Output(tables=[t], series=[ttft, tok])
 
 
-def memory(ctx: Context) -> Output:
+def memory(ctx: Context, p: MemoryParams) -> Output:
     """d82.e4 (GPU): GPU memory vs input length: one-shot vs chunked prefill vs sliding window, vs exact KV bytes."""
+    import torch
+
+    from workloads.llm.bench import kv_label, prompt_tokens
+    from workloads.llm.generate import prefill
+    from workloads.llm.kvcache import kv_bytes, make_cache
+
     if ctx.device != "cuda" or not torch.cuda.is_available():
         raise Skip("needs a CUDA GPU: memory is read from torch.cuda.max_memory_allocated")
-    model, cfg = params.model(ctx)
-    lens, chunk, window = params.integers(ctx, "lengths"), params.integer(ctx, "chunk"), params.integer(ctx, "window")
+    p = p.for_device(ctx.device)
+    model, cfg = build_model(ctx, p)
+    lens, chunk, window = p.lengths, p.chunk, p.window
     modes = [
         ("full, one shot", None, None),
         (f"full, chunks of {chunk}", None, chunk),
@@ -232,15 +298,15 @@ def memory(ctx: Context) -> Output:
                 t.add(
                     n,
                     label + " (out of memory)",
-                    params.mib(kv_bytes(cfg, n if w is None else w)),
+                    mib(kv_bytes(cfg, n if w is None else w)),
                     float("nan"),
                     float("nan"),
                     float("nan"),
                 )
                 continue
             exact = kv_bytes(cfg, n if w is None else min(n, w))
-            t.add(n, label, params.mib(exact), params.mib(resident), params.mib(peak), params.mib(peak - exact))
-            s.point(label, n, params.mib(peak))
+            t.add(n, label, mib(exact), mib(resident), mib(peak), mib(peak - exact))
+            s.point(label, n, mib(peak))
     out = Output(tables=[t], series=[s])
     out.notes.append(
         "One-shot prefill holds the activations of every position at once (and the logits of all of them); chunking "

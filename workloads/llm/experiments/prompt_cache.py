@@ -1,53 +1,97 @@
-"""Runners of Day 81 (d81.e1–e4): prompt cache baseline, high / low hit-rate workloads, latency with and without.
+"""Prompt caching (d81.e1–e4): an exact-match response cache and a prefix KV cache, on workloads with high and low
+repeat rates, with and without the caches.
 
 Every request is served on a paged KV cache (same code path with and without caching), so differences come from
 the caches alone. Outputs are greedy; each cached configuration's outputs are compared with the uncached run.
+torch is imported inside the runners (through the area's modules).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
 from ailab.contract import Column, Context, Output, Series, Table
-from workloads.llm import charlm, params
-from workloads.llm.generate import generate
-from workloads.llm.kvcache import make_cache
-from workloads.llm.model import DecoderLM, ModelConfig, bad
-from workloads.llm.paged import BlockPool, PrefixStore
-from workloads.llm.prompt_cache import ResponseCache, Served, Server, WorkloadSpec, make_workload
+from workloads.llm.experiments.common import (
+    Count,
+    LLMParams,
+    NonNegative,
+    Share,
+    Shares,
+    build_model,
+    threads_note,
+)
+
+if TYPE_CHECKING:
+    from workloads.llm.model import DecoderLM, ModelConfig
+    from workloads.llm.prompt_cache import Server, WorkloadSpec
 
 CONFIGS = ("no cache", "response cache", "prefix KV cache", "response + prefix KV")
 
 
-def _spec(ctx: Context, repeat: float | None = None, shared: float | None = None) -> WorkloadSpec:
+class ServingParams(LLMParams):
+    """A request stream served on a paged KV cache, with or without a response and a prefix cache."""
+
+    requests: Count
+    shared_prefix: Share = Field(description="chance a new prompt starts with the shared system prompt")
+    prefix_len: NonNegative = Field(description="tokens of the shared system prompt")
+    cuda_prefix_len: NonNegative | None = None
+    suffix_len: Count = Field(description="tokens of each request's own part")
+    cuda_suffix_len: Count | None = None
+    new_tokens: Count
+    cuda_new_tokens: Count | None = None
+    block_size: Count = Field(description="tokens per paged-cache block")
+    response_capacity: Count = Field(description="responses the response cache keeps (LRU)")
+    prefix_cache_requests: Count = Field(description="requests' worth of blocks the prefix store keeps")
+    seed: NonNegative = 0
+
+
+class WorkloadParams(ServingParams):
+    repeat: Share = Field(description="chance a request repeats an earlier prompt exactly")
+
+
+class WithWithoutParams(ServingParams):
+    repeats: Shares = Field(description="repeat rates of the streams compared")
+
+
+def _spec(p: ServingParams, repeat: float) -> WorkloadSpec:
+    from workloads.llm.prompt_cache import WorkloadSpec
+
     return WorkloadSpec(
-        requests=params.integer(ctx, "requests"),
-        repeat=params.number(ctx, "repeat", 0, 1) if repeat is None else repeat,
-        shared_prefix=params.number(ctx, "shared_prefix", 0, 1) if shared is None else shared,
-        prefix_len=params.integer(ctx, "prefix_len", 0),
-        suffix_len=params.integer(ctx, "suffix_len"),
-        seed=params.integer(ctx, "seed", 0, 0),
+        requests=p.requests,
+        repeat=repeat,
+        shared_prefix=p.shared_prefix,
+        prefix_len=p.prefix_len,
+        suffix_len=p.suffix_len,
+        seed=p.seed,
     )
 
 
-def _servers(model: DecoderLM, cfg: ModelConfig, ctx: Context, prompts: list[list[int]], configs) -> dict[str, Server]:
+def _servers(
+    model: DecoderLM, cfg: ModelConfig, ctx: Context, p: ServingParams, prompts: list[list[int]], configs
+) -> dict[str, Server]:
     """One server per cache configuration, each with its own pool and caches."""
-    new, bs = params.integer(ctx, "new_tokens"), params.integer(ctx, "block_size")
-    keep = params.integer(ctx, "prefix_cache_requests")
+    from workloads.llm.paged import BlockPool, PrefixStore
+    from workloads.llm.prompt_cache import ResponseCache, Server
+
+    new, bs, keep = p.new_tokens, p.block_size, p.prefix_cache_requests
     per_req = -(-(max(map(len, prompts)) + new) // bs)
     out = {}
     for c in configs:
         pool = BlockPool(cfg, per_req * (keep + 2), bs, ctx.device)
-        responses = ResponseCache(params.integer(ctx, "response_capacity")) if "response" in c else None
+        responses = ResponseCache(p.response_capacity) if "response" in c else None
         prefixes = PrefixStore(pool, per_req * keep) if "prefix" in c else None
         out[c] = Server(model, new, pool, responses, prefixes, model_id=str(cfg.as_dict()))
     return out
 
 
 def _hits(server: Server) -> dict[str, float]:
-    r, p = server.responses, server.prefixes
+    r, pre = server.responses, server.prefixes
     return {
         "request hit rate (response)": r.hit_rate if r else 0.0,
-        "token hit rate (prefix)": p.stats.token_hit_rate if p else 0.0,
-        "request hit rate (prefix)": p.stats.request_hit_rate if p else 0.0,
+        "token hit rate (prefix)": pre.stats.token_hit_rate if pre else 0.0,
+        "request hit rate (prefix)": pre.stats.request_hit_rate if pre else 0.0,
     }
 
 
@@ -56,8 +100,15 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _compare(ctx: Context, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIGS) -> tuple[Table, dict]:
-    model, cfg = params.model(ctx)
+def _compare(
+    ctx: Context, p: ServingParams, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIGS
+) -> tuple[Table, dict]:
+    from workloads.llm import charlm
+    from workloads.llm.generate import generate
+    from workloads.llm.kvcache import make_cache
+    from workloads.llm.prompt_cache import Served, make_workload
+
+    model, cfg = build_model(ctx, p)
     prompts = make_workload(spec, charlm.corpus()[1])
     warm = prompts[0]
     generate(model, warm, 2, make_cache("full", cfg, len(warm) + 2, ctx.device))  # warm-up, not counted
@@ -76,15 +127,15 @@ def _compare(ctx: Context, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIG
             ("requests", ""),
         ],
         caption=f"{spec.requests} requests of {spec.prefix_len}+{spec.suffix_len} prompt tokens (held-out text), "
-        f"{params.integer(ctx, 'new_tokens')} new tokens each, greedy; {ctx.device}, random-weight model d_model "
+        f"{p.new_tokens} new tokens each, greedy; {ctx.device}, random-weight model d_model "
         f"{cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; hit rates counted while serving; each request is served "
-        "by every configuration in turn." + params.threads_note(ctx),
+        "by every configuration in turn." + threads_note(ctx),
     )
-    servers = _servers(model, cfg, ctx, prompts, configs)
+    servers = _servers(model, cfg, ctx, p, prompts, configs)
     records: dict[str, list[Served]] = {c: [] for c in configs}
-    for p in prompts:  # request by request, every configuration in turn: drift on the host hits all alike
+    for q in prompts:  # request by request, every configuration in turn: drift on the host hits all alike
         for c, srv in servers.items():
-            records[c].append(srv.handle(p))
+            records[c].append(srv.handle(q))
     ref = records[configs[0]]
     summary = {}
     for c in configs:
@@ -119,10 +170,10 @@ def _equal_note(summary: dict) -> str:
     )
 
 
-def baseline(ctx: Context) -> Output:
+def baseline(ctx: Context, p: WorkloadParams) -> Output:
     """d81.e1: exact-match prompt (response) cache on a stream with repeated prompts: hits vs misses."""
-    spec = _spec(ctx)
-    t, summary = _compare(ctx, spec, ("no cache", "response cache"))
+    p = p.for_device(ctx.device)
+    t, summary = _compare(ctx, p, _spec(p, p.repeat), ("no cache", "response cache"))
     served = summary["response cache"]["served"]
     kinds = Table.of(
         "response cache: hit vs miss latency",
@@ -138,10 +189,10 @@ def baseline(ctx: Context) -> Output:
     return out
 
 
-def workload(ctx: Context) -> Output:
+def workload(ctx: Context, p: WorkloadParams) -> Output:
     """d81.e2 / d81.e3: one workload (its repeat and shared-prefix rates are params) under all cache configurations."""
-    spec = _spec(ctx)
-    t, summary = _compare(ctx, spec)
+    p = p.for_device(ctx.device)
+    t, summary = _compare(ctx, p, _spec(p, p.repeat))
     s = Series("latency by cache configuration", Column("configuration", ""), Column("mean", "ms"), kind="bar")
     for c, v in summary.items():  # x is the configuration's name: the bar plot labels its ticks with it
         s.lines.setdefault("request latency", []).append([c, v["mean_ms"]])
@@ -156,11 +207,9 @@ def workload(ctx: Context) -> Output:
     return out
 
 
-def with_without(ctx: Context) -> Output:
+def with_without(ctx: Context, p: WithWithoutParams) -> Output:
     """d81.e4: latency with and without the caches as the repeat rate of the stream grows."""
-    repeats = params.get(ctx, "repeats")
-    if not isinstance(repeats, list) or not repeats or any(isinstance(r, bool) or not 0 <= r <= 1 for r in repeats):
-        raise bad("params.repeats", repeats, "a non-empty list of numbers 0..1")
+    p = p.for_device(ctx.device)
     out = Output()
     lat = Series("mean latency vs repeat rate", Column("repeated prompts", "%"), Column("mean latency", "ms"))
     hit = Series(
@@ -169,8 +218,8 @@ def with_without(ctx: Context) -> Output:
         Column("mean latency", "ms"),
         kind="scatter",
     )
-    for r in repeats:
-        t, summary = _compare(ctx, _spec(ctx, repeat=float(r)))
+    for r in p.repeats:
+        t, summary = _compare(ctx, p, _spec(p, r))
         out.tables.append(t)
         for c, v in summary.items():
             lat.point(c, 100 * r, v["mean_ms"])
