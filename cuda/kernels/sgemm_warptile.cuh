@@ -157,7 +157,9 @@ inline const SgemmWarptileConfig kSgemmWarptileConfigs[] = {
     SGEMM_WT(128, 128, 8, 64, 64, 4, 8, 4, 128),    // the same, shorter k-tile
     SGEMM_WT(128, 128, 16, 64, 32, 2, 8, 4, 256),   // 64 accumulators/thread, 8 warps
     SGEMM_WT(128, 256, 16, 64, 64, 4, 8, 4, 256),   // wide block tile, 128 accumulators/thread
+    SGEMM_WT(128, 256, 8, 64, 64, 4, 8, 4, 256),    // the same, shorter k-tile
     SGEMM_WT(256, 128, 16, 128, 32, 2, 8, 4, 256),  // tall block tile, 128 accumulators/thread
+    SGEMM_WT(256, 128, 8, 128, 32, 2, 8, 4, 256),   // the same, shorter k-tile
     SGEMM_WT(64, 128, 16, 32, 64, 4, 4, 4, 128),    // small block tile (more blocks for small N)
 };
 #undef SGEMM_WT
