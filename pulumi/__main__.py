@@ -1,6 +1,7 @@
 """Pulumi program of the week stacks: `pulumi up -s week05` (see docs/cluster.md).
 
-Thin on purpose: read the stack's config, parse it into validated settings, build the stack.
+Thin on purpose: read the stack's config, put it over the week's facts (ailab/contract/facts/weeks.yaml), parse
+that into validated settings, build the stack.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import pulumi
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: ailab/, workloads/
 
 from ailab.platform import hostcheck
-from ailab.platform.config import SECTIONS, ConfigError, parse_settings
+from ailab.platform.config import SECTIONS, ConfigError
 from ailab.platform.stack import build_stack
-from ailab.platform.weeks import stack_name
+from ailab.platform.weeks import stack_name, stack_settings
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
             raw[f"ailab:{section}"] = value
     try:
         stack_name(stack)
-        settings = parse_settings(raw, source)
+        settings = stack_settings(raw, source)
         build_stack(settings, source, hostcheck.default_probe())
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None

@@ -1,17 +1,13 @@
-"""Resolve a week to its services (ailab/local/weeks.yaml) and a service name to its module's spec()."""
+"""Resolve a week to its services (`local:` of ailab/contract/facts/weeks.yaml) and a service name to its spec()."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from pathlib import Path
 
-import yaml
-
+from ailab.contract import facts
 from ailab.local import services
 from ailab.local.spec import PlatformContext, ServiceSpec
-
-WEEKS_FILE = Path(__file__).with_name("weeks.yaml")
 
 
 class PlatformError(RuntimeError):
@@ -26,11 +22,16 @@ def week_services(week: int) -> list[str]:
     """Service names for `week`, in the order weeks.yaml lists them."""
     if not 1 <= week <= 13:
         raise PlatformError(f"week {week}: allowed 1-13")
-    data = yaml.safe_load(WEEKS_FILE.read_text())
-    names = (data.get("weeks") or {}).get(week, data.get("default", []))
+    try:
+        names = facts.week(week).local
+    except facts.FactsError as exc:
+        raise PlatformError(str(exc)) from None
     unknown = [n for n in names if n not in known_services()]
     if unknown:
-        raise PlatformError(f"{WEEKS_FILE.name} week {week}: unknown service(s) {unknown} (known: {known_services()})")
+        raise PlatformError(
+            f"ailab/contract/facts/weeks.yaml: weeks.{week}.local: unknown service(s) {unknown} "
+            f"(known: {', '.join(known_services())})"
+        )
     return list(names)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import Plan, meta, resources, restricted, secret_ref
+from ailab.platform.model import Plan, PlanInputs, meta, resources, restricted, secret_ref
 from ailab.platform.versions import IMAGES
 
 REDIS = "redis"
@@ -81,8 +81,9 @@ def redis_manifests(s: StackSettings, ns: str) -> list[dict[str, Any]]:
     ]
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Cache component for the stack's settings."""
+    ns = at.namespace
     p = Plan("cache", "ailab:cache:Redis", manifests=redis_manifests(s, ns))
     p.outputs["redis"] = f"{REDIS}.{ns}.svc:{PORT}"
     return p

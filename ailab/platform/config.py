@@ -1,7 +1,9 @@
-"""Typed, validated settings of one week stack, parsed from its `Pulumi.weekNN.yaml` before any resource exists.
+"""Typed, validated settings of one week stack, parsed before any resource exists.
 
-Keys are the stack file's (`ailab:gpu.sharing.mps.replicas`); a bad value raises `ConfigError` naming the file,
-the key, the value and what is allowed.
+A week's settings are its facts (ailab/contract/facts/weeks.yaml) with the stack file's (`Pulumi.weekNN.yaml`)
+target and site overrides on top (ailab/platform/weeks.py merges them). Keys are the stack file's
+(`ailab:gpu.sharing.mps.replicas`); a bad value raises `ConfigError` naming the file, the key, the value and
+what is allowed. Components are off unless the week turns them on.
 """
 
 from __future__ import annotations
@@ -12,18 +14,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ailab.contract import facts
+
 WEEKS = range(1, 14)
 NAMESPACE = "ailab"
 
-# MIG profiles by GPU (nvidia-smi mig -lgip): A100 40/80 GB, H100 80 GB, H100 94 GB / H200.
-MIG_PROFILES = frozenset(
-    {
-        *("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),  # A100 40GB
-        *("1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),  # A100/H100 80GB
-        *("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb"),  # H100 94GB
-        *("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),  # H200 141GB
-    }
-)
+# MIG profiles per GPU model, with compute/memory slices: the one table, ailab/contract/facts/mig_profiles.yaml.
+MIG_TABLE = facts.mig_profiles()
+MIG_PROFILES = frozenset(MIG_TABLE.names())
 
 
 class ConfigError(ValueError):
@@ -110,10 +108,16 @@ class MigSettings(_M):
             for profile, count in profiles.items():
                 if profile not in MIG_PROFILES:
                     raise ValueError(
-                        f"{layout}: unknown MIG profile {profile!r} (allowed: {', '.join(sorted(MIG_PROFILES))})"
+                        f"{layout}: unknown MIG profile {profile!r} (allowed: {', '.join(MIG_TABLE.names())})"
                     )
                 if count < 1 or count > 7:
                     raise ValueError(f"{layout}.{profile}: count {count} must be 1..7")
+            if not MIG_TABLE.gpus_fitting(profiles):
+                holders = {p: [g for g, gpu in MIG_TABLE.gpus.items() if p in gpu.profiles] for p in profiles}
+                raise ValueError(
+                    f"{layout}: {profiles} fits no single GPU of the MIG table (profiles by GPU: {holders}; "
+                    "one GPU has 7 compute and 8 memory slices, ailab/contract/facts/mig_profiles.yaml)"
+                )
         return v
 
     @model_validator(mode="after")
@@ -125,7 +129,7 @@ class MigSettings(_M):
 
 
 class GpuSettings(DeviceConfig):
-    enabled: bool = True
+    enabled: bool = False
     mode: Literal["device-plugin", "operator"] = "device-plugin"
     gfd: bool = True  # GPU Feature Discovery (+ NFD): nvidia.com/gpu.product etc. node labels
     node_configs: dict[str, NodeDeviceConfig] = {}
@@ -155,10 +159,10 @@ class Keda(_M):
 
 
 class ServingSettings(_M):
-    enabled: bool = True
+    enabled: bool = False
     replicas: int = Field(1, ge=1)
     gpu: bool = True  # request nvidia.com/gpu: 1 per replica
-    models: tuple[str, ...] | None = None  # default: the serving engineer's week_models(week)
+    models: tuple[str, ...] | None = None  # default: the week's models (ailab/contract/facts/weeks.yaml)
     explicit_model_control: bool = False
     canary: bool = False  # a second Deployment (version: canary) for weighted routing
     hpa: Hpa = Hpa()
@@ -172,7 +176,7 @@ class ServingSettings(_M):
 
 
 class MonitoringSettings(_M):
-    enabled: bool = True
+    enabled: bool = False
     dcgm: bool = True
     dashboards: bool = True  # dashboards/grafana/*.json as Grafana sidecar ConfigMaps
     rules: bool = True  # dashboards/prometheus/rules/*.yaml as PrometheusRules
@@ -295,10 +299,14 @@ class StackSettings(_M):
 
 
 SECTIONS = tuple(n for n in StackSettings.model_fields if n != "week")
+# Sections a week turns on by listing them (their `enabled` follows); the others only carry settings.
+SWITCHED = tuple(n for n in SECTIONS if "enabled" in StackSettings.model_fields[n].annotation.model_fields)
 
 
-def parse_settings(config: dict[str, Any], source: str) -> StackSettings:
-    """Stack config (`{"ailab:gpu": {...}, ...}` as in the stack file) -> settings, or ConfigError naming the key."""
+def parse_settings(config: dict[str, Any], source: str, prefix: str = "ailab:") -> StackSettings:
+    """Stack config (`{"ailab:gpu": {...}, ...}` as in the stack file) -> settings, or ConfigError naming the key.
+
+    `prefix` is how errors spell a key's path in `source` (`weeks.7.cluster.` for the week facts)."""
     data: dict[str, Any] = {}
     for key, value in config.items():
         ns, _, name = key.partition(":")
@@ -315,7 +323,7 @@ def parse_settings(config: dict[str, Any], source: str) -> StackSettings:
         lines = []
         for e in exc.errors():
             loc = [str(p) for p in e["loc"]]
-            key = "ailab:" + (".".join(loc) if loc else "")
+            key = prefix + ".".join(loc) if loc else prefix.rstrip(".")
             msg = re.sub(r"^Value error, ", "", e["msg"])
             value = e.get("input")
             shown = "" if e["type"] == "missing" or isinstance(value, dict) else f" = {value!r}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta
 
 ARGO_NS = "argocd"
 
@@ -34,8 +34,9 @@ def application(s: StackSettings, ns: str) -> dict[str, Any]:
     }
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Delivery component for the stack's settings."""
+    ns = at.namespace
     p = Plan("delivery", "ailab:delivery:ArgoCD")
     p.releases.append(HelmRelease("argo-cd", ARGO_NS, {"configs": {"params": {"server.insecure": True}}}))
     p.manifests.append(application(s, ns))

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from ailab.platform.config import DeviceConfig, SharingMethod, StackSettings
-from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, NodeLabel, Plan, meta, resources, restricted
+from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, NodeLabel, Plan, PlanInputs, meta, resources, restricted
 from ailab.platform.versions import IMAGES
 
 PLUGIN_NS = "nvidia"
@@ -137,8 +137,9 @@ def smoke_job(s: StackSettings, namespace: str) -> dict[str, Any]:
     }
 
 
-def plan(s: StackSettings, namespace: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """GPU component for the stack's settings."""
+    namespace = at.namespace
     p = Plan("gpu", "ailab:gpu:Gpu")
     if s.gpu.mode == "device-plugin":
         p.releases.append(device_plugin_release(s))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta
 from ailab.platform.serving import PORTS, TRITON
 
 ISTIO_NS = "istio-system"
@@ -143,8 +143,9 @@ def rate_limit(s: StackSettings, ns: str) -> dict[str, Any]:
     }
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Mesh component for the stack's settings."""
+    ns = at.namespace
     p = Plan("mesh", "ailab:mesh:Istio", releases=releases())
     p.manifests += [gateway(s), virtual_service(s, ns), destination_rule(s, ns)]
     if s.mesh.rate_limit:

@@ -7,6 +7,7 @@ Pure functions in each concern module return a `Plan`; `stack.py` turns plans in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ailab.platform.versions import CHARTS, Chart
@@ -69,6 +70,15 @@ class Plan:
     manifests: list[Manifest] = field(default_factory=list)
     node_labels: list[NodeLabel] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What every component builder takes beside the stack settings: the lab's own namespace and the folder of
+    generated dashboards and rules (dashboards/ in the repository; a temporary one in tests)."""
+
+    namespace: str
+    dashboards_dir: Path
 
 
 def api_group(manifest: Manifest) -> str:

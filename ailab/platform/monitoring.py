@@ -10,13 +10,13 @@ from typing import Any
 import yaml
 
 from ailab.contract import facts
-from ailab.contract.paths import REPO_ROOT
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
 from ailab.platform.model import (
     GPU_TOLERATIONS,
     HelmRelease,
     Plan,
+    PlanInputs,
     meta,
     metrics_service,
     resources,
@@ -262,8 +262,10 @@ def thanos() -> tuple[HelmRelease, dict[str, Any]]:
     return release, secret
 
 
-def plan(s: StackSettings, ns: str, dashboards_dir: Path = REPO_ROOT / "dashboards") -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Monitoring component for the stack's settings; dashboards/rules come from `dashboards_dir`."""
+    ns = at.namespace
+    dashboards_dir = at.dashboards_dir
     p = Plan("monitoring", "ailab:monitoring:Monitoring")
     p.manifests.append(
         {

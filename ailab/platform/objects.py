@@ -7,7 +7,7 @@ from typing import Any
 
 from ailab.contract import facts
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted, workload
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, restricted, workload
 from ailab.platform.versions import IMAGES
 
 OPERATOR = "modeldeployment-operator"
@@ -215,8 +215,9 @@ def kubelet_args(s: StackSettings) -> list[str]:
     return args
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Platform-objects component for the stack's settings."""
+    ns = at.namespace
     p = Plan("objects", "ailab:platform:Objects")
     if s.objects.log_collector:
         p.manifests += log_collector()

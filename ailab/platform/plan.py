@@ -3,42 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ailab.contract.paths import REPO_ROOT
 from ailab.platform import cache, cluster, delivery, gpu, mesh, monitoring, objects, security, serving, tracing
 from ailab.platform.config import NAMESPACE, ConfigError, StackSettings
-from ailab.platform.model import CORE_GROUPS, CRD_PROVIDERS, Plan, api_group
-
-# Creation order: releases that install CRDs (kube-prometheus-stack, istio-base, cert-manager, argo-cd)
-# come before components whose custom resources need them; the stack adds explicit depends_on on top.
-COMPONENTS: list[tuple[str, Callable[[StackSettings], bool]]] = [
-    ("monitoring", lambda s: s.monitoring.enabled),
-    ("mesh", lambda s: s.mesh.enabled),
-    ("security", lambda s: s.security.enabled),
-    ("delivery", lambda s: s.delivery.enabled),
-    ("gpu", lambda s: s.gpu.enabled),
-    ("cache", lambda s: s.cache.enabled),
-    ("serving", lambda s: s.serving.enabled),
-    ("objects", lambda s: True),
-    ("tracing", lambda s: s.tracing.enabled),
-]
+from ailab.platform.model import CORE_GROUPS, CRD_PROVIDERS, Plan, PlanInputs, api_group
 
 
-def _component_plan(name: str, s: StackSettings, dashboards_dir: Path) -> Plan:
-    if name == "monitoring":
-        return monitoring.plan(s, NAMESPACE, dashboards_dir)
-    module = {
-        "mesh": mesh,
-        "security": security,
-        "delivery": delivery,
-        "gpu": gpu,
-        "cache": cache,
-        "serving": serving,
-        "objects": objects,
-        "tracing": tracing,
-    }[name]
-    return module.plan(s, NAMESPACE)
+@dataclass(frozen=True)
+class Component:
+    """One cluster component: its builder (settings and inputs in, plan out) and what turns it on."""
+
+    name: str
+    build: Callable[[StackSettings, PlanInputs], Plan]
+    # the settings section whose `enabled` a week sets by listing the component (ailab/contract/facts/weeks.yaml);
+    # None: always built, its parts switched by their own settings (objects: log collector, operator, autoscaler)
+    switch: str | None
+
+    def enabled(self, s: StackSettings) -> bool:
+        return True if self.switch is None else getattr(s, self.switch).enabled
+
+
+# The registry, in creation order: releases that install CRDs (kube-prometheus-stack, istio-base, cert-manager,
+# argo-cd) come before components whose custom resources need them; the stack adds explicit depends_on on top.
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("monitoring", monitoring.plan, "monitoring"),
+        Component("mesh", mesh.plan, "mesh"),
+        Component("security", security.plan, "security"),
+        Component("delivery", delivery.plan, "delivery"),
+        Component("gpu", gpu.plan, "gpu"),
+        Component("cache", cache.plan, "cache"),
+        Component("serving", serving.plan, "serving"),
+        Component("objects", objects.plan, None),
+        Component("tracing", tracing.plan, "tracing"),
+    )
+}
 
 
 def check_crd_providers(plans: list[Plan], source: str) -> None:
@@ -60,8 +63,8 @@ def check_crd_providers(plans: list[Plan], source: str) -> None:
 
 def plan_stack(s: StackSettings, source: str, dashboards_dir: Path | None = None) -> list[Plan]:
     """All plans of the stack: namespaces first, then the enabled components in creation order."""
-    dashboards_dir = dashboards_dir or REPO_ROOT / "dashboards"
-    plans = [_component_plan(name, s, dashboards_dir) for name, on in COMPONENTS if on(s)]
+    inputs = PlanInputs(NAMESPACE, dashboards_dir or REPO_ROOT / "dashboards")
+    plans = [c.build(s, inputs) for c in COMPONENTS.values() if c.enabled(s)]
     used = {m["metadata"]["namespace"] for p in plans for m in p.manifests if "namespace" in m["metadata"]}
     used |= {r.namespace for p in plans for r in p.releases}
     plans.insert(0, cluster.namespaces(s, NAMESPACE, used))

@@ -7,7 +7,7 @@ from typing import Any
 
 from ailab.platform.config import StackSettings
 from ailab.platform.mesh import INGRESS_NS
-from ailab.platform.model import HelmRelease, Plan, meta
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta
 from ailab.platform.serving import PORTS, TRITON
 
 CERT_NS = "cert-manager"
@@ -122,8 +122,9 @@ def network_policies(ns: str) -> list[dict[str, Any]]:
     ]
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Security component for the stack's settings."""
+    ns = at.namespace
     p = Plan("security", "ailab:security:Security")
     p.releases.append(HelmRelease("cert-manager", CERT_NS, {"crds": {"enabled": True}}))
     p.manifests += certificates(s)

@@ -8,7 +8,7 @@ from typing import Any
 from ailab.contract import facts
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
-from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, meta, resources, restricted
+from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, PlanInputs, meta, resources, restricted
 from ailab.platform.versions import IMAGES
 
 TRITON = "triton"
@@ -212,8 +212,9 @@ def scaled_object(s: StackSettings, ns: str) -> dict[str, Any]:
     }
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Serving component for the stack's settings."""
+    ns = at.namespace
     p = Plan("serving", "ailab:serving:Triton")
     p.manifests += [
         {

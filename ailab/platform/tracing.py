@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, meta, resources, restricted, workload
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, restricted, workload
 from ailab.platform.versions import IMAGES
 
 NS = "observability"
@@ -78,7 +78,7 @@ def jaeger() -> list[dict[str, Any]]:
     ]
 
 
-def plan(s: StackSettings, ns: str) -> Plan:
+def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Tracing component for the stack's settings."""
     p = Plan("tracing", "ailab:tracing:Tracing", releases=[collector_release()], manifests=jaeger())
     p.outputs["jaegerUi"] = f"jaeger.{NS}.svc:16686"

@@ -111,13 +111,26 @@ def mlp_spec(name: str = "mlp", **overrides: object) -> ModelSpec:
 
 
 def week_models(week: int) -> list[ModelSpec]:
-    """Models `lab up --week N` serves (and the cluster stacks deploy): the MLP with and without dynamic batching."""
+    """Models `lab up --week N` serves (and the cluster stacks deploy): the names are the week's facts
+    (`models:` in ailab/contract/facts/weeks.yaml), the definitions are here."""
+    from ailab.contract import facts
+
+    defined = {
+        "mlp": lambda: mlp_spec(
+            "mlp", dynamic_batching=DynamicBatching(preferred_batch_sizes=(8, 16), max_queue_delay_us=1000)
+        ),
+        "mlp_nobatch": lambda: mlp_spec("mlp_nobatch"),
+    }
     if not 1 <= week <= 13:
         raise SpecError(f"week {week}: allowed 1-13")
-    return [
-        mlp_spec("mlp", dynamic_batching=DynamicBatching(preferred_batch_sizes=(8, 16), max_queue_delay_us=1000)),
-        mlp_spec("mlp_nobatch"),
-    ]
+    names = facts.week(week).models
+    unknown = [n for n in names if n not in defined]
+    if unknown:
+        raise SpecError(
+            f"ailab/contract/facts/weeks.yaml: weeks.{week}.models: unknown model(s) {unknown} "
+            f"(defined in workloads/serving/repository.py: {', '.join(defined)})"
+        )
+    return [defined[n]() for n in names]
 
 
 def read_config(path: Path) -> mc.ModelConfig:

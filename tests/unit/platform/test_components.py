@@ -15,6 +15,7 @@ from pulumi_harness import GPU_READY_HOST, MOCK_PASSWORD, SECRET_SIG, fake_probe
 
 from ailab.contract.paths import REPO_ROOT
 from ailab.platform import monitoring, weeks
+from ailab.platform.model import PlanInputs
 from ailab.platform.versions import CHARTS, IMAGES
 from workloads.images.catalog import TAG, ref
 from workloads.serving.repository import week_models
@@ -52,8 +53,8 @@ def test_time_slicing_flags(programs_by_week) -> None:
 
 
 def test_per_node_config_labels_the_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = weeks.stack_config(7)
-    cfg["ailab:gpu"]["nodeConfigs"]["mig-single"]["nodes"] = ["ailab-worker2"]
+    # which nodes: a site override in the stack file, merged over the week's facts
+    cfg = weeks.stack_config(7) | {"ailab:gpu": {"nodeConfigs": {"mig-single": {"nodes": ["ailab-worker2"]}}}}
     rec = run_program("week07", cfg, fake_probe(GPU_READY_HOST), monkeypatch)
     patch = rec.of_type("kubernetes:core/v1:NodePatch")[0].inputs
     assert patch["metadata"] == {"name": "ailab-worker2", "labels": {"nvidia.com/device-plugin.config": "mig-single"}}
@@ -71,8 +72,7 @@ def test_gpu_operator_with_mig_layouts(programs_by_week, monkeypatch: pytest.Mon
     assert parted["mig-configs"]["h100-mixed"] == [
         {"devices": "all", "mig-enabled": True, "mig-devices": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}}
     ]
-    cfg = weeks.stack_config(8)
-    cfg["ailab:gpu"]["mig"]["nodes"] = {"gpu-node-1": "h100-all-1g"}
+    cfg = weeks.stack_config(8) | {"ailab:gpu": {"mig": {"nodes": {"gpu-node-1": "h100-all-1g"}}}}
     rec = run_program("week08", cfg, fake_probe(GPU_READY_HOST), monkeypatch)
     labels = [r.inputs["metadata"]["labels"] for r in rec.of_type("kubernetes:core/v1:NodePatch")]
     assert labels == [{"nvidia.com/mig.config": "h100-all-1g"}]
@@ -175,7 +175,7 @@ def test_no_dashboard_files_means_no_configmaps_and_bad_rule_files_are_refused(t
     (tmp_path / "prometheus" / "rules").mkdir(parents=True)
     (tmp_path / "prometheus" / "rules" / "x.yaml").write_text("rules: []\n")
     with pytest.raises(ValueError, match="top-level `groups:`"):
-        monitoring.plan(s, "ailab", tmp_path)
+        monitoring.plan(s, PlanInputs("ailab", tmp_path))
 
 
 def test_thanos_and_federation(programs_by_week) -> None:
