@@ -226,11 +226,12 @@ def load(path: Path, model: type[M]) -> M:
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
-            field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            field = ".".join(str(p) for p in e["loc"])
             msg = re.sub(r"^Value error, ", "", e["msg"])
             value = e.get("input")
             shown = "" if e["type"] == "missing" or isinstance(value, (dict, list)) else f" = {value!r}"
-            lines.append(f"{name}: {field}{shown}: {msg}")
+            # a check across fields (model validator) names its own field path at the start of its message
+            lines.append(f"{name}: {field}{shown}: {msg}" if field else f"{name}: {msg}")
         raise FactsError("\n".join(lines)) from None
 
 
