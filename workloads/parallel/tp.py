@@ -8,7 +8,8 @@ all-reduces become an all-gather along the sequence before each column-parallel 
 each row-parallel block: the same bytes moved, activations outside the blocks stored once instead of n times.
 Every collective is timed with CUDA events on the compute stream (wall clock on CPU), giving the
 communication/computation split. Prints harness JSON lines (cuda/include/harness.cuh format) from rank 0.
-Usage: python3 -m workloads.parallel.tp [--quick] [--ranks N] [--cpu]
+Usage: python3 -m workloads.parallel.tp [--quick] [--ranks N] [--modes tp,sp] [--cpu]
+  --modes which parallel forms to check and time (default both; the 1-device reference always runs on rank 0).
   --cpu runs the ranks as CPU processes over gloo in fp32 (the correctness path tests use; timings meaningless).
 """
 
@@ -27,6 +28,7 @@ os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 from workloads.parallel.nccl_bench import emit
 
 CASE = "d80"
+MODES = {"tp": "tensor parallel", "sp": "tensor + sequence parallel"}  # --modes key -> mode named in the rows
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,9 @@ def _timed_runs(fn, comm: Comm, sync, reps: int) -> tuple[float, float]:
     return statistics.median(tot), statistics.median(com)
 
 
-def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
-    """One shape: correctness of TP and SP against the unsharded stack, then timings of all three."""
+def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple, modes: tuple[str, ...]) -> None:
+    """One shape: correctness of the chosen parallel modes against the unsharded stack, then their timings and the
+    reference's (modes: values of MODES; every rank must be given the same, the collectives pair up)."""
     torch, dist, nnf, dev, dtype, comm, sync, reps = env
     full = weights(s, seed=80, torch=torch)
     mine = [{k: v.to(dev, dtype).contiguous() for k, v in shard(w, rank, n).items()} for w in full]
@@ -231,11 +234,14 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
         if not cpu:
             torch.cuda.reset_peak_memory_stats()
 
+    runs = {"tensor parallel": tp, "tensor + sequence parallel": sp}
+    chosen = [(name, runs[name]) for name in MODES.values() if name in modes]
     with torch.no_grad():
-        y_tp, y_sp = tp(), comm.all_gather_seq(sp()).transpose(0, 1)
+        outs = {name: (tp() if name == "tensor parallel" else comm.all_gather_seq(sp()).transpose(0, 1))
+                for name, _ in chosen}  # fmt: skip
         comm.seconds()
         results = {}
-        for name, fn in (("tensor parallel", tp), ("tensor + sequence parallel", sp)):
+        for name, fn in chosen:
             reset()
             t, c = _timed_runs(fn, comm, sync, reps)
             results[name] = (t, c, peak())
@@ -248,7 +254,7 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
                 return forward_ref(x, ref_w, s.heads, nnf)
 
             y_ref = ref()
-            for name, y in (("tensor parallel", y_tp), ("tensor + sequence parallel", y_sp)):
+            for name, y in outs.items():
                 err[name] = float((y - y_ref).float().norm() / y_ref.float().norm())
             reset()
             ref_t, _ = _timed_runs(ref, Comm(dist, torch, 1, not cpu), sync, reps)
@@ -275,7 +281,9 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple) -> None:
         )  # fmt: skip
 
 
-def worker(rank: int, n: int, quick: bool, cpu: bool, port: int) -> None:
+def worker(
+    rank: int, n: int, quick: bool, cpu: bool, port: int, modes: tuple[str, ...] = tuple(MODES.values())
+) -> None:
     import torch
     import torch.distributed as dist
     import torch.nn.functional as nnf
@@ -293,7 +301,7 @@ def worker(rank: int, n: int, quick: bool, cpu: bool, port: int) -> None:
     env = (torch, dist, nnf, dev, dtype, Comm(dist, torch, n, cuda=not cpu), sync, 3 if cpu else 10)
     for s in shapes(quick, cpu):
         s.check(n)
-        _measure(s, rank, n, cpu, env)
+        _measure(s, rank, n, cpu, env, modes)
     dist.destroy_process_group()
 
 
@@ -305,6 +313,10 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     avail = (os.cpu_count() or 2) if cpu else torch.cuda.device_count()
     n = int(argv[argv.index("--ranks") + 1]) if "--ranks" in argv else (2 if cpu else avail)
+    keys = argv[argv.index("--modes") + 1].split(",") if "--modes" in argv else list(MODES)
+    if any(k not in MODES for k in keys):
+        print(f"--modes {','.join(keys)}: allowed a comma list of {', '.join(MODES)}", file=sys.stderr)
+        return 2
     if n < 2 or n > max(avail, 2 if cpu else 0):
         print(f"--ranks {n}: need 2..{avail} {'processes' if cpu else 'GPUs'} (found {avail})", file=sys.stderr)
         return 3
@@ -315,7 +327,8 @@ def main(argv: list[str]) -> int:
             print(f"--ranks {n}: {exc}", file=sys.stderr)
             return 2
     port = 29600 + os.getpid() % 1000
-    mp.spawn(worker, args=(n, quick, cpu, port), nprocs=n, join=True)
+    modes = tuple(MODES[k] for k in dict.fromkeys(keys))
+    mp.spawn(worker, args=(n, quick, cpu, port, modes), nprocs=n, join=True)
     return 0
 
 

@@ -37,6 +37,33 @@ def test_tensor_and_sequence_parallel_match_the_unsharded_stack() -> None:
         assert r.get("weights per rank") == pytest.approx(rows["1 device (reference)"].get("weights per rank") / 2)
 
 
+def test_modes_limit_the_run_to_the_chosen_parallel_form() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "workloads.parallel.tp", "--cpu", "--ranks", "2", "--modes", "sp"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r.get("mode"): r for r in jsonl.parse(proc.stdout).rows(case="d80")}
+    assert set(rows) == {"1 device (reference)", "tensor + sequence parallel"}
+    assert rows["tensor + sequence parallel"].get("rel. error vs 1 device") < 1e-5
+
+
+def test_an_unknown_mode_is_refused_with_exit_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "workloads.parallel.tp", "--cpu", "--modes", "pp"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2 and "--modes pp: allowed a comma list of tp, sp" in proc.stderr
+
+
 def test_shards_reassemble_the_full_weights() -> None:
     s = tp.shapes(quick=True, cpu=True)[0]
     full = tp.weights(s, seed=3, torch=torch)[0]
