@@ -72,6 +72,7 @@ def test_collectives_label_transport_and_merge_paths(runs, tmp_path: Path) -> No
     assert {r[1] for r in t.rows} == {"all_reduce"}
     assert [r[0] for r in t.rows] == [c.TRANSPORT["default"]] * 2 + [c.TRANSPORT["no-p2p"]] * 2
     assert runs == [("default", ("all_reduce",), False, None), ("no-p2p", ("all_reduce",), False, None)]
+    assert out.substitute is not None and "PCIe" in out.substitute.instead_of  # host memory stands in for PCIe P2P
     assert [s.name for s in out.series] == [f"{y} vs size ({path})" for path in ("default", "no-p2p")
                                             for y in ("busbw", "time (NCCL via CuPy)")]  # fmt: skip
 
@@ -85,7 +86,7 @@ def test_each_experiment_starts_its_own_run_with_only_what_it_asks(runs, tmp_pat
         ("default", ("all_reduce",), True, None),
         ("default", ("all_reduce", "all_gather", "reduce_scatter"), False, None),
     ]
-    assert [t.name for t in e1.tables] == [c.TABLE] and not e1.series
+    assert [t.name for t in e1.tables] == [c.TABLE] and not e1.series and e1.substitute is None
     assert [t.name for t in e4.tables] == [c.TABLE, "communication/compute overlap"]
     assert {r[1] for r in e5.tables[0].rows} == {"all_reduce", "all_gather", "reduce_scatter"}
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ailab.contract import Context, Output, Params, Skip, Table
+from ailab.contract import Context, Output, Params, Skip, Substitute, Table
 from workloads.kernels import jsonl
 from workloads.parallel.launch import gpu_count, run_worker
 
@@ -21,6 +21,13 @@ TABLE = "NCCL collectives vs message size"
 Op = Literal["all_reduce", "all_gather", "reduce_scatter"]  # workloads.parallel.busbw.OPS (a test keeps them equal)
 TransportPath = Literal["default", "no-p2p"]
 TRANSPORT = {"default": "NCCL default (NVLink P2P)", "no-p2p": "NCCL_P2P_DISABLE=1 (host memory)"}
+# d24.e3 asks NVLink vs PCIe; what NCCL can be made to use instead of NVLink is its host-memory path
+NO_P2P = Substitute(
+    instead_of="GPU-to-GPU transfers over PCIe (peer-to-peer)",
+    used="NCCL_P2P_DISABLE=1: NCCL's shared-memory transport, staged through host memory over each GPU's PCIe link",
+    why="on NVLink-connected GPUs CUDA peer access takes NVLink, and NCCL treats NVLink and PCIe peer-to-peer alike: "
+    "no setting routes its P2P transport over PCIe while NVLink is there",
+)
 NOTE = (
     "busbw as nccl-tests defines it: all-reduce algbw x 2(n-1)/n, all-gather and reduce-scatter algbw x (n-1)/n; "
     "time is the slowest rank's median. NCCL is called directly through CuPy and, as the check, through "
@@ -76,6 +83,8 @@ def collectives(ctx: Context, p: CollectivesParams) -> Output:
             overlap = parsed.rows(case="overlap")
     out.tables = jsonl.tables(recs) + jsonl.tables(overlap)
     out.notes.append(NOTE)
+    if "no-p2p" in p.paths:
+        out.substitute = NO_P2P
     return out
 
 
