@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ailab.contract import facts
 from ailab.contract.paths import REPO_ROOT
 from ailab.platform import cache, cluster, delivery, gpu, mesh, monitoring, objects, security, serving, tracing
 from ailab.platform.config import NAMESPACE, ConfigError, StackSettings
@@ -64,7 +65,10 @@ def check_crd_providers(plans: list[Plan], source: str) -> None:
 def plan_stack(s: StackSettings, source: str, dashboards_dir: Path | None = None) -> list[Plan]:
     """All plans of the stack: namespaces first, then the enabled components in creation order."""
     inputs = PlanInputs(NAMESPACE, dashboards_dir or REPO_ROOT / "dashboards")
-    plans = [c.build(s, inputs) for c in COMPONENTS.values() if c.enabled(s)]
+    try:
+        plans = [c.build(s, inputs) for c in COMPONENTS.values() if c.enabled(s)]
+    except facts.FactsError as exc:  # a broken facts file (images, operator, weeks): named, not a traceback
+        raise ConfigError(str(exc)) from None
     used = {m["metadata"]["namespace"] for p in plans for m in p.manifests if "namespace" in m["metadata"]}
     used |= {r.namespace for p in plans for r in p.releases}
     plans.insert(0, cluster.namespaces(s, NAMESPACE, used))

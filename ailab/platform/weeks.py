@@ -135,7 +135,7 @@ def _gpu_summary(s: StackSettings) -> str:
 
 
 def components_table(root: Path = REPO_ROOT) -> str:
-    """Markdown table week -> components, generated from the stack files (so the docs cannot drift)."""
+    """Markdown table week -> components, generated from the week facts and stack files (docs cannot drift)."""
     rows = ["| week | GPU | components | notable settings |", "| --- | --- | --- | --- |"]
     for w in WEEKS:
         s = settings(w, root)

@@ -89,3 +89,19 @@ def test_a_component_builder_runs_from_the_registry_alone(tmp_path) -> None:
     s = StackSettings(week=2, monitoring={"enabled": True, "dashboards": False, "rules": False})
     plan = COMPONENTS["monitoring"].build(s, PlanInputs("ailab", tmp_path))
     assert plan.name == "monitoring" and plan.releases[0].key == "kube-prometheus-stack"
+
+
+def test_a_broken_facts_file_stops_the_stack_naming_it(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for f in facts.FACTS_DIR.glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text())
+    images = tmp_path / "images.yaml"
+    images.write_text(images.read_text().replace("tag: 0.1.0", "tag: latest"))
+    s = weeks.settings(1)
+    monkeypatch.setattr(facts, "FACTS_DIR", tmp_path)
+    facts.reload()
+    try:
+        with pytest.raises(ConfigError, match=r"images\.yaml: tag = 'latest': String should match pattern"):
+            plan_stack(s, "Pulumi.week01.yaml")
+    finally:
+        monkeypatch.undo()
+        facts.reload()
