@@ -17,6 +17,7 @@ import json
 import shutil
 import statistics
 import time
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -210,10 +211,11 @@ def temperature_alert(ctx: Context, p: TemperatureAlertParams) -> Output:
         load.start()
         try:
             watch.run("load", p.load_s)
+            time.sleep(2)  # one more evaluation of the rules on the last readings, still under load
+            fired = {a: _firing_since(s, a) for a in ("GPUTemperatureHigh", "GPUTemperatureDrill")}
         finally:
             load.stop()
-        time.sleep(3)  # the last evaluation and notification of the window
-        fired = {a: _first_firing(s, a, t0) for a in ("GPUTemperatureHigh", "GPUTemperatureDrill")}
+        time.sleep(2)  # a notification of an alert that fired at the end of the window
         got = {a: notifications.alerts(s.notifications, a) for a in fired}
     temps = watch.points.get("lab_gpu_temperature_celsius", [])
     peak = watch.max("lab_gpu_temperature_celsius")
@@ -239,10 +241,22 @@ def temperature_alert(ctx: Context, p: TemperatureAlertParams) -> Output:
     return Output(tables=[t], notes=notes, substitute=LOCAL_PROMETHEUS)
 
 
-def _first_firing(s: Stack, alert: str, since: float) -> float | None:
-    """Unix time of the first evaluation at which `alert` was firing since `since`, or None."""
-    pts = s.prom.query_range(f'max(ALERTS{{alertname="{alert}", alertstate="firing"}})', since, time.time(), 1)
-    return pts[0][0] if pts else None
+def _firing_since(s: Stack, alert: str) -> float | None:
+    """Unix time at which `alert` started firing (it became active + its `for`), or None when it is not firing."""
+    for a in s.prom.get("/api/v1/alerts")["alerts"]:
+        if a["labels"].get("alertname") == alert and a["state"] == "firing":
+            active = datetime.fromisoformat(a["activeAt"].replace("Z", "+00:00")).timestamp()
+            return active + rulefiles.duration_s(_rule_for(s, alert))
+    return None
+
+
+def _rule_for(s: Stack, alert: str) -> str:
+    """The `for:` of `alert` as the running Prometheus loaded it."""
+    for g in s.prom.get("/api/v1/rules", {"type": "alert"})["groups"]:
+        for r in g["rules"]:
+            if r["name"] == alert:
+                return f"{int(r.get('duration', 0))}s"
+    raise KeyError(f"Prometheus has no alert rule {alert!r}")
 
 
 class InferenceLoadParams(Params):
