@@ -1,11 +1,11 @@
-"""d65 convolution runner: bench_conv's kernels (direct, im2col + GEMM, Winograd) and cuDNN, one table per layer."""
+"""d65 convolution tables: bench_conv's kernels (direct, im2col + GEMM, Winograd) and cuDNN, one table per layer
+(the runner is experiments/convolution.py)."""
 
 from __future__ import annotations
 
 import math
 
-from ailab.contract import Context, Output, Skip, Table
-from workloads.kernels import cudnn, experiments, tools
+from ailab.contract import Table
 from workloads.kernels.jsonl import Record
 
 BASELINES = ("cuDNN", "direct")
@@ -20,34 +20,6 @@ CAPTION = (
     "float64 CPU convolution of images 0 and N-1 (outputs poisoned with NaN before the checked run)."
 )
 WINOGRAD = "Winograd F(2x2,3x3)"
-
-
-def conv(ctx: Context) -> Output:
-    """Per layer: time, TFLOP/s, % of the baseline, rel. error, workspace; Winograd's saving; optional GEMM rows."""
-    if ctx.device != "cuda":
-        raise Skip("needs a CUDA GPU (run with --device cuda on a GPU host)")
-    baseline = ctx.param("baseline", "cuDNN")
-    if baseline not in BASELINES:
-        raise ValueError(f"param baseline {baseline!r}: allowed values are {', '.join(BASELINES)}")
-    out = Output()
-    if gemm := ctx.param("gemm"):  # d65.e4: the GEMM half, exactly as the bench runner renders it
-        sub = experiments.bench(
-            Context(ctx.experiment_id, ctx.device, ctx.quick, ctx.workdir, ctx.log, params=dict(gemm))
-        )
-        out.tables += sub.tables
-        out.notes += sub.notes
-    parsed = tools.run_bench("bench_conv", ("--quick",) if ctx.quick else ())
-    rows = parsed.rows(case="conv")
-    if not rows:
-        raise RuntimeError("bench_conv printed no conv rows")
-    if baseline == "cuDNN" or ctx.param("cudnn", False):
-        rows = rows + cudnn.measure(cudnn.shapes_of(rows))
-    out.tables += layer_tables(rows, baseline)
-    stages = parsed.rows(case="stages")
-    if ctx.param("stages", False) and stages:
-        out.tables.append(stage_table(stages))
-    out.notes.append(winograd_note(rows, stages))
-    return out
 
 
 def layer_tables(rows: list[Record], baseline: str) -> list[Table]:

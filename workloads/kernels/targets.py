@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 from workloads.kernels.jsonl import Parsed
 
-TARGETS = ("vector_add", "sgemm", "hgemm", "gemm_shapes", "graphs", "graph_latency")
+Target = Literal["vector_add", "sgemm", "hgemm", "gemm_shapes", "graphs", "graph_latency"]
+TARGETS: tuple[str, ...] = get_args(Target)
 
 
 def check(name: str, parsed: Parsed) -> str:

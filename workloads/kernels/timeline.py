@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailab.contract import Column, Context, Output, Series, Skip, Table
+from ailab.contract import Column, Series, Skip
 from workloads.kernels import build as _build
 from workloads.kernels import jsonl, tools
 
@@ -150,13 +150,6 @@ def timeline_series(name: str, events: list[Event]) -> Series:
     return s
 
 
-def traced(ctx: Context, binary: str, case: str) -> tuple[jsonl.Parsed, list[Event]]:
-    """A runner's traced run: skipped without a GPU."""
-    if ctx.device != "cuda":
-        raise Skip("needs a CUDA GPU (run with --device cuda on a GPU host)")
-    return trace(binary, case, ctx.quick)
-
-
 def trace(binary: str, case: str, quick: bool) -> tuple[jsonl.Parsed, list[Event]]:
     """Run `binary --case case` under the CUPTI tracer; its own JSON rows and the trace's events."""
     built = tools.built()
@@ -203,36 +196,6 @@ def streams_summary(ident: int, evs: list[Event]) -> list[object]:
     ]
 
 
-def streams(ctx: Context) -> Output:
-    """d23.e5: the d23.e1 program with 1 and 4 streams, traced: when each engine is busy and what overlaps."""
-    rows, events = traced(ctx, "bench_streams", "overlap_trace")
-    t = Table.of(
-        "multi-stream timeline (CUPTI activity trace): H2D copy + kernel + D2H per chunk",
-        [
-            ("streams", ""),
-            ("streams seen in trace", ""),
-            ("span", "ms"),
-            ("H2D busy", "ms"),
-            ("kernels busy", "ms"),
-            ("D2H busy", "ms"),
-            ("kernel and copy at once", "ms"),
-            ("overlap of span", "%"),
-            ("max kernels at once", ""),
-            ("max copies at once", ""),
-        ],
-        caption="busy = union of the engine's intervals; times from CUPTI's GPU timestamps of one traced pass",
-    )
-    out = Output(tables=[t, *jsonl.tables(rows.rows(case="overlap_trace"))])
-    for ident, evs in sorted(parts(events).items()):
-        t.add(*streams_summary(ident, evs))
-        out.series.append(timeline_series(f"timeline, {ident} stream(s)", evs))
-    out.notes.append(
-        "One copy engine per direction: H2D and D2H of different chunks can overlap each other and the kernels, "
-        "two copies in the same direction cannot; with one stream every stage waits for the previous one."
-    )
-    return out
-
-
 def graphs_summary(label: str, evs: list[Event]) -> list[object]:
     """One row of the d37.e5 table: kernel durations, gaps between kernels, and the host API time that issued them."""
     ks = [e for e in evs if e.kind == "kernel" and "graph_step" in e.name]
@@ -252,32 +215,3 @@ def graphs_summary(label: str, evs: list[Event]) -> list[object]:
         sum(a.dur for a in api) / 1e3,
         ", ".join(sorted({a.name for a in api})),
     ]
-
-
-def graphs(ctx: Context) -> Output:
-    """d37.e5: the 128-kernel chain launched plainly and replayed as a graph, traced: kernel time vs idle gaps."""
-    rows, events = traced(ctx, "bench_graphs", "graph_trace")
-    t = Table.of(
-        "CUDA graph vs plain launches: kernel timeline (CUPTI activity trace, batch 1)",
-        [
-            ("variant", ""),
-            ("kernels", ""),
-            ("span", "us"),
-            ("median kernel", "us"),
-            ("median gap", "us"),
-            ("p90 gap", "us"),
-            ("GPU idle in span", "%"),
-            ("API calls", ""),
-            ("API time", "us"),
-            ("API", ""),
-        ],
-        caption="gap = next kernel's start minus this kernel's end on the stream; API = the runtime calls that "
-        "launched these kernels (matched by CUPTI correlation id). Tracing every API call slows plain launches, so "
-        "their gaps here are larger than in d37.e3's untraced timings; the kernels themselves are timed by the GPU",
-    )
-    out = Output(tables=[t, *jsonl.tables(rows.rows(case="graph_trace"))])
-    names = {1: "plain launches", 2: "graph replay"}
-    for ident, evs in sorted(parts(events).items()):
-        t.add(*graphs_summary(names.get(ident, str(ident)), evs))
-        out.series.append(timeline_series(f"timeline, {names.get(ident, ident)}", evs))
-    return out

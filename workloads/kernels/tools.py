@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ailab.contract import Skip
+from ailab.contract import Context, Skip
 from workloads.kernels import build as _build
 from workloads.kernels.jsonl import Parsed, parse
 
@@ -28,6 +28,16 @@ NCU_METRICS: tuple[tuple[str, str, str], ...] = (
     ("l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum", "global load requests", ""),
     ("smsp__sass_average_branch_targets_threads_uniform.pct", "branch uniformity", "%"),
 )
+
+
+# The skip reason of every CUDA runner on a host or run without CUDA (docs/kernels.md quotes it; a test checks that).
+NO_CUDA = "needs a CUDA GPU (run with --device cuda on a GPU host)"
+
+
+def require_cuda(ctx: Context) -> None:
+    """Skip with NO_CUDA unless the run is on the CUDA device."""
+    if ctx.device != "cuda":
+        raise Skip(NO_CUDA)
 
 
 def tool(name: str) -> str | None:

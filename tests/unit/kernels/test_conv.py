@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ailab.contract import Context, Skip
-from workloads.kernels import conv, cudnn, jsonl, tools
+from ailab.contract import Context, Output, Skip
+from ailab.contract.params import ParamsError, validate
+from workloads.kernels import cudnn, jsonl, tools
+from workloads.kernels.experiments.convolution import ConvParams, conv_vs_baseline
 
 FIX = Path(__file__).parent / "fixtures"
 LAYERS = ["N=32 C=64 K=64 56x56", "N=32 C=128 K=128 28x28", "N=32 C=256 K=256 14x14", "N=32 C=512 K=512 7x7"]
@@ -39,8 +41,9 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ...]
     return calls
 
 
-def run(tmp_path: Path, device: str = "cuda", **params: object) -> conv.Output:
-    return conv.conv(Context("d65.e4", device, quick=False, workdir=tmp_path, params=dict(params)))
+def run(tmp_path: Path, device: str = "cuda", **params: object) -> Output:
+    ctx = Context(experiment_id="d65.e4", device=device, quick=False, workdir=tmp_path)
+    return conv_vs_baseline(ctx, validate(ConvParams, dict(params)))
 
 
 def test_one_table_per_layer_against_cudnn(recorded, tmp_path: Path) -> None:
@@ -98,7 +101,7 @@ def test_gemm_half_comes_first_with_its_targets(recorded, tmp_path: Path) -> Non
 
 
 def test_unknown_baseline_is_refused_before_anything_runs(recorded, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"param baseline 'cublas': allowed values are cuDNN, direct"):
+    with pytest.raises(ParamsError, match=r"field baseline = 'cublas': Input should be 'cuDNN' or 'direct'"):
         run(tmp_path, baseline="cublas")
     assert recorded == []
 

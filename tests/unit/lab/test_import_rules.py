@@ -24,7 +24,6 @@ CLI_FRONT_ENDS = {
 # TRANSITIONAL: files still being moved off the rules during the layout change; both sets must end empty.
 TRANSITIONAL: set[str] = set()
 TRANSITIONAL_WORKLOADS = {
-    "workloads/kernels/gpu_run.py",
 }
 
 
