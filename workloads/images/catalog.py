@@ -43,7 +43,7 @@ class ImageSpec:
     @property
     def ref(self) -> str:
         """Full image reference with the tag, e.g. localhost/ailab-inference:0.1.0."""
-        return f"{self.repository}:{TAG}"
+        return _FACTS.ref(self.name, REGISTRY)
 
     def ref_of(self, variant: str | None) -> str:
         """Reference of a variant (None: the default build), e.g. localhost/ailab-inference:0.1.0-onnx."""
