@@ -93,15 +93,15 @@ def shape_study(ctx: Context, p: ShapeParams) -> Output:
         for b in p.buckets:
             lab.static(b)
         rows = [
-            {"variant": v.name, "compile_s": v.compile_s, "reserved_delta_mib": v.mem_mib}
+            {"variant": v.name, "compile_s": v.compile_s, "device_used_delta_mib": v.mem_mib}
             for v in lab.variants.values()
         ]
         out.tables.append(
             table(
                 "variant_memory",
                 rows,
-                caption="device memory reserved by compiling and warming each "
-                "variant (torch.cuda.memory_reserved delta; 0 on CPU), in creation order",
+                caption="device memory in use (cudaMemGetInfo) added by compiling and warming each "
+                "variant (0 on CPU), in creation order",
             )
         )
     if "memory_vs_batch" in p.parts:
