@@ -42,6 +42,7 @@ def test_relabeling_keeps_the_pods_the_committed_rules_select(tmp_path: Path) ->
                     "lab-exporter-1": "yes", "redis-0": "dropped", "batch-job": "dropped"}  # fmt: skip
     annotated = next(r for r in out.tables[0].rows if r[0] == "lab-exporter-1")
     assert json.loads(annotated[4])["job"] == "lab-exporter"
+    assert out.substitute == relabeling.FILE_SD_PODS  # discovery itself needs a cluster
 
 
 def test_scrape_cost_prometheus_scrapes_the_stacks_triton(tmp_path: Path) -> None:

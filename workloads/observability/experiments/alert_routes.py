@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from ailab.contract import Context, Output, Params, Table
+from ailab.contract import Context, Output, Params, Substitute, Table
 from workloads.observability import notifications
 from workloads.observability.drills import rel, until
 from workloads.observability.metering import metered_traffic
@@ -20,6 +20,11 @@ from workloads.observability.rulefiles import set_p99_threshold
 from workloads.observability.stack import observed_platform
 
 P99 = "model:lab_loadgen_request_duration_seconds:p99_1m"
+PROMETHEUS_ALERT = Substitute(
+    instead_of="a Grafana-managed alert",
+    used="the generated Prometheus alert rule, routed by Alertmanager to the webhook receiver",
+    why="no Grafana server can be installed here; in the cluster the same rule runs in Prometheus",
+)
 
 
 class AlertChainParams(Params):
@@ -73,6 +78,7 @@ def alert_chain(ctx: Context, p: AlertChainParams) -> Output:
             "Grafana-managed alerts are not used: Grafana cannot run here; the same rule would run in the cluster's "
             "Prometheus and route through the same Alertmanager tree.",
         ],
+        substitute=PROMETHEUS_ALERT,
     )
 
 

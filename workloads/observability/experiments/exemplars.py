@@ -6,9 +6,16 @@ import time
 
 from pydantic import Field
 
-from ailab.contract import Context, Output, Params, Table
+from ailab.contract import Context, Output, Params, Substitute, Table
 from workloads.observability.metering import metered_traffic
 from workloads.observability.stack import observed_platform
+
+NO_TRACING_BACKEND = Substitute(
+    instead_of="exemplars linked into a distributed-tracing pipeline",
+    used="the trace ids the exemplars carry, read back through Prometheus' exemplar API (the link ends there)",
+    why="no tracing backend or OTLP collector can be installed here, and Triton 2.51 joins an incoming "
+    "traceparent only in OpenTelemetry mode, which exports to such a collector",
+)
 
 
 class ExemplarParams(Params):
@@ -44,4 +51,5 @@ def exemplars(ctx: Context, p: ExemplarParams) -> Output:
             "Not done here: Triton 2.51 only joins an incoming traceparent in --trace-config mode=opentelemetry, "
             "which exports to an OTLP collector this machine does not run; the link stops at the client's trace id.",
         ],
+        substitute=NO_TRACING_BACKEND,
     )

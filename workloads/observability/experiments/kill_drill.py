@@ -14,11 +14,17 @@ import urllib.request
 import psutil
 from pydantic import Field
 
-from ailab.contract import Context, Output, Params, Table
+from ailab.contract import Context, Output, Params, Substitute, Table
 from workloads.observability import notifications
 from workloads.observability.drills import until
 from workloads.observability.metering import metered_traffic
 from workloads.observability.stack import Stack, observed_platform
+
+LOCAL_PROCESSES = Substitute(
+    instead_of="killing the Prometheus, Grafana and serving Pods of a cluster",
+    used="SIGKILL of the local Prometheus and Alertmanager processes, restarted by the local platform",
+    why="no Kubernetes cluster and no Grafana server here",
+)
 
 
 class KillDrillParams(Params):
@@ -121,4 +127,5 @@ def kill_drill(ctx: Context, p: KillDrillParams) -> Output:
             "Grafana is not part of the local drill (not installable here); in the cluster it is stateless "
             "against Prometheus and recovers with its pod.",
         ],
+        substitute=LOCAL_PROCESSES,
     )

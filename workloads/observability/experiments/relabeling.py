@@ -10,10 +10,15 @@ import time
 
 import yaml
 
-from ailab.contract import Context, Output, Table
+from ailab.contract import Context, Output, Substitute, Table
 from workloads.observability import rulefiles
 from workloads.observability.stack import observed_platform
 
+FILE_SD_PODS = Substitute(
+    instead_of="Kubernetes pod discovery in a cluster",
+    used="the pod metadata discovery would attach, fed to the real Prometheus through file_sd",
+    why="no Kubernetes API server here, and Debian's Prometheus is built without Kubernetes discovery",
+)
 PODS = [  # (pod, app label, container port name, prometheus.io annotations, address role)
     ("triton-0", "triton", "metrics", {}, "triton"),
     ("dcgm-exporter-abc", "dcgm-exporter", "metrics", {}, "closed"),
@@ -92,4 +97,5 @@ def k8s_relabeling(ctx: Context) -> Output:
             "Expected: triton, dcgm-exporter and node-exporter pods kept by their app label and port name; the "
             "annotated lab-exporter pod kept with its annotated port; redis and the scrape=false pod dropped.",
         ],
+        substitute=FILE_SD_PODS,
     )
