@@ -40,7 +40,7 @@ LOCAL_PROMETHEUS = Substitute(
 def _need(ctx: Context, *binaries: str) -> None:
     if ctx.device != "cuda":
         raise Skip("needs --device cuda")
-    missing = [b for b in binaries if shutil.which(b) is None]
+    missing = [b for b in binaries if not any(shutil.which(name) for name in b.split("|"))]  # "a|b": either
     if missing:
         raise Skip(f"binaries not on this host: {', '.join(missing)} (apt-get install prometheus "
                    "prometheus-alertmanager; the GPU machine has none unless carried)")  # fmt: skip
@@ -189,7 +189,7 @@ class TemperatureAlertParams(Params):
 def temperature_alert(ctx: Context, p: TemperatureAlertParams) -> Output:
     """d46.e4: the generated GPUTemperatureHigh rule (85 °C) and a drill copy at idle + margin, under load, through
     Prometheus, Alertmanager and the webhook; when each fired and was delivered (s after the load started)."""
-    _need(ctx, "prometheus", "prometheus-alertmanager")
+    _need(ctx, "prometheus", "prometheus-alertmanager|alertmanager")
     url = gpuwatch.start_exporter(gpuwatch.collector())
     rule = rulefiles.alert("GPUTemperatureHigh")
     threshold = max(rulefiles.thresholds(rule["expr"]))
