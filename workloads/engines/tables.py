@@ -7,25 +7,20 @@ from typing import Any
 
 from ailab.contract import Substitute, Table
 
-UNITS = {
-    "_ms": "ms",
-    "_s": "s",
-    "_pct": "%",
-    "_mib": "MiB",
-    "_kib": "KiB",
-    "throughput": "samples/s",
-    "speedup": "x",
-    "vs_": "x",
-    "samples_per_s": "samples/s",
-    "_err": "",
-}
+RATES = {"GB": "GB/s", "calls": "calls/s", "requests": "req/s", "sequences": "seq/s", "tokens": "tokens/s",
+         "samples": "samples/s"}
+SUFFIXES = {"_ms": "ms", "_s": "s", "_pct": "%", "_mib": "MiB", "_kib": "KiB"}
 
 
 def unit(col: str) -> str:
-    for suffix, u in UNITS.items():
-        if col.endswith(suffix) or col.startswith(suffix) or suffix in col:
-            return u
-    return ""
+    """A column's unit from its name: ratios (`vs_`, `speedup`) are x, `<what>_per_s` a rate, then by suffix."""
+    if "vs_" in col or col.startswith("speedup"):
+        return "x"
+    if col.endswith("_per_s"):
+        return RATES.get(col[: -len("_per_s")], "1/s")
+    if col == "throughput":
+        return "samples/s"
+    return next((u for suffix, u in SUFFIXES.items() if col.endswith(suffix)), "")
 
 
 def _round(v: Any) -> Any:
