@@ -7,8 +7,14 @@ from typing import Any
 
 from ailab.contract import Substitute, Table
 
-RATES = {"GB": "GB/s", "calls": "calls/s", "requests": "req/s", "sequences": "seq/s", "tokens": "tokens/s",
-         "samples": "samples/s"}
+RATES = {
+    "GB": "GB/s",
+    "calls": "calls/s",
+    "requests": "req/s",
+    "sequences": "seq/s",
+    "tokens": "tokens/s",
+    "samples": "samples/s",
+}
 SUFFIXES = {"_ms": "ms", "_s": "s", "_pct": "%", "_mib": "MiB", "_kib": "KiB"}
 
 
