@@ -54,8 +54,11 @@ def describe_error(err: ValidationError, given: dict[str, Any] | None = None) ->
         if e["type"] == "extra_forbidden":
             lines.append(f"field {loc}: unknown parameter (allowed: {', '.join(_fields(err))})")
             continue
+        if e["type"] == "missing":
+            lines.append(f"field {loc}: required, no value given")
+            continue
         value = given.get(top) if given is not None and isinstance(top, str) and top in given else e.get("input")
-        lines.append(f"field {loc} = {value!r}: {e['msg']}")
+        lines.append(f"field {loc} = {value!r}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 
