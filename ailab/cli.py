@@ -169,7 +169,7 @@ def run(
     device = device or default_device()
     prov = provenance.collect()
     log_path = new_log_path()
-    out = Console(file=terminal(), highlight=False)
+    out = Console(file=terminal(), highlight=False, soft_wrap=True)
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
     outcomes = []
     width = len(str(len(exps)))
@@ -177,7 +177,8 @@ def run(
         if e.binding is None:
             outcomes.append(run_one(e, device, quick, prov))
             continue
-        out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]} …", end="\r")
+        if out.is_terminal:  # a live line, overwritten by the result line; logs and CI get the result line only
+            out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]} …", end="\r")
         with captured(log_path) as log:
             log.write(f"=== {e.id} ({e.binding.runner}) ===\n")
             o = run_one(e, device, quick, prov, log=lambda m, _l=log: _l.write(m + "\n"), overrides=overrides)

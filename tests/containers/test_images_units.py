@@ -107,3 +107,14 @@ def test_entrypoint_infer_on_the_host_matches_onnxruntime(tmp_path, monkeypatch,
     np.testing.assert_allclose(got, x.reshape(3, -1) @ w, rtol=1e-4)
     assert printed["argmax"] == got.argmax(axis=1).tolist()
     assert (tmp_path / "logs" / "infer.log").read_text().count("infer model=") == 1
+
+
+def test_the_source_copy_carries_the_contract_floor_workloads_imports(tmp_path: Path) -> None:
+    """workloads/ imports ailab.contract (and the operator reads its facts): an image without it cannot start."""
+    context.copy_source(tmp_path)
+    src = tmp_path / "src"
+    assert (src / "workloads" / "operator" / "reconcile.py").is_file()
+    assert (src / "ailab" / "__init__.py").is_file() and (src / "ailab" / "contract" / "experiment.py").is_file()
+    assert list((src / "ailab" / "contract" / "facts").glob("*.yaml"))
+    assert not (src / "ailab" / "runner.py").exists()  # only the floor, not the control plane
+    assert not list(src.rglob("__pycache__"))

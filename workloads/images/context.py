@@ -59,11 +59,18 @@ def download_wheels(requirements: list[Path], dest: Path, python: str | None = N
 
 
 def copy_source(dest: Path) -> None:
-    """Copy the `workloads` package (no caches) to dest/src/workloads, replacing an older copy."""
+    """Copy the `workloads` package and the contract floor it imports (`ailab/__init__.py`, `ailab/contract/` with
+    its facts) to dest/src/, no caches, replacing an older copy."""
     src = dest / "src" / "workloads"
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(WORKLOADS_DIR, src, ignore=IGNORED)
+    floor = dest / "src" / "ailab"
+    if floor.exists():
+        shutil.rmtree(floor)
+    floor.mkdir(parents=True)
+    shutil.copy2(paths.REPO_ROOT / "ailab" / "__init__.py", floor / "__init__.py")
+    shutil.copytree(paths.REPO_ROOT / "ailab" / "contract", floor / "contract", ignore=IGNORED)
 
 
 def write_repositories(dest: Path, weeks: list[int]) -> list[Path]:
