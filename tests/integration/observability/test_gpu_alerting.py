@@ -5,8 +5,8 @@ GPU reading takes (exporter -> Prometheus -> panel query / alert rule -> Alertma
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,14 +36,8 @@ class ScriptedNvml(Nvml):
         pass
 
 
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
-
-
 @pytest.fixture
-def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Context:
+def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_platform: Callable[..., Platform]) -> Context:
     gpu = ScriptedNvml()
     monkeypatch.setattr(gpuwatch, "collector", lambda: LabCollector(nvml=gpu, node="gpunode"))
 

@@ -7,9 +7,8 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import start_http_server
@@ -27,15 +26,8 @@ pytestmark = pytest.mark.integration
 DASHBOARDS = sorted((REPO_ROOT / "dashboards" / "grafana").glob("*.json"))
 
 
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    """What `lab run` hands a runner as ctx.platform: the real local platform on free ports."""
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, local_platform: Callable[..., Platform]) -> Iterator[Stack]:
     """The platform under load; P99 threshold 0.4 ms and `for: 0s` so the generated P99 rules fire within seconds.
 
     The critical alert fires at twice the threshold (0.8 ms): below the lowest latency bucket (1 ms), so the

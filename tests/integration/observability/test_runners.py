@@ -5,8 +5,8 @@ numbers are not checked (this host is shared and loaded), what each table must s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,26 +17,21 @@ from workloads.observability.experiments import alert_routes, relabeling, scrape
 pytestmark = pytest.mark.integration
 
 
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+@pytest.fixture
+def ctx(tmp_path: Path, local_platform: Callable[..., Platform]) -> Context:
+    return Context(experiment_id="d13", device="cpu", quick=True, workdir=tmp_path, platform=local_platform)
 
 
-def _ctx(tmp_path: Path, exp: str) -> Context:
-    return Context(experiment_id=exp, device="cpu", quick=True, workdir=tmp_path, platform=local_platform)
-
-
-def test_routes_drill_sends_each_severity_to_its_receiver_and_inhibits_the_warning(tmp_path: Path) -> None:
-    out = alert_routes.routes_drill(_ctx(tmp_path, "d13.e5"), alert_routes.RoutesDrillParams(settle_s=1))
+def test_routes_drill_sends_each_severity_to_its_receiver_and_inhibits_the_warning(ctx: Context) -> None:
+    out = alert_routes.routes_drill(ctx, alert_routes.RoutesDrillParams(settle_s=1))
     rows = {r[0]: r for r in out.tables[0].rows}
     assert rows["DrillCritical"][3] == "critical" and rows["DrillWarningAlone"][3] == "warning"
     assert rows["DrillNoSeverity"][3] == "warning"
     assert rows["DrillWarningInhibited"][3:] == ["-", "-", "yes"]
 
 
-def test_relabeling_keeps_the_pods_the_committed_rules_select(tmp_path: Path) -> None:
-    out = relabeling.k8s_relabeling(_ctx(tmp_path, "d13.e3"))
+def test_relabeling_keeps_the_pods_the_committed_rules_select(ctx: Context) -> None:
+    out = relabeling.k8s_relabeling(ctx)
     kept = {r[0]: r[2] for r in out.tables[0].rows}
     assert kept == {"triton-0": "yes", "dcgm-exporter-abc": "yes", "node-exporter-xyz": "yes",
                     "lab-exporter-1": "yes", "redis-0": "dropped", "batch-job": "dropped"}  # fmt: skip
@@ -45,9 +40,9 @@ def test_relabeling_keeps_the_pods_the_committed_rules_select(tmp_path: Path) ->
     assert out.substitute == relabeling.FILE_SD_PODS  # discovery itself needs a cluster
 
 
-def test_scrape_cost_prometheus_scrapes_the_stacks_triton(tmp_path: Path) -> None:
+def test_scrape_cost_prometheus_scrapes_the_stacks_triton(ctx: Context) -> None:
     """The per-interval Prometheus finds the stack's Triton through file_sd: its series get real scrapes."""
     p = scrape_cost.ScrapeCostParams(intervals=["1s"], window_s=4, rps=10)
-    out = scrape_cost.scrape_interval_cost(_ctx(tmp_path, "d06.e1"), p)
+    out = scrape_cost.scrape_interval_cost(ctx, p)
     (row,) = out.tables[0].rows
     assert row[0] == "1s" and row[1] > 0 and row[3] > 0 and row[4] >= 2
