@@ -66,5 +66,5 @@ def test_bad_binary_target_and_size_are_refused_naming_the_field(tmp_path: Path)
         run(tmp_path, binary="bench_x", cases=["sweep"])
     with pytest.raises(ParamsError, match=r"field targets\.0 = .*'speed'"):
         run(tmp_path, binary="bench_gemm", cases=["sweep"], targets=["speed"])
-    with pytest.raises(ParamsError, match=r"field only_n = \[0\]: Value error, sizes must be positive"):
+    with pytest.raises(ParamsError, match=r"field only_n = \[0\]: .*sizes must be positive"):
         run(tmp_path, binary="bench_gemm", cases=["sweep"], only_n=[0])
