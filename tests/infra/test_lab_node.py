@@ -11,16 +11,24 @@ import pytest
 import testinfra
 
 
+@pytest.mark.component("node_exporter")
+@pytest.mark.service("prometheus-node-exporter")
 def test_node_exporter_serves_metrics_on_9100(host):
     assert host.service("prometheus-node-exporter").is_running
     assert host.socket("tcp://9100").is_listening
 
 
+@pytest.mark.component("k3s")
+@pytest.mark.service("k3s")
+@pytest.mark.service("k3s-agent")
 def test_k3s_service_runs(host):
     server = host.file("/etc/systemd/system/k3s.service").exists
     assert host.service("k3s" if server else "k3s-agent").is_running
 
 
+@pytest.mark.component("k3s")
+@pytest.mark.service("k3s")
+@pytest.mark.service("k3s-agent")
 def test_k3s_node_is_ready(host):
     name = host.check_output("hostname")
     if host.file("/etc/rancher/k3s/k3s.yaml").exists:
@@ -34,6 +42,9 @@ def test_k3s_node_is_ready(host):
     assert out.stdout.strip() == "True"
 
 
+@pytest.mark.component("k3s")
+@pytest.mark.service("k3s")
+@pytest.mark.service("k3s-agent")
 def test_k3s_has_the_nvidia_runtime_class(host):
     if not host.file("/etc/rancher/k3s/k3s.yaml").exists:
         pytest.skip("the RuntimeClass is checked on the server")

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lab_ansible import BASE_IMAGE, BASE_PACKAGES, REPO
+from lab_ansible import BASE_IMAGE, BASE_PACKAGES, PREPROVISIONED_IMAGE, REPO
 
 
 def slow_selected(config: pytest.Config) -> bool:
@@ -38,3 +38,16 @@ def base_image() -> str:
         timeout=900,
     )
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def preprovisioned_image() -> str:
+    """The pre-provisioned host image of the scenario preprovisioned (no systemd, packages installed; ~40 s)."""
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed (make system installs it)")
+    subprocess.run(
+        [str(Path(__file__).resolve().parent / "preprovisioned-image.sh"), PREPROVISIONED_IMAGE],
+        check=True,
+        timeout=900,
+    )
+    return PREPROVISIONED_IMAGE

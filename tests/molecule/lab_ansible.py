@@ -9,6 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO / "ansible"
 VENV_BIN = REPO / ".venv" / "bin"
 BASE_IMAGE = "localhost/debian-systemd:bookworm"
+# A "pre-provisioned" GPU host without systemd or network (tests/molecule/preprovisioned-image.sh).
+PREPROVISIONED_IMAGE = "localhost/ailab-preprovisioned:bookworm"
 # The packages every scenario's containers need: systemd as PID 1, python3 for Ansible, apt for the roles.
 BASE_PACKAGES = "python3,python3-apt,systemd,systemd-sysv,dbus,sudo,ca-certificates,iproute2,gnupg"
 

@@ -63,6 +63,32 @@ CASES = {
         r"tensorrt_version 10\.13\.3\.9 with tensorrt_cuda_version 11\.8: allowed are "
         r"10\.13\.3\.9 \(CUDA 12\.9, 13\.0\)",
     ),
+    "airgap_unknown_key": (
+        "lab_host",
+        {"airgap": {"enabled": True, "mirror": "http://mirror.lab"}},
+        r"airgap \{.*\}: allowed are false \(online\), true \(air-gapped, verify only\) or a mapping with the keys "
+        r"enabled, package_dir, apt_repository, apt_signed_by",
+    ),
+    "airgap_relative_package_dir": (
+        "lab_host",
+        {"airgap": {"enabled": True, "package_dir": "debs"}},
+        r"package_dir is an absolute directory of \.deb files",
+    ),
+    "unknown_component": (
+        "lab_host",
+        {"lab_components": ["gpu_topology", "slurm"]},
+        r"lab_components must be one or more of: .*Got no match for: slurm",
+    ),
+    # Verify only: everything missing is listed, with how to provide it, before anything changes (this CI
+    # machine has no NVIDIA Container Toolkit and no DCGM).
+    "airgap_verify_lists_what_is_missing": (
+        "lab_host",
+        {"airgap": True, "lab_components": ["nvidia_container_toolkit", "dcgm", "gpu_topology"]},
+        r"airgap: localhost is air-gapped and verifies only \(airgap: true\), and it misses \d+ item\(s\); "
+        r"nothing was changed: - nvidia_container_toolkit: NVIDIA Container Toolkit .* -> apt package\(s\) "
+        r"nvidia-container-toolkit .* from NVIDIA's libnvidia-container repository .* - dcgm: DCGM 4 .*"
+        r"Provide them in one of these ways",
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 CI has no GPU and cannot reach NVIDIA's repositories or GitHub: tasks needing them carry the tag
 needs_vendor_repo, which the scenarios skip; the repository, keyring, pin and unit configuration is applied
-and verified. The real Debian driver install (DKMS, minutes) is the slow scenario.
+and verified. The preprovisioned scenario runs with no network at all and no skipped tags.
+The real Debian driver install (DKMS, minutes) is the slow scenario.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from lab_ansible import ANSIBLE_DIR, ansible_env
 # (directory molecule runs in, scenario name): what it covers
 SCENARIOS = {
     "gpu_hosts": (ANSIBLE_DIR, "gpu_hosts"),  # whole gpu_hosts.yml, k3s server + GPU node, every role
+    # gpu_hosts.yml on pre-provisioned hosts without systemd or network: airgap verify-only and package_dir
+    "preprovisioned": (ANSIBLE_DIR, "preprovisioned"),
 }
 # Opt-in (`-m slow`): they keep the default run inside the CI time budget.
 SLOW_SCENARIOS = {
@@ -43,7 +46,8 @@ def molecule_test(workdir: Path, scenario: str, log: Path) -> None:
 
 @pytest.mark.molecule
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario(name: str, base_image: str, tmp_path: Path) -> None:
+def test_scenario(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    request.getfixturevalue("preprovisioned_image" if name == "preprovisioned" else "base_image")
     workdir, scenario = SCENARIOS[name]
     molecule_test(workdir, scenario, tmp_path / f"molecule-{name}.log")
 

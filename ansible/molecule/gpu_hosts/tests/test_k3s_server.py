@@ -9,9 +9,10 @@ def test_node_exporter_serves_metrics_on_9100(host):
     assert host.package("prometheus-node-exporter").is_installed
     assert host.service("prometheus-node-exporter").is_running
     assert host.socket("tcp://0.0.0.0:9100").is_listening
-    assert "--collector.textfile.directory=/var/lib/prometheus/node-exporter" in host.file(
-        "/etc/default/prometheus-node-exporter"
-    ).content_string
+    assert (
+        "--collector.textfile.directory=/var/lib/prometheus/node-exporter"
+        in host.file("/etc/default/prometheus-node-exporter").content_string
+    )
 
 
 def test_k3s_server_config_sets_kubelet_topology_and_cpu_manager(host):

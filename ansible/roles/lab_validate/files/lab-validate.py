@@ -2,13 +2,14 @@
 """Check a lab node end to end and print a JSON report; "ok": true is the success signal.
 
 Installed and run by the lab_validate Ansible role. Checks that need a GPU are recorded as "skip" with the
-reason on hosts without one; the report holds no timestamps so it only changes when the node does.
+reason on hosts without one; services the playbook could not manage (no systemd) are listed under
+"not_manageable", and a check of such a service that finds nothing running is a "skip" with that reason.
+The report holds no timestamps so it only changes when the node does.
 """
 
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,7 @@ def check(name, status, detail):
 
 
 def scrape(port, metric, attempts=15):
-    url = "http://127.0.0.1:%d/metrics" % port
+    url = f"http://127.0.0.1:{port}/metrics"
     for attempt in range(attempts):  # an exporter restarted by a handler a moment ago may not listen yet
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
@@ -38,10 +39,23 @@ def scrape(port, metric, attempts=15):
             break
         except OSError as exc:
             if attempt == attempts - 1:
-                return False, "%s: %s" % (url, exc)
+                return False, f"{url}: {exc}"
             time.sleep(1)
     found = any(line.startswith(metric) for line in body.splitlines())
-    return found, "%s %s %s" % (url, "has" if found else "lacks", metric)
+    return found, "{} {} {}".format(url, "has" if found else "lacks", metric)
+
+
+def unmanaged_skip(a, service, detail):
+    """A failed check of a service the playbook could not manage is a skip that says why."""
+    for u in a.unmanaged:
+        if u.get("service") == service:
+            return check_skip(service, u, detail)
+    return None
+
+
+def check_skip(service, u, detail):
+    how = (" By hand: " + u["how"]) if u.get("how") else ""
+    return "{} {} ({}).{}".format(service, u.get("reason", "is not manageable here"), detail, how)
 
 
 def gpu_checks(a, no_gpu):
@@ -52,17 +66,30 @@ def gpu_checks(a, no_gpu):
         return out
     version = "/proc/driver/nvidia/version"
     loaded = os.path.exists(version)
-    out.append(check("driver_loaded", "pass" if loaded else "fail",
-                     open(version).readline().strip() if loaded else "%s missing: module not loaded" % version))
+    if loaded:
+        with open(version) as f:
+            first_line = f.readline().strip()
+    out.append(
+        check(
+            "driver_loaded",
+            "pass" if loaded else "fail",
+            first_line if loaded else f"{version} missing: module not loaded",
+        )
+    )
     rc, text = run(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"])
     seen = len([line for line in text.splitlines() if line.strip()]) if rc == 0 else 0
     want = a.expected_gpus or a.pci_gpus
-    out.append(check("nvidia_smi_gpus", "pass" if rc == 0 and seen == want else "fail",
-                     "nvidia-smi lists %d GPU(s), expected %d" % (seen, want) if rc == 0 else text[-300:]))
+    out.append(
+        check(
+            "nvidia_smi_gpus",
+            "pass" if rc == 0 and seen == want else "fail",
+            f"nvidia-smi lists {seen} GPU(s), expected {want}" if rc == 0 else text[-300:],
+        )
+    )
     if a.cuda_sample:
         nvcc = os.path.join(a.cuda_home, "bin", "nvcc")
         if not os.path.exists(nvcc):
-            out.append(check("cuda_sample", "fail", "%s missing" % nvcc))
+            out.append(check("cuda_sample", "fail", f"{nvcc} missing"))
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 exe = os.path.join(tmp, "vector_add")
@@ -73,13 +100,27 @@ def gpu_checks(a, no_gpu):
     if a.container_runtime:
         rc, text = run(["nvidia-container-cli", "--load-kmods", "info"])
         ok = rc == 0 and "Device Index" in text
-        out.append(check("container_runtime_gpu", "pass" if ok else "fail",
-                         "nvidia-container-cli sees %d GPU(s)" % text.count("Device Index") if ok else text[-300:]))
+        out.append(
+            check(
+                "container_runtime_gpu",
+                "pass" if ok else "fail",
+                f"nvidia-container-cli sees {text.count('Device Index')} GPU(s)" if ok else text[-300:],
+            )
+        )
     if a.dcgm:
         rc, text = run(["dcgmi", "discovery", "--list"])
         ok, detail = scrape(a.dcgm_exporter_port, "DCGM_FI_DEV_GPU_UTIL")
-        out.append(check("dcgm", "pass" if rc == 0 and ok else "fail",
-                         detail if rc == 0 else "dcgmi discovery failed: " + text[-300:]))
+        skip = None if ok else unmanaged_skip(a, "dcgm-exporter", detail)
+        if skip:
+            out.append(check("dcgm", "skip", skip))
+        else:
+            out.append(
+                check(
+                    "dcgm",
+                    "pass" if rc == 0 and ok else "fail",
+                    detail if rc == 0 else "dcgmi discovery failed: " + text[-300:],
+                )
+            )
     return out
 
 
@@ -98,13 +139,21 @@ def main():
     p.add_argument("--dcgm-exporter-port", type=int, default=9400)
     p.add_argument("--node-exporter", default=True, **flag)
     p.add_argument("--node-exporter-port", type=int, default=9100)
+    p.add_argument(
+        "--unmanaged",
+        type=json.loads,
+        default=[],
+        help="JSON list of {service, component, reason, how} the playbook could not manage",
+    )
+    p.add_argument("--components", default="", help="comma-separated lab_components of this host (for testinfra)")
     a = p.parse_args()
 
-    no_gpu = "" if a.gpu_present else "no NVIDIA GPU on the PCI bus (virtualization: %s)" % a.virtualization
+    no_gpu = "" if a.gpu_present else f"no NVIDIA GPU on the PCI bus (virtualization: {a.virtualization})"
     checks = gpu_checks(a, no_gpu)
     if a.node_exporter:
-        ok, detail = scrape(a.node_exporter_port, "node_cpu_seconds_total")
-        checks.append(check("node_exporter", "pass" if ok else "fail", detail))
+        ok, detail = scrape(a.node_exporter_port, "node_cpu_seconds_total", attempts=1 if a.unmanaged else 15)
+        skip = None if ok else unmanaged_skip(a, "prometheus-node-exporter", detail)
+        checks.append(check("node_exporter", "skip" if skip else "pass" if ok else "fail", skip or detail))
     failed = [c["name"] for c in checks if c["status"] == "fail"]
     ok = not failed and (a.gpu_present or not a.require_gpu)
     report = {
@@ -115,6 +164,8 @@ def main():
         "virtualization": a.virtualization,
         "failed": failed,
         "checks": checks,
+        "components": [c for c in a.components.split(",") if c],
+        "not_manageable": sorted(a.unmanaged, key=lambda u: u.get("service", "")),
     }
     print(json.dumps(report, sort_keys=True))
 
