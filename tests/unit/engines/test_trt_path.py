@@ -123,3 +123,17 @@ def test_calibration_sampling_is_distinct_reproducible_and_batched():
     assert not np.array_equal(a, calibration_set(x, 50, seed=4))
     sizes = [len(c) for c in batches(a, 16)]
     assert sizes == [16, 16, 16, 2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_tensorrt_rows_need_tensorrt_and_runners_say_so(tmp_path):
+    from ailab.contract import Context
+    from workloads.engines.experiments.precision import PrecisionParams, precision_study
+    from workloads.engines.trt_bench import NEEDS_TENSORRT, tensorrt_rows
+
+    x = np.zeros((4, 64), dtype=np.float32)
+    with pytest.raises(TensorRTMissingError):
+        tensorrt_rows(tmp_path / "m.onnx", tmp_path, ["fp16"], x, x, np.zeros(4, dtype=np.int64), 4, 2)
+    ctx = Context(experiment_id="d04.e1", device="cpu", quick=True, workdir=tmp_path)
+    out = precision_study(ctx, PrecisionParams(precisions=["fp16"], width=16, epochs=1, batch=8, resnet=False, iters=2))
+    assert NEEDS_TENSORRT in out.notes

@@ -60,6 +60,7 @@ def int8_calibration(ctx: Context, p: CalibrationParams) -> Output:
     out.notes.append(
         f"host load average (1/5/15 min) at the end: {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}; {os.cpu_count()} CPUs"
     )
+    out.notes.append(_tensorrt_path(ctx, p, onnx, d, out))
     out.notes.append(
         "TensorRT equivalent: "
         + " ".join(
@@ -71,3 +72,41 @@ def int8_calibration(ctx: Context, p: CalibrationParams) -> Output:
         )
     )
     return out
+
+
+def _tensorrt_path(ctx: Context, p: CalibrationParams, onnx: object, d: object, out: Output) -> str:
+    """Where TensorRT is importable and the run uses the GPU: INT8 engines per calibrator and set size."""
+    from ailab.contract.probes import has_tensorrt
+    from workloads.engines.trt_bench import NEEDS_TENSORRT
+
+    if not has_tensorrt():
+        return NEEDS_TENSORRT
+    if ctx.device != "cuda":
+        return "TensorRT path not run: INT8 engines need --device cuda"
+    from workloads.engines.tables import table
+    from workloads.engines.trt_bench import tensorrt_rows
+
+    rows = []
+    for c in p.calibrators:
+        for s in p.sizes:
+            rows += tensorrt_rows(
+                onnx,
+                ctx.workdir,
+                ["int8"],
+                d.x_train,
+                d.x_test,
+                d.y_test,
+                p.batch,
+                p.iters,
+                calibrator=c,
+                calibration_size=s,
+            )  # type: ignore[arg-type, attr-defined]
+    out.tables.append(
+        table(
+            "tensorrt_int8",
+            [r.as_dict() for r in rows],
+            caption="TensorRT INT8 engines of the "
+            "same ONNX file, per calibrator and calibration-set size (weights per channel)",
+        )
+    )
+    return "TensorRT path run: see tensorrt_int8"

@@ -66,6 +66,7 @@ def precision_study(ctx: Context, p: PrecisionParams) -> Output:
         for r in mlp:
             s.point(r.precision, r.speedup_vs_fp32, r.accuracy_pct)
         out.series.append(s)
+    _tensorrt_path(ctx, p, precs, out)
     out.notes.append(
         "TensorRT equivalent: "
         + " ".join(
@@ -73,3 +74,37 @@ def precision_study(ctx: Context, p: PrecisionParams) -> Output:
         )
     )
     return out
+
+
+def _tensorrt_path(ctx: Context, p: PrecisionParams, precs: list[str], out: Output) -> None:
+    """Where TensorRT is importable (and a GPU is used), the same model as engines per precision; else a note."""
+    from ailab.contract.probes import has_tensorrt
+    from workloads.engines.trt_bench import NEEDS_TENSORRT
+
+    if not has_tensorrt() or ctx.device != "cuda":
+        out.notes.append(NEEDS_TENSORRT if not has_tensorrt() else "TensorRT path not run: needs --device cuda")
+        return
+    import torch
+
+    from workloads.engines.data import digits
+    from workloads.engines.models import trained_mlp
+    from workloads.engines.onnx_export import export
+    from workloads.engines.tables import table
+    from workloads.engines.trt_bench import tensorrt_rows
+
+    d = digits()
+    model = trained_mlp(p.width, p.epochs, ctx.device).cpu()
+    try:
+        onnx = export(model, (torch.zeros(2, d.x_train.shape[1]),), ctx.workdir / "mlp.onnx", ["input"], ["logits"])
+    finally:
+        model.to(ctx.device)
+    trt_precs = [x for x in precs if x in ("fp32", "tf32", "fp16", "bf16", "int8")]
+    rows = tensorrt_rows(onnx, ctx.workdir, trt_precs, d.x_train, d.x_test, d.y_test, p.batch, p.iters)
+    out.tables.append(
+        table(
+            "tensorrt_engines",
+            [r.as_dict() for r in rows],
+            caption="the same digits MLP built as TensorRT engines (INT8: entropy calibrator, 500 "
+            "training samples): build, deserialisation, first batch, steady latency, accuracy",
+        )
+    )
