@@ -107,6 +107,8 @@ class LocalPlatform(Protocol):
 
     def restarts(self, service: str) -> int: ...
 
+    def up(self) -> Any: ...  # start what is not running (a drill restarts a service it killed)
+
 
 class PlatformFactory(Protocol):
     """Starts local services (on free ports under `state_dir`) and stops exactly those on exit."""

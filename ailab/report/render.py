@@ -128,6 +128,10 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
                 )
             if sub := d.get("substitute"):
                 md.append(f"Substitute: measured with {sub['used']} instead of {sub['instead_of']} — {sub['why']}.")
+            if rl := d.get("relabelled"):
+                md.append(f"Relabelled {rl.get('date')} by {rl.get('by')} (no value changed): {rl.get('why')}.")
+            if d.get("runner") and d["runner"] != e.runner:
+                md.append(f"Measured by runner `{d['runner']}` (the experiment is now bound to `{e.runner}`).")
             if d.get("params"):
                 md.append("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in d["params"].items()))
             md.append("")
