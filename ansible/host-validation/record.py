@@ -58,7 +58,7 @@ def testinfra_rows(xml: Path) -> list[list]:
     return rows
 
 
-def build(src: Path, host_class: str, commit: str, dirty: bool) -> Path:
+def build(src: Path, host_class: str, commit: str, dirty: bool, notes: list[str]) -> Path:
     dest = RESULTS / host_class
     dest.mkdir(parents=True, exist_ok=True)
     for name in (*FILES, "lab_validate.json", "gpu_topology.json"):
@@ -198,9 +198,11 @@ def build(src: Path, host_class: str, commit: str, dirty: bool) -> Path:
         ],
         "series": [],
         "notes": [
-            "nvidia-smi topo -m as the topology probe recorded it:\n" + (topo.get("nvidia_smi_topo") or "(none)"),
+            "nvidia-smi topo -m as the topology probe recorded it:\n"
+            + re.sub(r"\x1b\[[0-9;]*m", "", topo.get("nvidia_smi_topo") or "(none)"),
             "Raw files (play logs, testinfra log and JUnit XML, lab_validate and topology reports): "
             f"reports/results/host-validation/{host_class}/.",
+            *notes,
         ],
         "artifacts": {
             name: f"reports/results/host-validation/{host_class}/{name}"
@@ -258,9 +260,10 @@ def main() -> None:
     b.add_argument("--host-class", required=True)
     b.add_argument("--commit", required=True)
     b.add_argument("--dirty", action="store_true")
+    b.add_argument("--note", action="append", default=[], help="a note to keep with the result (repeatable)")
     sub.add_parser("render")
     a = p.parse_args()
-    print(build(a.src, a.host_class, a.commit, a.dirty) if a.cmd == "build" else render())
+    print(build(a.src, a.host_class, a.commit, a.dirty, a.note) if a.cmd == "build" else render())
 
 
 if __name__ == "__main__":
