@@ -10,6 +10,7 @@ declare -A PKG=(
   [redis-server]=redis-server
   [podman]=podman [runc]=runc [mmdebstrap]=mmdebstrap
   [cmake]=cmake [ninja]=ninja-build [g++]=g++ [git]=git
+  [dot]=graphviz [haproxy]=haproxy
 )
 missing=()
 for bin in "${!PKG[@]}"; do
