@@ -45,35 +45,52 @@ def params_model(func: Callable[..., Any]) -> type[Params]:
     return model
 
 
-def describe_error(err: ValidationError, given: dict[str, Any] | None = None) -> str:
+def describe_error(
+    err: ValidationError, given: dict[str, Any] | None = None, model: type[BaseModel] | None = None
+) -> str:
     """One line per problem: `field <name> = <value>: <what is allowed>`."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(params)"
-        top = e["loc"][0] if e["loc"] else None
         if e["type"] == "extra_forbidden":
-            lines.append(f"field {loc}: unknown parameter (allowed: {', '.join(_fields(err))})")
+            allowed = _fields_at(model, e["loc"][:-1])
+            lines.append(f"field {loc}: unknown parameter" + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
             continue
         if e["type"] == "missing":
             lines.append(f"field {loc}: required, no value given")
             continue
-        value = given.get(top) if given is not None and isinstance(top, str) and top in given else e.get("input")
+        value = _value_at(given, e["loc"]) if given is not None else e.get("input")
         lines.append(f"field {loc} = {value!r}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 
-def _fields(err: ValidationError) -> list[str]:
-    model = _MODELS_BY_TITLE.get(err.title)
+def _value_at(given: Any, loc: tuple[Any, ...]) -> Any:
+    """The value the user gave at `loc` (pydantic's own input for a nested error can be the parent mapping)."""
+    for part in loc:
+        try:
+            given = given[part]
+        except (KeyError, IndexError, TypeError):
+            return given
+    return given
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model at `loc`, following fields whose type is itself a model."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue  # an item of a list of models: same model
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        inner = [a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = inner[0] if inner else None
     return sorted(model.model_fields) if model else []
-
-
-_MODELS_BY_TITLE: dict[str, type[Params]] = {}
 
 
 def validate(model: type[Params], values: dict[str, Any]) -> Params:
     """`model(**values)`, or ParamsError naming each bad field, its value and what is allowed."""
-    _MODELS_BY_TITLE[model.__name__] = model
     try:
         return model.model_validate(values)
     except ValidationError as err:
-        raise ParamsError(describe_error(err, values)) from None
+        raise ParamsError(describe_error(err, values, model)) from None
