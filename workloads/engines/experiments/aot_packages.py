@@ -30,7 +30,7 @@ def _packages(device: str, quick: bool, workdir: str, batches: tuple[int, ...]):
 
     torch.manual_seed(0)
     dt = torch.float16 if device == "cuda" else torch.float32
-    model = (SmallCNN(8, 10) if quick else SmallCNN(32, 1000)).to(device, dt).eval()
+    model = (SmallCNN(8, 10) if quick else SmallCNN(32, 1000)).to(device, dt).eval().requires_grad_(False)
     size = 32 if quick else 224
     from pathlib import Path
 

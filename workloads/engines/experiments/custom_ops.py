@@ -153,7 +153,7 @@ def op_study(ctx: Context, p: OpParams) -> Output:
         rows = []
         for act in p.acts:
             i = impls[-1]
-            blk = co.ActBlock(act, i).to(dev, dt).eval()
+            blk = co.ActBlock(act, i).to(dev, dt).eval().requires_grad_(False)
             x = torch.randn(8, 256, device=dev, dtype=dt)
             batch = torch.export.Dim("batch", min=1, max=4096)
             ep = torch.export.export(blk, (x,), dynamic_shapes=({0: batch},))
