@@ -1,0 +1,550 @@
+"""Weighted routing and canaries through HAProxy in front of tritonserver (d40.e1-e5, d34.e5, d35.e3).
+
+Two versions of one model in one Triton; HAProxy's `canary` backend has a weighted server per version (see
+workloads/gateway/stack.py). The split is measured from the responses (the answering server's header and the
+`model_version` in the body) and from HAProxy's own Prometheus exporter; weights change through the runtime API
+under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+
+from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from workloads.gateway import drill, load, runtime
+from workloads.gateway.experiments import Int, Num, Weight
+from workloads.gateway.stack import CANARY, MODEL, Gateway, canary_spec, gateway, version_server
+
+Pair = Annotated[list[Weight], Field(min_length=2, max_length=2)]  # [v1 weight, v2 weight]
+
+
+def _pair_ok(pairs: list[list[int]], field: str) -> None:
+    for i, w in enumerate(pairs):
+        if sum(w) == 0:
+            raise ValueError(f"{field}.{i} {w}: weights sum to zero, no version would get traffic")
+
+
+def _weights(pair: list[int]) -> dict[int, int]:
+    return {1: pair[0], 2: pair[1]}
+
+
+def _expected(pair: list[int]) -> float:
+    return 100.0 * pair[0] / sum(pair)
+
+
+def _pct(vals: list[float], p: float) -> float:
+    return round(load.percentile(vals, p), 3)
+
+
+def _backend_section(cfg_path: str) -> list[str]:
+    """The generated config's weighted backend, for the report (the config itself lives under the state dir)."""
+    lines = open(cfg_path).read().splitlines()  # noqa: SIM115 - a small generated file
+    start = lines.index(f"backend {CANARY}")
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+def _host_note(run: load.Run) -> str:
+    return (
+        f"load generator: aiohttp closed loop on this host, {run.cpu_us_per_request:.0f} us of its own CPU per "
+        "request; host shared (2 cores, other agents): latencies include that load"
+    )
+
+
+# --- d40.e1, d40.e2, d34.e5: split and latency per version at fixed weights --------------------------------------
+class SplitParams(Params):
+    weights: list[Pair] = Field(default=[[70, 30]], min_length=1, description="[v1, v2] HAProxy weights per step")
+    concurrency: list[Annotated[Int, Field(ge=1, le=256)]] = Field(default=[8], min_length=1)
+    requests: Annotated[Int, Field(ge=100, le=200_000)] = Field(default=4000, description="per step and concurrency")
+    max_s: Annotated[Num, Field(gt=0, le=120)] = Field(default=60.0, description="time cap per step, s")
+    window: Annotated[Int, Field(ge=10, le=10_000)] = Field(default=100, description="requests per fairness window")
+
+    @model_validator(mode="after")
+    def _sums(self) -> Self:
+        _pair_ok(self.weights, "weights")
+        return self
+
+
+def weighted_split(ctx: Context, p: SplitParams) -> Output:
+    """Measured v1/v2 split and per-version latency through HAProxy at each weight pair and concurrency."""
+    split = Table.of(
+        "split",
+        [
+            ("weights", "v1:v2"),
+            ("concurrency", ""),
+            ("requests", ""),
+            ("failed", ""),
+            ("v1_expected", "%"),
+            ("v1_measured", "%"),
+            ("error", "pp"),
+            ("v1_haproxy", "%"),
+            ("worst_window_error", "pp"),
+            ("version_mismatch", ""),
+        ],
+        caption="v1_measured from responses (X-Served-By and model_version agree: version_mismatch counts those "
+        "that do not); v1_haproxy from the exporter's haproxy_server_http_responses_total deltas; worst_window_error: "
+        f"largest |v1 share - expected| over consecutive windows of {p.window} answers",
+    )
+    lat = Table.of(
+        "latency",
+        [
+            ("weights", "v1:v2"),
+            ("concurrency", ""),
+            ("version", ""),
+            ("answers", ""),
+            ("p50", "ms"),
+            ("p90", "ms"),
+            ("p99", "ms"),
+            ("throughput", "req/s"),
+        ],
+    )
+    cpu = []
+    with gateway(ctx, canary_spec(_weights(p.weights[0]))) as gw:
+        for pair in p.weights:
+            for conc in p.concurrency:
+                before = runtime.scrape(gw.metrics_url)
+                run = asyncio.run(_split_step(gw, pair, conc, p))
+                after = runtime.scrape(gw.metrics_url)
+                cpu.append(run)
+                st = drill.stats(run.samples)
+                d = {s: after_v - _get(before, s) for s, after_v in _responses(after).items()}
+                hx = 100.0 * d.get("v1", 0) / max(1.0, sum(d.values()))
+                exp = _expected(pair)
+                ok = [s for s in run.samples if s.status == 200]
+                worst = _worst_window(ok, p.window, exp)
+                split.add(
+                    f"{pair[0]}:{pair[1]}",
+                    conc,
+                    st.requests,
+                    st.failed,
+                    round(exp, 2),
+                    round(st.share("v1"), 2),
+                    round(st.share("v1") - exp, 2),
+                    round(hx, 2),
+                    round(worst, 2),
+                    st.mismatched,
+                )
+                for server in ("v1", "v2"):
+                    vals = st.lat.get(server, [])
+                    lat.add(
+                        f"{pair[0]}:{pair[1]}",
+                        conc,
+                        server,
+                        len(vals),
+                        _pct(vals, 50),
+                        _pct(vals, 90),
+                        _pct(vals, 99),
+                        round(len(vals) / run.wall_s, 1),
+                    )
+        notes = ["generated HAProxy backend (initial weights; steps change them with `set weight`):"]
+        notes += ["    " + line for line in _backend_section(gw.config)]
+    notes.append(_host_note(_merge(cpu)))
+    notes.append(
+        "HAProxy's weighted round robin interleaves servers deterministically, so the split is exact per cycle of "
+        "sum(weights) requests; the error column is what remains after a run that does not end on a cycle boundary"
+    )
+    return Output(tables=[split, lat], notes=notes)
+
+
+async def _split_step(gw: Gateway, pair: list[int], conc: int, p: SplitParams) -> load.Run:
+    await drill.apply(gw.socket, _weights(pair))
+    async with load.Client(gw.url("api")) as c:
+        await load.closed_loop(c, conc, max(conc * 4, 20), 10)  # warm connections and both versions
+        return await load.closed_loop(c, conc, p.requests, p.max_s)
+
+
+def _responses(samples: dict) -> dict[str, float]:
+    return runtime.server_values(samples, "haproxy_server_http_responses_total", CANARY, code="2xx")
+
+
+def _get(samples: dict, server: str) -> float:
+    return _responses(samples).get(server, 0.0)
+
+
+def _worst_window(ok: list[load.Sample], window: int, expected: float) -> float:
+    ok = sorted(ok, key=lambda s: s.t_s)
+    worst = 0.0
+    for i in range(0, len(ok) - window + 1, window):
+        share = 100.0 * sum(1 for s in ok[i : i + window] if s.server == "v1") / window
+        worst = max(worst, abs(share - expected))
+    return worst
+
+
+def _merge(runs: list[load.Run]) -> load.Run:
+    m = load.Run()
+    for r in runs:
+        m.samples += r.samples
+        m.cpu_s += r.cpu_s
+        m.wall_s += r.wall_s
+    return m
+
+
+# --- d40.e3, d35.e3: weights changed under load through the runtime API ------------------------------------------
+class SwitchParams(Params):
+    weights: list[Pair] = Field(default=[[70, 30], [50, 50]], min_length=2, description="[v1, v2] per phase")
+    phase_s: Annotated[Num, Field(ge=0.5, le=120)] = Field(default=5.0, description="length of each phase, s")
+    concurrency: Annotated[Int, Field(ge=1, le=256)] = 8
+    max_requests: Annotated[Int, Field(ge=100, le=500_000)] = 100_000
+
+    @model_validator(mode="after")
+    def _sums(self) -> Self:
+        _pair_ok(self.weights, "weights")
+        return self
+
+
+def live_switch(ctx: Context, p: SwitchParams) -> Output:
+    """Weights switched phase by phase under continuous load; split, latency and failed requests per phase."""
+    phases = [drill.Phase(f"{w[0]}:{w[1]}", _weights(w), p.phase_s) for w in p.weights]
+    with gateway(ctx, canary_spec(phases[0].weights)) as gw:
+
+        async def go() -> tuple[load.Run, list[drill.Boundary]]:
+            async with load.Client(gw.url("api")) as c:
+                await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
+                return await drill.run_phases(c, gw.socket, phases, p.concurrency, p.max_requests)
+
+        run, bounds = asyncio.run(go())
+        read_back = {s: runtime.get_weight(gw.socket, CANARY, version_server(s)) for s in (1, 2)}
+    tables, series = _phase_tables(run, bounds, phases)
+    failed = sum(1 for s in run.samples if s.status != 200)
+    final = phases[-1].weights
+    summary = Table.of(
+        "reliability",
+        [("requests", ""), ("failed", ""), ("switches", ""), ("final_weights_read_back", "v1:v2"), ("zero_failed", "")],
+    )
+    summary.add(len(run.samples), failed, len(bounds) - 1, f"{read_back[1]}:{read_back[2]}", failed == 0)
+    notes = [
+        _host_note(run),
+        f"weights read back with `get weight` after the run {'match' if read_back == final else 'DIFFER from'} "
+        "the last phase's",
+    ]
+    return Output(tables=[summary, *tables], series=series, notes=notes)
+
+
+def _phase_tables(
+    run: load.Run, bounds: list[drill.Boundary], phases: list[drill.Phase]
+) -> tuple[list[Table], list[Series]]:
+    t = Table.of(
+        "phases",
+        [
+            ("phase", ""),
+            ("weights", "v1:v2"),
+            ("applied_at", "s"),
+            ("runtime_api", "ms"),
+            ("requests", ""),
+            ("failed", ""),
+            ("v1_expected", "%"),
+            ("v1_measured", "%"),
+            ("v1_p50", "ms"),
+            ("v1_p99", "ms"),
+            ("v2_p50", "ms"),
+            ("v2_p99", "ms"),
+        ],
+        caption="requests attributed to the phase in which they were sent",
+    )
+    by_phase = drill.split_by_phase(run.samples, bounds)
+    for b, ph in zip(bounds, phases, strict=True):
+        st = drill.stats(by_phase[b.phase])
+        w = [ph.weights[1], ph.weights[2]]
+        t.add(
+            b.phase,
+            f"{w[0]}:{w[1]}",
+            round(b.t_s, 3),
+            round(b.apply_ms, 3),
+            st.requests,
+            st.failed,
+            round(_expected(w), 2),
+            round(st.share("v1"), 2),
+            _pct(st.lat.get("v1", []), 50),
+            _pct(st.lat.get("v1", []), 99),
+            _pct(st.lat.get("v2", []), 50),
+            _pct(st.lat.get("v2", []), 99),
+        )
+    share = Series("v1_share", x=_col("time", "s"), y=_col("v1 share of answers", "%"))
+    ok = sorted((s for s in run.samples if s.status == 200), key=lambda s: s.t_s)
+    step = 0.5
+    i = 0
+    while i < len(ok):
+        t0 = ok[i].t_s
+        j = i
+        while j < len(ok) and ok[j].t_s < t0 + step:
+            j += 1
+        win = ok[i:j]
+        share.point("measured", round(t0, 2), round(100.0 * sum(1 for s in win if s.server == "v1") / len(win), 2))
+        i = j
+    return [t], [share]
+
+
+def _col(name: str, unit: str) -> Column:
+    return Column(name, unit)
+
+
+# --- d40.e4: rollback during a canary -------------------------------------------------------------------------
+class RollbackParams(Params):
+    canary_steps: list[Pair] = Field(default=[[100, 0], [90, 10], [70, 30]], min_length=1)
+    step_s: Annotated[Num, Field(ge=0.5, le=60)] = 3.0
+    fault_after_s: Annotated[Num, Field(ge=0.5, le=60)] = Field(
+        default=2.0, description="into the last canary step, the canary version is unloaded from Triton"
+    )
+    gate_failures: Annotated[Int, Field(ge=1, le=1000)] = Field(
+        default=3, description="failed answers from the canary server that trigger the rollback"
+    )
+    recovery_s: Annotated[Num, Field(ge=0.5, le=60)] = Field(default=4.0, description="load kept after rollback, s")
+    concurrency: Annotated[Int, Field(ge=1, le=256)] = 8
+    max_requests: Annotated[Int, Field(ge=100, le=500_000)] = 100_000
+
+    @model_validator(mode="after")
+    def _sums(self) -> Self:
+        _pair_ok(self.canary_steps, "canary_steps")
+        if self.canary_steps[-1][1] == 0:
+            raise ValueError(f"canary_steps {self.canary_steps}: the last step must send traffic to v2 (weight > 0)")
+        return self
+
+
+def canary_rollback(ctx: Context, p: RollbackParams) -> Output:
+    """Canary v2 ramped by weight; v2 fails (unloaded from Triton); a gate on its failures sets its weight to 0."""
+    import urllib.request
+
+    events: dict[str, float] = {}
+    with gateway(ctx, canary_spec(_weights(p.canary_steps[0])), explicit=True) as gw:
+        sock = gw.socket
+
+        def unload_v2() -> None:
+            """Reload the model with only version 1: version 2 stops answering (a canary that broke)."""
+            import json
+
+            with urllib.request.urlopen(f"{gw.triton_url}/v2/models/{MODEL}/config", timeout=10) as r:
+                cfg = json.loads(r.read())
+            cfg["version_policy"] = {"specific": {"versions": [1]}}
+            body = json.dumps({"parameters": {"config": json.dumps(cfg)}}).encode()
+            req = urllib.request.Request(f"{gw.triton_url}/v2/repository/models/{MODEL}/load", data=body, method="POST")
+            with urllib.request.urlopen(req, timeout=60) as r:
+                r.read()
+
+        async def go() -> load.Run:
+            state = {"v2_failures": 0, "rolled_back": False}
+            rollback_done = asyncio.Event()
+            t0 = time.perf_counter()
+
+            def on_sample(s: load.Sample) -> None:
+                # a failure is the canary's when the answering server says so (HAProxy adds X-Served-By to errors)
+                if "fault" in events and s.status != 200 and s.server == "v2":
+                    state["v2_failures"] += 1
+                    if state["v2_failures"] == p.gate_failures and "gate" not in events:
+                        events["gate"] = time.perf_counter() - t0
+                        asyncio.get_running_loop().create_task(rollback())
+
+            async def rollback() -> None:
+                events["rolled_back"] = time.perf_counter() - t0  # when the change is sent
+                events["rollback_ms"] = await drill.apply(sock, {1: 100, 2: 0})
+                rollback_done.set()
+
+            stop = asyncio.Event()
+            async with load.Client(gw.url("api")) as c:
+                await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
+                t0 = time.perf_counter()
+                task = asyncio.create_task(
+                    load.closed_loop(c, p.concurrency, p.max_requests, 120, stop=stop, on_sample=on_sample, t0=t0)
+                )
+                for i, w in enumerate(p.canary_steps):
+                    events[f"step{i}"] = time.perf_counter() - t0
+                    events[f"step{i}_ms"] = await drill.apply(sock, _weights(w))
+                    if i < len(p.canary_steps) - 1:
+                        await asyncio.sleep(p.step_s)
+                await asyncio.sleep(p.fault_after_s)
+                events["fault"] = time.perf_counter() - t0
+                await asyncio.to_thread(unload_v2)
+                events["fault_done"] = time.perf_counter() - t0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rollback_done.wait(), timeout=30)
+                await asyncio.sleep(p.recovery_s)
+                stop.set()
+                return await task
+
+        run = asyncio.run(go())
+        weights_after = {v: runtime.get_weight(sock, CANARY, version_server(v)) for v in (1, 2)}
+    return _rollback_output(run, events, p, weights_after)
+
+
+def _rollback_output(run: load.Run, ev: dict[str, float], p: RollbackParams, after: dict[int, int]) -> Output:
+    n = len(p.canary_steps)
+    names = [f"{w[0]}:{w[1]}" for w in p.canary_steps]
+    bounds = [drill.Boundary(names[i], ev[f"step{i}"], ev[f"step{i}_ms"]) for i in range(n)]
+    bounds.append(drill.Boundary("fault", ev["fault"], 0.0))
+    if "rolled_back" in ev:
+        bounds.append(drill.Boundary("rolled back 100:0", ev["rolled_back"], ev["rollback_ms"]))
+    by_phase = drill.split_by_phase(run.samples, bounds)
+    phases = Table.of(
+        "phases",
+        [
+            ("phase", ""),
+            ("starts_at", "s"),
+            ("requests", ""),
+            ("failed", ""),
+            ("failed_on_v2", ""),
+            ("v2_share", "%"),
+            ("v1_p99", "ms"),
+            ("v2_p99", "ms"),
+        ],
+        caption="requests attributed to the phase in which they were sent; v2_share among successful answers",
+    )
+    for b in bounds:
+        ss = by_phase[b.phase]
+        st = drill.stats(ss)
+        phases.add(
+            b.phase,
+            round(b.t_s, 3),
+            st.requests,
+            st.failed,
+            sum(1 for s in ss if s.status != 200 and s.server == "v2"),
+            round(st.share("v2"), 2),
+            _pct(st.lat.get("v1", []), 99),
+            _pct(st.lat.get("v2", []), 99),
+        )
+    rb = Table.of(
+        "rollback",
+        [
+            ("gate_failures", ""),
+            ("fault_to_gate", "ms"),
+            ("gate_to_weight_0", "ms"),
+            ("fault_to_rolled_back", "ms"),
+            ("failed_total", ""),
+            ("failed_after_rollback", ""),
+            ("weights_after", "v1:v2"),
+        ],
+        caption="fault: the canary version unloaded from Triton; gate: the clients' failure count from the canary "
+        "server reached gate_failures; rollback: `set weight canary/v2 0` (and v1 100) through the runtime API",
+    )
+    fault = ev["fault"]
+    # the rollback is complete when the runtime API has answered; requests sent after that must all succeed
+    rolled = ev["rolled_back"] + ev["rollback_ms"] / 1e3 if "rolled_back" in ev else None
+    late = [s for s in run.samples if rolled is not None and s.t_s >= rolled]
+    rb.add(
+        p.gate_failures,
+        round(1e3 * (ev["gate"] - fault), 1) if "gate" in ev else None,
+        round(1e3 * (rolled - ev["gate"]), 1) if rolled is not None else None,
+        round(1e3 * (rolled - fault), 1) if rolled is not None else None,
+        sum(1 for s in run.samples if s.status != 200),
+        sum(1 for s in late if s.status != 200) if rolled is not None else None,
+        f"{after[1]}:{after[2]}",
+    )
+    notes = [
+        _host_note(run),
+        "the model was reloaded with version_policy specific [1] through Triton's repository API "
+        f"(took {1e3 * (ev['fault_done'] - fault):.0f} ms); requests already sent to v2 fail until the weight is 0",
+    ]
+    if rolled is None:
+        notes.append("the gate never fired within 30 s: no rollback happened")
+    return Output(tables=[rb, phases], notes=notes)
+
+
+# --- d40.e5: the split as HAProxy's Prometheus series --------------------------------------------------------
+class MetricsParams(Params):
+    weights: list[Pair] = Field(default=[[70, 30], [50, 50]], min_length=1, description="[v1, v2] per phase")
+    phase_s: Annotated[Num, Field(ge=2, le=120)] = 6.0
+    scrape_s: Annotated[Num, Field(ge=0.2, le=10)] = Field(default=1.0, description="exporter read interval, s")
+    concurrency: Annotated[Int, Field(ge=1, le=256)] = 8
+    max_requests: Annotated[Int, Field(ge=100, le=500_000)] = 100_000
+
+    @model_validator(mode="after")
+    def _sums(self) -> Self:
+        _pair_ok(self.weights, "weights")
+        return self
+
+
+PANEL_QUERY = (
+    'sum by (server) (rate(haproxy_server_http_responses_total{proxy="canary",code="2xx"}[1m]))'
+    ' / ignoring(server) group_left sum(rate(haproxy_server_http_responses_total{proxy="canary",code="2xx"}[1m]))'
+)
+
+
+def split_metrics(ctx: Context, p: MetricsParams) -> Output:
+    """HAProxy's exporter read every scrape_s under load: per-server response rates -> split ratio and weights."""
+    phases = [drill.Phase(f"{w[0]}:{w[1]}", _weights(w), p.phase_s) for w in p.weights]
+    scrapes: list[tuple[float, dict]] = []
+    with gateway(ctx, canary_spec(phases[0].weights)) as gw:
+
+        async def go() -> tuple[load.Run, list[drill.Boundary]]:
+            t0 = time.perf_counter()
+            done = asyncio.Event()
+
+            async def scraper() -> None:
+                while not done.is_set():
+                    s = await asyncio.to_thread(runtime.scrape, gw.metrics_url)
+                    scrapes.append((time.perf_counter() - t0, s))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), timeout=p.scrape_s)
+
+            async with load.Client(gw.url("api")) as c:
+                await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
+                t0 = time.perf_counter()
+                sc = asyncio.create_task(scraper())
+                res = await drill.run_phases(c, gw.socket, phases, p.concurrency, p.max_requests)
+                done.set()
+                await sc
+                return res
+
+        run, bounds = asyncio.run(go())
+    # phase boundaries are relative to run_phases' start, which follows t0 by well under a millisecond
+    t = Table.of(
+        "exporter_split",
+        [
+            ("phase", ""),
+            ("weights", "v1:v2"),
+            ("scrapes", ""),
+            ("v1_from_exporter", "%"),
+            ("v1_from_clients", "%"),
+            ("difference", "pp"),
+            ("weight_v1_exported", ""),
+            ("weight_v2_exported", ""),
+        ],
+        caption="exporter: deltas of haproxy_server_http_responses_total{proxy=canary,code=2xx} between the first and "
+        "last scrape inside the phase (what rate() over the phase gives); weights: haproxy_server_weight at its end",
+    )
+    series = Series("v1_share", x=_col("time", "s"), y=_col("v1 share of 2xx responses", "%"))
+    by_phase = drill.split_by_phase(run.samples, bounds)
+    ends = [b.t_s for b in bounds[1:]] + [float("inf")]
+    for b, ph, end in zip(bounds, phases, ends, strict=True):
+        inside = [(ts, s) for ts, s in scrapes if b.t_s + 0.2 <= ts < end]
+        st = drill.stats(by_phase[b.phase])
+        w = [ph.weights[1], ph.weights[2]]
+        if len(inside) >= 2:
+            first, last = _responses(inside[0][1]), _responses(inside[-1][1])
+            d = {k: last.get(k, 0.0) - first.get(k, 0.0) for k in ("v1", "v2")}
+            hx = 100.0 * d["v1"] / max(1.0, d["v1"] + d["v2"])
+            wts = runtime.server_values(inside[-1][1], "haproxy_server_weight", CANARY)
+        else:
+            hx, wts = float("nan"), {}
+        t.add(
+            b.phase,
+            f"{w[0]}:{w[1]}",
+            len(inside),
+            round(hx, 2),
+            round(st.share("v1"), 2),
+            round(hx - st.share("v1"), 2),
+            wts.get("v1"),
+            wts.get("v2"),
+        )
+    for (_ta, a), (tb, b2) in itertools.pairwise(scrapes):
+        ra, rb = _responses(a), _responses(b2)
+        d1, d2 = rb.get("v1", 0) - ra.get("v1", 0), rb.get("v2", 0) - ra.get("v2", 0)
+        if d1 + d2 > 0:
+            series.point("exporter", round(tb, 2), round(100.0 * d1 / (d1 + d2), 2))
+    return Output(
+        tables=[t],
+        series=[series],
+        notes=[
+            _host_note(run),
+            "dashboard panel query (PromQL, per-version share of successful responses): " + PANEL_QUERY,
+        ],
+        substitute=Substitute(
+            instead_of="a Grafana panel",
+            used="HAProxy's Prometheus exporter read directly (the panel's counters) and the lab's plot of the ratio",
+            why="no Grafana server is installable on this host; the panel's PromQL is given in the notes",
+        ),
+    )

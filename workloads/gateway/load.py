@@ -1,0 +1,185 @@
+"""A small HTTP load generator for Triton behind the gateway: closed loop (N workers) or open loop (fixed rate).
+
+Bounded by design: every run has a request cap and a time cap, and the target must be 127.0.0.1. Each request is
+one KServe v2 inference with the input as raw bytes (Triton's binary tensor extension: no JSON float parsing on
+either side) and the output as JSON, whose `model_version` says which version answered. The generator's own CPU
+time per request is measured (process CPU over the run / requests) and reported with every result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import numpy as np
+
+LOOPBACK = "127.0.0.1"
+SERVER_HEADER = "X-Served-By"  # set by the gateway's weighted backend (stack.canary_spec)
+
+
+class LoadError(ValueError):
+    """A load run that would leave the bounds (target not loopback, no cap); names the field."""
+
+
+@dataclass
+class Sample:
+    t_s: float  # send time, seconds from the run's start
+    latency_ms: float
+    status: int  # HTTP status; 0 = connection error / timeout
+    version: str  # model_version of the response ("" when none)
+    server: str = ""  # the gateway server that answered (response header X-Served-By), "" when none
+
+
+@dataclass
+class Run:
+    samples: list[Sample] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # this process' CPU time during the run
+    not_sent: int = 0  # open loop: arrivals dropped because max_in_flight requests were outstanding
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return 1e6 * self.cpu_s / max(1, len(self.samples))
+
+    def ok(self) -> list[Sample]:
+        return [s for s in self.samples if s.status == 200]
+
+    def count(self, pred: Callable[[Sample], bool]) -> int:
+        return sum(1 for s in self.samples if pred(s))
+
+
+def infer_body(batch: int = 1, seed: int = 0) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of one inference of the MLP ([B,1,28,28] FP32 in, logits out as JSON)."""
+    x = np.random.default_rng(seed).random((batch, 1, 28, 28), dtype=np.float32)
+    raw = x.tobytes()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": False}}],
+        }
+    ).encode()
+    headers = {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"}
+    return header + raw, headers
+
+
+def check_target(url: str) -> None:
+    host = urlparse(url).hostname
+    if host != LOOPBACK:
+        raise LoadError(f"url {url!r}: host {host!r}: the load generator targets only {LOOPBACK}")
+
+
+def _version(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("model_version", ""))
+    except ValueError:
+        return ""
+
+
+class Client:
+    """One aiohttp session posting the same inference; used by both loops."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0, ssl: object = None):
+        check_target(url)
+        self.url, self.extra, self.timeout_s, self.ssl = url, headers or {}, timeout_s, ssl
+        self.body, self.headers = infer_body()
+        self.headers = {**self.headers, **self.extra}
+
+    async def __aenter__(self) -> Client:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        conn = aiohttp.TCPConnector(limit=0, ssl=self.ssl if self.ssl is not None else False)
+        self.session = aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def one(self, t0: float, headers: dict[str, str] | None = None) -> Sample:
+        start = time.perf_counter()
+        try:
+            async with self.session.post(self.url, data=self.body, headers=headers or self.headers) as r:
+                body = await r.read()
+                status = r.status
+                server = r.headers.get(SERVER_HEADER, "")
+        except (self._aiohttp.ClientError, TimeoutError, OSError):
+            return Sample(start - t0, 1e3 * (time.perf_counter() - start), 0, "")
+        lat = 1e3 * (time.perf_counter() - start)
+        return Sample(start - t0, lat, status, _version(body) if status == 200 else "", server)
+
+
+async def closed_loop(
+    client: Client,
+    concurrency: int,
+    max_requests: int,
+    max_s: float,
+    stop: asyncio.Event | None = None,
+    on_sample: Callable[[Sample], None] | None = None,
+    t0: float | None = None,
+) -> Run:
+    """`concurrency` workers, each sending its next request when the last one answers, until a cap or `stop`."""
+    if concurrency < 1 or max_requests < 1 or not 0 < max_s <= 600:
+        raise LoadError(
+            f"concurrency {concurrency}, max_requests {max_requests}, max_s {max_s}: need >=1, >=1, (0, 600]"
+        )
+    run = Run()
+    t0, c0 = t0 if t0 is not None else time.perf_counter(), time.process_time()
+    deadline = t0 + max_s
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < max_requests and time.perf_counter() < deadline and not (stop and stop.is_set()):
+            sent += 1
+            s = await client.one(t0)
+            run.samples.append(s)
+            if on_sample:
+                on_sample(s)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    run.wall_s, run.cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return run
+
+
+async def open_loop(client: Client, rate: float, duration_s: float, max_in_flight: int = 256) -> Run:
+    """Arrivals at a fixed `rate` (req/s) for `duration_s`, whatever the answers; capped at max_in_flight."""
+    if not 0 < rate <= 20_000 or not 0 < duration_s <= 600 or max_in_flight < 1:
+        raise LoadError(f"rate {rate}, duration_s {duration_s}, max_in_flight {max_in_flight}: out of bounds")
+    run = Run()
+    n = int(rate * duration_s)
+    tasks: set[asyncio.Task[None]] = set()
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    async def send() -> None:
+        run.samples.append(await client.one(t0))
+
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(tasks) >= max_in_flight:
+            run.not_sent += 1
+            continue
+        t = asyncio.create_task(send())
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    run.wall_s, run.cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return run
+
+
+def percentile(values: list[float], p: float) -> float:
+    """p-th percentile (0-100) by linear interpolation; NaN for no values. Units of the input."""
+    return float(np.percentile(np.asarray(values), p)) if values else float("nan")

@@ -1,0 +1,115 @@
+"""The gateway stack a runner starts: a Triton repository with two versions of one model, tritonserver and HAProxy
+(through the context's local platform), and the HAProxy spec that routes between the versions.
+
+Routing between versions: the `canary` backend has one server per version, weighted; each server is a small
+per-version frontend of the same HAProxy whose backend rewrites `/v2/models/<m>/infer` to
+`/v2/models/<m>/versions/<v>/infer` before Triton. Server weights are what HAProxy's runtime API changes
+(`set weight canary/v2 50`), and its Prometheus exporter reports per-server responses and weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ailab.contract import Context, Skip
+from workloads.gateway.load import SERVER_HEADER
+
+MODEL = "mlp"
+CANARY = "canary"  # the weighted backend's name
+VERSIONS = (1, 2)
+
+
+def version_server(v: int) -> str:
+    return f"v{v}"
+
+
+def canary_spec(weights: dict[int, int], model_check: bool = False) -> dict[str, Any]:
+    """HAProxy spec (the dict form of ailab.local.services.haproxy.GatewaySpec): frontend `api` -> weighted versions."""
+    frontends: list[dict[str, Any]] = [{"name": "api", "default_backend": CANARY}]
+    backends: list[dict[str, Any]] = [
+        {
+            "name": CANARY,
+            "servers": [
+                {"name": version_server(v), "target": f"haproxy.{version_server(v)}", "weight": w}
+                for v, w in weights.items()
+            ],
+            "server_header": SERVER_HEADER,
+        }
+    ]
+    for v in weights:
+        frontends.append({"name": version_server(v), "default_backend": f"triton_v{v}"})
+        backends.append(
+            {
+                "name": f"triton_v{v}",
+                "servers": [{"name": "triton", "target": "triton.http"}],
+                "replace_path": [r"^/v2/models/([^/]+)/infer$", rf"/v2/models/\1/versions/{v}/infer"],
+            }
+        )
+    return {"frontends": frontends, "backends": backends}
+
+
+def limit_spec(requests_per_s: int) -> dict[str, Any]:
+    """Two frontends on one Triton backend: `open` (no limit) and `limited` (admits requests_per_s, else 429)."""
+    return {
+        "frontends": [
+            {"name": "open", "default_backend": "triton"},
+            {"name": "limited", "default_backend": "triton", "rate_limit": {"requests": requests_per_s, "period_s": 1}},
+        ],
+        "backends": [{"name": "triton", "servers": [{"name": "triton", "target": "triton.http"}]}],
+    }
+
+
+@dataclass
+class Gateway:
+    plat: Any  # the LocalPlatform
+    socket: str  # HAProxy runtime API
+    config: str  # the generated haproxy.cfg
+
+    def url(self, frontend: str, path: str = f"/v2/models/{MODEL}/infer") -> str:
+        return self.plat.url("haproxy", frontend) + path
+
+    @property
+    def metrics_url(self) -> str:
+        return self.plat.url("haproxy", "metrics") + "/metrics"
+
+    @property
+    def triton_url(self) -> str:
+        return self.plat.url("triton", "http")
+
+
+def require_haproxy() -> None:
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        raise Skip("needs HAProxy 2.6 (apt-get install haproxy; scripts/setup-system.sh installs it)")
+
+
+@contextmanager
+def gateway(ctx: Context, spec: dict[str, Any], explicit: bool = False) -> Iterator[Gateway]:
+    """Build the two-version repository, start tritonserver + HAProxy with `spec`, stop both on exit."""
+    require_haproxy()
+    from workloads.serving.repository import DynamicBatching, VersionPolicy, build_repository, mlp_spec
+
+    repo = build_repository(
+        [
+            mlp_spec(
+                MODEL,
+                versions=VERSIONS,
+                version_policy=VersionPolicy("all"),
+                dynamic_batching=DynamicBatching(preferred_batch_sizes=(8, 16), max_queue_delay_us=1000),
+            )
+        ],
+        ctx.workdir / "models",
+        n_gpus=0,
+    )
+    options: dict[str, Any] = {"triton.model_repository": repo, "haproxy.spec": spec}
+    if explicit:
+        options |= {"triton.model_control_mode": "explicit", "triton.load_models": [MODEL]}
+    # a short state dir: HAProxy's runtime socket path must fit in 107 characters
+    with ctx.platform(services=["triton", "haproxy"], state_dir=ctx.workdir / "st", options=options) as plat:
+        info = plat.record("haproxy").info or {}
+        yield Gateway(plat, info["runtime_socket"], info["config"])
