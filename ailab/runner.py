@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import re
 import time
 import traceback
@@ -96,15 +97,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def resolve_params(exp: Experiment, quick: bool, overrides: dict[str, Any] | None = None) -> tuple[Any, dict]:
-    """(typed params or None for a transitional runner, the plain dict) of a bound experiment; ParamsError if bad."""
+    """(typed params, their plain dict with defaults filled) of a bound experiment; ParamsError if bad."""
     assert exp.binding is not None
     values = {**exp.binding.params, **(exp.binding.quick if quick else {})}
     model = runner_params_model(exp.binding.runner)
-    if overrides:
-        known = set(model.model_fields) if model is not None else set(values)
-        values.update({k: v for k, v in overrides.items() if k in known})
-    if model is None:
-        return None, values
+    values.update({k: v for k, v in (overrides or {}).items() if k in model.model_fields})
     try:
         typed = validate(model, values)
     except ParamsError as exc:
@@ -119,8 +116,7 @@ def check_overrides(exps: list[Experiment], overrides: dict[str, Any], quick: bo
     bound = [e for e in exps if e.binding is not None]
     fields: set[str] = set()
     for e in bound:
-        model = runner_params_model(e.binding.runner)  # type: ignore[union-attr]
-        fields |= set(model.model_fields) if model is not None else set(e.binding.params)  # type: ignore[union-attr]
+        fields |= set(runner_params_model(e.binding.runner).model_fields)  # type: ignore[union-attr]
     if unknown := sorted(set(overrides) - fields):
         allowed = ", ".join(sorted(fields)) or "none (no bound experiment selected)"
         raise ParamsError(
@@ -187,12 +183,11 @@ def run_one(
             platform=_platform_factory,
             result_of=lambda other: _stored(other, hclass),
             host_class=hclass,
-            params=params if typed is None else {},
         )
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         try:
             func = load_runner(exp.binding.runner)
-            out = func(ctx) if typed is None else func(ctx, typed)
+            out = func(ctx, typed) if _takes_params(func) else func(ctx)
             if not isinstance(out, Output):
                 raise TypeError(f"runner {exp.binding.runner} returned {type(out).__name__}, expected Output")
             record.update(out.to_dict())
@@ -215,6 +210,10 @@ def run_one(
     else:
         path = save(record)
     return RunOutcome(exp.id, status, reason, path, kept, record["duration_s"])
+
+
+def _takes_params(func: Callable[..., Any]) -> bool:
+    return len(inspect.signature(func).parameters) == 2
 
 
 def _stored(exp_id: str, host_class: str) -> dict[str, Any] | None:

@@ -145,11 +145,6 @@ class Context:
     platform: PlatformFactory = _no_platform  # start local services (tritonserver, prometheus, ...)
     result_of: Callable[[str], dict[str, Any] | None] = _no_results  # another experiment's stored result, same host
     host_class: str = "cpu"  # where results of this run are filed: cpu, h100, h200, h100x2, ...
-    params: dict[str, Any] = field(default_factory=dict)  # TRANSITIONAL: untyped, for one-argument runners only
-
-    def param(self, name: str, default: Any = None) -> Any:
-        """TRANSITIONAL: untyped parameter access of runners not yet converted to a typed `Params` argument."""
-        return self.params.get(name, default)
 
     def derived_rows(self, source: str) -> dict[str, Any]:
         """The stored `ok` result of experiment `source` on this host class; Skip when it has not been measured."""

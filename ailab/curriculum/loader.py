@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
-import inspect
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,12 +25,11 @@ from ailab.curriculum.schema import Binding, Day, Experiment
 HERE = Path(__file__).resolve().parent
 DAYS_DIR = HERE / "days"
 WORKLOADS_DIR = REPO_ROOT / "workloads"
-LEGACY_BINDINGS_DIR = HERE / "bindings"  # TRANSITIONAL: areas not yet moved to workloads/<area>/bindings.yaml
 
 
 def binding_files(workloads_dir: Path = WORKLOADS_DIR) -> list[Path]:
     """Every area's bindings file, in a stable order."""
-    return sorted(workloads_dir.glob("*/bindings.yaml")) + sorted(LEGACY_BINDINGS_DIR.glob("*.yaml"))
+    return sorted(workloads_dir.glob("*/bindings.yaml"))
 
 
 class CatalogueError(ValueError):
@@ -98,13 +96,10 @@ def check_runner(ref: str) -> str | None:
     return None
 
 
-def runner_params_model(ref: str) -> type[Params] | None:
-    """The runner's `Params` model (imports the runner's module); None for a TRANSITIONAL one-argument runner."""
+def runner_params_model(ref: str) -> type[Params]:
+    """The runner's `Params` model (imports the runner's module); `NoParams` for a runner that takes only ctx."""
     module, _, func = ref.partition(":")
-    fn = getattr(importlib.import_module(module), func)
-    if len(inspect.signature(fn).parameters) == 1:
-        return None
-    return params_model(fn)
+    return params_model(getattr(importlib.import_module(module), func))
 
 
 def check_params(ref: str, params: dict[str, Any], quick: dict[str, Any]) -> str | None:
@@ -113,8 +108,6 @@ def check_params(ref: str, params: dict[str, Any], quick: dict[str, Any]) -> str
         model = runner_params_model(ref)
     except (ImportError, AttributeError, TypeError) as exc:
         return f"runner {ref}: {type(exc).__name__}: {exc}"
-    if model is None:
-        return None
     for label, values in (("params", params), ("quick", {**params, **quick})):
         try:
             validate(model, values)

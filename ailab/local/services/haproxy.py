@@ -217,9 +217,13 @@ def parse_spec(value: object) -> GatewaySpec:
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
-            loc = ".".join(str(x) for x in e["loc"]) or "spec"
+            loc = ".".join(str(x) for x in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "value_error":  # a model validator's message starts with the field it is about
+                lines.append(f"{loc}.{msg}" if loc and re.match(r"^[a-z_]+[.:]", msg) else f"{loc or 'spec'}: {msg}")
+                continue
             got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict | list) else ""
-            lines.append(f"{loc}: {e['msg']}{got}")
+            lines.append(f"{loc or 'spec'}: {msg}{got}")
         raise PlatformError("service haproxy: option haproxy.spec: " + "; ".join(lines)) from None
 
 

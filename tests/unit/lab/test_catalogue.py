@@ -138,9 +138,8 @@ def test_needs_of_binding_replace_needs_as_written() -> None:
 def test_every_area_keeps_its_bindings_beside_its_runners() -> None:
     """One way to add an experiment: workloads/<area>/bindings.yaml names runners in workloads/<area>/experiments/."""
     cat = load_catalogue()
+    assert binding_files(), "no workloads/<area>/bindings.yaml found"
     for f in binding_files():
-        if f.parent.name == "bindings":
-            continue  # TRANSITIONAL legacy folder, removed when every area has moved
         area = f.parent.name
         for exp_id, spec in (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).items():
             assert spec["runner"].startswith(f"workloads.{area}.experiments."), (f, exp_id)

@@ -21,10 +21,6 @@ CLI_FRONT_ENDS = {
     "ailab/commands/models.py",
     "ailab/commands/platform.py",
 }
-# TRANSITIONAL: files still being moved off the rules during the layout change; both sets must end empty.
-TRANSITIONAL: set[str] = set()
-TRANSITIONAL_WORKLOADS = {
-}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -50,7 +46,6 @@ def test_workloads_import_only_the_contract_from_ailab() -> None:
     bad = [
         f"{_rel(p)}:{line} imports {mod}"
         for p in _py("workloads")
-        if _rel(p) not in TRANSITIONAL_WORKLOADS
         for line, mod in _imports(p)
         if (mod == "ailab" or mod.startswith("ailab."))
         and not (mod == "ailab.contract" or mod.startswith("ailab.contract."))
@@ -72,7 +67,7 @@ def test_the_control_plane_does_not_import_the_data_plane() -> None:
     bad = [
         f"{_rel(p)}:{line} imports {mod}"
         for p in _py("ailab")
-        if _rel(p) not in CLI_FRONT_ENDS | TRANSITIONAL
+        if _rel(p) not in CLI_FRONT_ENDS
         for line, mod in _imports(p)
         if mod == "workloads" or mod.startswith("workloads.")
     ]
