@@ -1,4 +1,4 @@
-"""What the lab has measured, per week: every experiment falls in exactly one kind, so a week's kinds sum to its experiments.
+"""What the lab has measured, per week: every experiment falls in exactly one kind.
 
 Kinds, in the order `lab coverage` prints them:
 - measured on GPU / on CPU: an `ok` result measured with what the curriculum names;
