@@ -20,7 +20,7 @@ from workloads.serving.experiments.response_cache import CacheParams
         ({"requests": 2.5}, "field requests = 2.5", "valid integer"),
         ({"concurrency": True}, "field concurrency = True", "valid integer"),
         ({"modes": ["redis"]}, "field modes = ['redis']", "must start with 'none'"),
-        ({"modes": ["none", "memcached"]}, "field modes.1 = ['none', 'memcached']", "'none', 'triton' or 'redis'"),
+        ({"modes": ["none", "memcached"]}, "field modes.1 = 'memcached'", "'none', 'triton' or 'redis'"),
         ({"modes": []}, "field modes = []", "at least 1 item"),
         ({"ttl": 5}, "field ttl: unknown parameter", "ttl_s"),
     ],
@@ -45,7 +45,7 @@ def test_cache_params_keep_each_mode_once_in_order():
         ({"canary": 1}, "canary 1", "other than stable (1)"),
         ({"stable": 3}, "field stable = 3", "1 or 2"),
         ({"stable": True}, "field stable = True", "not a boolean"),
-        ({"bad": [2]}, "field bad.0 = [2]", "3 or 4"),
+        ({"bad": [2]}, "field bad.0 = 2", "3 or 4"),
         ({"phase_s": 0}, "field phase_s = 0", "greater than or equal to 0.1"),
     ],
 )

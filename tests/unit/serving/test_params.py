@@ -48,7 +48,7 @@ def test_overrides_reach_the_typed_params(catalogue):
         ("d07.e1", "max_qps=1000", "max_qps 1000 is below the last listed target 2000"),
         ("d07.e2", "protocol=udp", "field protocol = 'udp': Input should be 'grpc' or 'http'"),
         ("d05.e5", "split=[50, 40]", "split [50, 40]: [stable %, canary %] must sum to 100"),
-        ("d05.e1", "counts=[1, 0]", "field counts.1 = [1, 0]: Input should be greater than or equal to 1"),
+        ("d05.e1", "counts=[1, 0]", "field counts.1 = 0: Input should be greater than or equal to 1"),
         ("d07.e5", "kill_at_s=20", "kill_at_s 20 must be less than duration_s 12"),
     ],
 )
