@@ -30,11 +30,13 @@ touch /tmp/suite-start
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 timeout "${BUDGET_S:-400}" python3 - "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1 <<'PY'
 import sys, time
+from ailab.curriculum import load_catalogue
 from ailab.results import provenance
 from ailab.runner import resolve, run_one
 quick = "--quick" in sys.argv[2:]
 prov = provenance.collect()
-for exp in resolve(sys.argv[1]):
+cat = load_catalogue(check_runners=False)  # import only the selected runners: the GPU image lacks other areas' deps
+for exp in resolve(sys.argv[1], cat):
     t0 = time.perf_counter()
     o = run_one(exp, "cuda", quick, prov)
     print(f"{o.experiment_id} {o.status} {time.perf_counter() - t0:.1f}s {o.reason[:400]}", flush=True)
