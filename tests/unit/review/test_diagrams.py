@@ -72,3 +72,15 @@ def test_local_platform_ports_and_scrapes_follow_the_service_specs() -> None:
 def test_an_unknown_week_is_a_clear_error() -> None:
     with pytest.raises(diagrams.DiagramError, match="week 14"):
         diagrams.week_stack(14)
+
+
+def test_gpu_scheduling_draws_sharing_mig_layouts_and_unadvertised_requests() -> None:
+    week8 = diagrams.gpu_scheduling(8).source
+    for layout, profiles in facts.week(8).cluster["gpu"]["mig"]["layouts"].items():
+        assert f"MIG layout '{layout}'" in week8
+        for prof, n in profiles.items():
+            assert f"{prof} x{n}" in week8
+    week5 = diagrams.gpu_scheduling(5).source
+    assert "time-slicing: nvidia.com/gpu x2" in week5 and "NOT advertised" not in week5
+    # week 6 renames the time-sliced resource (renameByDefault): a pod asking for nvidia.com/gpu is flagged
+    assert "NOT advertised by any config (nvidia.com/gpu.shared)" in diagrams.gpu_scheduling(6).source
