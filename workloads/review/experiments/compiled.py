@@ -57,7 +57,10 @@ def _span(weeks: list[int]) -> str:
 def _found_or_skip(ctx: Context, weeks: list[int]) -> dict[str, dict[str, Any]]:
     found = measured(ctx, weeks)
     if not found:
-        raise Skip(f"no measured result of {_span(weeks)} on this host class ({ctx.host_class}) yet: run those first")
+        raise Skip(
+            f"no measured result of {_span(weeks)} on this host class ({ctx.host_class}): run the week's experiments "
+            "here, or this review on the host class that measured them"
+        )
     return found
 
 
