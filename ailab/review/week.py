@@ -8,6 +8,7 @@ series measured on more than one host class, and the program's progress through 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,27 @@ def _theme_section(day: Day, wc: WeekCoverage, by_exp: dict[str, list[Result]]) 
     return md, found
 
 
+VERDICT = re.compile(r"\b(?:NOT )?MET\b")
+
+
+def _targets_section(days: list[Day], by_exp: dict[str, list[Result]]) -> list[str]:
+    """Runner notes that state a target and its verdict (MET / NOT MET), each linked to the result file holding it:
+    candidates for the week's highlights, every number in them computed by a runner from its data."""
+    rows = [
+        f"- [{e.id} ({r.host_class})](../results/{r.path.parent.name}/{r.path.name}): {_cell(n)}"
+        for d in days
+        for e in d.experiments
+        for r in by_exp.get(e.id, [])
+        if r.error is None and r.status == "ok"
+        for n in r.data.get("notes", [])
+        if VERDICT.search(n)
+    ]
+    if not rows:
+        return []
+    head = "Runner notes that check a target (candidates for the week's highlights; each links its result file):"
+    return ["## Targets met and not met", "", head, "", *rows, ""]
+
+
 def _progress_section(cov_weeks: list[WeekCoverage], week: int) -> list[str]:
     shown = [w for w in cov_weeks if w.week <= week]
     md = [
@@ -208,6 +230,7 @@ def render_review(week: int, cat: Catalogue, out_dir: Path, results_root: Path |
             if draw:
                 plots.plot_comparison(c.by_host, title, out_dir / c.png)
             md += [f"### {c.exp_id} — {c.name}", "", f"![{c.name}]({c.png})", ""]
+    md += _targets_section(days, by_exp)
     md += _progress_section(cov.weeks, week)
     if draw:
         shown = [w for w in cov.weeks if w.week <= week]

@@ -76,6 +76,16 @@ def test_a_series_of_one_host_class_draws_no_comparison(tmp_path: Path) -> None:
     assert "## Comparison curves" not in text
 
 
+def test_target_verdicts_are_listed_with_their_result_file(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    _write(root, "d09.e1", "h200", notes=["Target x >= 2: NOT MET (1.5).", "warm-up 10 calls"])
+    _write(root, "d09.e2", "cpu", notes=["metrics are scraped"])  # 'met' inside a word is no verdict
+    text = review_week(2, catalogue(), root=tmp_path / "reports", results_root=root, draw=False).read_text()
+    section = text.split("## Targets met and not met", 1)[1].split("##", 1)[0]
+    assert "- [d09.e1 (h200)](../results/d09/d09.e1.h200.json): Target x >= 2: NOT MET (1.5)." in section
+    assert "warm-up" not in section and "d09.e2" not in section
+
+
 def test_unreadable_result_files_are_named_not_fatal(tmp_path: Path) -> None:
     root = tmp_path / "results"
     (root / "d08").mkdir(parents=True)
