@@ -4,6 +4,7 @@ at phase boundaries (runtime API); samples are attributed to the phase in which 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -59,14 +60,13 @@ def stats(samples: list[load.Sample]) -> PhaseStats:
     return st
 
 
-def split_by_phase(samples: list[load.Sample], bounds: list[Boundary]) -> dict[str, list[load.Sample]]:
-    out: dict[str, list[load.Sample]] = {b.phase: [] for b in bounds}
+def split_by_phase(samples: list[load.Sample], bounds: list[Boundary]) -> list[list[load.Sample]]:
+    """Samples per boundary (same order), by send time; phases may share a name (100:0 at start and end)."""
+    out: list[list[load.Sample]] = [[] for _ in bounds]
+    starts = [b.t_s for b in bounds]
     for s in samples:
-        phase = bounds[0].phase
-        for b in bounds:
-            if s.t_s >= b.t_s:
-                phase = b.phase
-        out[phase].append(s)
+        i = max(0, bisect.bisect_right(starts, s.t_s) - 1)
+        out[i].append(s)
     return out
 
 

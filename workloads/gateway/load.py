@@ -89,9 +89,19 @@ def _version(body: bytes) -> str:
 class Client:
     """One aiohttp session posting the same inference; used by both loops."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0, ssl: object = None):
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 10.0,
+        ssl: object = None,
+        fresh_connections: bool = False,
+    ):
+        """fresh_connections: one connection per request (HAProxy may close a connection after refusing a request
+        whose body it did not read; a pooled connection would then fail on the client's side)."""
         check_target(url)
         self.url, self.extra, self.timeout_s, self.ssl = url, headers or {}, timeout_s, ssl
+        self.fresh = fresh_connections
         self.body, self.headers = infer_body()
         self.headers = {**self.headers, **self.extra}
 
@@ -99,7 +109,7 @@ class Client:
         import aiohttp
 
         self._aiohttp = aiohttp
-        conn = aiohttp.TCPConnector(limit=0, ssl=self.ssl if self.ssl is not None else False)
+        conn = aiohttp.TCPConnector(limit=0, ssl=self.ssl if self.ssl is not None else False, force_close=self.fresh)
         self.session = aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         return self
 

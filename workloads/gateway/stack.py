@@ -26,7 +26,7 @@ def version_server(v: int) -> str:
     return f"v{v}"
 
 
-def canary_spec(weights: dict[int, int], model_check: bool = False) -> dict[str, Any]:
+def canary_spec(weights: dict[int, int]) -> dict[str, Any]:
     """HAProxy spec (the dict form of ailab.local.services.haproxy.GatewaySpec): frontend `api` -> weighted versions."""
     frontends: list[dict[str, Any]] = [{"name": "api", "default_backend": CANARY}]
     backends: list[dict[str, Any]] = [
@@ -62,14 +62,35 @@ def limit_spec(requests_per_s: int) -> dict[str, Any]:
     }
 
 
+def security_spec(pki: Any) -> dict[str, Any]:
+    """Four frontends on one Triton backend: plain, TLS only, JWT only, TLS + JWT with the JSON audit log."""
+    from workloads.gateway.auth import AUDIENCE, ISSUER  # cryptography, only for the runners that need it
+
+    fronts = [("plain", False, False), ("tls", True, False), ("jwt", False, True), ("secure", True, True)]
+    return {
+        "frontends": [
+            {"name": n, "default_backend": "triton", "tls": t, "jwt": j, "access_log": n == "secure"}
+            for n, t, j in fronts
+        ],
+        "backends": [{"name": "triton", "servers": [{"name": "triton", "target": "triton.http"}]}],
+        "tls": {"cert": str(pki.server_cert), "key": str(pki.server_key)},
+        "jwt": {"public_key": str(pki.jwt_public), "alg": "RS256", "audience": AUDIENCE, "issuer": ISSUER},
+    }
+
+
 @dataclass
 class Gateway:
     plat: Any  # the LocalPlatform
     socket: str  # HAProxy runtime API
     config: str  # the generated haproxy.cfg
 
-    def url(self, frontend: str, path: str = f"/v2/models/{MODEL}/infer") -> str:
-        return self.plat.url("haproxy", frontend) + path
+    def url(self, frontend: str, path: str = f"/v2/models/{MODEL}/infer", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.plat.port('haproxy', frontend)}{path}"
+
+    @property
+    def log(self) -> str:
+        """HAProxy's log file (its stdout): the JSON access/audit lines of frontends with access_log."""
+        return str(self.plat.record("haproxy").log)
 
     @property
     def metrics_url(self) -> str:
@@ -80,11 +101,15 @@ class Gateway:
         return self.plat.url("triton", "http")
 
 
+HAPROXY_PATHS = ("/usr/sbin/haproxy",)  # Debian's, when /usr/sbin is not on PATH
+
+
 def require_haproxy() -> None:
+    """Skip (with the reason) where HAProxy is not installed, before anything starts."""
     import shutil
     from pathlib import Path
 
-    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+    if shutil.which("haproxy") is None and not any(Path(p).exists() for p in HAPROXY_PATHS):
         raise Skip("needs HAProxy 2.6 (apt-get install haproxy; scripts/setup-system.sh installs it)")
 
 

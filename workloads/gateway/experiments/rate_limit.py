@@ -56,21 +56,30 @@ def rate_limit(ctx: Context, p: RateLimitParams) -> Output:
             ("refused_p99", "ms"),
             ("p99_stable", ""),
             ("client_cpu", "us/req"),
+            ("host_cpu", "%"),
         ],
         caption="admitted = 200 answers per second of the run; refused = HAProxy's 429; errors = anything else "
         "(timeouts, connection errors, 5xx); not_sent = arrivals dropped by the generator's in-flight cap; "
-        f"p99_stable: admitted p99 within {p.p99_stable_factor}x of the same mode's lowest offered rate",
+        f"p99_stable: admitted p99 within {p.p99_stable_factor}x of the same mode's lowest offered rate; "
+        "host_cpu: whole-host CPU busy during the step (every process, other agents' included)",
     )
     p99 = Series("admitted_p99", x=Column("offered", "req/s"), y=Column("admitted p99", "ms"), log_y=True)
     thr = Series("admitted", x=Column("offered", "req/s"), y=Column("admitted", "req/s"))
+    import psutil
+
     rates = sorted(p.rates)
+    cpu_busy: list[float] = []
+    saturated: list[str] = []
     with gateway(ctx, limit_spec(p.limit)) as gw:
 
         async def step(frontend: str, rate: float) -> load.Run:
             async with load.Client(gw.url(frontend)) as c:
                 await load.closed_loop(c, 4, 40, 10)  # connections and model warm; 40 requests stay under any limit
                 await asyncio.sleep(1.1)  # let the stick table's one-second window forget the warm-up
-                return await load.open_loop(c, rate, p.duration_s, p.max_in_flight)
+                psutil.cpu_percent(interval=None)  # starts the host CPU window
+                run = await load.open_loop(c, rate, p.duration_s, p.max_in_flight)
+                cpu_busy.append(psutil.cpu_percent(interval=None))
+                return run
 
         for mode, frontend in (("no limit", "open"), (f"limit {p.limit}/s", "limited")):
             base = None
@@ -94,13 +103,23 @@ def rate_limit(ctx: Context, p: RateLimitParams) -> Output:
                     round(load.percentile(ref, 99), 3) if ref else None,
                     bool(a99 <= p.p99_stable_factor * base),
                     round(run.cpu_us_per_request, 1),
+                    cpu_busy[-1],
                 )
+                if cpu_busy[-1] >= 90:
+                    saturated.append(f"{mode} at {rate:g} req/s")
                 p99.point(mode, rate, round(a99, 3))
                 thr.point(mode, rate, round(len(ok) / run.wall_s, 1))
+    notes = []
+    if saturated:
+        notes.append(
+            "host CPU was at or above 90 % in: " + "; ".join(saturated) + ". There the generator, the gateway and "
+            "Triton queue for the same cores, so latency (admitted and refused alike) measures the host, not the limit"
+        )
     return Output(
         tables=[t],
         series=[p99, thr],
         notes=[
+            *notes,
             "HAProxy counts admitted requests only (gpc0 incremented after the deny rule), so a client above the "
             "limit still gets the limit through; counting every request (http_req_rate) would refuse all of them",
             "load generator: aiohttp open loop on this host; host shared (2 cores, other agents): the server, the "

@@ -245,11 +245,12 @@ def _phase_tables(
             ("v2_p50", "ms"),
             ("v2_p99", "ms"),
         ],
-        caption="requests attributed to the phase in which they were sent",
+        caption="requests attributed to the phase in which they were sent (a request sent while the runtime API "
+        "applies a change may still go by the old weights)",
     )
     by_phase = drill.split_by_phase(run.samples, bounds)
-    for b, ph in zip(bounds, phases, strict=True):
-        st = drill.stats(by_phase[b.phase])
+    for b, ph, ss in zip(bounds, phases, by_phase, strict=True):
+        st = drill.stats(ss)
         w = [ph.weights[1], ph.weights[2]]
         t.add(
             b.phase,
@@ -393,8 +394,7 @@ def _rollback_output(run: load.Run, ev: dict[str, float], p: RollbackParams, aft
         ],
         caption="requests attributed to the phase in which they were sent; v2_share among successful answers",
     )
-    for b in bounds:
-        ss = by_phase[b.phase]
+    for b, ss in zip(bounds, by_phase, strict=True):
         st = drill.stats(ss)
         phases.add(
             b.phase,
@@ -509,9 +509,9 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
     series = Series("v1_share", x=_col("time", "s"), y=_col("v1 share of 2xx responses", "%"))
     by_phase = drill.split_by_phase(run.samples, bounds)
     ends = [b.t_s for b in bounds[1:]] + [float("inf")]
-    for b, ph, end in zip(bounds, phases, ends, strict=True):
+    for b, ph, end, ss in zip(bounds, phases, ends, by_phase, strict=True):
         inside = [(ts, s) for ts, s in scrapes if b.t_s + 0.2 <= ts < end]
-        st = drill.stats(by_phase[b.phase])
+        st = drill.stats(ss)
         w = [ph.weights[1], ph.weights[2]]
         if len(inside) >= 2:
             first, last = _responses(inside[0][1]), _responses(inside[-1][1])
