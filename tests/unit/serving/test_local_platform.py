@@ -138,7 +138,7 @@ def test_triton_service_takes_its_model_repository_as_an_option(tmp_path: Path):
     if host.tritonserver_binary() is None:
         pytest.skip("tritonserver not installed (nvidia-pytriton)")
     ctx = PlatformContext(week=1, state_dir=tmp_path, free_ports=True)
-    with pytest.raises(PlatformError, match="option triton.model_repository is not set"):
+    with pytest.raises(PlatformError, match=r"option triton\.model_repository is not set"):
         triton.spec(ctx)
     ctx.options["triton.model_repository"] = tmp_path / "missing"
     with pytest.raises(PlatformError, match="is not a directory"):
