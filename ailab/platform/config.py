@@ -90,6 +90,12 @@ class DeviceConfig(_M):
             )
         return self
 
+    def gpu_resource(self) -> str:
+        """The extended resource a pod asks for one GPU (share) by: with renameByDefault the device plugin advertises
+        shared GPUs as `<name>.shared` (nvidia.com/gpu.shared), and a request for the plain name stays Pending."""
+        method = self.sharing and (self.sharing.time_slicing or self.sharing.mps)
+        return "nvidia.com/gpu.shared" if method and method.rename_by_default else "nvidia.com/gpu"
+
 
 class NodeDeviceConfig(DeviceConfig):
     nodes: tuple[str, ...] = ()  # labelled nvidia.com/device-plugin.config=<this config's name>

@@ -126,7 +126,7 @@ def smoke_job(s: StackSettings, namespace: str) -> dict[str, Any]:
                                 "name": "nvidia-smi",
                                 "image": IMAGES["cuda-base"],
                                 "command": ["nvidia-smi", "-L"],
-                                "resources": resources("100m", "128Mi", gpu=1),
+                                "resources": resources("100m", "128Mi", gpu=1, gpu_resource=s.gpu.gpu_resource()),
                                 "securityContext": restricted(),
                             }
                         ],

@@ -117,12 +117,15 @@ def metrics_service(name: str, namespace: str, labels: dict[str, str], port: int
     }
 
 
-def resources(cpu: str, memory: str, gpu: int = 0, cpu_limit: str | None = None) -> dict:
-    """requests and limits; GPUs are requested and limited alike (extended resources cannot overcommit)."""
+def resources(
+    cpu: str, memory: str, gpu: int = 0, cpu_limit: str | None = None, gpu_resource: str = "nvidia.com/gpu"
+) -> dict:
+    """requests and limits; GPUs are requested and limited alike (extended resources cannot overcommit);
+    `gpu_resource` is the name the device plugin advertises (`GpuSettings.gpu_resource()`)."""
     req: dict[str, Any] = {"cpu": cpu, "memory": memory}
     lim: dict[str, Any] = {"cpu": cpu_limit or cpu, "memory": memory}
     if gpu:
-        req["nvidia.com/gpu"] = lim["nvidia.com/gpu"] = str(gpu)
+        req[gpu_resource] = lim[gpu_resource] = str(gpu)
     return {"requests": req, "limits": lim}
 
 

@@ -98,7 +98,13 @@ def triton_deployment(s: StackSettings, ns: str, version: str) -> dict[str, Any]
                                     "periodSeconds": 10,
                                     "failureThreshold": 6,
                                 },
-                                "resources": resources("1", "4Gi", gpu=1 if s.serving.gpu else 0, cpu_limit="2"),
+                                "resources": resources(
+                                    "1",
+                                    "4Gi",
+                                    gpu=1 if s.serving.gpu else 0,
+                                    cpu_limit="2",
+                                    gpu_resource=s.gpu.gpu_resource(),
+                                ),
                                 "securityContext": restricted(),
                                 "volumeMounts": [
                                     {"name": "models", "mountPath": "/models", "readOnly": True},

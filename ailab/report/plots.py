@@ -75,8 +75,9 @@ def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
         ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    if len(labels) > 1 or kind != "line":
-        ax.legend(fontsize=8)
+    if len(labels) > 1 or kind != "line":  # beside the axes, never over the data
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+        fig.set_size_inches(7 + 0.06 * max(len(str(label)) for label in labels), 4.2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

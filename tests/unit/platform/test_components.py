@@ -52,6 +52,18 @@ def test_time_slicing_flags(programs_by_week) -> None:
     }
 
 
+def test_renamed_time_slicing_pods_ask_for_the_shared_resource(programs_by_week) -> None:
+    """Week 6 renames time-sliced GPUs (nvidia.com/gpu.shared): a pod asking for nvidia.com/gpu would stay Pending."""
+    res = programs_by_week[6].one(DEPLOY, "triton-stable")["spec"]["template"]["spec"]["containers"]
+    tri = next(c for c in res if c["name"] == "tritonserver")["resources"]
+    assert tri["requests"]["nvidia.com/gpu.shared"] == tri["limits"]["nvidia.com/gpu.shared"] == "1"
+    assert "nvidia.com/gpu" not in tri["requests"]
+    smoke = programs_by_week[6].one("kubernetes:batch/v1:Job", "gpu-smoke-test")["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu.shared" in smoke["containers"][0]["resources"]["limits"]
+    week5 = programs_by_week[5].one(DEPLOY, "triton-stable")["spec"]["template"]["spec"]["containers"]
+    assert "nvidia.com/gpu" in next(c for c in week5 if c["name"] == "tritonserver")["resources"]["limits"]
+
+
 def test_per_node_config_labels_the_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
     # which nodes: a site override in the stack file, merged over the week's facts
     cfg = weeks.stack_config(7) | {"ailab:gpu": {"nodeConfigs": {"mig-single": {"nodes": ["ailab-worker2"]}}}}
