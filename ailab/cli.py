@@ -200,9 +200,15 @@ def run(
         f"; log: {rel(log_path)}"
     )
     if report:
+        from ailab.review.week import review_week
+
         cat = catalogue()
-        for week in sorted({cat.day(e.day).week for e in exps}):
+        touched = sorted({cat.day(e.day).week for e in exps})
+        for week in touched:
             out.print(f"report: {rel(report_week(week))}")
+        for week in [w for w in cat.weeks if w >= touched[0]]:  # a review's progress curve counts earlier weeks
+            review_week(week, cat)
+        out.print(f"reviews: reports/weekNN/review.md, weeks {touched[0]}–{cat.weeks[-1]}")
     if counts["failed"]:
         raise typer.Exit(1)
 
