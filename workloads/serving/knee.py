@@ -1,8 +1,9 @@
 """The open-loop QPS sweep's plan and its knee (d07.e1), as pure logic: which target to measure next, when a step
 breaches, and what the sweep found. No server or client here, so the decision is unit-tested on synthetic steps.
 
-A step breaches when its p99 exceeds the latency limit (`knee_factor` x the first step's p99, or an absolute
-`p99_limit_ms` when lower) or when the throughput stops following the target (served, or even sent, below the
+A step breaches when its judged latency percentile (`latency`: p50, p95 or p99) exceeds the latency limit
+(`knee_factor` x the first step's, or an absolute `limit_ms_abs` when lower) or when the throughput stops following the
+target (served, or even sent, below the
 target by more than Poisson arrivals explain). The sweep runs the listed targets, then keeps growing the target
 by `growth` (bounded by `max_qps` and `max_steps`) until a breach; with `confirm`, a breaching step is measured
 once more and only a repeated breach ends the sweep (one noisy window on a shared host does not). The knee is the
@@ -29,12 +30,12 @@ class Step:
     target: float
     achieved: float  # requests sent / window
     throughput: float  # successful requests / window
-    p99_ms: float
+    latency_ms: float  # the judged percentile (Sweep.latency)
     window_s: float
     verdict: str = ""  # the load generator's word on who limited the step
 
 
-def breach(step: Step, limit_ms: float) -> str | None:
+def breach(step: Step, limit_ms: float, latency: str = "p50") -> str | None:
     """Why `step` breaches (latency over `limit_ms`, or throughput not following its target), or None."""
     tol = shortfall_tolerance(step.target, step.window_s)
     floor = (1 - tol) * step.target
@@ -45,8 +46,8 @@ def breach(step: Step, limit_ms: float) -> str | None:
         )
     if step.throughput < floor:
         return f"served {step.throughput:.0f} of {step.target:g} req/s (more than {100 * tol:.0f} % short)"
-    if not step.p99_ms <= limit_ms:  # NaN (nothing served) breaches too
-        return f"p99 {step.p99_ms:.2f} ms > limit {limit_ms:.2f} ms"
+    if not step.latency_ms <= limit_ms:  # NaN (nothing served) breaches too
+        return f"{latency} {step.latency_ms:.2f} ms > limit {limit_ms:.2f} ms"
     return None
 
 
@@ -56,7 +57,8 @@ class Sweep:
 
     listed: Sequence[float]
     knee_factor: float = 2.0
-    p99_limit_ms: float | None = None
+    limit_ms_abs: float | None = None  # an absolute limit on the judged percentile, ms
+    latency: str = "p50"  # which percentile the limit holds: p50 | p95 | p99
     growth: float = 1.25
     max_qps: float = 20_000.0
     max_steps: int = 30
@@ -71,9 +73,9 @@ class Sweep:
 
     @property
     def limit_ms(self) -> float:
-        """The latency limit every step is held to: knee_factor x the first step's p99 (or the absolute limit)."""
-        rel = self.knee_factor * self.steps[0].p99_ms if self.steps else math.inf
-        return min(rel, self.p99_limit_ms) if self.p99_limit_ms is not None else rel
+        """The latency limit every step is held to: knee_factor x the first step's (or the absolute limit if lower)."""
+        rel = self.knee_factor * self.steps[0].latency_ms if self.steps else math.inf
+        return min(rel, self.limit_ms_abs) if self.limit_ms_abs is not None else rel
 
     def _targets(self) -> list[float]:
         """Distinct targets measured so far, in order."""
@@ -87,7 +89,7 @@ class Sweep:
         """The next target to measure (a repeat of the last one to confirm a breach), or None: the sweep is over."""
         if self.outcome().breach is not None:
             return None
-        if self.steps and breach(self.steps[-1], self.limit_ms):  # a first, unconfirmed breach: measure again
+        if self.steps and breach(self.steps[-1], self.limit_ms, self.latency):  # first, unconfirmed: measure again
             return self.steps[-1].target
         done = self._targets()
         if len(done) >= self.max_steps:
@@ -109,7 +111,7 @@ class Sweep:
         limit = self.limit_ms
         while i < len(self.steps):
             s = self.steps[i]
-            why = breach(s, limit)
+            why = breach(s, limit, self.latency)
             if why is None:
                 knee, i = s.target, i + 1
                 continue
@@ -118,13 +120,13 @@ class Sweep:
                 if again is None:  # not yet re-measured
                     break
                 if again.target == s.target:
-                    why2 = breach(again, limit)
+                    why2 = breach(again, limit, self.latency)
                     if why2 is None:  # the breach did not repeat: the step counts as met
                         knee, i = s.target, i + 2
                         continue
-                    return Knee(knee, again, why2, limit, self.highest())
-            return Knee(knee, s, why, limit, self.highest())
-        return Knee(None, None, "", limit, self.highest())  # no breach (yet): no knee to name
+                    return Knee(knee, again, why2, limit, self.highest(), self.latency)
+            return Knee(knee, s, why, limit, self.highest(), self.latency)
+        return Knee(None, None, "", limit, self.highest(), self.latency)  # no breach (yet): no knee to name
 
     def highest(self) -> float | None:
         return max((s.target for s in self.steps), default=None)
@@ -137,9 +139,10 @@ class Knee:
     why: str
     limit_ms: float
     highest: float | None  # highest target measured
+    latency: str = "p50"  # the judged percentile
 
     def note(self, knee_factor: float) -> str:
-        limit = f"p99 within {knee_factor:g}x the first step's p99 ({self.limit_ms:.2f} ms)"
+        limit = f"{self.latency} within {knee_factor:g}x the first step's (limit {self.limit_ms:.2f} ms)"
         if self.highest is None:
             return "Knee: nothing was measured."
         if self.breach is None:

@@ -28,7 +28,7 @@ def test_the_sweep_follows_its_plan_and_its_note_agrees_with_the_rows(tmp_path, 
         assert step.startswith("re-measured: ") == (i > 0 and targets[i - 1] == targets[i])
         if i + 1 < len(t.rows) and targets[i + 1] == targets[i]:
             assert "breach" in step  # only a breaching step is measured again
-        assert r[col["p99 limit"]] == t.rows[0][col["p99 limit"]]  # one limit, from the first step
+        assert r[col["p50 limit"]] == t.rows[0][col["p50 limit"]]  # one limit, from the first step
     note = out.notes[-1]
     last = t.rows[-1][col["step"]]
     if "breach" in last and (not p.confirm or last.startswith("re-measured: ")):

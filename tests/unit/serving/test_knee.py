@@ -1,6 +1,6 @@
 """d07.e1's sweep plan and knee on synthetic steps: no server, the decision alone (workloads/serving/knee.py).
 
-A synthetic server follows the target up to its capacity, with a flat p99 until a latency cliff; the sweep is
+A synthetic server follows the target up to its capacity, with a flat latency until a cliff; the sweep is
 driven exactly as the runner drives it (next_target -> measure -> add).
 """
 
@@ -15,12 +15,12 @@ from workloads.serving.knee import Step, Sweep, breach
 LISTED = [100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2000.0]
 
 
-def server(capacity: float, cliff: float = float("inf"), p99: float = 3.0, gen_max: float = float("inf")):
-    """A step measured on a server that serves up to `capacity` req/s; p99 x10 from `cliff` req/s on."""
+def server(capacity: float, cliff: float = float("inf"), lat: float = 3.0, gen_max: float = float("inf")):
+    """A step measured on a server that serves up to `capacity` req/s; latency x10 from `cliff` req/s on."""
 
     def measure(target: float) -> Step:
         sent = min(target, gen_max)
-        return Step(target, sent, min(sent, capacity), p99 * (10 if target >= cliff else 1), 4.0, "synthetic")
+        return Step(target, sent, min(sent, capacity), lat * (10 if target >= cliff else 1), 4.0, "synthetic")
 
     return measure
 
@@ -52,14 +52,15 @@ def test_a_latency_cliff_breaches_before_the_capacity():
     drive(sw, server(capacity=10_000, cliff=1000))
     k = sw.outcome()
     assert k.knee == 800 and k.breach.target == 1000
-    assert "p99 30.00 ms > limit 6.00 ms" in k.why
+    assert "p50 30.00 ms > limit 6.00 ms" in k.why
 
 
-def test_an_absolute_p99_limit_applies_when_lower():
-    sw = Sweep(LISTED, knee_factor=5.0, p99_limit_ms=2.0)  # 3 ms everywhere: the very first step breaches
+def test_an_absolute_limit_applies_when_lower_and_the_judged_percentile_is_named():
+    sw = Sweep(LISTED, knee_factor=5.0, limit_ms_abs=2.0, latency="p99")  # 3 ms everywhere: the first step breaches
     drive(sw, server(capacity=10_000))
     k = sw.outcome()
     assert k.knee is None and k.breach.target == 100
+    assert k.why == "p99 3.00 ms > limit 2.00 ms"
     assert k.note(5.0).startswith("Knee: below the first step")
 
 
