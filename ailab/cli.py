@@ -206,9 +206,10 @@ def run(
         touched = sorted({cat.day(e.day).week for e in exps})
         for week in touched:
             out.print(f"report: {rel(report_week(week))}")
-        for week in [w for w in cat.weeks if w >= touched[0]]:  # a review's progress curve counts earlier weeks
-            review_week(week, cat)
-        out.print(f"reviews: reports/weekNN/review.md, weeks {touched[0]}–{cat.weeks[-1]}")
+        for week in touched:
+            out.print(f"review: {rel(review_week(week, cat))}")
+        if later := [w for w in cat.weeks if w > touched[-1]]:  # their progress curves count this week too
+            out.print(f"later weeks' reviews count these results too: lab review all (weeks {later[0]}–{later[-1]})")
     if counts["failed"]:
         raise typer.Exit(1)
 
