@@ -51,8 +51,12 @@ class QpsSweepParams(Params):
 
 def qps_sweep(ctx: Context, p: QpsSweepParams) -> Output:
     """Open-loop Poisson load from the first target up until the knee: p50/p95/p99, queue time per step, the knee."""
+    import os
+
     from workloads.serving import harness, knee
     from workloads.serving.common import errors, host_note, lat, load, variant
+
+    load_at_start, cores = os.getloadavg()[0], os.cpu_count() or 1
 
     t = Table.of(
         "qps_sweep",
@@ -117,4 +121,11 @@ def qps_sweep(ctx: Context, p: QpsSweepParams) -> Output:
                     s.point(pct, q, res.latency_ms[pct])
                 s.point("server queue", q, queue)
             ctx.log(f"{q:.0f} QPS: {res.throughput_rps:.0f} req/s, p99 {res.latency_ms['p99']:.1f} ms ({res.verdict})")
-    return Output(tables=[t], series=[s], notes=[host_note(), sweep.outcome().note(p.knee_factor)])
+    notes = [host_note(), sweep.outcome().note(p.knee_factor)]
+    if load_at_start > cores:
+        notes.append(
+            f"The host was oversubscribed when the sweep began (load average {load_at_start:.1f} on {cores} cores): "
+            "the generator and tritonserver shared the CPU with other processes, so the knee is this host's under "
+            "that contention, not the server's alone; compare runs only by their recorded load."
+        )
+    return Output(tables=[t], series=[s], notes=notes)
