@@ -26,8 +26,11 @@ def version_server(v: int) -> str:
     return f"v{v}"
 
 
-def canary_spec(weights: dict[int, int]) -> dict[str, Any]:
-    """HAProxy spec (the dict form of ailab.local.services.haproxy.GatewaySpec): frontend `api` -> weighted versions."""
+def canary_spec(weights: dict[int, int], health_check: bool = False) -> dict[str, Any]:
+    """HAProxy spec (the dict form of ailab.local.services.haproxy.GatewaySpec): frontend `api` -> weighted versions.
+
+    health_check: HAProxy checks each version's readiness (`/v2/models/<m>/ready`, rewritten per version) and takes
+    a version that is not ready out of the rotation itself."""
     frontends: list[dict[str, Any]] = [{"name": "api", "default_backend": CANARY}]
     backends: list[dict[str, Any]] = [
         {
@@ -37,6 +40,7 @@ def canary_spec(weights: dict[int, int]) -> dict[str, Any]:
                 for v, w in weights.items()
             ],
             "server_header": SERVER_HEADER,
+            "health_check": f"/v2/models/{MODEL}/ready" if health_check else None,
         }
     ]
     for v in weights:
@@ -45,7 +49,8 @@ def canary_spec(weights: dict[int, int]) -> dict[str, Any]:
             {
                 "name": f"triton_v{v}",
                 "servers": [{"name": "triton", "target": "triton.http"}],
-                "replace_path": [r"^/v2/models/([^/]+)/infer$", rf"/v2/models/\1/versions/{v}/infer"],
+                # inference and readiness of the model go to this version (the canary's health check uses ready)
+                "replace_path": [r"^/v2/models/([^/]+)/(infer|ready)$", rf"/v2/models/\1/versions/{v}/\2"],
             }
         )
     return {"frontends": frontends, "backends": backends}

@@ -44,7 +44,6 @@ class Server(_Model):
     name: Name
     target: str = Field(description="127.0.0.1:PORT, or a platform port name such as triton.http")
     weight: int = Field(default=1, ge=0, le=256)
-    check_path: str | None = Field(default=None, description="HTTP health check path (e.g. /v2/health/ready)")
 
     @field_validator("target")
     @classmethod
@@ -63,6 +62,11 @@ class Backend(_Model):
     balance: Literal["roundrobin", "static-rr", "leastconn", "random"] = "roundrobin"
     replace_path: tuple[str, str] | None = Field(
         default=None, description="(regex, replacement) applied to the path before forwarding (HAProxy replace-path)"
+    )
+    health_check: str | None = Field(
+        default=None,
+        pattern=r"^/[A-Za-z0-9_./-]{0,200}$",
+        description="HTTP path every server of the backend is checked on (GET, 200 = up; every 1 s, down after 2)",
     )
     server_header: str | None = Field(
         default=None,
@@ -301,11 +305,10 @@ def render(spec: GatewaySpec, ctx: PlatformContext, conf_dir: Path) -> str:
             out.append(f"    http-request replace-path {_quote(b.replace_path[0])} {_quote(b.replace_path[1])}")
         if b.server_header is not None:
             out.append(f"    http-response set-header {b.server_header} %s")
-        checks = [s.check_path for s in b.servers if s.check_path]
-        if checks:
-            out += [f"    option httpchk GET {checks[0]}", "    http-check expect status 200"]
+        if b.health_check is not None:  # HAProxy checks per backend: one path for all its servers
+            out += [f"    option httpchk GET {b.health_check}", "    http-check expect status 200"]
         for s in b.servers:
-            chk = " check inter 1s fall 2 rise 1" if s.check_path else ""
+            chk = " check inter 1s fall 2 rise 1" if b.health_check else ""
             out.append(f"    server {s.name} {_address(s.target, ctx)} weight {s.weight}{chk}")
         out.append("")
     return "\n".join(out)

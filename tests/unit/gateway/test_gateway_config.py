@@ -71,7 +71,7 @@ def test_spec_renders_weighted_servers_rewrites_and_the_exporter(tmp_path):
     v1, v2 = ctx.ports["haproxy.v1"], ctx.ports["haproxy.v2"]
     assert f"    server v1 127.0.0.1:{v1} weight 70" in text
     assert f"    server v2 127.0.0.1:{v2} weight 30" in text
-    assert "    http-request replace-path '^/v2/models/([^/]+)/infer$' '/v2/models/\\1/versions/2/infer'" in text
+    assert "http-request replace-path '^/v2/models/([^/]+)/(infer|ready)$' '/v2/models/\\1/versions/2/\\2'" in text
     assert text.count("server triton 127.0.0.1:18000 weight 1") == 2  # both version backends reach Triton
     assert "http-request use-service prometheus-exporter if { path /metrics }" in text
     assert f"stats socket {tmp_path / 'runtime.sock'} mode 600 level admin" in text
@@ -203,3 +203,19 @@ def test_default_spec_puts_one_frontend_before_triton(tmp_path):
     spec = haproxy.parse_spec(None)
     assert [f.name for f in spec.frontends] == ["api"]
     assert spec.backends[0].servers[0].target == "triton.http"
+
+
+@needs_haproxy
+def test_service_spec_binds_loopback_ports_and_records_the_runtime_socket(tmp_path):
+    ctx = ctx_for(tmp_path)
+    ctx.options["haproxy.spec"] = stack.canary_spec({1: 70, 2: 30}, health_check=True)
+    svc = haproxy.spec(ctx)
+    assert set(svc.ports) == {"metrics", "api", "v1", "v2"}
+    assert svc.depends_on == ("triton",)  # the version backends reach triton.http: Triton starts first
+    assert svc.ready == f"http://127.0.0.1:{svc.ports['metrics']}/healthz"
+    assert svc.info["runtime_socket"] == str(tmp_path / "st" / "haproxy" / "runtime.sock")
+    assert svc.argv[1:4] == ["-db", "-f", svc.info["config"]]
+    text = Path(svc.info["config"]).read_text()
+    canary = text.split("\nbackend canary\n", 1)[1].split("\n\n", 1)[0]
+    assert "option httpchk GET /v2/models/mlp/ready" in canary
+    assert canary.count("check inter 1s fall 2 rise 1") == 2

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -292,8 +292,14 @@ class RollbackParams(Params):
     fault_after_s: Annotated[Num, Field(ge=0.5, le=60)] = Field(
         default=2.0, description="into the last canary step, the canary version is unloaded from Triton"
     )
+    modes: list[Literal["gate", "health_check"]] = Field(
+        default=["gate", "health_check"],
+        min_length=1,
+        description="gate: the clients' failures from v2 set its weight to 0 through the runtime API; "
+        "health_check: HAProxy checks /v2/models/<m>/versions/<v>/ready every second and takes v2 out itself",
+    )
     gate_failures: Annotated[Int, Field(ge=1, le=1000)] = Field(
-        default=3, description="failed answers from the canary server that trigger the rollback"
+        default=3, description="failed answers from the canary server that trigger the gate's rollback"
     )
     recovery_s: Annotated[Num, Field(ge=0.5, le=60)] = Field(default=4.0, description="load kept after rollback, s")
     concurrency: Annotated[Int, Field(ge=1, le=256)] = 8
@@ -308,81 +314,116 @@ class RollbackParams(Params):
 
 
 def canary_rollback(ctx: Context, p: RollbackParams) -> Output:
-    """Canary v2 ramped by weight; v2 fails (unloaded from Triton); a gate on its failures sets its weight to 0."""
+    """Canary v2 ramped by weight; v2 fails (unloaded from Triton); taken out by a failure gate or by health checks."""
+    drills = []
+    for mode in dict.fromkeys(p.modes):
+        spec = canary_spec(_weights(p.canary_steps[0]), health_check=mode == "health_check")
+        with gateway(ctx, spec, explicit=True) as gw:
+            run, events = asyncio.run(_rollback_drill(gw, p, mode))
+            after = {v: runtime.get_weight(gw.socket, CANARY, version_server(v)) for v in (1, 2)}
+            status = {r["svname"]: r["status"] for r in runtime.show_stat(gw.socket) if r["pxname"] == CANARY}
+        drills.append((mode, run, events, after, status))
+    return _rollback_output(drills, p)
+
+
+def _unload_v2(triton_url: str) -> None:
+    """Reload the model with only version 1 (Triton's repository API): version 2 stops answering, a broken canary."""
+    import json
     import urllib.request
 
+    with urllib.request.urlopen(f"{triton_url}/v2/models/{MODEL}/config", timeout=10) as r:
+        cfg = json.loads(r.read())
+    cfg["version_policy"] = {"specific": {"versions": [1]}}
+    body = json.dumps({"parameters": {"config": json.dumps(cfg)}}).encode()
+    req = urllib.request.Request(f"{triton_url}/v2/repository/models/{MODEL}/load", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        r.read()
+
+
+async def _rollback_drill(gw: Gateway, p: RollbackParams, mode: str) -> tuple[load.Run, dict[str, float]]:
     events: dict[str, float] = {}
-    with gateway(ctx, canary_spec(_weights(p.canary_steps[0])), explicit=True) as gw:
-        sock = gw.socket
+    failures = 0
+    done = asyncio.Event()
+    t0 = time.perf_counter()
 
-        def unload_v2() -> None:
-            """Reload the model with only version 1: version 2 stops answering (a canary that broke)."""
-            import json
+    def on_sample(s: load.Sample) -> None:
+        # a failure is the canary's when the answering server says so (HAProxy adds X-Served-By to errors too)
+        nonlocal failures
+        if mode == "gate" and "fault" in events and s.status != 200 and s.server == "v2":
+            failures += 1
+            if failures == p.gate_failures and "gate" not in events:
+                events["gate"] = time.perf_counter() - t0
+                asyncio.get_running_loop().create_task(rollback())
 
-            with urllib.request.urlopen(f"{gw.triton_url}/v2/models/{MODEL}/config", timeout=10) as r:
-                cfg = json.loads(r.read())
-            cfg["version_policy"] = {"specific": {"versions": [1]}}
-            body = json.dumps({"parameters": {"config": json.dumps(cfg)}}).encode()
-            req = urllib.request.Request(f"{gw.triton_url}/v2/repository/models/{MODEL}/load", data=body, method="POST")
-            with urllib.request.urlopen(req, timeout=60) as r:
-                r.read()
+    async def rollback() -> None:
+        events["rolled_back"] = time.perf_counter() - t0  # when the change is sent
+        events["rollback_ms"] = await drill.apply(gw.socket, {1: 100, 2: 0})
+        done.set()
 
-        async def go() -> load.Run:
-            state = {"v2_failures": 0, "rolled_back": False}
-            rollback_done = asyncio.Event()
-            t0 = time.perf_counter()
+    async def watch_health() -> None:
+        """HAProxy's own view: the moment `show stat` reports canary/v2 DOWN."""
+        while not done.is_set():
+            rows = await asyncio.to_thread(runtime.show_stat, gw.socket)
+            if any(r["pxname"] == CANARY and r["svname"] == "v2" and r["status"].startswith("DOWN") for r in rows):
+                events["gate"] = events["rolled_back"] = time.perf_counter() - t0
+                events["rollback_ms"] = 0.0
+                done.set()
+                return
+            await asyncio.sleep(0.05)
 
-            def on_sample(s: load.Sample) -> None:
-                # a failure is the canary's when the answering server says so (HAProxy adds X-Served-By to errors)
-                if "fault" in events and s.status != 200 and s.server == "v2":
-                    state["v2_failures"] += 1
-                    if state["v2_failures"] == p.gate_failures and "gate" not in events:
-                        events["gate"] = time.perf_counter() - t0
-                        asyncio.get_running_loop().create_task(rollback())
-
-            async def rollback() -> None:
-                events["rolled_back"] = time.perf_counter() - t0  # when the change is sent
-                events["rollback_ms"] = await drill.apply(sock, {1: 100, 2: 0})
-                rollback_done.set()
-
-            stop = asyncio.Event()
-            async with load.Client(gw.url("api")) as c:
-                await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
-                t0 = time.perf_counter()
-                task = asyncio.create_task(
-                    load.closed_loop(c, p.concurrency, p.max_requests, 120, stop=stop, on_sample=on_sample, t0=t0)
-                )
-                for i, w in enumerate(p.canary_steps):
-                    events[f"step{i}"] = time.perf_counter() - t0
-                    events[f"step{i}_ms"] = await drill.apply(sock, _weights(w))
-                    if i < len(p.canary_steps) - 1:
-                        await asyncio.sleep(p.step_s)
-                await asyncio.sleep(p.fault_after_s)
-                events["fault"] = time.perf_counter() - t0
-                await asyncio.to_thread(unload_v2)
-                events["fault_done"] = time.perf_counter() - t0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(rollback_done.wait(), timeout=30)
-                await asyncio.sleep(p.recovery_s)
-                stop.set()
-                return await task
-
-        run = asyncio.run(go())
-        weights_after = {v: runtime.get_weight(sock, CANARY, version_server(v)) for v in (1, 2)}
-    return _rollback_output(run, events, p, weights_after)
+    stop = asyncio.Event()
+    async with load.Client(gw.url("api")) as c:
+        await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
+        t0 = time.perf_counter()
+        task = asyncio.create_task(
+            load.closed_loop(c, p.concurrency, p.max_requests, 120, stop=stop, on_sample=on_sample, t0=t0)
+        )
+        for i, w in enumerate(p.canary_steps):
+            events[f"step{i}"] = time.perf_counter() - t0
+            events[f"step{i}_ms"] = await drill.apply(gw.socket, _weights(w))
+            if i < len(p.canary_steps) - 1:
+                await asyncio.sleep(p.step_s)
+        await asyncio.sleep(p.fault_after_s)
+        events["fault"] = time.perf_counter() - t0
+        watcher = asyncio.create_task(watch_health()) if mode == "health_check" else None
+        await asyncio.to_thread(_unload_v2, gw.triton_url)
+        events["fault_done"] = time.perf_counter() - t0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=30)
+        done.set()
+        if watcher is not None:
+            await watcher
+        await asyncio.sleep(p.recovery_s)
+        stop.set()
+        return await task, events
 
 
-def _rollback_output(run: load.Run, ev: dict[str, float], p: RollbackParams, after: dict[int, int]) -> Output:
-    n = len(p.canary_steps)
-    names = [f"{w[0]}:{w[1]}" for w in p.canary_steps]
-    bounds = [drill.Boundary(names[i], ev[f"step{i}"], ev[f"step{i}_ms"]) for i in range(n)]
-    bounds.append(drill.Boundary("fault", ev["fault"], 0.0))
-    if "rolled_back" in ev:
-        bounds.append(drill.Boundary("rolled back 100:0", ev["rolled_back"], ev["rollback_ms"]))
-    by_phase = drill.split_by_phase(run.samples, bounds)
+Drill = tuple[str, load.Run, dict[str, float], dict[int, int], dict[str, str]]  # mode, run, events, weights, status
+
+
+def _rollback_output(drills: list[Drill], p: RollbackParams) -> Output:
+    rb = Table.of(
+        "rollback",
+        [
+            ("mode", ""),
+            ("fault_to_detected", "ms"),
+            ("detected_to_out", "ms"),
+            ("fault_to_out", "ms"),
+            ("reload_took", "ms"),
+            ("failed_total", ""),
+            ("failed_after_out", ""),
+            ("weights_after", "v1:v2"),
+            ("v2_state_after", ""),
+        ],
+        caption="fault: the canary version unloaded from Triton (model reloaded with version_policy specific [1]); "
+        f"gate: the clients' failures from server v2 reached {p.gate_failures}, then `set weight` v1 100 / v2 0 "
+        "through the runtime API; health_check: HAProxy's check of the version's ready endpoint (inter 1s, fall 2) "
+        "marks v2 DOWN itself (seen through `show stat`); out: v2 gets no new request",
+    )
     phases = Table.of(
         "phases",
         [
+            ("mode", ""),
             ("phase", ""),
             ("starts_at", "s"),
             ("requests", ""),
@@ -394,52 +435,47 @@ def _rollback_output(run: load.Run, ev: dict[str, float], p: RollbackParams, aft
         ],
         caption="requests attributed to the phase in which they were sent; v2_share among successful answers",
     )
-    for b, ss in zip(bounds, by_phase, strict=True):
-        st = drill.stats(ss)
-        phases.add(
-            b.phase,
-            round(b.t_s, 3),
-            st.requests,
-            st.failed,
-            sum(1 for s in ss if s.status != 200 and s.server == "v2"),
-            round(st.share("v2"), 2),
-            _pct(st.lat.get("v1", []), 99),
-            _pct(st.lat.get("v2", []), 99),
+    notes = []
+    for mode, run, ev, after, status in drills:
+        n = len(p.canary_steps)
+        bounds = [
+            drill.Boundary(f"{w[0]}:{w[1]}", ev[f"step{i}"], ev[f"step{i}_ms"])
+            for i, w in enumerate(p.canary_steps[:n])
+        ]
+        bounds.append(drill.Boundary("fault", ev["fault"], 0.0))
+        if "rolled_back" in ev:
+            bounds.append(drill.Boundary("v2 out", ev["rolled_back"], ev["rollback_ms"]))
+        for b, ss in zip(bounds, drill.split_by_phase(run.samples, bounds), strict=True):
+            st = drill.stats(ss)
+            phases.add(
+                mode,
+                b.phase,
+                round(b.t_s, 3),
+                st.requests,
+                st.failed,
+                sum(1 for s in ss if s.status != 200 and s.server == "v2"),
+                round(st.share("v2"), 2),
+                _pct(st.lat.get("v1", []), 99),
+                _pct(st.lat.get("v2", []), 99),
+            )
+        fault = ev["fault"]
+        # v2 is out when the runtime API has answered (gate) or HAProxy reports it DOWN (health_check)
+        out = ev["rolled_back"] + ev["rollback_ms"] / 1e3 if "rolled_back" in ev else None
+        late = [s for s in run.samples if out is not None and s.t_s >= out]
+        rb.add(
+            mode,
+            round(1e3 * (ev["gate"] - fault), 1) if "gate" in ev else None,
+            round(1e3 * (out - ev["gate"]), 1) if out is not None else None,
+            round(1e3 * (out - fault), 1) if out is not None else None,
+            round(1e3 * (ev["fault_done"] - fault), 1),
+            sum(1 for s in run.samples if s.status != 200),
+            sum(1 for s in late if s.status != 200) if out is not None else None,
+            f"{after[1]}:{after[2]}",
+            status.get("v2", "?"),
         )
-    rb = Table.of(
-        "rollback",
-        [
-            ("gate_failures", ""),
-            ("fault_to_gate", "ms"),
-            ("gate_to_weight_0", "ms"),
-            ("fault_to_rolled_back", "ms"),
-            ("failed_total", ""),
-            ("failed_after_rollback", ""),
-            ("weights_after", "v1:v2"),
-        ],
-        caption="fault: the canary version unloaded from Triton; gate: the clients' failure count from the canary "
-        "server reached gate_failures; rollback: `set weight canary/v2 0` (and v1 100) through the runtime API",
-    )
-    fault = ev["fault"]
-    # the rollback is complete when the runtime API has answered; requests sent after that must all succeed
-    rolled = ev["rolled_back"] + ev["rollback_ms"] / 1e3 if "rolled_back" in ev else None
-    late = [s for s in run.samples if rolled is not None and s.t_s >= rolled]
-    rb.add(
-        p.gate_failures,
-        round(1e3 * (ev["gate"] - fault), 1) if "gate" in ev else None,
-        round(1e3 * (rolled - ev["gate"]), 1) if rolled is not None else None,
-        round(1e3 * (rolled - fault), 1) if rolled is not None else None,
-        sum(1 for s in run.samples if s.status != 200),
-        sum(1 for s in late if s.status != 200) if rolled is not None else None,
-        f"{after[1]}:{after[2]}",
-    )
-    notes = [
-        _host_note(run),
-        "the model was reloaded with version_policy specific [1] through Triton's repository API "
-        f"(took {1e3 * (ev['fault_done'] - fault):.0f} ms); requests already sent to v2 fail until the weight is 0",
-    ]
-    if rolled is None:
-        notes.append("the gate never fired within 30 s: no rollback happened")
+        if out is None:
+            notes.append(f"{mode}: v2 was not taken out within 30 s")
+        notes.append(f"{mode}: {_host_note(run)}")
     return Output(tables=[rb, phases], notes=notes)
 
 
