@@ -25,7 +25,7 @@ class LoadError(ValueError):
     """A load run that would leave the bounds (target not loopback, no cap); names the field."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
     t_s: float  # send time, seconds from the run's start
     latency_ms: float
