@@ -25,6 +25,16 @@ def parse_cpulist(text: str) -> set[int]:
     return cpus
 
 
+def pci_address(props: object) -> str:
+    """dddd:bb:dd.0 of a torch device's properties: torch gives the bus as an int (domain, bus and device fields),
+    some builds a ready-made string."""
+    bus = getattr(props, "pci_bus_id", None)
+    if isinstance(bus, str):
+        return bus
+    dom, dev = getattr(props, "pci_domain_id", 0), getattr(props, "pci_device_id", 0)
+    return f"{dom:04x}:{bus or 0:02x}:{dev:02x}.0"
+
+
 def gpu_numa_node(pci_bus_id: str) -> int | None:
     """The GPU's NUMA node from /sys/bus/pci/devices/<bus id>/numa_node (None when unknown or -1)."""
     bus = pci_bus_id.lower()

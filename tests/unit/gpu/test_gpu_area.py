@@ -43,3 +43,13 @@ def test_mig_is_skipped_with_the_reason(tmp_path):
 def test_gpu_only_runners_skip_on_cpu(tmp_path, runner, params):
     with pytest.raises(Skip, match="GPU"):
         runner(Context(experiment_id="d47.e5", device="cpu", quick=True, workdir=tmp_path), params)
+
+
+def test_pci_address_from_torch_device_properties() -> None:
+    """torch 2.11 gives the PCI bus as an int beside domain and device ids (a str in some builds)."""
+    from types import SimpleNamespace
+
+    from workloads.gpu.placement import pci_address
+
+    assert pci_address(SimpleNamespace(pci_domain_id=0, pci_bus_id=0x19, pci_device_id=0)) == "0000:19:00.0"
+    assert pci_address(SimpleNamespace(pci_bus_id="00000000:19:00.0")) == "00000000:19:00.0"

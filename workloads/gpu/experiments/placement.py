@@ -21,7 +21,7 @@ def placement_study(ctx: Context, p: PlacementParams) -> Output:
 
     from workloads.engines.tables import table
     from workloads.gpu.clients import run_clients
-    from workloads.gpu.placement import gpu_numa_node, numa_nodes
+    from workloads.gpu.placement import gpu_numa_node, numa_nodes, pci_address
 
     if ctx.device != "cuda":
         raise Skip("needs a CUDA GPU (the client copies to and runs on it)")
@@ -30,9 +30,7 @@ def placement_study(ctx: Context, p: PlacementParams) -> Output:
     cpus = sorted(os.sched_getaffinity(0))
     nodes = numa_nodes()
     props = torch.cuda.get_device_properties(0)
-    bus = getattr(props, "pci_bus_id", None)
-    if bus is None:
-        bus = f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+    bus = pci_address(props)
     gnode = gpu_numa_node(bus)
     cfg = {"seconds": p.seconds, "batch": p.batch, "dim": p.dim, "layers": 4, "cpu_prep": p.cpu_prep}
     if p.numa:
