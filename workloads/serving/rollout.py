@@ -211,6 +211,7 @@ async def rollout(s: CanaryParams, ctl: Controller, x: np.ndarray, traffic: Traf
 
 def drill(ctx: Context, s: CanaryParams) -> Output:
     """Explicit model control: load v1, canary v2 with a traffic split and gate, bad versions rolled back."""
+    at_start = host_note()
     spec = mlp_spec(MODEL, versions=(1, 2, 3, 4), version_policy=VersionPolicy("specific", versions=(s.stable,)))
     from workloads.models.mlp import sample_inputs
 
@@ -230,10 +231,18 @@ def drill(ctx: Context, s: CanaryParams) -> Output:
 
         res = asyncio.run(main())
         final = ctl.states()
-    return report(s, ctl, traffic, res, final)
+    return report(s, ctl, traffic, res, final, at_start)
 
 
-def report(s: CanaryParams, ctl: Controller, traffic: Traffic, res: dict[str, Any], final: dict[int, str]) -> Output:
+def report(
+    s: CanaryParams,
+    ctl: Controller,
+    traffic: Traffic,
+    res: dict[str, Any],
+    final: dict[int, str],
+    at_start: str,
+) -> Output:
+    """The drill's tables and notes; `at_start` is the host note taken before anything started."""
     phases = Table.of(
         "phases",
         [
@@ -331,7 +340,7 @@ def report(s: CanaryParams, ctl: Controller, traffic: Traffic, res: dict[str, An
         )
     ready = sorted(v for v, st in final.items() if st == "READY")
     notes = [
-        host_note(),
+        at_start,
         f"Final state (repository index): {', '.join(f'v{v} {st}' for v, st in sorted(final.items()))}; "
         f"READY: {ready}.",
         "Versions are chosen per request by the client (weighted random, seed "

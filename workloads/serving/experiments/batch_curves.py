@@ -25,6 +25,7 @@ def batch_curves(ctx: Context, p: BatchCurvesParams) -> Output:
     from workloads.serving import harness, loadgen, perf
     from workloads.serving.common import host_note, lat, load, pa, variant
 
+    at_start = host_note()
     proto = p.protocol
     cols = [
         ("driver", ""),
@@ -87,4 +88,4 @@ def batch_curves(ctx: Context, p: BatchCurvesParams) -> Output:
                     )
                     s.point(f"perf_analyzer b={b}", res.p99_ms, res.throughput_ips)
                 ctx.log(f"batch {b} concurrency {c} done")
-    return Output(tables=[t], series=[s], notes=[host_note(), *failed])
+    return Output(tables=[t], series=[s], notes=[at_start, *failed])

@@ -40,6 +40,7 @@ def chaos(ctx: Context, p: ChaosParams) -> Output:
     from workloads.serving import harness, loadgen
     from workloads.serving.common import host_note, lat, variant
 
+    at_start = host_note()
     qps, dur, kill_at, proto = p.qps, p.duration_s, p.kill_at_s, p.protocol
     with harness.serve(ctx, [variant("mlp", preferred=(8, 16), delay_us=1000)], supervise=True) as srv:
         spec = loadgen.LoadSpec(
@@ -102,7 +103,7 @@ def chaos(ctx: Context, p: ChaosParams) -> Output:
         s.point("p99 latency (ms)", float(b), float(loadgen.percentile(ok, 99)) if len(ok) else 0.0)
         s.point("errors per 0.5 s", float(b), float(sum(1 for x in win if x[2])))
     notes = [
-        host_note(),
+        at_start,
         f"Killed pid {victim}; the supervisor started pid {new_pid}; the kill came {t_kill:.2f} s into the window.",
         "gRPC clients reconnect with exponential back-off after a dead channel, which lengthens the measured "
         "recovery; HTTP reconnects per request, so the default protocol here is HTTP.",

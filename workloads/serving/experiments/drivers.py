@@ -26,6 +26,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     from workloads.serving import harness, perf
     from workloads.serving.common import host_note, lat, load, pa, variant
 
+    at_start = host_note()
     proto, dur = p.protocol, p.duration_s
     cols = [
         ("driver", ""),
@@ -42,7 +43,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     ]
     t = Table.of("drivers", cols, caption=f"MLP with dynamic batching, {proto}, closed loop")
     ceil = Table.of("generator_ceiling", [("measure", ""), ("value", ""), ("unit", "")])
-    notes = [host_note()]
+    notes = [at_start]
     with harness.serve(ctx, [variant("mlp", preferred=(8, 16), delay_us=1000)]) as srv:
         for c in p.concurrency:
             labs = []

@@ -25,6 +25,7 @@ def dynamic_batching(ctx: Context, p: DynamicBatchingParams) -> Output:
     from workloads.serving import harness
     from workloads.serving.common import errors, host_note, lat, load, variant
 
+    at_start = host_note()
     specs = [variant("mlp_off", batching=False)] + [
         variant(f"mlp_p{b}", preferred=(b,), delay_us=p.max_queue_delay_us) for b in p.preferred
     ]
@@ -56,7 +57,7 @@ def dynamic_batching(ctx: Context, p: DynamicBatchingParams) -> Output:
                 round(res.server.get("avg_batch", 0), 2),
                 errors(res),
             )
-    return Output(tables=[t], notes=[host_note()])
+    return Output(tables=[t], notes=[at_start])
 
 
 class BatchingGridParams(Params):
@@ -73,6 +74,7 @@ def batching_grid(ctx: Context, p: BatchingGridParams) -> Output:
     from workloads.serving import harness
     from workloads.serving.common import errors, host_note, lat, load, variant
 
+    at_start = host_note()
     specs = [variant("mlp_none", batching=False)]
     specs += [
         variant(f"mlp_p{b}_d{d:g}", preferred=(b,), delay_us=int(d * 1000))
@@ -112,7 +114,7 @@ def batching_grid(ctx: Context, p: BatchingGridParams) -> Output:
                 errors(r),
             )
             ctx.log(f"{spec.name}: {r.throughput_rps:.0f} req/s")
-    return Output(tables=[t], notes=[host_note()])
+    return Output(tables=[t], notes=[at_start])
 
 
 class DynamicVsNoneParams(Params):
@@ -126,6 +128,7 @@ def dynamic_vs_none(ctx: Context, p: DynamicVsNoneParams) -> Output:
     from workloads.serving import harness, perf
     from workloads.serving.common import host_note, lat, load, pa, variant
 
+    at_start = host_note()
     conc = p.concurrency
     cols = [
         ("driver", ""),
@@ -169,7 +172,7 @@ def dynamic_vs_none(ctx: Context, p: DynamicVsNoneParams) -> Output:
     for d in ("lab", "perf_analyzer"):
         ratio.add(d, round(thr[d, "dynamic"] / thr[d, "none"], 2) if thr[d, "none"] else float("nan"))
     notes = [
-        host_note(),
+        at_start,
         "Dynamic batching multiplies throughput only when model execution is the bottleneck. Here compare "
         "'instance busy' (execution-seconds per second of the one instance) and 'host CPU busy': when the "
         "instance is idle part of the time while the host CPU is saturated, the limit is the per-request work "

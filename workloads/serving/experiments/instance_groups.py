@@ -24,6 +24,7 @@ def instance_groups(ctx: Context, p: InstanceGroupsParams) -> Output:
     from workloads.serving import harness
     from workloads.serving.common import errors, host_note, lat, load, variant
 
+    at_start = host_note()
     t = Table.of(
         "instance_groups",
         [
@@ -59,7 +60,7 @@ def instance_groups(ctx: Context, p: InstanceGroupsParams) -> Output:
         ctx.log(f"instances {n}: {res.throughput_rps:.0f} req/s")
     out = Output(tables=[t], series=[s])
     out.notes += [
-        host_note(),
+        at_start,
         "Each instance is a separate triton_python_backend_stub process with its own onnxruntime session; "
         "on a 2-core CPU host more instances add memory but little throughput once both cores are busy. "
         "GPU memory per instance (the curriculum's wording) needs KIND_GPU on a GPU host.",

@@ -18,6 +18,7 @@ def http_vs_grpc(ctx: Context, p: ProtocolsParams) -> Output:
     from workloads.serving import harness
     from workloads.serving.common import errors, host_note, lat, load, variant
 
+    at_start = host_note()
     t = Table.of(
         "http_vs_grpc",
         [
@@ -58,4 +59,4 @@ def http_vs_grpc(ctx: Context, p: ProtocolsParams) -> Output:
                 )
                 s.point(proto, c, res.latency_ms["p99"])
                 ctx.log(f"{proto} c={c}: {res.throughput_rps:.0f} req/s")
-    return Output(tables=[t], series=[s], notes=[host_note()])
+    return Output(tables=[t], series=[s], notes=[at_start])

@@ -57,6 +57,7 @@ def qps_sweep(ctx: Context, p: QpsSweepParams) -> Output:
     from workloads.serving.common import errors, host_note, lat, load, variant
 
     load_at_start, cores = os.getloadavg()[0], os.cpu_count() or 1
+    at_start = host_note()
 
     t = Table.of(
         "qps_sweep",
@@ -121,7 +122,7 @@ def qps_sweep(ctx: Context, p: QpsSweepParams) -> Output:
                     s.point(pct, q, res.latency_ms[pct])
                 s.point("server queue", q, queue)
             ctx.log(f"{q:.0f} QPS: {res.throughput_rps:.0f} req/s, p99 {res.latency_ms['p99']:.1f} ms ({res.verdict})")
-    notes = [host_note(), sweep.outcome().note(p.knee_factor)]
+    notes = [at_start, sweep.outcome().note(p.knee_factor)]
     if load_at_start > cores:
         notes.append(
             f"The host was oversubscribed when the sweep began (load average {load_at_start:.1f} on {cores} cores): "

@@ -58,6 +58,7 @@ def response_cache(ctx: Context, p: CacheParams) -> Output:
     from workloads.serving.common import host_note
     from workloads.serving.repository import mlp_spec
 
+    at_start = host_note()
     stream = make_stream(p)
     ideal = int(stream.repeat.sum())
     specs = [mlp_spec(MODEL), mlp_spec(CACHED_MODEL, response_cache=True)]  # no dynamic batching: one request, one run
@@ -88,7 +89,7 @@ def response_cache(ctx: Context, p: CacheParams) -> Output:
         caption="'repeat' = the input was sent earlier in the stream (an ideal cache's hit); 'first' = never seen",
     )
     runs: dict[str, ModeRun] = {}
-    notes = [host_note()]
+    notes = [at_start]
     with harness.serve(ctx, specs, workdir=ctx.workdir / "triton") as srv, ExitStack() as stack:
         redis_url = None
         if "redis" in p.modes:

@@ -29,6 +29,7 @@ def warmup(ctx: Context, p: WarmupParams) -> Output:
     from workloads.serving.client import Client
     from workloads.serving.common import host_note, variant
 
+    at_start = host_note()
     k, reps, proto = p.measured, p.repeats, p.protocol
     t = Table.of(
         "warmup",
@@ -63,4 +64,4 @@ def warmup(ctx: Context, p: WarmupParams) -> Output:
                 round(float(np.median(steady)), 3),
             )
             ctx.log(f"warm-up {n}: first {np.median(firsts):.2f} ms")
-    return Output(tables=[t], notes=[host_note()])
+    return Output(tables=[t], notes=[at_start])
