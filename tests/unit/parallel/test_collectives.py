@@ -114,10 +114,10 @@ def test_allreduce_scaling_skips_when_the_host_has_too_few_gpus(runs, monkeypatc
 @pytest.mark.parametrize(
     ("model", "params", "message"),
     [
-        (c.CollectivesParams, {"ops": ["broadcast"]}, "field ops.0 = ['broadcast']: Input should be 'all_reduce'"),
+        (c.CollectivesParams, {"ops": ["broadcast"]}, "field ops.0 = 'broadcast': Input should be 'all_reduce'"),
         (c.CollectivesParams, {"ops": []}, "field ops = []: List should have at least 1 item"),
-        (c.CollectivesParams, {"paths": ["pcie"]}, "field paths.0 = ['pcie']: Input should be 'default' or 'no-p2p'"),
-        (c.ScalingParams, {"gpus": [1, 2]}, "field gpus.0 = [1, 2]: Input should be greater than or equal to 2"),
+        (c.CollectivesParams, {"paths": ["pcie"]}, "field paths.0 = 'pcie': Input should be 'default' or 'no-p2p'"),
+        (c.ScalingParams, {"gpus": [1, 2]}, "field gpus.0 = 1: Input should be greater than or equal to 2"),
     ],
 )
 def test_bad_params_are_refused_naming_the_field(model, params, message) -> None:

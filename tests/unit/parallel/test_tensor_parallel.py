@@ -116,7 +116,7 @@ def test_simulated_split_runs_as_bound(tmp_path: Path) -> None:
             "gpus ['every']: allowed 2, 4, 8, 16 (a count must divide 16 heads)",
         ),
         (tp.ParallelParams, {"modes": ["1 device (reference)"]}, "allowed lists with 'tensor parallel' and/or"),
-        (tp.ParallelParams, {"modes": ["pipeline parallel"]}, "field modes.0 = ['pipeline parallel']: Input should"),
+        (tp.ParallelParams, {"modes": ["pipeline parallel"]}, "field modes.0 = 'pipeline parallel': Input should"),
         (tp.BreakdownParams, {"source": "d24.e1"}, "field source = 'd24.e1': Input should be 'd80.e1'"),
         (tp.SimulatedParams, {"hidden": 32, "partitions": [3]}, "partitions [3]: allowed integers >= 1 dividing 4 x"),
         (tp.SimulatedParams, {"tokens": 0}, "field tokens = 0: Input should be greater than or equal to 1"),

@@ -35,15 +35,15 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (dp.RoundRobinParams, {"workers": 0}, "field workers = 0: Input should be greater than or equal to 1"),
         (dp.RoundRobinParams, {"workers": 2}, "slowdown [1.0, 1.0, 4.0]: allowed one factor per worker (2 = workers)"),
-        (dp.RoundRobinParams, {"slowdown": [1, 0.5, 4]}, "field slowdown.1 = [1, 0.5, 4]: Input should be greater"),
+        (dp.RoundRobinParams, {"slowdown": [1, 0.5, 4]}, "field slowdown.1 = 0.5: Input should be greater"),
         (dp.RoundRobinParams, {"load": 3}, "field load = 3: Input should be less than or equal to 2"),
         (dp.LeastLoadParams, {"scheduler": "fastest"}, "field scheduler = 'fastest': Input should be 'round_robin'"),
-        (dp.CompareParams, {"schedulers": ["round_robin", "lottery"]}, "field schedulers.1 = ['round_robin', 'lot"),
+        (dp.CompareParams, {"schedulers": ["round_robin", "lottery"]}, "field schedulers.1 = 'lot"),
         (dp.CompareParams, {"loads": []}, "field loads = []: List should have at least 1 item"),
         (dp.SplitMergeParams, {"rows": 8, "parts": [1, 9]}, "parts [9]: allowed 1..rows (8)"),
-        (dp.SplitMergeParams, {"strategies": ["random"]}, "field strategies.0 = ['random']: Input should be 'equal'"),
+        (dp.SplitMergeParams, {"strategies": ["random"]}, "field strategies.0 = 'random': Input should be 'equal'"),
         (dp.SplitMergeParams, {"repeats": 2.5}, "field repeats = 2.5: Input should be a valid integer"),
-        (q.QueueParams, {"capacities": [0]}, "field capacities.0 = [0]: Input should be greater than or equal to 1"),
+        (q.QueueParams, {"capacities": [0]}, "field capacities.0 = 0: Input should be greater than or equal to 1"),
         (q.QueueParams, {"burst": -1}, "field burst = -1: Input should be greater than or equal to 1"),
         (q.QueueParams, {"burst": 10, "bursts": 3}, "field bursts: unknown parameter (allowed: burst, capacities"),
         (db.BatchingParams, {"configs": []}, "field configs = []: List should have at least 1 item"),
@@ -52,9 +52,9 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
             {"configs": [{"label": "big", "max_batch_size": 8, "preferred": [16]}]},
             "preferred [16]: allowed integers 1..max_batch_size (8)",
         ),
-        (db.BatchingParams, {"configs": [{"max_batch_size": 8}]}, "field configs.0.label = [{'max_batch_size': 8}]"),
-        (db.BatchingParams, {}, "field configs = {}: Field required"),
-        (db.QpsParams, {"qps": [1000, 0]}, "field qps.1 = [1000, 0]: Input should be greater than or equal to 1"),
+        (db.BatchingParams, {"configs": [{"max_batch_size": 8}]}, "field configs.0.label: required, no value given"),
+        (db.BatchingParams, {}, "field configs: required, no value given"),
+        (db.QpsParams, {"qps": [1000, 0]}, "field qps.1 = 0: Input should be greater than or equal to 1"),
         (db.QpsParams, {"modes": [{"label": "x", "max_batch": 4}]}, "field modes.0.max_batch: unknown parameter"),
         (db.QpsParams, {"queue_capacity": 0}, "field queue_capacity = 0: Input should be greater than or equal to 1"),
         (db.QpsParams, {"duration_s": "long"}, "field duration_s = 'long': Input should be a valid number"),
@@ -75,7 +75,7 @@ def test_a_bad_binding_fails_the_catalogue_naming_file_experiment_and_field(tmp_
     )
     with pytest.raises(CatalogueError) as e:
         load_catalogue(bindings=[f])
-    assert "bindings.yaml" in str(e.value) and "d72.e4" in str(e.value) and "field loads.1 = [0.3, 5]" in str(e.value)
+    assert "bindings.yaml" in str(e.value) and "d72.e4" in str(e.value) and "field loads.1 = 5" in str(e.value)
 
 
 def test_good_params_are_typed_with_defaults_filled() -> None:
