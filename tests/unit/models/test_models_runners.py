@@ -75,9 +75,7 @@ def test_a_bad_binding_fails_at_load_naming_the_field() -> None:
     """What the catalogue loader reports for d61.e2 bound with an unknown method and a typo'd key."""
     b = BINDINGS["d61.e2"]
     bad = {**b["params"], "methods": ["torch_static", "fp8"]}
-    assert "field methods.1 = 'fp8': Input should be 'torch_dynamic'" in check_params(
-        b["runner"], bad, {}
-    )
+    assert "field methods.1 = 'fp8': Input should be 'torch_dynamic'" in check_params(b["runner"], bad, {})
     assert "field calibraton_images: unknown parameter" in check_params(
         b["runner"], b["params"], {"calibraton_images": 8}
     )
