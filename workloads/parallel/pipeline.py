@@ -25,7 +25,7 @@ os.environ["NCCL_NVLS_ENABLE"] = "0"  # NVLink multicast can put shared GPUs out
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 
 from workloads.parallel.nccl_bench import emit
-from workloads.parallel.tp import Shape, forward_ref, weights
+from workloads.parallel.tp import Shape, forward_ref, init_rank, weights
 
 CASE = "d57"
 TABLE_PP = "pipeline parallel: latency and throughput vs micro-batches"
@@ -65,15 +65,7 @@ def worker(rank: int, n: int, quick: bool, cpu: bool, port: int, micro: list[int
     import torch.distributed as dist
     import torch.nn.functional as nnf
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    if cpu:
-        torch.set_num_threads(1)
-        dist.init_process_group("gloo", rank=rank, world_size=n)
-        dev, dtype = torch.device("cpu"), torch.float32
-    else:
-        torch.cuda.set_device(rank)
-        dev, dtype = torch.device("cuda", rank), torch.bfloat16
-        dist.init_process_group("nccl", rank=rank, world_size=n, device_id=dev)
+    dev, dtype = init_rank(rank, n, cpu, port)
 
     def sync() -> None:
         if not cpu:

@@ -281,6 +281,23 @@ def _measure(s: Shape, rank: int, n: int, cpu: bool, env: tuple, modes: tuple[st
         )  # fmt: skip
 
 
+def init_rank(rank: int, n: int, cpu: bool, port: int):
+    """Join the process group on 127.0.0.1:port: gloo and fp32 on one CPU thread, or NCCL and bf16 on GPU `rank`.
+    Returns (device, dtype)."""
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if cpu:
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", rank=rank, world_size=n)
+        return torch.device("cpu"), torch.float32
+    torch.cuda.set_device(rank)
+    dev = torch.device("cuda", rank)
+    dist.init_process_group("nccl", rank=rank, world_size=n, device_id=dev)
+    return dev, torch.bfloat16
+
+
 def worker(
     rank: int, n: int, quick: bool, cpu: bool, port: int, modes: tuple[str, ...] = tuple(MODES.values())
 ) -> None:
@@ -288,15 +305,7 @@ def worker(
     import torch.distributed as dist
     import torch.nn.functional as nnf
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    if cpu:
-        torch.set_num_threads(1)
-        dist.init_process_group("gloo", rank=rank, world_size=n)
-        dev, dtype = torch.device("cpu"), torch.float32
-    else:
-        torch.cuda.set_device(rank)
-        dev, dtype = torch.device("cuda", rank), torch.bfloat16
-        dist.init_process_group("nccl", rank=rank, world_size=n, device_id=dev)
+    dev, dtype = init_rank(rank, n, cpu, port)
     sync = torch.cuda.synchronize if not cpu else (lambda: None)
     env = (torch, dist, nnf, dev, dtype, Comm(dist, torch, n, cuda=not cpu), sync, 3 if cpu else 10)
     for s in shapes(quick, cpu):
