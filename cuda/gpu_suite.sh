@@ -4,19 +4,8 @@
 # results carry provenance), and pack reports/results of those days into $OUT.
 # Usage (on the GPU machine, repo root): OUT=/tmp/out SEL=d08,d09 [QUICK=1] cuda/gpu_suite.sh
 set -u
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1  # never NVLink multicast
-OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:-d08,d09,d10,d11,d23,d37,d64,d65}
-mkdir -p "$OUT"
-# The device copy has no usable .git (it cannot be carried; a stale one from another checkout state may be there):
-# a bare clone of the current commit packed in .lab/git/repo.tgz, when carried, always stands in, so the runner's
-# provenance records the real commit and whether the tree differs from it.
-if [ -f .lab/git/repo.tgz ]; then
-  mkdir -p /tmp/gitmeta && tar xzf .lab/git/repo.tgz -C /tmp/gitmeta
-  export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
-  git config --global --add safe.directory '*' 2>/dev/null
-  git read-tree HEAD && git update-index -q --refresh >/dev/null 2>&1
-fi
+GIT_TGZ=.lab/git/repo.tgz WHEELS=.lab/wheels source scripts/device-prelude.sh
 {
   date -u +%FT%TZ
   nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.max.sm --format=csv
@@ -25,10 +14,6 @@ fi
   git rev-parse HEAD 2>&1
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
-if ! python3 -c "import pydantic" 2>/dev/null && [ ! -d /tmp/pydeps/pydantic ]; then
-  python3 -m pip install -q --no-deps --no-index --target /tmp/pydeps .lab/wheels/*.whl
-fi
-export PYTHONPATH=/tmp/pydeps:$PWD
 t0=$(date +%s)
 [ -n "${SKIP_BUILD:-}" ] || python3 -c "from workloads.kernels.build import build; build()" > "$OUT/build.log" 2>&1 ||
   tail -40 "$OUT/build.log"

@@ -5,19 +5,8 @@
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] workloads/engines/gpu_suite.sh
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/ailab-out}
 SEL=${SEL:?name the experiments, e.g. SEL=d04,d12}
-mkdir -p "$OUT"
-if [ -f .lab/enggit/repo.tgz ]; then
-  mkdir -p /tmp/gitmeta && tar xzf .lab/enggit/repo.tgz -C /tmp/gitmeta
-  export GIT_DIR=/tmp/gitmeta/repo.git GIT_WORK_TREE=$PWD
-  git config --global --add safe.directory '*' 2>/dev/null
-  git read-tree HEAD && git update-index -q --refresh >/dev/null 2>&1
-fi
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/pydeps \
-  .lab/engwheels/*.whl >/dev/null 2>&1 || echo "wheel install failed"
-export PYTHONPATH=/tmp/pydeps:$PWD
+GIT_TGZ=.lab/enggit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude.sh
 {
   date -u +%FT%TZ
   nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,compute_mode,mig.mode.current --format=csv
