@@ -219,3 +219,22 @@ def test_service_spec_binds_loopback_ports_and_records_the_runtime_socket(tmp_pa
     canary = text.split("\nbackend canary\n", 1)[1].split("\n\n", 1)[0]
     assert "option httpchk GET /v2/models/mlp/ready" in canary
     assert canary.count("check inter 1s fall 2 rise 1") == 2
+
+
+def test_fixed_ports_give_each_frontend_its_own_and_keep_tritons_default(tmp_path):
+    ctx = PlatformContext(week=6, state_dir=tmp_path / "st", free_ports=False)  # as `lab up` builds it
+    text = haproxy.render(haproxy.parse_spec(stack.canary_spec({1: 70, 2: 30})), ctx, tmp_path)
+    assert [ctx.ports[f"haproxy.{n}"] for n in ("api", "v1", "v2")] == [8080, 8081, 8082]
+    assert ctx.ports["triton.http"] == 8000  # fixed at Triton's own default, which its service then binds
+    assert "server triton 127.0.0.1:8000 weight 1" in text
+
+
+def test_a_target_naming_an_unknown_port_is_refused(tmp_path):
+    spec = haproxy.parse_spec(
+        {
+            "frontends": [{"name": "api", "default_backend": "b"}],
+            "backends": [{"name": "b", "servers": [{"name": "s", "target": "nosuch.http"}]}],
+        }
+    )
+    with pytest.raises(PlatformError, match=r"server target 'nosuch\.http': no such port"):
+        haproxy.render(spec, ctx_for(tmp_path), tmp_path)
