@@ -77,13 +77,13 @@ def test_bad_runner_parameters_name_the_field(model, kwargs, field):
     assert field in str(e.value)
 
 
-def soak_marks(n: int, rss_growth: float = 0.0, fd_growth: int = 0) -> list[dict[str, float]]:
+def soak_marks(n: int) -> list[dict[str, float]]:
     return [
         {
             "t": 10.0 * (i + 1),
             "host_cpu": 50.0,
-            "triton_rss": 100.0 + rss_growth * i / (n - 1),
-            "triton_fds": 80 + fd_growth * i // (n - 1),
+            "triton_rss": 100.0,
+            "triton_fds": 80,
             "haproxy_rss": 14.0,
             "haproxy_fds": 24,
         }
@@ -96,14 +96,16 @@ def test_soak_verdicts_follow_the_thresholds():
 
     run = load.Run(samples=[sample(t / 10, ms=2.0 if t < 300 else 9.0) for t in range(400)], wall_s=40.0)
     run.samples[5] = sample(0.5, status=503)
-    out = _output(run, soak_marks(4, rss_growth=150.0, fd_growth=10), SoakParams(), restarts=0)
+    marks = soak_marks(4)
+    idle = [dict(marks[0]), dict(marks[0], triton_rss=250.0, triton_fds=90)]  # idle after: +150 MiB, +10 fds
+    out = _output(run, marks, idle, SoakParams(), restarts=0)
     verdict = {row[0]: row for row in {t.name: t for t in out.tables}["verdict"].rows}
     assert verdict["error rate (failed / sent)"][1] == pytest.approx(1 / 400)
     assert verdict["error rate (failed / sent)"][3] == "FAIL"  # above 0.001
     assert verdict["p99 drift (last quarter / first quarter)"][1] == pytest.approx(4.5)
     assert verdict["p99 drift (last quarter / first quarter)"][3] == "FAIL"
-    assert verdict["triton RSS growth (MiB)"][1:] == [150.0, 100.0, "FAIL"]
-    assert verdict["triton open fds growth"][1:] == [10, 50, "PASS"]
-    assert verdict["haproxy RSS growth (MiB)"][3] == "PASS"
+    assert verdict["triton RSS growth, idle after vs before (MiB)"][1:] == [150.0, 100.0, "FAIL"]
+    assert verdict["triton open fds growth, idle after vs before"][1:] == [10, 50, "PASS"]
+    assert verdict["haproxy RSS growth, idle after vs before (MiB)"][3] == "PASS"
     windows = {t.name: t for t in out.tables}["windows"].rows
     assert [row[1] for row in windows] == [100, 100, 100, 100]  # requests by send time, one window each
