@@ -16,7 +16,7 @@ MAIN_DIR := .lab/main
         lint fmt dashboards images cuda clean
 
 help:
-	@echo "make lab          set up, then run the main job ($(MAIN) at quick size) into $(MAIN_DIR)/ (~5 min)"
+	@echo "make lab          set up, then run the main job ($(MAIN) at quick size) into $(MAIN_DIR)/ (~6 min on 2 cores)"
 	@echo "make lab-full     set up, then run $(WEEK) at full size into reports/results/ and render reports/ (~20 min)"
 	@echo "make test         set up, then run every test (unit, integration, containers, molecule, lint)"
 	@echo "make test-unit | test-integration | test-molecule | test-containers | test-gpu | lint | fmt"
