@@ -8,7 +8,8 @@ PYTEST := $(BIN)/pytest
 WEEK ?= week01
 # The main job: Week 1's experiments on the embedded default (local tritonserver, Prometheus, Alertmanager, Redis,
 # ONNX Runtime) at their quick sizes, written under .lab/main/ so the committed full-size results stay as they are.
-# Day 1's container builds (d01) take ~8 min on 2 cores by themselves: `make lab-full` or `lab run d01` runs them.
+# Day 1's container builds (d01) took 8 min on 2 cores by themselves in one quick run: `make lab-full` or
+# `lab run d01` runs them.
 MAIN ?= d02,d03,d04,d05,d06,d07
 MAIN_DIR := .lab/main
 
@@ -17,7 +18,7 @@ MAIN_DIR := .lab/main
 
 help:
 	@echo "make lab          set up, then run the main job ($(MAIN) at quick size) into $(MAIN_DIR)/ (~6 min on 2 cores)"
-	@echo "make lab-full     set up, then run $(WEEK) at full size into reports/results/ and render reports/ (~20 min)"
+	@echo "make lab-full     set up, then run $(WEEK) at full size into reports/results/ and render reports/"
 	@echo "make test         set up, then run every test (unit, integration, containers, molecule, lint)"
 	@echo "make test-unit | test-integration | test-molecule | test-containers | test-gpu | lint | fmt"
 
