@@ -62,14 +62,14 @@ def load_result(path: Path) -> Result | None:
     exp_id, _, host = path.name.removesuffix(".json").partition(".e")
     exp_id = f"{exp_id}.e{host.split('.', 1)[0]}" if host else exp_id
     host_class = host.split(".", 1)[1] if "." in host else "?"
-    stub = {"id": exp_id, "host_class": host_class, "status": UNREADABLE}
+    placeholder = {"id": exp_id, "host_class": host_class, "status": UNREADABLE}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        return Result(path, {**stub, "reason": f"cannot read: {exc}"}, f"cannot read: {exc}")
+        return Result(path, {**placeholder, "reason": f"cannot read: {exc}"}, f"cannot read: {exc}")
     except json.JSONDecodeError as exc:
         why = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        return Result(path, {**stub, "reason": why}, why)
+        return Result(path, {**placeholder, "reason": why}, why)
     why = None
     if not isinstance(data, dict):
         why = f"expected a JSON object, found {type(data).__name__}"
@@ -78,7 +78,7 @@ def load_result(path: Path) -> Result | None:
     elif (missing := [k for k in ("id", "status") if k not in data]) or data["status"] not in STATUSES:
         why = f"missing fields {missing}" if missing else f"status {data['status']!r} is not one of {STATUSES}"
     if why:
-        return Result(path, {**stub, "reason": why}, why)
+        return Result(path, {**placeholder, "reason": why}, why)
     return Result(path, data)
 
 

@@ -1,10 +1,6 @@
-"""BERT from a config on the CPU: ONNX export matches PyTorch, the runner's baseline row (needs transformers)."""
+"""BERT from a config on the CPU: ONNX export matches PyTorch, and the runner's baseline row."""
 
 from __future__ import annotations
-
-import pytest
-
-pytest.importorskip("transformers")
 
 from ailab.contract import Context
 from workloads.engines.experiments.bert import BertParams, bert_study
