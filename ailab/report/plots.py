@@ -12,8 +12,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def _axis(col: dict[str, Any]) -> str:
+def axis_label(col: dict[str, Any]) -> str:
+    """'name (unit)', or the name alone when the column has no unit."""
     return f"{col['name']} ({col['unit']})" if col.get("unit") else col["name"]
+
+
+def label_axes(ax: Any, series: dict[str, Any]) -> None:
+    """x/y labels with units and the series' log scales (x in powers of 2: sizes, batches, counts)."""
+    ax.set_xlabel(axis_label(series["x"]))
+    ax.set_ylabel(axis_label(series["y"]))
+    if series.get("log_x"):
+        ax.set_xscale("log", base=2)
+    if series.get("log_y"):
+        ax.set_yscale("log")
 
 
 def slug(text: str) -> str:
@@ -30,7 +41,7 @@ def _timeline(series: dict[str, Any], title: str, path: Path) -> Path:
         ax.broken_barh(bars, (i - 0.4, 0.8), facecolors=colors[i % len(colors)], edgecolor="black", linewidth=0.2)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(_axis(series["x"]))
+    ax.set_xlabel(axis_label(series["x"]))
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
@@ -67,12 +78,7 @@ def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
             ax.scatter(xs, ys, label=label, s=14)
         else:
             ax.plot(xs, ys, marker="o", markersize=3, label=label)
-    ax.set_xlabel(_axis(series["x"]))
-    ax.set_ylabel(_axis(series["y"]))
-    if series.get("log_x"):
-        ax.set_xscale("log", base=2)
-    if series.get("log_y"):
-        ax.set_yscale("log")
+    label_axes(ax, series)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     if len(labels) > 1 or kind != "line":  # beside the axes, never over the data

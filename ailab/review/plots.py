@@ -15,15 +15,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from ailab.report.plots import label_axes
+
 MAX_LINES_PER_PANEL = 8
 # one colour per line label inside a panel (tab10 has 10, panels hold at most 8); one style per host class
 COLOURS = plt.get_cmap("tab10").colors
 HOST_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
-
-
-def axis_label(col: dict[str, Any]) -> str:
-    """'name (unit)', or the name alone when the column has no unit."""
-    return f"{col['name']} ({col['unit']})" if col.get("unit") else col["name"]
 
 
 def comparable(series: list[dict[str, Any]]) -> bool:
@@ -76,12 +73,7 @@ def plot_comparison(by_host: dict[str, dict[str, Any]], title: str, path: Path) 
                     markersize=3,
                     label=f"{label} ({h})",
                 )
-        ax.set_xlabel(axis_label(first["x"]))
-        ax.set_ylabel(axis_label(first["y"]))
-        if first.get("log_x"):
-            ax.set_xscale("log", base=2)
-        if first.get("log_y"):
-            ax.set_yscale("log")
+        label_axes(ax, first)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[0, 0].set_title(title, fontsize=10)
