@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from workloads.serving import stats
+
 LOOPBACK = "127.0.0.1"
 SERVER_HEADER = "X-Served-By"  # set by the gateway's weighted backend (stack.canary_spec)
 
@@ -191,5 +193,6 @@ async def open_loop(client: Client, rate: float, duration_s: float, max_in_fligh
 
 
 def percentile(values: list[float], p: float) -> float:
-    """p-th percentile (0-100) by linear interpolation; NaN for no values. Units of the input."""
-    return float(np.percentile(np.asarray(values), p)) if values else float("nan")
+    """p-th percentile (0-100) of unsorted values, nearest rank like every other load driver of the lab; NaN for
+    no values. Units of the input."""
+    return stats.percentile(np.sort(np.asarray(values, dtype=np.float64)), p)

@@ -20,6 +20,7 @@ import psutil
 from workloads.serving import metrics
 from workloads.serving.client import AsyncClient, InferenceError
 from workloads.serving.knee import shortfall_tolerance
+from workloads.serving.stats import percentile
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
@@ -77,14 +78,6 @@ class LoadResult:
         d.pop("timeline")
         d.pop("samples_ms")
         return d
-
-
-def percentile(sorted_ms: np.ndarray, p: float) -> float:
-    """Nearest-rank percentile of already sorted samples (exact: an observed value, no interpolation)."""
-    if len(sorted_ms) == 0:
-        return math.nan
-    rank = math.ceil(round(p * len(sorted_ms) / 100.0, 9))  # round: 99.9 * 1000 / 100 is 999.0000000000001
-    return float(sorted_ms[max(0, rank - 1)])
 
 
 def summarize(lat_ms: list[float]) -> dict[str, float]:
