@@ -11,6 +11,7 @@ declare -A PKG=(
   [podman]=podman [runc]=runc [mmdebstrap]=mmdebstrap
   [cmake]=cmake [ninja]=ninja-build [g++]=g++ [git]=git
   [dot]=graphviz [haproxy]=haproxy
+  [victoria-metrics]=victoria-metrics [syslog-ng]=syslog-ng-core
 )
 missing=()
 for bin in "${!PKG[@]}"; do
