@@ -7,11 +7,13 @@ from typing import Any
 
 import yaml
 
+from ailab.platform import podsecurity
 from ailab.platform.config import ConfigError, StackSettings
 from ailab.platform.hostcheck import HostProbe
 from ailab.platform.model import Plan
 from ailab.platform.versions import IMAGES
 
+POD_SECURITY_REASON = "ailab.dev/pod-security-reason"  # why a namespace enforces less than restricted
 DEFAULT_K3S_KUBECONFIG = ".lab/k3s/kubeconfig.yaml"  # where the k3s role fetches the server's kubeconfig
 
 # Inside each kind worker, what nvkind does: install the toolkit and make it containerd's default runtime.
@@ -63,16 +65,23 @@ def k3s_kubeconfig(s: StackSettings, source: str, probe: HostProbe) -> str:
 
 
 def namespaces(s: StackSettings, ns: str, used: set[str]) -> Plan:
-    """Namespaces of every manifest and release; the lab's own gets Istio sidecar injection when the mesh is on."""
+    """Namespaces of every manifest and release, labelled with the Pod Security level they enforce.
+
+    Restricted, unless a system pod of podsecurity.HOST_ACCESS lives there (the annotation says which and why);
+    the lab's own namespace also gets Istio sidecar injection when the mesh is on. kube-system is the cluster's
+    own (exempt from Pod Security admission), never created or relabelled here."""
     p = Plan("base", "ailab:cluster:Namespaces")
     for name in sorted(used | {ns}):
-        labels = {"app.kubernetes.io/part-of": "ailab"}
+        if name == "kube-system":
+            continue
+        labels = {"app.kubernetes.io/part-of": "ailab", **podsecurity.namespace_labels(name)}
         if name == ns and s.mesh.enabled:
             labels["istio-injection"] = "enabled"
-        if name in ("nvidia", "gpu-operator", "monitoring", "kube-system"):
-            labels["pod-security.kubernetes.io/enforce"] = "privileged"  # device plugin, DCGM, MPS daemon
-        if name != "kube-system":
-            p.manifests.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+        metadata: dict[str, Any] = {"name": name, "labels": labels}
+        reason = podsecurity.namespace_reason(name)
+        if reason:
+            metadata["annotations"] = {POD_SECURITY_REASON: reason}
+        p.manifests.append({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
     return p
 
 

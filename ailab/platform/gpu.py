@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 
 from ailab.platform.config import DeviceConfig, SharingMethod, StackSettings
-from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, NodeLabel, Plan, PlanInputs, meta, resources, restricted
+from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, NodeLabel, Plan, PlanInputs, meta, resources
+from ailab.platform.podsecurity import LAB_UID, container_context, restricted_pod
 from ailab.platform.versions import IMAGES
 
 PLUGIN_NS = "nvidia"
@@ -118,19 +119,23 @@ def smoke_job(s: StackSettings, namespace: str) -> dict[str, Any]:
                 "metadata": {"labels": {"app": SMOKE_JOB}},
                 "spec": with_runtime_class(
                     s,
-                    {
-                        "restartPolicy": "Never",
-                        "tolerations": GPU_TOLERATIONS,
-                        "containers": [
-                            {
-                                "name": "nvidia-smi",
-                                "image": IMAGES["cuda-base"],
-                                "command": ["nvidia-smi", "-L"],
-                                "resources": resources("100m", "128Mi", gpu=1, gpu_resource=s.gpu.gpu_resource()),
-                                "securityContext": restricted(),
-                            }
-                        ],
-                    },
+                    # the CUDA base image defaults to root, but nvidia-smi needs only the device nodes the container
+                    # toolkit injects (world-usable): it runs as the lab's UID, no token (no API calls)
+                    restricted_pod(
+                        {
+                            "restartPolicy": "Never",
+                            "tolerations": GPU_TOLERATIONS,
+                            "containers": [
+                                {
+                                    "name": "nvidia-smi",
+                                    "image": IMAGES["cuda-base"],
+                                    "command": ["nvidia-smi", "-L"],
+                                    "resources": resources("100m", "128Mi", gpu=1, gpu_resource=s.gpu.gpu_resource()),
+                                    "securityContext": container_context(LAB_UID),
+                                }
+                            ],
+                        }
+                    ),
                 ),
             },
         },

@@ -14,11 +14,18 @@ INGRESS_NS = "istio-ingress"
 GATEWAY = "ailab-gateway"
 
 
-def releases() -> list[HelmRelease]:
-    """istio base (CRDs) -> istiod -> ingress gateway."""
+def releases(s: StackSettings) -> list[HelmRelease]:
+    """istio base (CRDs) -> CNI node agent -> istiod -> ingress gateway.
+
+    With the CNI agent (a HOST_ACCESS exception in istio-system) injected pods get no istio-init container with
+    NET_ADMIN/NET_RAW, which neither the restricted nor the baseline Pod Security profile admits."""
+    cni: dict[str, Any] = {}
+    if s.cluster.target == "k3s":
+        cni["global"] = {"platform": "k3s"}  # k3s keeps its CNI binaries and config outside /opt/cni, /etc/cni
     return [
         HelmRelease("istio-base", ISTIO_NS, {"defaultRevision": "default"}),
-        HelmRelease("istiod", ISTIO_NS, {"meshConfig": {"enableTracing": True}}),
+        HelmRelease("istio-cni", ISTIO_NS, cni),
+        HelmRelease("istiod", ISTIO_NS, {"meshConfig": {"enableTracing": True}, "pilot": {"cni": {"enabled": True}}}),
         HelmRelease("istio-ingress", INGRESS_NS, {"labels": {"istio": "ingressgateway"}}),
     ]
 
@@ -146,7 +153,7 @@ def rate_limit(s: StackSettings, ns: str) -> dict[str, Any]:
 def plan(s: StackSettings, at: PlanInputs) -> Plan:
     """Mesh component for the stack's settings."""
     ns = at.namespace
-    p = Plan("mesh", "ailab:mesh:Istio", releases=releases())
+    p = Plan("mesh", "ailab:mesh:Istio", releases=releases(s))
     p.manifests += [gateway(s), virtual_service(s, ns), destination_rule(s, ns)]
     if s.mesh.rate_limit:
         p.manifests.append(rate_limit(s, ns))

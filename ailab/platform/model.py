@@ -70,6 +70,8 @@ class Plan:
     manifests: list[Manifest] = field(default_factory=list)
     node_labels: list[NodeLabel] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # namespaces a chart puts pods in besides its release's (e.g. node-exporter's namespaceOverride): created first
+    namespaces: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,19 +129,6 @@ def resources(
     if gpu:
         req[gpu_resource] = lim[gpu_resource] = str(gpu)
     return {"requests": req, "limits": lim}
-
-
-def restricted(uid: int = 1000) -> dict:
-    """Container securityContext of the restricted Pod Security profile with a read-only root filesystem."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
 
 
 GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]

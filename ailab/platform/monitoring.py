@@ -20,16 +20,17 @@ from ailab.platform.model import (
     meta,
     metrics_service,
     resources,
-    restricted,
     secret_ref,
     workload,
 )
+from ailab.platform.podsecurity import HOST_ACCESS, LAB_UID, SYSTEM_NS, container_context, restricted_pod
 from ailab.platform.versions import IMAGES
 
 NS = "monitoring"
 DCGM_PORT = 9400
 EXPORTER = "ailab-exporter"
 EXPORTER_PORT = 9108  # workloads/images/exporter: python -m workloads.exporters --port 9108
+PROMETHEUS_UID = 65534  # the Prometheus image's own user (nobody)
 DASHBOARD_LABEL = "grafana_dashboard"
 THANOS_SECRET = "thanos-objstore"
 
@@ -78,8 +79,10 @@ def stack_release(s: StackSettings) -> HelmRelease:
         "retention": s.monitoring.retention,
         "externalLabels": {"cluster": f"{s.cluster.name}-week{s.week:02d}"},
     }
+    # node-exporter needs the host (HOST_ACCESS): it runs in the node agents' namespace, not in monitoring
     values: dict[str, Any] = {
         "prometheus": {"prometheusSpec": spec},
+        "prometheus-node-exporter": {"namespaceOverride": HOST_ACCESS["node-exporter"].namespace},
         "grafana": {
             "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
@@ -107,10 +110,19 @@ def service_monitor(name: str, ns: str, app: str, port: str) -> dict[str, Any]:
 
 
 def dcgm_exporter(s: StackSettings) -> list[dict[str, Any]]:
-    """DCGM exporter DaemonSet on GPU nodes (+ Service on 9400); needs SYS_ADMIN for profiling metrics."""
-    labels = {"app": "dcgm-exporter"}
+    """DCGM exporter DaemonSet on GPU nodes (+ Service on 9400), in the node agents' namespace.
+
+    Outside the restricted profile, as HOST_ACCESS["dcgm-exporter"] says why: root with SYS_ADMIN for the
+    profiling metrics and the kubelet's pod-resources socket. allowPrivilegeEscalation stays unset: Kubernetes
+    refuses `false` together with CAP_SYS_ADMIN."""
+    host = HOST_ACCESS["dcgm-exporter"]
+    labels = {"app": host.name}
+    health = {"httpGet": {"path": "/health", "port": "metrics"}}  # dcgm-exporter's health endpoint
     pod: dict[str, Any] = {
         "tolerations": GPU_TOLERATIONS,
+        # it maps GPUs to pods through the kubelet's pod-resources socket, never through the API server
+        "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [
             {
                 "name": "dcgm-exporter",
@@ -120,42 +132,55 @@ def dcgm_exporter(s: StackSettings) -> list[dict[str, Any]]:
                     {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
                 ],
                 "ports": [{"name": "metrics", "containerPort": DCGM_PORT}],
+                # the host engine needs a few seconds per GPU to start: readiness gates the Service meanwhile
+                "readinessProbe": {**health, "initialDelaySeconds": 10, "periodSeconds": 10},
+                "livenessProbe": {**health, "initialDelaySeconds": 45, "periodSeconds": 15, "failureThreshold": 4},
                 "resources": resources("100m", "512Mi", cpu_limit="500m"),
                 "securityContext": {
                     "runAsNonRoot": False,
                     "runAsUser": 0,
                     "readOnlyRootFilesystem": True,
                     "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
                 },
                 "volumeMounts": [
-                    {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True}
+                    {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True},
+                    {"name": "tmp", "mountPath": "/tmp"},  # the embedded host engine's scratch files
                 ],
             }
         ],
-        "volumes": [{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
+        "volumes": [
+            {"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources", "type": "Directory"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
     }
     pod = with_runtime_class(s, pod)
     if s.gpu.gfd:
         pod["nodeSelector"] = {"nvidia.com/gpu.present": "true"}  # label set by GPU Feature Discovery
     return [
-        workload("DaemonSet", "dcgm-exporter", NS, labels, pod, replicas=None),
-        metrics_service("dcgm-exporter", NS, labels, DCGM_PORT),
+        workload("DaemonSet", host.name, host.namespace, labels, pod, replicas=None),
+        metrics_service(host.name, host.namespace, labels, DCGM_PORT),
     ]
 
 
 def lab_exporter() -> list[dict[str, Any]]:
-    """The lab's own Prometheus exporter (workloads.exporters, image ailab/exporter)."""
+    """The lab's own Prometheus exporter (workloads.exporters, image ailab/exporter, user 10001)."""
     labels = {"app": EXPORTER}
+    metrics = {"httpGet": {"path": "/metrics", "port": "metrics"}}  # prometheus_client's one endpoint
     container = {
         "name": "exporter",
         "image": facts.images().ref("exporter"),
         "args": ["--addr", "0.0.0.0", "--port", str(EXPORTER_PORT)],
         "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
+        "readinessProbe": {**metrics, "periodSeconds": 10},
+        "livenessProbe": {**metrics, "periodSeconds": 20, "failureThreshold": 3},
         "resources": resources("50m", "128Mi", cpu_limit="200m"),
-        "securityContext": restricted(10001),  # the image's ailab user
+        "securityContext": container_context(LAB_UID),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # HOME and TMPDIR of the image
     }
+    pod = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]}
     return [
-        workload("Deployment", EXPORTER, NS, labels, {"containers": [container]}),
+        workload("Deployment", EXPORTER, NS, labels, restricted_pod(pod)),  # reads NVML and /proc: no API calls
         metrics_service(EXPORTER, NS, labels, EXPORTER_PORT),
     ]
 
@@ -189,30 +214,40 @@ def federation(s: StackSettings) -> list[dict[str, Any]]:
             "prometheus-global",
             NS,
             labels,
-            {
-                "containers": [
-                    {
-                        "name": "prometheus",
-                        "image": IMAGES["prometheus"],
-                        "args": [
-                            "--config.file=/etc/prometheus/prometheus.yml",
-                            "--storage.tsdb.path=/prometheus",
-                            f"--storage.tsdb.retention.time={s.monitoring.retention}",
-                        ],
-                        "ports": [{"name": "web", "containerPort": 9090}],
-                        "resources": resources("200m", "1Gi", cpu_limit="1"),
-                        "securityContext": restricted(65534),
-                        "volumeMounts": [
-                            {"name": "config", "mountPath": "/etc/prometheus"},
-                            {"name": "data", "mountPath": "/prometheus"},
-                        ],
-                    }
-                ],
-                "volumes": [
-                    {"name": "config", "configMap": {"name": "prometheus-global"}},
-                    {"name": "data", "emptyDir": {"sizeLimit": "10Gi"}},
-                ],
-            },
+            # static targets only (no Kubernetes service discovery): it never calls the API, so no token
+            restricted_pod(
+                {
+                    "containers": [
+                        {
+                            "name": "prometheus",
+                            "image": IMAGES["prometheus"],
+                            "args": [
+                                "--config.file=/etc/prometheus/prometheus.yml",
+                                "--storage.tsdb.path=/prometheus",
+                                f"--storage.tsdb.retention.time={s.monitoring.retention}",
+                            ],
+                            "ports": [{"name": "web", "containerPort": 9090}],
+                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "web"}, "periodSeconds": 5},
+                            "livenessProbe": {
+                                "httpGet": {"path": "/-/healthy", "port": "web"},
+                                "periodSeconds": 15,
+                                "failureThreshold": 4,
+                            },
+                            "resources": resources("200m", "1Gi", cpu_limit="1"),
+                            "securityContext": container_context(PROMETHEUS_UID),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": "/etc/prometheus", "readOnly": True},
+                                {"name": "data", "mountPath": "/prometheus"},  # the only path it writes
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": "prometheus-global"}},
+                        {"name": "data", "emptyDir": {"sizeLimit": "10Gi"}},
+                    ],
+                },
+                PROMETHEUS_UID,
+            ),
         ),
         {
             "apiVersion": "v1",
@@ -277,6 +312,7 @@ def plan(s: StackSettings, at: PlanInputs) -> Plan:
         }
     )
     p.releases.append(stack_release(s))
+    p.namespaces.append(HOST_ACCESS["node-exporter"].namespace)  # node-exporter's namespaceOverride
     p.manifests += lab_exporter()
     p.manifests += [
         service_monitor("triton", ns, "triton", "metrics"),
@@ -284,7 +320,7 @@ def plan(s: StackSettings, at: PlanInputs) -> Plan:
     ]
     if s.monitoring.dcgm and s.gpu.enabled and s.gpu.mode == "device-plugin":  # the GPU Operator brings its own
         p.manifests += dcgm_exporter(s)
-        p.manifests.append(service_monitor("dcgm-exporter", NS, "dcgm-exporter", "metrics"))
+        p.manifests.append(service_monitor("dcgm-exporter", SYSTEM_NS, "dcgm-exporter", "metrics"))
     if s.monitoring.dashboards:
         p.manifests += dashboard_configmaps(dashboards_dir)
     if s.monitoring.rules:

@@ -7,16 +7,29 @@ from typing import Any
 
 from ailab.contract import facts
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, restricted, workload
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, workload
+from ailab.platform.podsecurity import HOST_ACCESS, LAB_UID, container_context, restricted_pod
 from ailab.platform.versions import IMAGES
 
 OPERATOR = "modeldeployment-operator"
+OPERATOR_HEALTH_PORT = 8080
+
+
+FLUENT_BIT_HTTP = 2020  # fluent-bit's built-in HTTP server: `/` (build info) and `/api/v1/health`
 
 
 def log_collector() -> list[dict[str, Any]]:
-    """fluent-bit DaemonSet tailing container logs on every node (root: the host's log files are root-only)."""
-    labels = {"app": "log-collector"}
+    """fluent-bit DaemonSet tailing container logs on every node, in the node agents' namespace.
+
+    Outside the restricted profile as HOST_ACCESS["log-collector"] says why: root, to read the kubelet's
+    root-only log files through a read-only hostPath; every capability is still dropped, the root filesystem is
+    read-only and privilege escalation is off."""
+    host = HOST_ACCESS["log-collector"]
+    labels = {"app": host.name}
     config = (
+        # Health_Check: /api/v1/health turns 500 after repeated output errors (what the liveness probe watches)
+        f"[SERVICE]\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port {FLUENT_BIT_HTTP}\n"
+        "    Health_Check On\n"
         "[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser cri\n"
         "    Mem_Buf_Limit 16MB\n[OUTPUT]\n    Name stdout\n    Match *\n    Format json_lines\n"
     )
@@ -24,21 +37,27 @@ def log_collector() -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": meta("log-collector", "kube-system"),
+            "metadata": meta(host.name, host.namespace),
             "data": {"fluent-bit.conf": config},
         },
         workload(
             "DaemonSet",
-            "log-collector",
-            "kube-system",
+            host.name,
+            host.namespace,
             labels,
             {
                 "tolerations": [{"operator": "Exists"}],  # every node, GPU-tainted or control-plane
+                # tails files only (no kubernetes filter): it never calls the API, so no token
+                "automountServiceAccountToken": False,
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [
                     {
                         "name": "fluent-bit",
                         "image": IMAGES["fluent-bit"],
                         "args": ["-c", "/fluent-bit/etc/fluent-bit.conf"],
+                        "ports": [{"name": "http", "containerPort": FLUENT_BIT_HTTP}],
+                        "livenessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 15},
+                        "readinessProbe": {"httpGet": {"path": "/api/v1/health", "port": "http"}, "periodSeconds": 10},
                         "resources": resources("50m", "64Mi", cpu_limit="200m"),
                         "securityContext": {
                             "runAsNonRoot": False,
@@ -46,16 +65,17 @@ def log_collector() -> list[dict[str, Any]]:
                             "readOnlyRootFilesystem": True,
                             "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"},
                         },
                         "volumeMounts": [
-                            {"name": "config", "mountPath": "/fluent-bit/etc"},
+                            {"name": "config", "mountPath": "/fluent-bit/etc", "readOnly": True},
                             {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
                         ],
                     }
                 ],
                 "volumes": [
-                    {"name": "config", "configMap": {"name": "log-collector"}},
-                    {"name": "varlog", "hostPath": {"path": "/var/log"}},
+                    {"name": "config", "configMap": {"name": host.name}},
+                    {"name": "varlog", "hostPath": {"path": "/var/log", "type": "Directory"}},
                 ],
             },
             replicas=None,
@@ -151,7 +171,10 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
             ns,
             labels,
             {
+                **restricted_pod({}),
                 "serviceAccountName": OPERATOR,
+                # an API caller (API_CALLERS): kopf watches ModelDeployments and patches Deployments
+                "automountServiceAccountToken": True,
                 "containers": [
                     {
                         "name": "controller",
@@ -164,17 +187,26 @@ def operator(ns: str, week: int) -> list[dict[str, Any]]:
                             "-m",
                             "workloads.operator.controller",
                             "--all-namespaces",
-                            "--liveness=http://0.0.0.0:8080/healthz",
+                            f"--liveness=http://0.0.0.0:{OPERATOR_HEALTH_PORT}/healthz",
                         ],
                         "env": [
                             {"name": "AILAB_MODELS_IMAGE", "value": facts.images().ref("triton-models")},
                             {"name": "AILAB_WEEK", "value": f"{week:02d}"},
                         ],
-                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                        "ports": [{"name": "health", "containerPort": OPERATOR_HEALTH_PORT}],
+                        # kopf's one health endpoint: 200 once the operator has started and while it is alive
+                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 10},
+                        "livenessProbe": {
+                            "httpGet": {"path": "/healthz", "port": "health"},
+                            "initialDelaySeconds": 15,
+                            "periodSeconds": 20,
+                        },
                         "resources": resources("50m", "128Mi", cpu_limit="200m"),
-                        "securityContext": restricted(10001),  # the image's ailab user
+                        "securityContext": container_context(LAB_UID),  # the image's ailab user
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # HOME and TMPDIR of the image
                     }
                 ],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
             },
         ),
         {

@@ -70,7 +70,7 @@ def plan_stack(s: StackSettings, source: str, dashboards_dir: Path | None = None
     except facts.FactsError as exc:  # a broken facts file (images, operator, weeks): named, not a traceback
         raise ConfigError(str(exc)) from None
     used = {m["metadata"]["namespace"] for p in plans for m in p.manifests if "namespace" in m["metadata"]}
-    used |= {r.namespace for p in plans for r in p.releases}
+    used |= {r.namespace for p in plans for r in p.releases} | {n for p in plans for n in p.namespaces}
     plans.insert(0, cluster.namespaces(s, NAMESPACE, used))
     check_crd_providers(plans, source)
     return plans

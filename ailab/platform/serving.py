@@ -8,7 +8,8 @@ from typing import Any
 from ailab.contract import facts
 from ailab.platform.config import StackSettings
 from ailab.platform.gpu import with_runtime_class
-from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, PlanInputs, meta, resources, restricted
+from ailab.platform.model import GPU_TOLERATIONS, HelmRelease, Plan, PlanInputs, meta, resources
+from ailab.platform.podsecurity import LAB_UID, container_context, restricted_pod
 from ailab.platform.versions import IMAGES
 
 TRITON = "triton"
@@ -64,62 +65,66 @@ def triton_deployment(s: StackSettings, ns: str, version: str) -> dict[str, Any]
                 "metadata": {"labels": labels},
                 "spec": with_runtime_class(
                     s,
-                    {
-                        "priorityClassName": PRIORITY_CLASS,
-                        "tolerations": GPU_TOLERATIONS,
-                        "securityContext": {"fsGroup": 1000},
-                        "initContainers": [
-                            {
-                                "name": "model-repository",
-                                "image": facts.images().ref("triton-models"),
-                                # the image's entry point copies /models/week$WEEK into $TARGET_DIR
-                                "env": [
-                                    {"name": "WEEK", "value": f"{s.week:02d}"},
-                                    {"name": "TARGET_DIR", "value": "/shared"},
-                                ],
-                                "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
-                                "resources": resources("100m", "256Mi"),
-                                "securityContext": restricted(10001),
-                            }
-                        ],
-                        "containers": [
-                            {
-                                "name": "tritonserver",
-                                "image": IMAGES["tritonserver"],
-                                "command": ["tritonserver"],
-                                "args": triton_args(s),
-                                "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
-                                # model loads can take minutes (TensorRT engines, large ONNX files): the startup probe
-                                # allows 10 min before liveness starts counting.
-                                "startupProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 60},
-                                "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3},
-                                "livenessProbe": {
-                                    "httpGet": {"path": "/v2/health/live", "port": "http"},
-                                    "periodSeconds": 10,
-                                    "failureThreshold": 6,
-                                },
-                                "resources": resources(
-                                    "1",
-                                    "4Gi",
-                                    gpu=1 if s.serving.gpu else 0,
-                                    cpu_limit="2",
-                                    gpu_resource=s.gpu.gpu_resource(),
-                                ),
-                                "securityContext": restricted(),
-                                "volumeMounts": [
-                                    {"name": "models", "mountPath": "/models", "readOnly": True},
-                                    {"name": "shm", "mountPath": "/dev/shm"},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "models", "emptyDir": {"sizeLimit": "8Gi"}},
-                            # the python backend exchanges tensors through shared memory
-                            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                        ],
-                    },
+                    # tritonserver runs as any UID (no passwd lookup; HOME and scratch are volumes): the lab's UID,
+                    # like the init container that fills /models; it serves HTTP/gRPC only, so no API token
+                    restricted_pod(
+                        {
+                            "priorityClassName": PRIORITY_CLASS,
+                            "tolerations": GPU_TOLERATIONS,
+                            "initContainers": [
+                                {
+                                    "name": "model-repository",
+                                    "image": facts.images().ref("triton-models"),
+                                    # the image's entry point copies /models/week$WEEK into $TARGET_DIR
+                                    "env": [
+                                        {"name": "WEEK", "value": f"{s.week:02d}"},
+                                        {"name": "TARGET_DIR", "value": "/shared"},
+                                    ],
+                                    "volumeMounts": [{"name": "models", "mountPath": "/shared"}],
+                                    "resources": resources("100m", "256Mi"),
+                                    "securityContext": container_context(LAB_UID),  # the image's ailab user
+                                }
+                            ],
+                            "containers": [
+                                {
+                                    "name": "tritonserver",
+                                    "image": IMAGES["tritonserver"],
+                                    "command": ["tritonserver"],
+                                    "args": triton_args(s),
+                                    "env": [{"name": "HOME", "value": "/tmp"}],  # the image's home is not writable
+                                    "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
+                                    # model loads can take minutes (TensorRT engines, large ONNX files): the
+                                    # startup probe allows 10 min before liveness starts counting.
+                                    "startupProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 60},
+                                    "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3},
+                                    "livenessProbe": {
+                                        "httpGet": {"path": "/v2/health/live", "port": "http"},
+                                        "periodSeconds": 10,
+                                        "failureThreshold": 6,
+                                    },
+                                    "resources": resources(
+                                        "1",
+                                        "4Gi",
+                                        gpu=1 if s.serving.gpu else 0,
+                                        cpu_limit="2",
+                                        gpu_resource=s.gpu.gpu_resource(),
+                                    ),
+                                    "securityContext": container_context(LAB_UID),
+                                    "volumeMounts": [
+                                        {"name": "models", "mountPath": "/models", "readOnly": True},
+                                        {"name": "shm", "mountPath": "/dev/shm"},
+                                        {"name": "tmp", "mountPath": "/tmp"},
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {"name": "models", "emptyDir": {"sizeLimit": "8Gi"}},
+                                # the python backend exchanges tensors through shared memory
+                                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                            ],
+                        }
+                    ),
                 ),
             },
         },

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ailab.platform.config import StackSettings
-from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, restricted, workload
+from ailab.platform.model import HelmRelease, Plan, PlanInputs, meta, resources, workload
+from ailab.platform.podsecurity import LAB_UID, container_context, pod_context, restricted_pod
 from ailab.platform.versions import IMAGES
 
 NS = "observability"
@@ -41,34 +42,37 @@ def collector_release() -> HelmRelease:
             "image": {"repository": "otel/opentelemetry-collector-contrib"},
             "config": config,
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+            # the chart's podSecurityContext/securityContext values: restricted like the pods rendered here
+            "podSecurityContext": {k: v for k, v in pod_context(LAB_UID).items() if k != "fsGroup"},
+            "securityContext": container_context(LAB_UID),
         },
     )
+
+
+JAEGER_UID = 10001  # the all-in-one image's own user (its Dockerfile: USER 10001)
+JAEGER_ADMIN_PORT = 14269  # admin port: `/` answers 200 when the collector and query are serving
 
 
 def jaeger() -> list[dict[str, Any]]:
     """Jaeger all-in-one (in-memory storage, fine for a lab) with OTLP and query ports."""
     labels = {"app": "jaeger"}
     ports = {"otlp-grpc": 4317, "otlp-http": 4318, "query": 16686}
+    health = {"httpGet": {"path": "/", "port": "admin"}}
+    container = {
+        "name": "jaeger",
+        "image": IMAGES["jaeger"],
+        "env": [{"name": "MEMORY_MAX_TRACES", "value": "50000"}],
+        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()]
+        + [{"name": "admin", "containerPort": JAEGER_ADMIN_PORT}],
+        "readinessProbe": {**health, "periodSeconds": 5},
+        "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 6},
+        "resources": resources("100m", "512Mi", cpu_limit="500m"),
+        "securityContext": container_context(JAEGER_UID),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # the only path it writes (in-memory storage)
+    }
+    pod = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]}
     return [
-        workload(
-            "Deployment",
-            "jaeger",
-            NS,
-            labels,
-            {
-                "containers": [
-                    {
-                        "name": "jaeger",
-                        "image": IMAGES["jaeger"],
-                        "env": [{"name": "MEMORY_MAX_TRACES", "value": "50000"}],
-                        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
-                        "readinessProbe": {"httpGet": {"path": "/", "port": 14269}},
-                        "resources": resources("100m", "512Mi", cpu_limit="500m"),
-                        "securityContext": restricted(10001),
-                    }
-                ]
-            },
-        ),
+        workload("Deployment", "jaeger", NS, labels, restricted_pod(pod, JAEGER_UID)),  # no API calls: no token
         {
             "apiVersion": "v1",
             "kind": "Service",

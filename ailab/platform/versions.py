@@ -37,6 +37,8 @@ CHARTS: dict[str, Chart] = {
     # 1.24: Istio networking/security v1 APIs (VirtualService, DestinationRule, Gateway, RequestAuthentication).
     "istio-base": Chart("base", "1.24.2", "https://istio-release.storage.googleapis.com/charts"),
     "istiod": Chart("istiod", "1.24.2", "https://istio-release.storage.googleapis.com/charts"),
+    # the CNI node agent replaces the NET_ADMIN istio-init container, so meshed namespaces can stay restricted.
+    "istio-cni": Chart("cni", "1.24.2", "https://istio-release.storage.googleapis.com/charts"),
     "istio-ingress": Chart("gateway", "1.24.2", "https://istio-release.storage.googleapis.com/charts"),
     # 7.7: Argo CD 2.13 with argoproj.io/v1alpha1 Application.
     "argo-cd": Chart("argo-cd", "7.7.11", "https://argoproj.github.io/argo-helm"),

@@ -210,9 +210,18 @@ def test_redis_statefulset_with_pvc_and_generated_password(programs_by_week) -> 
     rec = programs_by_week[3]
     sts = rec.one("kubernetes:apps/v1:StatefulSet", "redis")["spec"]
     assert sts["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
-    env = container({"spec": sts}, "redis")["env"][0]
-    assert env["valueFrom"]["secretKeyRef"] == {"name": "redis", "key": "password"}
-    assert rec.one("kubernetes:core/v1:Secret", "redis")["stringData"]["password"] == MOCK_PASSWORD
+    redis = container({"spec": sts}, "redis")
+    assert "env" not in redis  # the password is a file of the mounted Secret, never an environment variable
+    mounts = {m["name"]: m for m in redis["volumeMounts"]}
+    volumes = {v["name"]: v for v in sts["template"]["spec"]["volumes"]}
+    assert volumes["auth"]["secret"]["secretName"] == "redis" and mounts["auth"]["readOnly"] is True
+    assert volumes["config"]["configMap"]["name"] == "redis"
+    conf = rec.one("kubernetes:core/v1:ConfigMap", "redis")["data"]["redis.conf"]
+    assert f"include {mounts['auth']['mountPath']}/auth.conf" in conf  # the server reads requirepass from the file
+    assert redis["command"] == ["redis-server", f"{mounts['config']['mountPath']}/redis.conf"]
+    secret = rec.one("kubernetes:core/v1:Secret", "redis")["stringData"]
+    assert secret["password"] == MOCK_PASSWORD and secret["auth.conf"] == f"requirepass {MOCK_PASSWORD}\n"
+    assert f"cat {mounts['auth']['mountPath']}/password" in redis["readinessProbe"]["exec"]["command"][-1]
     raw = next(r.raw for r in rec.of_type("kubernetes:core/v1:Secret") if r.name.endswith("/redis"))
     assert SECRET_SIG in raw["stringData"]  # kept secret in the Pulumi state
     # registration order follows the event loop's scheduling, not the program's order
@@ -240,7 +249,9 @@ def test_mirroring_circuit_breaking_rate_limit(programs_by_week) -> None:
     ef = rec.one("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", "triton-local-ratelimit")["spec"]
     bucket = ef["configPatches"][0]["patch"]["value"]["typed_config"]["value"]["token_bucket"]
     assert bucket == {"max_tokens": 100, "tokens_per_fill": 50, "fill_interval": "1s"}
-    assert [rec.release(k)["chart"] for k in ("istio-base", "istiod", "istio-ingress")] == ["base", "istiod", "gateway"]
+    charts = [rec.release(k)["chart"] for k in ("istio-base", "istio-cni", "istiod", "istio-ingress")]
+    assert charts == ["base", "cni", "istiod", "gateway"]
+    assert rec.release("istiod")["values"]["pilot"]["cni"]["enabled"] is True  # no NET_ADMIN istio-init container
 
 
 def test_argocd_application_syncs_the_rendered_week(programs_by_week) -> None:
