@@ -4,7 +4,9 @@ Options (PlatformContext.options): `triton.model_repository` (path of a model re
 the week's with the serving area's repository builder, experiments and tests build their own),
 `triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
 (names loaded at start in explicit mode), `triton.args` (extra command-line arguments),
-`triton.cache_size_bytes` (the response cache's size; 0 = off).
+`triton.cache_size_bytes` (the response cache's size; 0 = off), `triton.log_verbose` (0-3; 1 logs every request with
+its model and request id, which the log collector reads), `triton.trace` (request tracing, see `trace_args`: a dict
+with `rate`, `level`, `count`, `log_frequency`; the trace file is `<state dir>/triton/trace.json`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,65 @@ def cache_args(server: Path, size_bytes: int) -> list[str]:
     return [f"--cache-config=local,size={size_bytes}", f"--cache-directory={server.parent.parent / 'caches'}"]
 
 
+TRACE_LEVELS = ("TIMESTAMPS", "TENSORS")
+TRACE_KEYS = {"rate", "level", "count", "log_frequency"}
+
+
+def trace_file(state_dir: Path) -> Path:
+    """Where Triton writes its traces (`.0`, `.1`, ... are appended when log_frequency > 0)."""
+    return state_dir / "triton" / "trace.json"
+
+
+def trace_args(value: object, state_dir: Path) -> list[str]:
+    """`--trace-config` arguments (triton mode) for the `triton.trace` option; bad values are refused naming the field.
+
+    rate: trace one request in `rate` (>= 1); level: TIMESTAMPS (stage timestamps) or TENSORS (also the tensors) or a
+    list of both; count: how many requests to trace (-1 = no limit); log_frequency: write the file after this many
+    traces (0 = only at shutdown; N > 0 writes trace.json.0, trace.json.1, ... as it goes).
+    """
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise PlatformError(f"service triton: option triton.trace {value!r}: a dict with {sorted(TRACE_KEYS)}")
+    if unknown := sorted(set(value) - TRACE_KEYS):
+        raise PlatformError(
+            f"service triton: option triton.trace: unknown field(s) {unknown} (allowed: {sorted(TRACE_KEYS)})"
+        )
+
+    def _int(key: str, default: int, low: int) -> int:
+        v = value.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise PlatformError(f"service triton: option triton.trace.{key} {v!r}: allowed an integer >= {low}")
+        return v
+
+    rate, count, freq = _int("rate", 1, 1), _int("count", -1, -1), _int("log_frequency", 0, 0)
+    levels = value.get("level", "TIMESTAMPS")
+    levels = [levels] if isinstance(levels, str) else levels
+    if not isinstance(levels, list) or not levels or any(lv not in TRACE_LEVELS for lv in levels):
+        raise PlatformError(
+            f"service triton: option triton.trace.level {value.get('level')!r}: allowed {', '.join(TRACE_LEVELS)} "
+            "or a list of them"
+        )
+    path = trace_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"{path.name}*"):  # a trace file of an earlier run must not be read as this one's
+        old.unlink()
+    return [
+        "--trace-config=mode=triton",
+        f"--trace-config=triton,file={path}",
+        f"--trace-config=triton,log-frequency={freq}",
+        f"--trace-config=rate={rate}",
+        f"--trace-config=count={count}",
+        *[f"--trace-config=level={lv}" for lv in levels],
+    ]
+
+
+def log_verbose(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3:
+        raise PlatformError(f"service triton: option triton.log_verbose {value!r}: allowed an integer 0-3")
+    return value
+
+
 def spec(ctx: PlatformContext) -> ServiceSpec:
     server = host.tritonserver_binary()
     if server is None:
@@ -85,9 +146,10 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         "--metrics-interval-ms=1000",
         # queue/compute latency quantiles for the Triton dashboard (2.51 exports no request-latency histogram)
         "--metrics-config=summary_latencies=true",
-        "--log-verbose=0",
+        f"--log-verbose={log_verbose(ctx.options.get('triton.log_verbose', 0))}",
         *[f"--load-model={m}" for m in ctx.options.get("triton.load_models", [])],
         *cache_args(server, int(ctx.options.get("triton.cache_size_bytes", 0))),
+        *trace_args(ctx.options.get("triton.trace"), ctx.state_dir),
         *ctx.options.get("triton.args", []),
     ]
     return ServiceSpec(
@@ -99,5 +161,9 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         env=runtime_env(),
         stop_signal="SIGINT",  # Triton unloads models and exits cleanly on SIGINT
         ready_timeout_s=float(ctx.options.get("triton.ready_timeout_s", 120)),
-        info={"model_repository": str(repo), "model_control_mode": mode},
+        info={
+            "model_repository": str(repo),
+            "model_control_mode": mode,
+            **({"trace_file": str(trace_file(ctx.state_dir))} if ctx.options.get("triton.trace") else {}),
+        },
     )

@@ -1,0 +1,1 @@
+"""Runners of the telemetry area (d76)."""
