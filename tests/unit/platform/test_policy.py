@@ -1,5 +1,6 @@
 """Policies over every week's rendered manifests and Helm values: resources, GPU requests, image tags,
-non-root + read-only root + dropped capabilities, privileged only where allowed, no plaintext secrets.
+privileged Helm values only where allowed, no plaintext secrets. The Pod Security baseline (restricted profile,
+probes, tokens, secrets as files) is test_pod_security.py.
 
 What Helm charts template themselves is not rendered here (no `helm` binary offline); their values are checked.
 """
@@ -14,14 +15,14 @@ import pytest
 from pulumi_harness import manifests
 
 from ailab.platform.model import SECRET_PATTERN
+from ailab.platform.podsecurity import HOST_ACCESS, pod_spec
 
-POD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "Job", "Pod"}
-# Privileged pods are allowed only for what needs the host's GPUs (device plugin, DCGM exporter, MPS daemon):
-# those come from NVIDIA's charts, plus the DCGM DaemonSet rendered here (SYS_ADMIN for profiling metrics).
-PRIVILEGED_ALLOWLIST = {"dcgm-exporter", "nvidia-device-plugin", "nvidia-device-plugin-mps-control-daemon"}
-PRIVILEGED_RELEASES = {"nvidia-device-plugin", "gpu-operator"}
-# Root (but not privileged, no extra capabilities) only to read root-owned host files.
-ROOT_ALLOWLIST = PRIVILEGED_ALLOWLIST | {"log-collector"}
+# Privileged Helm values only in the charts of podsecurity.HOST_ACCESS (the one table of exceptions, with reasons).
+PRIVILEGED_RELEASES = {
+    h.source.removeprefix("helm:")
+    for h in HOST_ACCESS.values()
+    if h.source.startswith("helm:") and "privileged" in h.allows
+}
 SECRET_KEY = re.compile(r"(password|passwd|secret_key|secretkey|token)$", re.I)
 
 
@@ -29,9 +30,9 @@ def containers(plans_by_week) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
     """(week, workload name, container name, container) for every container of every pod template."""
     for week, (_, plans) in plans_by_week.items():
         for m in manifests(plans):
-            if m["kind"] not in POD_KINDS:
+            pod = pod_spec(m)
+            if pod is None:
                 continue
-            pod = m["spec"] if m["kind"] == "Pod" else m["spec"]["template"]["spec"]
             for c in pod.get("initContainers", []) + pod["containers"]:
                 yield week, m["metadata"]["name"], c["name"], c
 
@@ -75,18 +76,6 @@ def test_images_are_pinned(plans_by_week) -> None:
     for image in images:
         tag = image.rsplit("/", 1)[-1].partition(":")[2]
         assert tag and tag != "latest", image
-
-
-def test_workloads_run_as_non_root_read_only_without_capabilities(plans_by_week) -> None:
-    for week, name, cname, c in containers(plans_by_week):
-        sc = c.get("securityContext", {})
-        where = f"week {week}: {name}/{cname}"
-        assert sc.get("readOnlyRootFilesystem") is True, where
-        assert "ALL" in sc.get("capabilities", {}).get("drop", []), where
-        if name not in ROOT_ALLOWLIST:
-            assert sc.get("runAsNonRoot") is True and sc.get("allowPrivilegeEscalation") is False, where
-        if sc.get("privileged") or sc.get("capabilities", {}).get("add"):
-            assert name in PRIVILEGED_ALLOWLIST, where
 
 
 def test_helm_values_enable_privileged_only_for_gpu_charts(plans_by_week) -> None:
