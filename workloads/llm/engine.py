@@ -27,6 +27,7 @@ steps can be replayed as CUDA graphs, one per batch-size bucket.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
 from collections import OrderedDict, deque
@@ -118,7 +119,7 @@ class Request:
 
     @property
     def itl(self) -> list[float]:
-        return [b - a for a, b in zip(self.token_times, self.token_times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(self.token_times)]
 
 
 # ----------------------------------------------------------------------------------------------- block pool
@@ -375,7 +376,7 @@ LLAMA_SHAPES: dict[str, dict[str, Any]] = {
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        vocab_size=97,
+        vocab_size=256,  # UTF-8 bytes as tokens (the server's byte tokenizer)
         max_position_embeddings=512,
         tie_word_embeddings=False,
     ),
