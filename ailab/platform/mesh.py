@@ -26,7 +26,19 @@ def releases(s: StackSettings) -> list[HelmRelease]:
         HelmRelease("istio-base", ISTIO_NS, {"defaultRevision": "default"}),
         HelmRelease("istio-cni", ISTIO_NS, cni),
         HelmRelease("istiod", ISTIO_NS, {"meshConfig": {"enableTracing": True}, "pilot": {"cni": {"enabled": True}}}),
-        HelmRelease("istio-ingress", INGRESS_NS, {"labels": {"istio": "ingressgateway"}}),
+        HelmRelease(
+            "istio-ingress",
+            INGRESS_NS,
+            {
+                "labels": {"istio": "ingressgateway"},
+                # the chart's default pod context is only this sysctl (bind 80/443 as UID 1337): the restricted
+                # namespace also needs seccomp; its container context already drops ALL, non-root, read-only root
+                "securityContext": {
+                    "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+            },
+        ),
     ]
 
 

@@ -95,6 +95,7 @@ LAB_RULES = (
     "serviceAccountToken",
     "secrets-as-files",
     "namespace-level",
+    "api-validation",
 )
 RULES = BASELINE_RULES + RESTRICTED_RULES + LAB_RULES
 LEVELS = ("restricted", "baseline", "privileged")  # strictest first
@@ -352,6 +353,8 @@ def _restricted(pod: dict[str, Any]) -> Iterator[tuple[str | None, str, str]]:
             yield None, "volume-types", f"volume {v.get('name')} is {sorted(sources)[0]}"
     if psc.get("runAsUser") == 0:
         yield None, "runAsUser", "spec.securityContext.runAsUser is 0"
+    if psc.get("runAsNonRoot") is False:
+        yield None, "runAsNonRoot", "spec.securityContext.runAsNonRoot is false"
     pod_seccomp = (psc.get("seccompProfile") or {}).get("type")
     for _, c in _containers(pod):
         sc = c.get("securityContext") or {}
@@ -397,6 +400,12 @@ def _lab(manifest: dict[str, Any], pod: dict[str, Any]) -> Iterator[tuple[str | 
             yield cname, "high-uid", f"runAsUser (container or pod) must be >= {MIN_UID}, is {uid}"
         if sc.get("runAsGroup", psc.get("runAsGroup")) == 0:
             yield cname, "non-root-group", "runAsGroup is 0"
+        added = set((sc.get("capabilities") or {}).get("add") or [])
+        if sc.get("allowPrivilegeEscalation") is False and (
+            sc.get("privileged") or added & {"SYS_ADMIN", "CAP_SYS_ADMIN"}
+        ):
+            # the API server refuses this combination: the pod would never be created
+            yield cname, "api-validation", "allowPrivilegeEscalation false with privileged or SYS_ADMIN"
         if sc.get("readOnlyRootFilesystem") is not True:
             yield cname, "readOnlyRootFilesystem", f"must be true, is {sc.get('readOnlyRootFilesystem')}"
         for env in c.get("env") or []:

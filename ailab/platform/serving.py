@@ -194,6 +194,7 @@ def adapter_release() -> HelmRelease:
         {
             "prometheus": {"url": PROMETHEUS_URL.rsplit(":", 1)[0], "port": 9090},
             "rules": {"default": False, "custom": [rule]},
+            "securityContext": container_context(LAB_UID),  # restricted, like the chart's default, but explicit
         },
     )
 

@@ -160,6 +160,7 @@ MUTATIONS = {
     "probes": lambda m: _container(m).pop("readinessProbe"),
     "probe-port": lambda m: _container(m)["livenessProbe"]["httpGet"].update(port="web"),
     "serviceAccountToken": lambda m: _pod(m).pop("automountServiceAccountToken"),
+    "api-validation": lambda m: _container(m)["securityContext"].update(privileged=True),
     "secrets-as-files": lambda m: _container(m).update(envFrom=[{"secretRef": {"name": "grafana-admin"}}]),
 }
 
@@ -271,6 +272,12 @@ def test_helm_values_keep_chart_pods_in_the_baseline(plans_by_week) -> None:
         assert node_exporter["namespaceOverride"] == ps.HOST_ACCESS["node-exporter"].namespace, week
         if s.mesh.enabled:  # sidecar injection without istio-init (NET_ADMIN) needs the CNI agent
             assert "istio-cni" in releases and releases["istiod"]["pilot"]["cni"]["enabled"] is True, week
+        if "istio-ingress" in releases:
+            gateway_pod = releases["istio-ingress"]["securityContext"]
+            assert gateway_pod["seccompProfile"] == {"type": "RuntimeDefault"}, week
+            assert {x["name"] for x in gateway_pod["sysctls"]} <= ps.SAFE_SYSCTLS, week
+        if "prometheus-adapter" in releases:
+            assert releases["prometheus-adapter"]["securityContext"] == ps.container_context(ps.LAB_UID), week
         if "opentelemetry-collector" in releases:
             otel = releases["opentelemetry-collector"]
             assert otel["securityContext"] == ps.container_context(ps.LAB_UID), week
