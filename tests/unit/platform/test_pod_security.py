@@ -18,6 +18,7 @@ import pytest
 from pulumi_harness import manifests
 
 from ailab.platform import podsecurity as ps
+from ailab.platform import securitydoc
 from workloads.operator.reconcile import desired_deployment
 
 # What the security review found without a context, probes or token settings: each must be walked and pass.
@@ -300,3 +301,9 @@ def test_deployments_the_operator_creates_meet_the_baseline() -> None:
     """The operator creates Triton Deployments at run time in the restricted lab namespace: same rules."""
     dep = desired_deployment("bert", "ailab", {"model": "bert_onnx"}, "localhost/ailab-triton-models:0.1.0")
     assert [str(v) for v in ps.check_pod(dep, {"ailab": "restricted"})] == []
+
+
+def test_docs_security_tables_match_the_rendered_stacks() -> None:
+    """docs/security.md carries the tables `python -m ailab.platform.securitydoc --write-doc` writes."""
+    doc = securitydoc.DOC.read_text()
+    assert doc.split(securitydoc.BEGIN, 1)[1].split(securitydoc.END, 1)[0].strip() == securitydoc.tables()
