@@ -35,16 +35,14 @@ def placement_study(ctx: Context, p: PlacementParams) -> Output:
     cfg = {"seconds": p.seconds, "batch": p.batch, "dim": p.dim, "layers": 4, "cpu_prep": p.cpu_prep}
     if p.numa:
         if len(nodes) < 2:
-            sets = {f"node {n} (all its {len(c)} CPUs)": c for n, c in nodes.items()}
-            note = (
-                f"this machine has {len(nodes)} NUMA node(s) (GPU {bus} on node {gnode}): local vs remote cannot "
-                "be compared here; the row shows the one node"
+            raise Skip(
+                f"needs a host with 2 or more NUMA nodes to compare the GPU's local node with a remote one; "
+                f"this one has {len(nodes)} (GPU {bus} on node {gnode})"
             )
-        else:
-            local = gnode if gnode in nodes else min(nodes)
-            remote = next(n for n in nodes if n != local)
-            sets = {f"local node {local}": nodes[local], f"remote node {remote}": nodes[remote]}
-            note = f"GPU {bus} on NUMA node {gnode}"
+        local = gnode if gnode in nodes else min(nodes)
+        remote = next(n for n in nodes if n != local)
+        sets = {f"local node {local}": nodes[local], f"remote node {remote}": nodes[remote]}
+        note = f"GPU {bus} on NUMA node {gnode}"
     else:
         sets = {
             "1 CPU": {cpus[0]},
