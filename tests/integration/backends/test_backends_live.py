@@ -1,0 +1,78 @@
+"""A real tritonserver 2.51 serving the tokenizer on the Python backend: the ids are the tokenizer library's ids, the
+served hot loops (pure Python and compiled C++) return the in-process Python result, and bad input gets Triton's
+error. Nothing is mocked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from ailab.contract import Context
+from ailab.local.platform import Platform
+from workloads.backends import corpus, serving
+from workloads.backends.hotloop import ngram
+from workloads.backends.repository import TokenizerModel
+from workloads.serving.client import Client, InferenceError
+
+pytestmark = pytest.mark.integration
+
+SEQ = 64
+
+
+def local_platform(
+    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
+) -> Platform:
+    """The platform factory `lab run` gives runners: real local processes on free ports."""
+    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serving.Served]:
+    work = tmp_path_factory.mktemp("backends")
+    ctx = Context(experiment_id="test", device="cpu", quick=True, workdir=work, platform=local_platform)
+    models = [TokenizerModel("tok_python", seq_len=SEQ), TokenizerModel("tok_cpp", impl="cpp", seq_len=SEQ)]
+    with serving.serve(ctx, models, work) as srv:
+        yield srv
+
+
+def test_served_ids_are_the_tokenizer_librarys(served: serving.Served) -> None:
+    tok = Tokenizer.from_file(str(served.tokenizer_json))
+    tok.enable_truncation(SEQ)
+    texts = [*corpus.texts(11, 30), "推理服务 Triton", "x" * 3, *corpus.texts(3, 200)]  # CJK, short, truncated
+    with Client(served.address("http"), "http", timeout_s=60) as c:
+        batch = c.infer("tok_python", serving.text_batch(texts))
+        singles = [c.infer("tok_python", serving.text_batch([t])) for t in texts[:3]]
+    for i, t in enumerate(texts):
+        want = tok.encode(t).ids
+        n = int(batch["LENGTH"][i, 0])
+        assert batch["IDS"][i, :n].tolist() == want and not batch["IDS"][i, n:].any()
+    assert [s["IDS"][0, : int(s["LENGTH"][0, 0])].tolist() for s in singles] == [tok.encode(t).ids for t in texts[:3]]
+    assert int(batch["LENGTH"][-1, 0]) == SEQ  # the 200-word texts are truncated to seq_len
+
+
+def test_served_hot_loops_equal_pure_python(served: serving.Served) -> None:
+    tok = Tokenizer.from_file(str(served.tokenizer_json))
+    tok.enable_truncation(SEQ)
+    texts = corpus.texts(8, 50)
+    want = ngram.ngram_python(*ngram.to_csr([e.ids for e in tok.encode_batch(texts)]), 3, 4096)
+    with Client(served.address("http"), "http", timeout_s=60) as c:
+        for model in ("tok_python", "tok_cpp"):
+            np.testing.assert_array_equal(c.infer(model, serving.text_batch(texts))["FEATURES"], want)
+
+
+def test_bad_requests_are_rejected_by_triton(served: serving.Served) -> None:
+    with Client(served.address("http"), "http", timeout_s=30) as c:
+        with pytest.raises(InferenceError, match="TEXT"):
+            c.infer("tok_python", {"TEXT": np.zeros((1, 1), dtype=np.float32)})
+        with pytest.raises(InferenceError, match="batch-size must be <= 16"):
+            c.infer("tok_python", serving.text_batch(corpus.texts(17, 5)))
+
+
+def test_load_generator_reaches_the_model(served: serving.Served) -> None:
+    res, _ = serving.load(served, "tok_cpp", corpus.texts(4, 30), concurrency=2, warmup_s=0.2, duration_s=0.5)
+    assert res.ok > 0 and not res.errors and res.throughput_ips == pytest.approx(4 * res.throughput_rps)

@@ -1,0 +1,117 @@
+"""Several Python-backend instances vs the GIL (d30.e4, d67.e4): served throughput per instance count, next to
+threads in one Python process running the same work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from ailab.contract import Column, Context, Output, Params, Series, Table
+from workloads.backends.experiments import Batch, Concurrency, Impl, Int, Seconds, Words
+
+
+class InstancesParams(Params):
+    counts: Annotated[list[Annotated[Int, Field(ge=1, le=16)]], Field(min_length=1)] = Field(
+        default=[1, 2, 4], description="instance_group counts (one triton_python_backend_stub process each)"
+    )
+    impl: Impl = "python"
+    threads_impls: Annotated[list[Impl], Field(min_length=1)] = Field(
+        default=["python", "cpp"], description="hot loops run by threads of one process (the GIL comparison)"
+    )
+    concurrency: Concurrency = 8
+    batch: Batch = 4
+    words: Words = 96
+    duration_s: Seconds = 5.0
+    thread_rounds: Annotated[Int, Field(ge=1, le=10_000)] = Field(default=40, description="batches per thread")
+
+
+def _threads(impl_name: str, build_dir: str | None, tok_json: str, texts: list[str], n: int, rounds: int) -> float:
+    """texts/s when n threads of this process each tokenize + run the hot loop on `rounds` batches."""
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tokenizers import Tokenizer
+
+    from workloads.backends.hotloop import ngram
+
+    # one core per encode_batch call, as in the served model (model.py sets the same)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    tok = Tokenizer.from_file(tok_json)
+    impl = ngram.load(impl_name, build_dir)
+
+    def work() -> None:
+        for _ in range(rounds):
+            ids, off = ngram.to_csr([e.ids for e in tok.encode_batch(texts)])
+            impl(ids, off, 3, 4096)
+
+    work()  # warm (Numba compiles here)
+    with ThreadPoolExecutor(n) as pool:
+        t0 = time.perf_counter()
+        for f in [pool.submit(work) for _ in range(n)]:
+            f.result()
+        wall = time.perf_counter() - t0
+    return n * rounds * len(texts) / wall
+
+
+def instances_gil(ctx: Context, p: InstancesParams) -> Output:
+    """Served texts/s, p50/p99 and server CPU per instance count; texts/s of 1..N threads in one process."""
+    import os
+
+    from workloads.backends import build, corpus, serving
+    from workloads.backends.repository import TokenizerModel
+    from workloads.serving.common import errors, host_note, lat
+
+    at_start = host_note()
+    texts = corpus.texts(p.batch, p.words)
+    served = Table.of(
+        "instances",
+        [
+            ("instances", ""),
+            ("throughput", "texts/s"),
+            ("p50", "ms"),
+            ("p99", "ms"),
+            ("server CPU", "cores"),
+            ("errors", ""),
+        ],
+        caption=f"Tokenizer + n-gram features ({p.impl}) on the Python backend, batch {p.batch}, "
+        f"{p.concurrency} requests in flight (HTTP)",
+    )
+    s = Series("throughput_vs_parallelism", x=Column("instances or threads", ""), y=Column("throughput", "texts/s"))
+    base = None
+    for n in p.counts:
+        model = TokenizerModel("tokenizer", impl=p.impl, instances=n, max_batch_size=max(16, p.batch))
+        with serving.serve(ctx, [model], ctx.workdir / f"inst{n}") as srv:
+            res, cpu = serving.load(
+                srv, "tokenizer", texts, concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s
+            )
+        served.add(n, round(res.throughput_ips, 1), lat(res, "p50"), lat(res, "p99"), round(cpu, 2), errors(res))
+        s.point(f"Triton instances ({p.impl})", n, res.throughput_ips)
+        base = base or res.throughput_ips
+    bdir = str(build.build()) if any(i in ("cython", "cpp") for i in p.threads_impls) else None
+    tok_json = corpus.train(ctx.workdir / "threads" / "tokenizer.json")
+    threads = Table.of(
+        "threads_one_process",
+        [("hot loop", ""), ("threads", ""), ("throughput", "texts/s"), ("vs 1 thread", "x"), ("GIL held in loop", "")],
+        caption=f"Same tokenize + hot loop, batch {p.batch}, {p.thread_rounds} batches per thread, threads of one "
+        "Python process (no Triton)",
+    )
+    for impl in p.threads_impls:
+        one = None
+        for n in p.counts:
+            ips = _threads(impl, bdir, str(tok_json), texts, n, p.thread_rounds)
+            one = one or ips
+            threads.add(impl, n, round(ips, 1), round(ips / one, 2), "yes" if impl == "python" else "no (released)")
+            s.point(f"threads, one process ({impl})", n, ips)
+    return Output(
+        tables=[served, threads],
+        series=[s],
+        notes=[
+            at_start,
+            f"This host has {os.cpu_count()} cores: no count above that can add throughput, whatever the GIL does.",
+            "Each Triton Python-backend instance is its own stub process with its own interpreter and GIL, so "
+            "instances scale like processes; threads in one process share one GIL, so a pure-Python loop does not "
+            "scale with threads while a compiled loop that releases the GIL (cpp, cython, numba nogil) can.",
+        ],
+    )

@@ -1,0 +1,1 @@
+"""One hot loop, four implementations; every one must return exactly what `ngram.ngram_python` returns."""

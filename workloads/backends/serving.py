@@ -1,0 +1,76 @@
+"""Serve tokenizer models on a tritonserver of the experiment's own and load them (the serving area's generator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ailab.contract import Context, LocalPlatform
+from workloads.backends import build, corpus
+from workloads.backends.repository import TokenizerModel, build_repository
+
+
+@dataclass
+class Served:
+    platform: LocalPlatform
+    tokenizer_json: Path
+    build_dir: Path | None
+
+    def address(self, protocol: str = "http") -> str:
+        return self.platform.address("triton", protocol)
+
+    @property
+    def metrics_url(self) -> str:
+        return self.platform.url("triton", "metrics") + "/metrics"
+
+    @property
+    def pid(self) -> int:
+        return self.platform.record("triton").pid
+
+
+def text_batch(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The model's input for a batch of texts: TEXT, BYTES [B, 1]."""
+    return {"TEXT": np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)}
+
+
+@contextmanager
+def serve(ctx: Context, models: Sequence[TokenizerModel], workdir: Path, opt: str = "-O3") -> Iterator[Served]:
+    """Train the tokenizer, build the compiled hot loops if a model needs them, start tritonserver, stop it on exit."""
+    tok = corpus.train(workdir / "tokenizer" / "tokenizer.json")
+    bdir = build.build(opt) if any(m.impl in ("cython", "cpp") for m in models) else None
+    repo = build_repository(models, workdir / "repository", tok, bdir)
+    opts = {"triton.model_repository": repo, "triton.model_control_mode": "none"}
+    with ctx.platform(services=["triton"], state_dir=workdir / "state", options=opts) as p:
+        served = Served(p, tok, bdir)
+        from workloads.serving.client import Client
+
+        warm = text_batch(corpus.texts(4, 32))
+        with Client(served.address("http"), "http", timeout_s=60) as c:
+            for m in models:
+                for _ in range(10):  # first requests pay lazy imports and allocations; d07.e2 measures those
+                    c.infer(m.name, warm)
+        yield served
+
+
+def load(served: Served, model: str, texts: Sequence[str], **kw: Any) -> tuple[Any, float]:
+    """One closed- or open-loop run of the lab's generator (HTTP: it carries BYTES tensors), and server CPU (cores)."""
+    from workloads.serving import harness, loadgen
+
+    spec = loadgen.LoadSpec(
+        url=served.address("http"),
+        model=model,
+        protocol="http",
+        metrics_url=served.metrics_url,
+        inputs=text_batch(texts),
+        batch=len(texts),
+        **kw,
+    )
+    c0 = harness.cpu_s(served.pid)
+    res = loadgen.run(spec)
+    total = res.window_s + spec.warmup_s
+    return res, (harness.cpu_s(served.pid) - c0) / total if total > 0 else 0.0
