@@ -145,7 +145,7 @@ def dcgm_exporter(s: StackSettings) -> list[dict[str, Any]]:
                 },
                 "volumeMounts": [
                     {"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True},
-                    {"name": "tmp", "mountPath": "/tmp"},  # the embedded host engine's scratch files
+                    {"name": "tmp", "mountPath": "/tmp"},  # scratch space: the root filesystem is read-only
                 ],
             }
         ],

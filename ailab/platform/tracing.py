@@ -68,7 +68,7 @@ def jaeger() -> list[dict[str, Any]]:
         "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 6},
         "resources": resources("100m", "512Mi", cpu_limit="500m"),
         "securityContext": container_context(JAEGER_UID),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # the only path it writes (in-memory storage)
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # scratch space: traces stay in memory
     }
     pod = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]}
     return [
