@@ -377,7 +377,7 @@ LLAMA_SHAPES: dict[str, dict[str, Any]] = {
         num_attention_heads=4,
         num_key_value_heads=2,
         vocab_size=256,  # UTF-8 bytes as tokens (the server's byte tokenizer)
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         tie_word_embeddings=False,
     ),
 }
@@ -536,6 +536,7 @@ class LLMEngine:
         self.scale = 1.0 / math.sqrt(m.head_dim)
         self._ids = 0
         self._graphs: dict[int, Any] = {}
+        self.last_logits: tuple[list[Request], torch.Tensor] | None = None
         self._static: dict[str, torch.Tensor] = {}
         if c.cuda_graphs:
             self._capture_graphs()
@@ -865,6 +866,7 @@ class LLMEngine:
         for req, n in sched:
             req.num_computed += n
             self._register_full_blocks(req)
+        self.last_logits = (sample_reqs, logits)  # for checks that compare logits (no copy is made)
         picks = self._sample(logits, sample_reqs) if sample_reqs else []
         now = time.perf_counter()
         events = []

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One device call for the LLM area (issue 18): the engine's GPU test, then the selected experiments through the lab's
+# own runner on CUDA (results carry provenance: the carried bare clone stands in for .git), packed into $OUT.
+# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d78.e1,d78.e2 [BUDGET_S=520] [QUICK=1] [TESTS=1] \
+#   workloads/llm/gpu_suite.sh      carry: .lab/engwheels (pydantic wheels), .lab/llmgit (repo.tgz, bare clone)
+set -u
+SEL=${SEL:?name the experiments, e.g. SEL=d78.e1}
+GIT_TGZ=.lab/llmgit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude.sh
+{
+  date -u +%FT%TZ
+  nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.mem --format=csv
+  python3 -c "import torch, transformers, triton, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda, transformers.__version__, triton.__version__)"
+  git rev-parse HEAD 2>&1; git status --porcelain 2>/dev/null | head -5
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+touch /tmp/suite-start
+if [ -n "${TESTS:-}" ]; then
+  timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_llm_engine_gpu.py > "$OUT/gpu_tests.log" 2>&1
+  echo "gpu tests rc=$?"; tail -3 "$OUT/gpu_tests.log"
+fi
+args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
+timeout "${BUDGET_S:-520}" python3 - "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1 <<'PY'
+import sys, time
+from ailab.curriculum import load_catalogue
+from ailab.results import provenance
+from ailab.runner import resolve, run_one
+quick = "--quick" in sys.argv[2:]
+prov = provenance.collect()
+cat = load_catalogue(check_runners=False)  # import only the selected runners
+for exp in resolve(sys.argv[1], cat):
+    t0 = time.perf_counter()
+    o = run_one(exp, "cuda", quick, prov)
+    print(f"{o.experiment_id} {o.status} {time.perf_counter() - t0:.1f}s {o.reason[:600]}", flush=True)
+PY
+echo "runner rc=$?"
+find reports/results -name '*.json' -newer /tmp/suite-start > /tmp/new.txt
+find .lab/attempts -name '*.json' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null
+find .lab/logs -name '*.log' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null
+tar czf "$OUT/results.tgz" -T /tmp/new.txt
+grep -E "^d[0-9]+\.e[0-9]+ " "$OUT/run.log" | cut -c1-400
+tail -25 "$OUT/run.log"
