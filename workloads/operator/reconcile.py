@@ -52,12 +52,16 @@ def desired_deployment(
     requests: dict[str, str] = {"cpu": "1", "memory": "4Gi"}
     if gpus:
         limits["nvidia.com/gpu"] = requests["nvidia.com/gpu"] = str(gpus)
+    # Pod Security "restricted" (the ailab namespace enforces it; docs/security.md): the lab's UID 10001, the same
+    # as the stack's own Triton (ailab/platform/serving.py; literal here, workloads may not import the platform)
     security = {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
     return {
         "apiVersion": "apps/v1",
@@ -69,6 +73,14 @@ def desired_deployment(
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "fsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "automountServiceAccountToken": False,  # Triton never calls the Kubernetes API
                     "initContainers": [
                         {
                             "name": "model-repository",
@@ -80,7 +92,7 @@ def desired_deployment(
                                 "requests": {"cpu": "100m", "memory": "256Mi"},
                                 "limits": {"cpu": "100m", "memory": "256Mi"},
                             },
-                            "securityContext": {**security, "runAsUser": 10001},  # the image's ailab user
+                            "securityContext": security,  # 10001 is also the models image's ailab user
                         }
                     ],
                     "containers": [
@@ -97,7 +109,13 @@ def desired_deployment(
                                 {"name": "http", "containerPort": 8000},
                                 {"name": "metrics", "containerPort": 8002},
                             ],
+                            "env": [{"name": "HOME", "value": "/tmp"}],  # the image's home is not writable
                             "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}},
+                            "livenessProbe": {
+                                "httpGet": {"path": "/v2/health/live", "port": "http"},
+                                "periodSeconds": 10,
+                                "failureThreshold": 6,
+                            },
                             "resources": {"requests": requests, "limits": limits},
                             "securityContext": security,
                             "volumeMounts": [

@@ -292,11 +292,6 @@ def test_a_namespace_only_a_chart_uses_is_created_and_labelled(plans_by_week) ->
         assert ps.SYSTEM_NS in names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workloads/operator/reconcile.py (not ailab/platform) still builds Triton pods outside the restricted "
-    "profile; requested in .coord/requests-security.md. Remove this marker when it passes.",
-)
 def test_deployments_the_operator_creates_meet_the_baseline() -> None:
     """The operator creates Triton Deployments at run time in the restricted lab namespace: same rules."""
     dep = desired_deployment("bert", "ailab", {"model": "bert_onnx"}, "localhost/ailab-triton-models:0.1.0")
