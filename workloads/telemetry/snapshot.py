@@ -34,8 +34,9 @@ MAX_POINTS = 240  # points per series: Grafana picks the step from the panel wid
 UNITS: dict[str, tuple[str, float]] = {
     "reqps": ("req/s", 1.0), "ops": ("ops/s", 1.0), "s": ("s", 1.0), "ms": ("ms", 1.0), "µs": ("µs", 1.0),
     "us": ("µs", 1.0), "ns": ("ns", 1.0), "percent": ("%", 1.0), "percentunit": ("%", 100.0), "watt": ("W", 1.0),
-    "celsius": ("°C", 1.0), "short": ("", 1.0), "none": ("", 1.0), "": ("", 1.0),
+    "celsius": ("°C", 1.0), "cps": ("counts/s", 1.0), "short": ("", 1.0), "none": ("", 1.0), "": ("", 1.0),
 }  # fmt: skip
+TIME = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}  # Grafana's time unit ids, in seconds
 SCALED = {"bytes": ("B", 1024.0, ("", "Ki", "Mi", "Gi", "Ti")), "Bps": ("B/s", 1024.0, ("", "Ki", "Mi", "Gi")),
           "hertz": ("Hz", 1000.0, ("", "k", "M", "G"))}  # fmt: skip
 
@@ -158,6 +159,12 @@ def legend(fmt: str, metric: dict[str, str], expr: str) -> str:
 
 def scale(unit_id: str, peak: float) -> tuple[str, float]:
     """(axis unit, factor to divide values by) for a Grafana unit id and the largest absolute value."""
+    if unit_id in TIME and peak > 0:  # Grafana shows durations in the largest unit that keeps the peak >= 1
+        seconds = TIME[unit_id]
+        peak_s = peak * seconds
+        for name, size in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+            if peak_s >= size or name == "ns":
+                return name, size / seconds
     if unit_id in SCALED:
         base, step, prefixes = SCALED[unit_id]
         k = 0
