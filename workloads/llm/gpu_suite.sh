@@ -15,7 +15,7 @@ GIT_TGZ=.lab/llmgit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude
 cat "$OUT/env.txt"
 touch /tmp/suite-start
 if [ -n "${TESTS:-}" ]; then
-  timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_llm_engine_gpu.py > "$OUT/gpu_tests.log" 2>&1
+  timeout 60 python3 -m pytest -q -p no:cacheprovider -m gpu tests/gpu/test_llm_engine_gpu.py > "$OUT/gpu_tests.log" 2>&1
   echo "gpu tests rc=$?"; tail -3 "$OUT/gpu_tests.log"
 fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
