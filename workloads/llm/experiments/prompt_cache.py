@@ -155,10 +155,61 @@ def _compare(
             len(served),
         )
         summary[c] = {"mean_ms": sum(lat) / len(lat), "same": same, **hits, "served": served}
+    summary["_divergence"] = _divergences(model, cfg, ctx, prompts, records, configs[0])
     return t, summary
 
 
+def _divergences(model, cfg, ctx: Context, prompts, records, ref_name: str) -> Table | None:
+    """At each request whose greedy output differs from the uncached run: the first differing token's top-2 logit
+    gap, computed twice on the same tokens (no cache: the whole sequence re-run; full cache: prefill then one step),
+    beside how far the two code paths' logits differ there. A gap smaller than that difference is a near-tie that
+    rounding decides; a larger one would point at a bug."""
+    import torch
+
+    from workloads.llm.generate import forward_all
+    from workloads.llm.kvcache import FullCache, NoCache
+
+    ref = records[ref_name]
+    t = Table.of(
+        "divergences from the uncached output: top-2 logit gap at the first differing token",
+        [
+            ("configuration", ""),
+            ("request", ""),
+            ("kind", ""),
+            ("first differing token", "index"),
+            ("top-2 gap, no cache", "logit"),
+            ("top-2 gap, full cache", "logit"),
+            ("max |logit difference| between the two", "logit"),
+            ("near-tie (gap < difference)", ""),
+        ],
+        caption="Logits of the uncached run's sequence up to the token before the divergence, recomputed by two "
+        f"code paths ({cfg.dtype}, {ctx.device}); the gap is top-1 minus top-2 of that step's logits.",
+    )
+    for c, served in records.items():
+        if c == ref_name:
+            continue
+        for i, (a, b) in enumerate(zip(served, ref, strict=True)):
+            if a.tokens == b.tokens:
+                continue
+            k = next(j for j, (x, y) in enumerate(zip(a.tokens, b.tokens, strict=True)) if x != y)
+            seq = prompts[i] + b.tokens[:k]
+            with torch.no_grad():
+                un = forward_all(model, seq, NoCache())[-1].float()
+                full = FullCache(cfg, capacity=len(seq), device=ctx.device)
+                forward_all(model, seq[:-1], full)
+                fc = forward_all(model, seq[-1:], full, start=len(seq) - 1)[-1].float()
+
+            def gap(x: torch.Tensor) -> float:
+                v = torch.topk(x, 2).values
+                return float(v[0] - v[1])
+
+            diff = float((un - fc).abs().max())
+            t.add(c, i, a.kind, k, gap(un), gap(fc), diff, "yes" if gap(un) < diff else "no")
+    return t if t.rows else None
+
+
 def _equal_note(summary: dict) -> str:
+    summary = {c: s for c, s in summary.items() if not c.startswith("_")}
     n = len(next(iter(summary.values()))["served"])
     bad_ = [c for c, s in summary.items() if s["same"] != n]
     if not bad_:
@@ -186,6 +237,8 @@ def baseline(ctx: Context, p: WorkloadParams) -> Output:
         kinds.add(k, len(lat), sum(lat) / len(lat) if lat else float("nan"))
     out = Output(tables=[t, kinds])
     out.notes.append(_equal_note(summary))
+    if summary["_divergence"] is not None:
+        out.tables.append(summary["_divergence"])
     return out
 
 
@@ -195,11 +248,15 @@ def workload(ctx: Context, p: WorkloadParams) -> Output:
     t, summary = _compare(ctx, p, _spec(p, p.repeat))
     s = Series("latency by cache configuration", Column("configuration", ""), Column("mean", "ms"), kind="bar")
     for c, v in summary.items():  # x is the configuration's name: the bar plot labels its ticks with it
+        if c.startswith("_"):
+            continue
         s.lines.setdefault("request latency", []).append([c, v["mean_ms"]])
         s.lines.setdefault("TTFT", []).append([c, 1e3 * sum(r.ttft_s for r in v["served"]) / len(v["served"])])
     out = Output(tables=[t], series=[s])
+    if summary["_divergence"] is not None:
+        out.tables.append(summary["_divergence"])
     base = summary["no cache"]["mean_ms"]
-    best = min(summary, key=lambda c: summary[c]["mean_ms"])
+    best = min((c for c in summary if not c.startswith("_")), key=lambda c: summary[c]["mean_ms"])
     out.notes += [
         _equal_note(summary),
         f"Fastest here: {best}, mean latency {summary[best]['mean_ms'] / base:.2f}× the uncached mean.",
@@ -221,7 +278,11 @@ def with_without(ctx: Context, p: WithWithoutParams) -> Output:
     for r in p.repeats:
         t, summary = _compare(ctx, p, _spec(p, r))
         out.tables.append(t)
+        if summary["_divergence"] is not None:
+            out.tables.append(summary["_divergence"])
         for c, v in summary.items():
+            if c.startswith("_"):
+                continue
             lat.point(c, 100 * r, v["mean_ms"])
         both = summary["response + prefix KV"]
         hit.point("response + prefix KV", 100 * both["request hit rate (response)"], both["mean_ms"])
