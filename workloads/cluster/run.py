@@ -27,8 +27,8 @@ def weeks_with(component: str, setting: str | None = None) -> str:
         if conf is None:
             continue
         if setting is not None:
-            value = conf.get(setting)
-            if not value or (isinstance(value, dict) and value.get("enabled") is False):
+            value = conf.get(setting)  # present means on (`circuitBreaker: {}` takes the defaults) unless disabled
+            if value is None or value is False or (isinstance(value, dict) and not value.get("enabled", True)):
                 continue
         out.append(str(n))
     return ("weeks " + ", ".join(out)) if out else "no week"

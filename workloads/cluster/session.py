@@ -269,10 +269,10 @@ def cluster_session(
     p: ClusterParams,
     also_needs: Sequence[str] = (),
     namespace: str | None = None,
-    connector: Callable[..., Found] = connect,
+    connector: Callable[..., Found] | None = None,
 ) -> Iterator[ClusterSession]:
     """Connect (or Skip naming where it looked and what else is needed) and yield a session cleaned up on exit."""
-    found = connector(kubeconfig=p.kubeconfig, context=p.kube_context, also_needs=also_needs)
+    found = (connector or connect)(kubeconfig=p.kubeconfig, context=p.kube_context, also_needs=also_needs)
     ctx.log(f"cluster: {found.source}, API server {found.server} ({found.version})")
     s = ClusterSession(found.api, ctx.experiment_id, namespace, log=ctx.log, found=found)
     with managed(s):
