@@ -102,6 +102,16 @@ def query_range(url: str, expr: str, start: float, end: float, step: float, noca
     return Timed(ms, len(res), sum(len(s["values"]) for s in res), values)
 
 
+def timed_query(url: str, expr: str) -> float:
+    """Wall time of one instant /api/v1/query, ms."""
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}", timeout=300) as r:
+        body = json.loads(r.read())
+    if body.get("status") != "success":
+        raise PromError(f"{url} {expr}: {body.get('error')}")
+    return (time.perf_counter() - t0) * 1000
+
+
 def relative_gap(a: dict[str, list[tuple[float, float]]], b: dict[str, list[tuple[float, float]]]) -> float:
     """Median relative difference of the values two stores return at the same series and timestamps (0 = equal)."""
     diffs = []
