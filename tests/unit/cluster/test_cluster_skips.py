@@ -140,3 +140,14 @@ def test_default_places_and_an_api_server_that_does_not_answer(tmp_path: Path, m
     assert msg.endswith("; this experiment also needs: Istio")
     with pytest.raises(Skip, match="context nope"):
         kube.connect(str(cfg), context="nope", env={}, timeout_s=2)
+
+
+def test_the_user_guide_lists_every_experiment_with_its_runner_and_week() -> None:
+    doc = (REPO_ROOT / "docs/cluster-experiments.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines() if line.startswith("| d")}
+    assert set(rows) == set(BINDINGS)
+    for exp_id, b in BINDINGS.items():
+        runner = b["runner"].removeprefix("workloads.cluster.experiments.")
+        week = (b.get("params") or {}).get("week") or week_of_day(int(exp_id[1:3]))
+        cells = [c.strip() for c in rows[exp_id].split("|")]
+        assert cells[3] == f"`{runner}`" and cells[4] == f"{week:02d}", rows[exp_id]
