@@ -317,6 +317,8 @@ def report(
     total_failed = sum(1 for _, _, e in tl if e)
     notes = [
         at_start,
+        f"Host CPU busy during the load window: {100 * res.host_cpu_busy:.0f} % of all cores (load generator "
+        f"{res.generator_cpu:.2f} cores).",
         f"Whole run: {len(tl)} requests, {total_failed} failed "
         f"({', '.join(f'{k} {n}' for k, n in sorted(res.errors.items())) or 'no errors'}); "
         f"error example: {next(iter(res.error_examples.values()), '-')[:200]}",
