@@ -88,3 +88,18 @@ def placed(pod: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     c = condition(pod, "PodScheduled") or {}
     return pod if c.get("status") == "True" or c.get("reason") == "Unschedulable" else None
+
+
+def triton_copy(view: StackView, name: str, labels: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
+    """A one-replica copy of the stack's triton-stable Deployment under `name`, selected by `labels` (which must
+    include a unique `app`), for a namespace of the run's: same image, args, probes, resources, security context;
+    no service account of the stack's namespace (it would not exist there) and no API token."""
+    d = copy.deepcopy(view.one("Deployment", "triton-stable"))
+    d["metadata"] = {"name": name, **({"namespace": namespace} if namespace else {})}
+    d["spec"]["replicas"] = 1
+    d["spec"]["selector"] = {"matchLabels": {k: v for k, v in labels.items() if k in ("app", "tenant")}}
+    d["spec"]["template"]["metadata"] = {"labels": labels}
+    pod = d["spec"]["template"]["spec"]
+    pod.pop("serviceAccountName", None)
+    pod["automountServiceAccountToken"] = False
+    return d

@@ -115,7 +115,8 @@ class ClusterSession:
         before = self.api.get(api_version, kind, name, namespace)
         if before is None:
             return False
-        self.removed.setdefault(ref, before)
+        # re-create it as it was before the run, not as a patch of this run left it
+        self.removed.setdefault(ref, self.snapshots.pop(ref, before))
         return self.api.delete(api_version, kind, name, namespace)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
@@ -188,7 +189,8 @@ class ClusterSession:
     # --- undoing ------------------------------------------------------------------------------------------------
 
     def close(self) -> list[str]:
-        """Restore what was changed, delete what was created (newest first), then the run's namespace.
+        """Restore what was changed, delete what was created (newest first), re-create what was removed (after
+        the run's own replacements are gone), then delete the run's namespace.
 
         Returns what could not be undone (empty when all went well)."""
         problems: list[str] = []
@@ -203,6 +205,14 @@ class ClusterSession:
                     self.api.patch(ref.api_version, ref.kind, ref.name, ref.namespace, {"spec": back})
             except Exception as exc:  # noqa: BLE001 - keep undoing the rest; report every failure
                 problems.append(f"{ref}: restore failed ({type(exc).__name__}: {exc})")
+        ns_ref = Ref("v1", "Namespace", self.namespace, None)
+        for ref in reversed(self.created):
+            if ref == ns_ref or (self._own_namespace and ref.namespace == self.namespace):
+                continue  # deleted with the namespace
+            try:
+                self.api.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"{ref}: delete failed ({type(exc).__name__}: {exc})")
         for ref, before in self.removed.items():
             try:
                 md = {
@@ -213,14 +223,6 @@ class ClusterSession:
                 self.api.apply({**{k: v for k, v in before.items() if k != "status"}, "metadata": md})
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"{ref}: re-create failed ({type(exc).__name__}: {exc})")
-        ns_ref = Ref("v1", "Namespace", self.namespace, None)
-        for ref in reversed(self.created):
-            if ref == ns_ref or (self._own_namespace and ref.namespace == self.namespace):
-                continue  # deleted with the namespace
-            try:
-                self.api.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"{ref}: delete failed ({type(exc).__name__}: {exc})")
         if self._own_namespace and ns_ref in self.created:
             try:
                 self.api.delete("v1", "Namespace", self.namespace)

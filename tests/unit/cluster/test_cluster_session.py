@@ -164,3 +164,60 @@ def test_merge_diff_turns_current_into_wanted() -> None:
     patch = merge_diff(cur, want)
     assert patch == {"x": None, "b": {"c": 5, "d": None}, "l": [1]}
     assert merge(cur, patch) == want and merge_diff(want, want) == {}
+
+
+def test_a_patched_then_removed_object_comes_back_as_it_was_before_the_run() -> None:
+    ef = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "triton-local-ratelimit", "namespace": "ailab", "uid": "u-1"},
+        "spec": {"token_bucket": {"max_tokens": 100}},
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "triton-cpu", "namespace": "ailab"},
+        "spec": {"maxReplicas": 4},
+    }
+    api = FakeApi([ef])
+    s = session(api)
+    s.patch(
+        "networking.istio.io/v1alpha3",
+        "EnvoyFilter",
+        "triton-local-ratelimit",
+        "ailab",
+        {"spec": {"token_bucket": {"max_tokens": 500}}},
+    )
+    s.remove("networking.istio.io/v1alpha3", "EnvoyFilter", "triton-local-ratelimit", "ailab")
+    s.apply(hpa)  # the run's own object in the stack's namespace
+    assert s.close() == []
+    back = api.get("networking.istio.io/v1alpha3", "EnvoyFilter", "triton-local-ratelimit", "ailab")
+    assert back["spec"] == ef["spec"] and "uid" not in api.applied[-1]["metadata"]
+    deleted = api.calls.index(("delete", "HorizontalPodAutoscaler ailab/triton-cpu"))
+    recreated = api.calls.index(("apply", "EnvoyFilter ailab/triton-local-ratelimit"))
+    assert deleted < recreated  # the run's replacements go before the stack's objects come back
+
+
+def test_triton_copies_select_their_own_pods_without_the_stack_s_service_account() -> None:
+    from workloads.cluster import pods
+    from workloads.cluster.stack import StackView
+
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "triton-stable", "namespace": "ailab"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "triton"}},
+            "template": {
+                "metadata": {"labels": {"app": "triton"}},
+                "spec": {"serviceAccountName": "triton", "containers": [{"name": "tritonserver"}]},
+            },
+        },
+    }
+    view = StackView(1, manifests=[dep])
+    c = pods.triton_copy(view, "triton", {"app": "triton", "tenant": "tenant-a", "version": "stable"}, "ailab-tenant-a")
+    assert c["metadata"] == {"name": "triton", "namespace": "ailab-tenant-a"} and c["spec"]["replicas"] == 1
+    assert c["spec"]["selector"] == {"matchLabels": {"app": "triton", "tenant": "tenant-a"}}
+    assert "serviceAccountName" not in c["spec"]["template"]["spec"]
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "triton"  # the view is not changed

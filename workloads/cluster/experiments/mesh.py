@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ailab.contract import Column, Context, Output, Series, Skip, Table
-from workloads.cluster import traffic
+from workloads.cluster import pods, traffic
 from workloads.cluster.load import LOAD_COLUMNS, VERSION_HEADER, drive, endpoint, load_table_row, probe
 from workloads.cluster.prom import Prom, by_label
 from workloads.cluster.run import host_note, needs, on_stack
@@ -257,16 +257,6 @@ class SidecarParams(MeshParams):
     route: Literal["nodeport"] = "nodeport"
 
 
-def _copy(view: StackView, name: str, inject: bool) -> dict[str, Any]:
-    d = json.loads(json.dumps(view.one("Deployment", "triton-stable")))
-    labels = {"app": name, "version": "stable", "sidecar.istio.io/inject": str(inject).lower()}
-    d["metadata"] = {"name": name}
-    d["spec"]["replicas"] = 1
-    d["spec"]["selector"] = {"matchLabels": {"app": name}}
-    d["spec"]["template"]["metadata"] = {"labels": labels}
-    return d
-
-
 def sidecar_overhead(ctx: Context, p: SidecarParams) -> Output:
     """Two copies of the stack's Triton Deployment in the run's namespace, one with an Envoy sidecar, one without,
     each behind its own NodePort: the same load through each; the difference is the sidecar's cost."""
@@ -274,7 +264,8 @@ def sidecar_overhead(ctx: Context, p: SidecarParams) -> Output:
     with on_stack(ctx, p, needs.ISTIO, needs.GPU_NODES) as (s, view):
         s.require_kinds(ISTIO_KINDS)
         for name, inject in (("triton-mesh", True), ("triton-plain", False)):
-            s.apply(_copy(view, name, inject))
+            labels = {"app": name, "version": "stable", "sidecar.istio.io/inject": str(inject).lower()}
+            s.apply(pods.triton_copy(view, name, labels))
         for name in ("triton-mesh", "triton-plain"):
             s.wait_rollout(name, timeout_s=900)
         got = {}

@@ -24,7 +24,6 @@ CA_SELECTOR = "app.kubernetes.io/instance=cluster-autoscaler"  # the Helm releas
 
 
 class NodeScaleParams(ScaleParams):
-    scalers: list[str] = Field(default=["cpu"], min_length=1, max_length=1)  # type: ignore[assignment]
     max_replicas: int = Field(default=8, ge=1, le=100)
     steps_qps: list[float] = Field(default=[100, 500, 1000, 2000], min_length=1)
     step_s: float = Field(default=120, gt=0)
@@ -92,7 +91,7 @@ def cluster_autoscaler(ctx: Context, p: NodeScaleParams) -> Output:
         if p.status_only:
             return Output(tables=[st])
         ns = view.namespace
-        install_scaler(s, view, "cpu", p, None)  # type: ignore[arg-type]
+        install_scaler(s, view, "cpu", p, None)  # the run's own HPA on CPU drives the replicas
         phases = []
         with endpoint(s, view, "nodeport") as url:
             plan = [(q, p.step_s) for q in p.steps_qps] + [(p.low_qps, p.scale_in_s)]

@@ -4,13 +4,13 @@ landed (same node, which GPU), and each tenant's latency and throughput with the
 
 from __future__ import annotations
 
-import copy
 import threading
 from typing import Any
 
 from pydantic import Field
 
 from ailab.contract import Context, Output, Skip, Table
+from workloads.cluster import pods
 from workloads.cluster.load import LOAD_COLUMNS, drive, endpoint, load_table_row
 from workloads.cluster.objects import node_gpus, placement
 from workloads.cluster.run import host_note, needs, on_stack
@@ -27,12 +27,9 @@ class TenancyParams(ClusterParams):
 
 
 def tenant_deployment(view: StackView, tenant: str) -> dict[str, Any]:
-    d = copy.deepcopy(view.one("Deployment", "triton-stable"))
+    """The stack's Triton, one replica, in the tenant's namespace (without the stack's PriorityClass)."""
     labels = {"app": "triton", "version": "stable", "tenant": tenant}
-    d["metadata"] = {"name": "triton", "namespace": f"ailab-{tenant}"}
-    d["spec"]["replicas"] = 1
-    d["spec"]["selector"] = {"matchLabels": {"app": "triton", "tenant": tenant}}
-    d["spec"]["template"]["metadata"] = {"labels": labels}
+    d = pods.triton_copy(view, "triton", labels, f"ailab-{tenant}")
     d["spec"]["template"]["spec"].pop("priorityClassName", None)
     return d
 
