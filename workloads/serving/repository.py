@@ -19,6 +19,7 @@ from ailab.contract import paths
 from ailab.contract import probes as host
 from workloads.serving.modelspec import (
     DynamicBatching,
+    EnsembleStep,
     InstanceGroup,
     ModelSpec,
     QueuePolicy,
@@ -28,10 +29,12 @@ from workloads.serving.modelspec import (
     VersionPolicy,
     to_config,
     validate,
+    validate_ensembles,
 )
 
 __all__ = [
     "DynamicBatching",
+    "EnsembleStep",
     "InstanceGroup",
     "ModelSpec",
     "QueuePolicy",
@@ -42,6 +45,7 @@ __all__ = [
     "build_repository",
     "mlp_spec",
     "read_config",
+    "register_source",
     "week_models",
 ]
 
@@ -58,6 +62,7 @@ class Source:
 
     shapes: dict[str, tuple[int, ...]]
     files: Callable[[str, Path], dict[str, Path]]  # (runtime, cache dir) -> {file name in version dir: path}
+    model_py: Path | None = None  # the python-backend model.py serving it (None: backend/model.py, ONNX/torch)
 
 
 def _mlp_files(runtime: str, cache: Path) -> dict[str, Path]:
@@ -92,6 +97,15 @@ def _torchscript_from_onnx(onnx_path: Path) -> Path:
 
 
 SOURCES: dict[str, Source] = {"mlp": Source({"input": (-1, 1, 28, 28), "logits": (-1, 10)}, _mlp_files)}
+
+
+def register_source(name: str, source: Source) -> None:
+    """Make `name` usable as ModelSpec.source (an area's own networks or python steps); the same name must always
+    mean the same source."""
+    old = SOURCES.get(name)
+    if old is not None and old != source:
+        raise SpecError(f"source {name!r}: already registered with other shapes/files")
+    SOURCES[name] = source
 
 
 def model_cache() -> Path:
@@ -148,12 +162,16 @@ def build_repository(specs: Sequence[ModelSpec], out_dir: Path, n_gpus: int | No
     if len(set(names)) != len(names):
         raise SpecError(f"model names {names}: must be unique within a repository")
     for s in specs:
+        if s.ensemble:  # no network of its own: its steps' models are checked below
+            validate(s)
+            continue
         if s.source not in SOURCES:
             raise SpecError(f"model {s.name!r}: source {s.source!r}: allowed {', '.join(SOURCES)}")
         validate(s, SOURCES[s.source].shapes, n_gpus)
+    validate_ensembles(specs)
     out_dir = Path(out_dir)
     cache = model_cache()
-    files = {s.name: SOURCES[s.source].files(s.runtime, cache) for s in specs}
+    files = {s.name: SOURCES[s.source].files(s.runtime, cache) for s in specs if not s.ensemble}
     if out_dir.exists():
         shutil.rmtree(out_dir)
     for s in specs:
@@ -165,8 +183,10 @@ def build_repository(specs: Sequence[ModelSpec], out_dir: Path, n_gpus: int | No
             raise SpecError(f"model {s.name!r}: config.pbtxt does not read back as written")
         for v in s.versions:
             vdir = mdir / str(v)
-            vdir.mkdir()
-            shutil.copy2(BACKEND_MODEL, vdir / "model.py")
+            vdir.mkdir()  # an ensemble's version directory stays empty, but Triton needs it
+            if s.ensemble:
+                continue
+            shutil.copy2(SOURCES[s.source].model_py or BACKEND_MODEL, vdir / "model.py")
             for fname, src in files[s.name].items():
                 shutil.copy2(src, vdir / fname)
     return out_dir

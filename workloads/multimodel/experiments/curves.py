@@ -1,0 +1,124 @@
+"""Per-model latency and queue-time curves from Prometheus while the load on one model steps up: the large and the
+small model side by side (d18.e4), or two models behind Triton's rate limiter with different instance priorities
+(d60.e5, scheduling effects). The queries are the generated Triton dashboard's own panels."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict
+
+from ailab.contract import Column, Context, Output, Params, Series, Table
+
+LATENCY_PANEL = "Average request latency (server)"
+QUEUE_PANEL = "Queue vs compute time per request"
+
+
+class CurvesParams(Params):
+    scenario: Literal["large_small", "rate_limited"] = Field(
+        default="large_small",
+        description="large_small: small MLP at a fixed rate, large MLP stepped up; rate_limited: two fixed-cost "
+        "models sharing one global resource (priorities 1 and 2), the second stepped up",
+    )
+    steady_qps: Annotated[float, Strict(), Field(gt=0, le=5000, description="open-loop rate, steady model")] = 50.0
+    steady_concurrency: Annotated[int, Strict(), Field(ge=1, le=512, description="rate_limited: steady model")] = 8
+    steps: Annotated[list[Annotated[int, Strict(), Field(ge=0, le=512)]], Field(min_length=1)] = Field(
+        default=[0, 1, 2, 4], description="in flight on the stepped model, one step each (0 = idle)"
+    )
+    step_s: Annotated[float, Strict(), Field(gt=0, le=600, description="measured seconds per step")] = 10.0
+    delay_ms: Annotated[float, Strict(), Field(gt=0, le=1000, description="rate_limited: ms an execution")] = 20.0
+
+
+def _scenario(p: CurvesParams) -> tuple[list, list[str], str, str, dict]:
+    """(specs, server args, steady model, stepped model, steady stream kwargs)."""
+    from workloads.multimodel.models import fixed_cost, large, small
+    from workloads.serving.modelspec import InstanceGroup, RateLimiter, rate_limit_args
+
+    if p.scenario == "large_small":
+        specs = [small("small"), large("large", instance_groups=(InstanceGroup(count=2),))]
+        return specs, [], "small", "large", {"mode": "open", "qps": p.steady_qps}
+    rl = {pr: RateLimiter({"R": 1}, priority=pr, global_resources=("R",)) for pr in (1, 2)}
+    specs = [fixed_cost("high", p.delay_ms, count=2, rate_limiter=rl[1]),
+             fixed_cost("low", p.delay_ms, count=2, rate_limiter=rl[2])]  # fmt: skip
+    return specs, rate_limit_args(specs, {"R": 2}), "high", "low", {"concurrency": p.steady_concurrency}
+
+
+def latency_curves(ctx: Context, p: CurvesParams) -> Output:
+    """Step the load on one model while the other runs steadily; Prometheus scrapes Triton every second; per step
+    and over time: each model's server latency and queue time from the dashboard's panel queries, and the client's
+    exact percentiles for comparison."""
+    from workloads.multimodel import drive
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settle
+    from workloads.serving.common import errors, host_note, lat
+
+    at_start = host_note()
+    specs, args, steady, stepped, steady_kw = _scenario(p)
+    ((lat_q, _),) = panel_queries(LATENCY_PANEL)
+    (queue_q, _), _ = panel_queries(QUEUE_PANEL)
+    t = Table.of(
+        "per_step",
+        [("step", ""), ("model", ""), ("load", ""), ("served", "req/s"), ("client p50", "ms"), ("client p99", "ms"),
+         ("server latency (Prometheus)", "ms/req"), ("server queue (Prometheus)", "ms/req"), ("errors", "")],
+        caption=f"Prometheus columns: the panels '{LATENCY_PANEL}' and '{QUEUE_PANEL}' of "
+        f"dashboards/grafana/triton.json evaluated at the end of each step over its {p.step_s:g} s (1 s scrapes); "
+        "client columns: the lab load generator's exact nearest-rank percentiles of the same step",
+    )  # fmt: skip
+    marks: list[tuple[int, float, float]] = []
+    with observed(ctx, specs, args) as (srv, prom):
+        t_begin = time.time()
+        for i, conc in enumerate(p.steps):
+            streams = [drive.stream(srv, steady, warmup_s=1.0, duration_s=p.step_s, **steady_kw)]
+            if conc:
+                streams.append(drive.stream(srv, stepped, concurrency=conc, warmup_s=1.0, duration_s=p.step_s))
+            s0 = time.time() + 1.5  # together() starts 0.5 s from now, then 1 s of warm-up
+            res = drive.together(streams)
+            s1 = time.time()
+            marks.append((conc, s0, s1))
+            at = settle(prom)
+            lat_v = evaluate(prom, lat_q, at - s0, at)
+            queue_v = evaluate(prom, queue_q, at - s0, at)
+            for model, r, load in ((steady, res[0], _describe(steady_kw)), (stepped, res[1] if conc else None,
+                                   f"{conc} in flight")):  # fmt: skip
+                if r is None:
+                    t.add(i, model, "idle", 0.0, "-", "-", "-", "-", "-")
+                    continue
+                t.add(i, model, load, round(r.throughput_rps, 1), lat(r, "p50"), lat(r, "p99"),
+                      _ms(lat_v.get(model)), _ms(queue_v.get(model)), errors(r))  # fmt: skip
+            ctx.log(f"step {i} ({stepped} x{conc}) done")
+        t_end = time.time()
+        lat_curves = range_by_model(prom, lat_q, t_begin, t_end)
+        queue_curves = range_by_model(prom, queue_q, t_begin, t_end)
+    series = []
+    for title, curves in (("server latency per model", lat_curves), ("queue time per model", queue_curves)):
+        s = Series(title, Column("time since start", "s"), Column(title.split(" per")[0], "ms/req"))
+        for model, pts in sorted(curves.items()):
+            if model in (steady, stepped):
+                for x, y in pts:
+                    s.point(model, x, round(y / 1e3, 3))
+        series.append(s)
+    steps = Table.of("steps", [("step", ""), (f"{stepped} in flight", ""), ("from", "s"), ("to", "s")],
+                     caption="when each step's measured window ran, on the curves' time axis")  # fmt: skip
+    for i, (conc, s0, s1) in enumerate(marks):
+        steps.add(i, conc, round(s0 - t_begin, 1), round(s1 - t_begin, 1))
+    notes = [at_start]
+    if p.scenario == "rate_limited":
+        notes.append(
+            "Both models' instances need the global resource R (the server grants 2); 'high' has instance priority "
+            "1, 'low' priority 2 (half the scheduling chances). Watch the queue time of each as the low-priority "
+            "model's load grows: the limiter makes the two models' queues depend on each other."
+        )
+    else:
+        notes.append(
+            "The small MLP's server latency next to the large MLP's growing load: both share two CPU cores, so "
+            "the curves show CPU contention (on a GPU they would show SM and memory-bandwidth contention)."
+        )
+    return Output(tables=[t, steps], series=series, notes=notes)
+
+
+def _describe(kw: dict) -> str:
+    return f"{kw['qps']:g} req/s open loop" if kw.get("mode") == "open" else f"{kw['concurrency']} in flight"
+
+
+def _ms(us: float | None) -> float | str:
+    return round(us / 1e3, 3) if us is not None else "no data"

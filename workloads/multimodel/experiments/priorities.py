@@ -1,0 +1,114 @@
+"""d60.e2: dynamic-batcher priority levels under overload. A flood of default-priority (low) requests keeps one
+model's queue full; a probe stream sends requests at priority 1 (high), then, as the control, at the flood's level.
+
+The flood is the lab's load generator (requests without a priority get `default_priority_level`); the probe is
+perf_analyzer with `--request-parameter priority:<level>:int`, which tritonserver reads as the request's priority.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from pydantic import Field, Strict
+
+from ailab.contract import Context, Output, Params, Table
+
+Seconds = Annotated[float, Strict(), Field(gt=0, le=600)]
+
+
+class PriorityParams(Params):
+    delay_ms: Annotated[float, Strict(), Field(gt=0, le=1000, description="time of one execution, ms")] = 10.0
+    max_batch_size: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
+    flood_concurrency: Annotated[int, Strict(), Field(ge=1, le=1024, description="low-priority in flight")] = 48
+    probe_concurrency: Annotated[int, Strict(), Field(ge=1, le=64, description="perf_analyzer in flight")] = 2
+    probe_requests: Annotated[int, Strict(), Field(ge=10, le=10_000, description="per perf_analyzer window")] = 60
+    flood_s: Seconds = Field(default=45.0, description="flood length per phase; the probe must finish inside it")
+    stall_check_s: Seconds = Field(default=5.0, description="light-load run with and without preferred sizes")
+
+
+def _model(name: str, p: PriorityParams, preferred: bool) -> object:
+    from workloads.multimodel.models import fixed_cost
+    from workloads.serving.modelspec import DynamicBatching
+
+    db = DynamicBatching(preferred_batch_sizes=(p.max_batch_size,) if preferred else (), priority_levels=2,
+                         default_priority_level=2)  # fmt: skip
+    return fixed_cost(name, p.delay_ms, count=1, max_batch_size=p.max_batch_size, dynamic_batching=db)
+
+
+def priority_levels(ctx: Context, p: PriorityParams) -> Output:
+    """High- vs low-priority latency under overload, as a p99 ratio from one server, plus the flood's own latency
+    while each probe ran."""
+    import numpy as np
+
+    from workloads.multimodel import drive
+    from workloads.serving import harness, loadgen, perf
+    from workloads.serving.common import errors, host_note, lat
+    from workloads.serving.stats import percentile
+
+    at_start = host_note()
+    specs = [_model("prio", p, True), _model("prio_nopref", p, False)]
+    t = Table.of(
+        "probe_latency",
+        [("probe priority", ""), ("probe p50", "ms"), ("probe p90", "ms"), ("probe p99", "ms"),
+         ("probe served", "req/s"), ("probe server queue", "ms/req"), ("flood p50 meanwhile", "ms"),
+         ("flood p99 meanwhile", "ms"), ("flood served", "req/s"), ("probe inside flood", ""), ("flood errors", "")],
+        caption=f"model: one instance, {p.delay_ms:g} ms an execution, max_batch_size {p.max_batch_size}, "
+        f"preferred_batch_size {p.max_batch_size}, priority_levels 2, default_priority_level 2; flood = lab load "
+        f"generator, {p.flood_concurrency} in flight without a priority (level 2); probe = perf_analyzer, "
+        f"{p.probe_concurrency} in flight, --request-parameter priority:N:int, count windows of "
+        f"{p.probe_requests} requests; 'meanwhile' = flood requests sent while the probe ran",
+    )  # fmt: skip
+    got: dict[int, float] = {}
+    with harness.serve(ctx, specs) as srv:
+        for level in (1, 2):
+            holder: dict[str, loadgen.LoadResult] = {}
+            spec = drive.stream(srv, "prio", concurrency=p.flood_concurrency, warmup_s=2.0, duration_s=p.flood_s,
+                                timeline=True)  # fmt: skip
+            th = threading.Thread(target=lambda s=spec, h=holder: h.setdefault("r", loadgen.run(s)), daemon=True)
+            th.start()
+            time.sleep(3.0)  # the flood's warm-up: its queue is full before the probe starts
+            t0 = time.perf_counter()
+            try:
+                probe = perf.run(srv.address("grpc"), "prio", "grpc", p.probe_concurrency, 1, p.probe_requests,
+                                 extra=("--request-parameter", f"priority:{level}:int"),
+                                 workdir=ctx.workdir / f"pa{level}")  # fmt: skip
+            finally:
+                t1 = time.perf_counter()
+                th.join()
+            flood = holder["r"]
+            lo, hi = t0 - flood.window_start, t1 - flood.window_start
+            during = np.sort([ms for (ts, ms, err) in flood.timeline if lo <= ts <= hi and not err])
+            inside = t1 <= flood.window_start + flood.window_s
+            t.add(level, round(probe.p50_ms, 2), round(probe.p90_ms, 2), round(probe.p99_ms, 2),
+                  round(probe.throughput_rps, 1), round(probe.server_queue_ms, 2), round(percentile(during, 50), 2),
+                  round(percentile(during, 99), 2), round(flood.throughput_rps, 1),
+                  "yes" if inside else f"no: probe ended {t1 - flood.window_start - flood.window_s:.1f} s after",
+                  errors(flood))  # fmt: skip
+            got[level] = probe.p99_ms
+            ctx.log(f"priority {level}: probe p99 {probe.p99_ms:.1f} ms, flood p99 {percentile(during, 99):.1f} ms")
+        stall = Table.of(
+            "light_load",
+            [("preferred_batch_size", ""), ("p50", "ms"), ("p99", "ms"), ("p99.9", "ms"), ("max", "ms"),
+             ("served", "req/s")],
+            caption=f"both priority models at light load (lab load generator, 2 in flight, {p.stall_check_s:g} s, "
+            "no priority sent): whether tritonserver 2.51's priority queue without a preferred batch size delays "
+            "some requests (seen while this experiment was built), measured on this run",
+        )  # fmt: skip
+        for name, pref in (("prio", str(p.max_batch_size)), ("prio_nopref", "none")):
+            r = loadgen.run(drive.stream(srv, name, concurrency=2, warmup_s=1.0, duration_s=p.stall_check_s))
+            stall.add(pref, lat(r, "p50"), lat(r, "p99"), lat(r, "p99.9"), lat(r, "max"), round(r.throughput_rps, 1))
+    ratio = Table.of(
+        "priority_effect",
+        [("high p99 / low p99", "x"), ("high p99", "ms"), ("low p99", "ms")],
+        caption="the probe's p99 at priority 1 over its p99 at the flood's level 2, same server, same flood",
+    )
+    ratio.add(round(got[1] / got[2], 3) if got[2] else float("nan"), round(got[1], 2), round(got[2], 2))
+    notes = [
+        at_start,
+        "With priority levels the dynamic batcher keeps one queue per level and forms each batch from the highest "
+        "level first: a high-priority request waits for the execution in progress and at most a batch of its own "
+        "level, not for the flood's queue.",
+    ]
+    return Output(tables=[ratio, t, stall], notes=notes)

@@ -1,0 +1,88 @@
+"""Per-model latency from a live Prometheus scraping the local tritonserver, through the panel queries of the
+generated Triton dashboard (dashboards/grafana/triton.json, written by `ailab.observability`): the panel a Grafana
+user would look at, evaluated on Prometheus' query API.
+
+    with observed(ctx, specs, args) as (srv, prom):   # tritonserver + Prometheus (1 s scrape) on free ports
+        ...load...
+        per_model = evaluate(prom, panel_queries("Queue vs compute time per request")[1][0], window_s=10)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ailab.contract import Context, paths
+from workloads.observability.prom import Prom
+from workloads.serving.harness import Served
+from workloads.serving.modelspec import ModelSpec
+
+DASHBOARD = paths.REPO_ROOT / "dashboards" / "grafana" / "triton.json"
+
+
+def panel_queries(title: str, dashboard: Path = DASHBOARD) -> list[tuple[str, str]]:
+    """(expr, legend) of every query of the panel called `title` in the generated dashboard; KeyError if absent."""
+    model = json.loads(Path(dashboard).read_text())
+    for p in model.get("panels", []):
+        if p.get("title") == title:
+            return [(t["expr"], t.get("legendFormat", "")) for t in p.get("targets", [])]
+    raise KeyError(f"{dashboard}: no panel titled {title!r}")
+
+
+def concrete(expr: str, rate_window: str) -> str:
+    """A panel query with Grafana's variables filled in: every instance and model, `rate_window` for
+    $__rate_interval (what Grafana would substitute)."""
+    return (
+        expr.replace("$__rate_interval", rate_window).replace('=~"$instance"', '=~".*"').replace('=~"$model"', '=~".*"')
+    )
+
+
+def evaluate(prom: Prom, expr: str, window_s: float, at: float | None = None) -> dict[str, float]:
+    """model -> value of the panel query over the last `window_s` seconds (at `at`, default now)."""
+    out = {}
+    for r in prom.query(concrete(expr, f"{max(2, round(window_s))}s"), at=at):
+        out[r["metric"].get("model", "")] = float(r["value"][1])
+    return out
+
+
+def range_by_model(
+    prom: Prom, expr: str, start: float, end: float, step_s: float = 1.0, rate_window_s: int = 5
+) -> dict[str, list[tuple[float, float]]]:
+    """model -> [(seconds since start, value)] of the panel query with a short rate window (a curve over time)."""
+    data = prom.get(
+        "/api/v1/query_range",
+        {"query": concrete(expr, f"{rate_window_s}s"), "start": start, "end": end, "step": step_s},
+    )
+    out: dict[str, list[tuple[float, float]]] = {}
+    for r in data["result"]:
+        pts = [(round(float(t) - start, 1), float(v)) for t, v in r["values"] if v not in ("NaN", "+Inf", "-Inf")]
+        out[r["metric"].get("model", "")] = pts
+    return out
+
+
+@contextmanager
+def observed(
+    ctx: Context, specs: Sequence[ModelSpec], args: Sequence[str] = (), scrape_interval: str = "1s"
+) -> Iterator[tuple[Served, Prom]]:
+    """tritonserver over a repository built from `specs` (extra server `args`) and a Prometheus scraping it, both
+    on free ports through the context's local platform; stopped on exit."""
+    from workloads.observability.stack import observed_platform
+    from workloads.serving.repository import build_repository
+
+    state = ctx.workdir / "observed"
+    repo = build_repository(specs, ctx.workdir / "repository")
+    opts = {"triton.model_repository": repo, "triton.args": list(args), "triton.cache_size_bytes": 0}
+    with observed_platform(
+        ctx.platform, state, scrape_interval, services=["triton", "prometheus"], extra_options=opts
+    ) as s:
+        s.prom.wait_for("nv_inference_request_success", timeout_s=60)
+        yield Served(s.platform, repo), s.prom
+
+
+def settle(prom: Prom, scrape_s: float = 1.0) -> float:
+    """Wait two scrape intervals so the last requests are in Prometheus; the time to evaluate queries at."""
+    time.sleep(2 * scrape_s + 0.5)
+    return time.time()
