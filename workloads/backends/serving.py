@@ -39,9 +39,16 @@ def text_batch(texts: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 @contextmanager
-def serve(ctx: Context, models: Sequence[TokenizerModel], workdir: Path, opt: str = "-O3") -> Iterator[Served]:
-    """Train the tokenizer, build the compiled hot loops if a model needs them, start tritonserver, stop it on exit."""
-    tok = corpus.train(workdir / "tokenizer" / "tokenizer.json")
+def serve(
+    ctx: Context,
+    models: Sequence[TokenizerModel],
+    workdir: Path,
+    opt: str = "-O3",
+    tokenizer_json: Path | None = None,
+) -> Iterator[Served]:
+    """Train the tokenizer (unless given one: training is not deterministic, so a run compares against the file it
+    serves), build the compiled hot loops if a model needs them, start tritonserver, stop it on exit."""
+    tok = tokenizer_json or corpus.train(workdir / "tokenizer" / "tokenizer.json")
     bdir = build.build(opt) if any(m.impl in ("cython", "cpp") for m in models) else None
     repo = build_repository(models, workdir / "repository", tok, bdir)
     opts = {"triton.model_repository": repo, "triton.model_control_mode": "none"}

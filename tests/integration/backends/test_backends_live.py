@@ -76,3 +76,29 @@ def test_bad_requests_are_rejected_by_triton(served: serving.Served) -> None:
 def test_load_generator_reaches_the_model(served: serving.Served) -> None:
     res, _ = serving.load(served, "tok_cpp", corpus.texts(4, 30), concurrency=2, warmup_s=0.2, duration_s=0.5)
     assert res.ok > 0 and not res.errors and res.throughput_ips == pytest.approx(4 * res.throughput_rps)
+
+
+def test_hot_loop_runner_serves_every_variant(tmp_path: Path) -> None:
+    """The runner as `lab run` calls it: each served variant is checked against the in-process result first."""
+    from workloads.backends.experiments.hot_loop import HotLoopParams, python_vs_cpp
+
+    ctx = Context(experiment_id="d30.e2", device="cpu", quick=True, workdir=tmp_path, platform=local_platform)
+    p = HotLoopParams(impls=["cpp"], batch=2, words=20, repeats=3, served=True, concurrency=1, duration_s=0.5)
+    out = python_vs_cpp(ctx, p)
+    served = {t.name: t for t in out.tables}["served"]
+    assert [r[0] for r in served.rows] == ["python", "cpp"] and all(r[-1] == "none" for r in served.rows)
+    assert any("C++/Python served p50 latency ratio" in n for n in out.notes)
+
+
+def test_instances_runner_serves_each_count_and_runs_threads(tmp_path: Path) -> None:
+    from workloads.backends.experiments.instances import InstancesParams, instances_gil
+
+    ctx = Context(experiment_id="d30.e4", device="cpu", quick=True, workdir=tmp_path, platform=local_platform)
+    p = InstancesParams(
+        counts=[1, 2], threads_impls=["python"], concurrency=2, batch=2, words=20, duration_s=0.5, thread_rounds=2
+    )
+    out = instances_gil(ctx, p)
+    t = {t.name: t for t in out.tables}
+    assert [r[0] for r in t["instances"].rows] == [1, 2] and all(r[-1] == "none" for r in t["instances"].rows)
+    assert [(r[0], r[1]) for r in t["threads_one_process"].rows] == [("python", 1), ("python", 2)]
+    assert all(r[4] > 0 for r in t["threads_one_process"].rows)  # the process used some CPU

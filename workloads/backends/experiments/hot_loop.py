@@ -101,13 +101,14 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], 
                 ("throughput", "texts/s"),
                 ("p50 vs python", "x"),
                 ("server CPU", "cores"),
+                ("server CPU per text", "ms"),
                 ("errors", ""),
             ],
             caption=f"Triton Python backend: tokenize + the hot loop, batch {p.batch}, {p.concurrency} requests in "
             "flight (HTTP), one instance per model, all models in one server",
         )
         models = [TokenizerModel(f"tok_{i}", impl=i, n_max=p.n_max, buckets=p.buckets) for i in impls]
-        with serving.serve(ctx, models, ctx.workdir / "served", opt=p.opt) as srv:
+        with serving.serve(ctx, models, ctx.workdir / "served", opt=p.opt, tokenizer_json=tok_json) as srv:
             from workloads.serving.client import Client
 
             with Client(srv.address("http"), "http", timeout_s=60) as c:
@@ -127,6 +128,7 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], 
                     round(res.throughput_ips, 1),
                     round(res.latency_ms["p50"] / served_p50["python"], 3),
                     round(cpu, 2),
+                    round(cpu / res.throughput_ips * 1e3, 3) if res.throughput_ips else "",
                     errors(res),
                 )
         tables.append(t_sv)

@@ -26,8 +26,10 @@ class InstancesParams(Params):
     thread_rounds: Annotated[Int, Field(ge=1, le=10_000)] = Field(default=40, description="batches per thread")
 
 
-def _threads(impl_name: str, build_dir: str | None, tok_json: str, texts: list[str], n: int, rounds: int) -> float:
-    """texts/s when n threads of this process each tokenize + run the hot loop on `rounds` batches."""
+def _threads(
+    impl_name: str, build_dir: str | None, tok_json: str, texts: list[str], n: int, rounds: int
+) -> tuple[float, float]:
+    """(texts/s, cores this process used) when n threads each tokenize + run the hot loop on `rounds` batches."""
     import os
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -48,11 +50,11 @@ def _threads(impl_name: str, build_dir: str | None, tok_json: str, texts: list[s
 
     work()  # warm (Numba compiles here)
     with ThreadPoolExecutor(n) as pool:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for f in [pool.submit(work) for _ in range(n)]:
             f.result()
-        wall = time.perf_counter() - t0
-    return n * rounds * len(texts) / wall
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n * rounds * len(texts) / wall, cpu / wall
 
 
 def instances_gil(ctx: Context, p: InstancesParams) -> Output:
@@ -73,45 +75,80 @@ def instances_gil(ctx: Context, p: InstancesParams) -> Output:
             ("p50", "ms"),
             ("p99", "ms"),
             ("server CPU", "cores"),
+            ("server CPU per text", "ms"),
             ("errors", ""),
         ],
         caption=f"Tokenizer + n-gram features ({p.impl}) on the Python backend, batch {p.batch}, "
         f"{p.concurrency} requests in flight (HTTP)",
     )
     s = Series("throughput_vs_parallelism", x=Column("instances or threads", ""), y=Column("throughput", "texts/s"))
-    base = None
+    tok_json = corpus.train(ctx.workdir / "tokenizer" / "tokenizer.json")  # one tokenizer for every variant
+    inst: dict[int, tuple[float, float]] = {}
     for n in p.counts:
         model = TokenizerModel("tokenizer", impl=p.impl, instances=n, max_batch_size=max(16, p.batch))
-        with serving.serve(ctx, [model], ctx.workdir / f"inst{n}") as srv:
+        with serving.serve(ctx, [model], ctx.workdir / f"inst{n}", tokenizer_json=tok_json) as srv:
             res, cpu = serving.load(
                 srv, "tokenizer", texts, concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s
             )
-        served.add(n, round(res.throughput_ips, 1), lat(res, "p50"), lat(res, "p99"), round(cpu, 2), errors(res))
+        served.add(
+            n,
+            round(res.throughput_ips, 1),
+            lat(res, "p50"),
+            lat(res, "p99"),
+            round(cpu, 2),
+            round(cpu / res.throughput_ips * 1e3, 3) if res.throughput_ips else "",
+            errors(res),
+        )
+        inst[n] = (res.throughput_ips, cpu)
         s.point(f"Triton instances ({p.impl})", n, res.throughput_ips)
-        base = base or res.throughput_ips
     bdir = str(build.build()) if any(i in ("cython", "cpp") for i in p.threads_impls) else None
-    tok_json = corpus.train(ctx.workdir / "threads" / "tokenizer.json")
     threads = Table.of(
         "threads_one_process",
-        [("hot loop", ""), ("threads", ""), ("throughput", "texts/s"), ("vs 1 thread", "x"), ("GIL held in loop", "")],
+        [
+            ("hot loop", ""),
+            ("threads", ""),
+            ("throughput", "texts/s"),
+            ("vs 1 thread", "x"),
+            ("process CPU", "cores"),
+            ("GIL held in loop", ""),
+        ],
         caption=f"Same tokenize + hot loop, batch {p.batch}, {p.thread_rounds} batches per thread, threads of one "
         "Python process (no Triton)",
     )
+    thr: dict[tuple[str, int], tuple[float, float]] = {}
     for impl in p.threads_impls:
-        one = None
         for n in p.counts:
-            ips = _threads(impl, bdir, str(tok_json), texts, n, p.thread_rounds)
-            one = one or ips
-            threads.add(impl, n, round(ips, 1), round(ips / one, 2), "yes" if impl == "python" else "no (released)")
+            ips, cores = _threads(impl, bdir, str(tok_json), texts, n, p.thread_rounds)
+            thr[(impl, n)] = (ips, cores)
+            one = thr[(impl, p.counts[0])][0]
+            threads.add(
+                impl,
+                n,
+                round(ips, 1),
+                round(ips / one, 2),
+                round(cores, 2),
+                "yes" if impl == "python" else "no (released)",
+            )
             s.point(f"threads, one process ({impl})", n, ips)
+    lo, hi = p.counts[0], p.counts[-1]
+    seen = ", ".join(
+        f"{impl} threads {lo}->{hi}: {thr[(impl, hi)][0] / thr[(impl, lo)][0]:.2f}x texts/s, "
+        f"at most {max(thr[(impl, n)][1] for n in p.counts):.2f} cores"
+        for impl in p.threads_impls
+    )
+    load = os.getloadavg()[0]
     return Output(
         tables=[served, threads],
         series=[s],
         notes=[
             at_start,
-            f"This host has {os.cpu_count()} cores: no count above that can add throughput, whatever the GIL does.",
-            "Each Triton Python-backend instance is its own stub process with its own interpreter and GIL, so "
-            "instances scale like processes; threads in one process share one GIL, so a pure-Python loop does not "
-            "scale with threads while a compiled loop that releases the GIL (cpp, cython, numba nogil) can.",
+            f"In this run: Triton instances {lo}->{hi}: {inst[hi][0] / inst[lo][0]:.2f}x texts/s, server CPU at "
+            f"most {max(c for _, c in inst.values()):.2f} cores; {seen}. Load average {load:.1f} on "
+            f"{os.cpu_count()} cores at the end: where the server or this process got less than "
+            f"{os.cpu_count()} cores, no variant could scale, and the CPU columns show how much each got.",
+            "Why they differ: each Triton Python-backend instance is its own stub process with its own interpreter "
+            "and GIL, so instances can use one core each; threads of one process share one GIL, so a loop that "
+            "holds it (python) cannot use more than one core whatever the thread count, while one that releases it "
+            "(cpp, cython, numba nogil) can, given free cores.",
         ],
     )

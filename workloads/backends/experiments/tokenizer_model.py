@@ -138,6 +138,7 @@ def batch_sizes(ctx: Context, p: BatchParams) -> Output:
             ("throughput", "texts/s"),
             ("requests", "req/s"),
             ("server CPU", "cores"),
+            ("server CPU per text", "ms"),
             ("errors", ""),
         ],
         caption=f"Tokenizer + n-gram features on the Python backend, {p.words}-word texts, "
@@ -160,6 +161,7 @@ def batch_sizes(ctx: Context, p: BatchParams) -> Output:
                     round(res.throughput_ips, 1),
                     round(res.throughput_rps, 1),
                     round(cpu, 2),
+                    round(cpu / res.throughput_ips * 1e3, 3) if res.throughput_ips else "",
                     errors(res),
                 )
                 s.point(f"hot loop {m.impl}", b, res.throughput_ips)
