@@ -31,6 +31,7 @@ class FakeApi:
         self.scripts: dict[tuple[str, str], Iterator[dict]] = {}  # (kind, name) -> recorded states, replayed by get
         self.logs_by_pod: dict[str, str] = {}
         self.applied: list[dict] = []  # every manifest applied, as sent
+        self.reject: dict[str, Exception] = {}  # object name -> what the API server answers to its apply
         self.listed: dict[str, list[dict]] = {}  # kind -> recorded list answer (Nodes, Events)
         self.calls: list[tuple[str, str]] = []
         self.fail = fail or {}
@@ -54,6 +55,8 @@ class FakeApi:
         ref = Ref.of(manifest)
         self._call("apply", str(ref))
         self.applied.append(copy.deepcopy(manifest))
+        if manifest["metadata"]["name"] in self.reject:
+            raise self.reject[manifest["metadata"]["name"]]
         cur = self.objects.get(ref)
         if cur is None:  # what the API server fills in on create
             self.version += 1

@@ -150,3 +150,41 @@ def test_taints_checks_each_case_and_puts_the_nodes_back(api: FakeApi, tmp_path:
     assert seen_taints["ailab-worker2"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     assert "taints" not in api.get("v1", "Node", "ailab-worker2")["spec"]
     assert api.get("v1", "Node", "ailab-worker")["spec"]["taints"] == NODES[1]["spec"]["taints"]
+
+
+def invalid(message: str) -> Exception:
+    """What the dynamic client raises when the API server answers 422 Invalid (a Status object as the body)."""
+    from kubernetes.client import ApiException
+    from kubernetes.dynamic.exceptions import api_exception
+
+    e = ApiException(status=422, reason="Unprocessable Entity")
+    e.body = json.dumps({"kind": "Status", "status": "Failure", "message": message, "reason": "Invalid", "code": 422})
+    e.headers = {"Content-Type": "application/json"}
+    return api_exception(e)
+
+
+def test_oom_by_qos_records_the_refused_spec_and_the_oom_kill(api: FakeApi, tmp_path: Path) -> None:
+    from workloads.cluster.experiments import qos
+
+    api.reject["req-1gi-lim-512mi"] = invalid(
+        'Pod "req-1gi-lim-512mi" is invalid: spec.containers[0].resources.requests: Invalid value: "1Gi": '
+        "must be less than or equal to memory limit of 512Mi"
+    )
+    killed = next(
+        p
+        for p in json.loads((FIX / "pods_memory.json").read_text())["items"]
+        if p["metadata"]["name"] == "req-512mi-lim-1gi"
+    )
+    api.script(
+        "Pod",
+        "req-512mi-lim-1gi",
+        [{"status": {"phase": "Running", "qosClass": "Burstable"}}, {"status": killed["status"]}],
+    )
+    api.logs_by_pod["req-512mi-lim-1gi"] = "".join(f"allocated_mib {64 * i}\n" for i in range(1, 16))
+    out = qos.oom_by_qos(ctx(tmp_path, "d02.e2"), qos.OomParams(hold_s=0, timeout_s=10))
+    rows = {r[0]: r for r in out.tables[0].rows}
+    refused = rows["req-1gi-lim-512mi"]
+    assert refused[3] is False and "must be less than or equal to memory limit" in refused[-1]
+    oom = rows["req-512mi-lim-1gi"]
+    assert oom[3:10] == [True, "Burstable", "Burstable", True, False, 137, 960]
+    assert api.get("v1", "Namespace", own_namespace(api)) is None

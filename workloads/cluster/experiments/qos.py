@@ -4,6 +4,7 @@ OOM-killed the container or the kubelet evicted the pod, and how much it had all
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -53,8 +54,12 @@ def rejected(exc: Exception) -> str | None:
     """The API server's message when it refused the object (422 Invalid), else None."""
     if getattr(exc, "status", None) != 422:
         return None
-    summary = getattr(exc, "summary", None)  # DynamicApiError: the API server's own message
-    return str(summary() if callable(summary) else exc)[:300]
+    body = getattr(exc, "body", None) or b""
+    try:
+        message = json.loads(body).get("message")  # a Status object
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or body or exc)[:300]
 
 
 def oom_by_qos(ctx: Context, p: OomParams) -> Output:
