@@ -364,12 +364,9 @@ def _kafka_job(name: str, image: str, script: str) -> dict[str, Any]:
 def keda_kafka(ctx: Context, p: KafkaParams) -> Output:
     """A ScaledObject with a Kafka lag trigger on triton-stable: produce a backlog, watch the scale-out, consume it,
     watch the scale-in."""
-    if not (p.kafka_bootstrap and p.kafka_topic):
-        # checked after the cluster so that the skip names everything missing at once
-        with on_stack(ctx, p, needs.KEDA, needs.KAFKA):
-            pass
-        raise Skip(needs.KAFKA)
     with on_stack(ctx, p, needs.KEDA, needs.KAFKA) as (s, view):
+        if not (p.kafka_bootstrap and p.kafka_topic):
+            raise Skip(f"needs {needs.KAFKA}")
         s.require_kinds([(*SCALED_OBJECT, "KEDA")])
         ns = view.namespace
         if view.find("ScaledObject", "triton"):
