@@ -7,14 +7,15 @@ generated config is checked with `syslog-ng --syntax-only` before start; health 
 `syslog-ng-ctl stats`. A loopback TCP source (port `syslogng.tcp`) accepts JSON lines from anything else (a load
 generator, a test) with the same record fields.
 
-Options (PlatformContext.options): `syslogng.sources` (service names whose logs are collected; default: every
-service of the platform except the collector itself; allowed: any known service), `syslogng.follow_freq_s` (how often
-a tailed file is polled, 0.05-10 s; default 0.2), `syslogng.args` (extra command-line arguments).
+Options (PlatformContext.options): `syslogng.sources` (service names whose log files are tailed; default: the
+week's services, `local:` in weeks.yaml, except the collector itself; allowed: any known service),
+`syslogng.follow_freq_s` (how often a tailed file is polled, 0.05-10 s; default 0.2), `syslogng.args` (extra
+command-line arguments).
 
 Record fields: `service` (the source), `model` (Triton: from `model: X` / `/v2/models/X/` / `model X,`; HAProxy:
 from the request path), `status` (HAProxy: the HTTP status as a number), `request_id` (Triton's `[request id: X]`),
-`level` (Triton's I/W/E as info/warning/error; `level=` of logfmt lines), `ts` (when the collector read the line,
-ISO 8601 with microseconds), `message` (the line as written).
+`level` (Triton's I/W/E/F as info/warning/error; the `level=` value of logfmt lines as written, e.g. warn), `ts`
+(when the collector read the line, ISO 8601 with microseconds), `message` (the line as written).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from ailab.local.spec import HOST, PlatformContext, ServiceSpec
 DEFAULT_TCP_PORT = 6514  # syslog over TLS's IANA port, unused by the lab otherwise
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the trailing NUL
 RECORDS = "records.jsonl"  # under the service's data dir
-FIELDS = ("service", "model", "status", "request_id", "level", "ts", "message")
 
 # One parser chain per kind of log. Triton (glog): `I1202 01:45:31.660596 7141 http_server.cc:4599] "text"`.
 TRITON_LINE = r'^(?<lvl>[IWEF])\d{4} [0-9:.]+ +\d+ [^ \]]+\] "?(?<text>.*?)"?$'
