@@ -3,6 +3,18 @@
 Warm-up first, then a measured window (seconds, or a request count); every latency of the window is kept, so
 percentiles are exact (nearest rank over all samples), not estimated from a histogram. Latency is measured
 client-side, from just before the request is built to the parsed response (as perf_analyzer does).
+
+Failure policy (LoadSpec.retries / backoff_s / backoff_max_s), bounded and off by default:
+- `retries`: a request whose connection was refused (it provably never reached the server) is tried again up to
+  this many times, waiting backoff_s * 2**attempt before each try; its latency then includes the waits. Nothing
+  that may have reached the server is retried (client.py says why).
+- `backoff_s`: closed loop only. A worker whose request failed waits backoff_s before its next request, doubling
+  with each consecutive failure of that worker up to backoff_max_s, and back to none after a success. Without it a
+  closed loop against a dead server spins: connection refused comes back in microseconds, so N workers count tens
+  of thousands of "requests" per second that measure only how fast the client fails. With it an outage is measured
+  as an outage: a bounded number of failed requests, and a first success within backoff_max_s of the server's return.
+  The open loop needs no back-off: its arrivals are on a schedule whatever the answers.
+Every result reports the generator's own CPU per request (generator_cpu_us_per_request).
 """
 
 from __future__ import annotations
@@ -45,6 +57,26 @@ class LoadSpec:
     timeline: bool = False  # keep (send time from window start s, latency ms, error kind or "") per request
     processes: int = 1  # >1: split concurrency/QPS over this many generator processes (see workers.py)
     start_at: float | None = None  # wall-clock time.time() to start at (workers of one run start together)
+    retries: int = 0  # retries of a request whose connection was refused (never reached the server), 0..10
+    backoff_s: float = 0.0  # closed loop: a worker's wait after a failed request, doubling per consecutive failure
+    backoff_max_s: float = 1.0  # cap of that wait (and of a retry's wait), s
+
+    def check(self) -> None:
+        """Refuse values outside the bounds, naming the field (before anything is sent)."""
+        if self.mode not in ("closed", "open"):
+            raise ValueError(f"mode {self.mode!r}: allowed closed, open")
+        if not 0 <= self.retries <= 10:
+            raise ValueError(f"retries {self.retries}: allowed 0..10 (bounded: each retry adds load to a dead server)")
+        if not 0 <= self.backoff_s <= 60:
+            raise ValueError(f"backoff_s {self.backoff_s}: allowed 0..60 s (0 = no back-off)")
+        if not 0 < self.backoff_max_s <= 60 or self.backoff_max_s < self.backoff_s:
+            raise ValueError(f"backoff_max_s {self.backoff_max_s}: allowed backoff_s ({self.backoff_s})..60 s")
+
+    def wait_after(self, failures: int) -> float:
+        """Closed loop: seconds a worker waits after its `failures`-th consecutive failed request (0 = none)."""
+        if failures <= 0 or self.backoff_s <= 0:
+            return 0.0
+        return min(self.backoff_max_s, self.backoff_s * 2 ** min(failures - 1, 30))
 
 
 @dataclass
@@ -65,6 +97,9 @@ class LoadResult:
     # that long for its response to be read, so it is added to the measured latency.
     loop_lag_ms: dict[str, float] = field(default_factory=dict)
     generator_cpu: float = 0.0  # generator process CPU, cores (1.0 = one core busy)
+    generator_cpu_us_per_request: float = 0.0  # generator process CPU per finished request of the window, µs
+    backoff_waits: int = 0  # closed loop: waits after a failed request (LoadSpec.backoff_s)
+    backoff_wait_s: float = 0.0  # their total, worker-seconds
     host_cpu_busy: float = 0.0  # whole machine: fraction of all cores busy during the window (0..1)
     server: dict[str, float] = field(default_factory=dict)  # avg_batch, queue_us, compute_us per request, busy
     verdict: str = ""  # who limited the throughput, and why we think so
@@ -119,6 +154,7 @@ class _Window:
         self.errors: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
         self.sent = 0
+        self.backoff_waits, self.backoff_wait_s = 0, 0.0
         self.closed_at: float | None = None
         self.done = asyncio.Event()
         self.timeline: list[tuple[float, float, str]] | None = [] if spec.timeline else None
@@ -139,7 +175,8 @@ class _Window:
             self.done.set()
 
 
-async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> None:
+async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> bool:
+    """One request; True when it succeeded."""
     t_send = time.perf_counter()
     counted = win.counts(t_send)
     if counted:
@@ -153,12 +190,22 @@ async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -
         err = InferenceError("client", spec.model, "", client.server, repr(exc))
     if counted:
         win.record(t_send, time.perf_counter(), err)
+    return err is None
 
 
 async def _closed(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> None:
     async def worker() -> None:
+        failures = 0
         while time.perf_counter() < win.end and not win.done.is_set():
-            await _one(client, spec, inputs, win)
+            failures = 0 if await _one(client, spec, inputs, win) else failures + 1
+            wait = spec.wait_after(failures)
+            if wait:
+                now = time.perf_counter()
+                wait = min(wait, max(0.0, win.end - now))  # never past the window
+                if win.start <= now < win.end:
+                    win.backoff_waits += 1
+                    win.backoff_wait_s += wait
+                await asyncio.sleep(wait)
 
     await asyncio.gather(*[worker() for _ in range(spec.concurrency)])
 
@@ -198,11 +245,17 @@ async def _tick(win: _Window, out: list[float], period_s: float = 0.005) -> None
             out.append((now - t - period_s) * 1e3)
 
 
-async def run_async(spec: LoadSpec) -> LoadResult:
-    """Run one load test and return its result (latencies summarised, server counters diffed)."""
-    if spec.mode not in ("closed", "open"):
-        raise ValueError(f"mode {spec.mode!r}: allowed closed, open")
-    client = AsyncClient(spec.url, spec.protocol, timeout_s=spec.timeout_s, retries=0)
+async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
+    """Run one load test and return its result (latencies summarised, server counters diffed).
+
+    client: what sends each request (default: an AsyncClient for spec.url/protocol); anything with AsyncClient's
+    `prepare(inputs, model)`, `infer(model, prepared)`, `close()` and `server` (e.g. caching.CacheAside, which puts
+    a Redis cache in front of one). It is closed at the end."""
+    spec.check()
+    if client is None:
+        client = AsyncClient(
+            spec.url, spec.protocol, timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s or 0.05
+        )
     # Serialised once, as perf_analyzer does: the generator's CPU goes to sending, not to re-encoding tensors.
     inputs = client.prepare(spec.inputs or default_inputs(spec.batch), spec.model)
     proc = psutil.Process()
@@ -258,6 +311,9 @@ async def run_async(spec: LoadSpec) -> LoadResult:
         idle = (h1.idle + getattr(h1, "iowait", 0.0)) - (h0.idle + getattr(h0, "iowait", 0.0))
         total = sum(h1) - sum(h0)
         res.host_cpu_busy = 1.0 - idle / total if total > 0 else 0.0
+        done = res.ok + sum(res.errors.values())
+        res.generator_cpu_us_per_request = res.generator_cpu * window / done * 1e6 if done else 0.0
+    res.backoff_waits, res.backoff_wait_s = win.backoff_waits, round(win.backoff_wait_s, 3)
     if before is not None and after is not None:
         d = after - before
         res.server = server_summary(d, window)
