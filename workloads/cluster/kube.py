@@ -146,11 +146,11 @@ def connect(
 class KubeApi:
     """`Api` over the official client's DynamicClient (discovery once, server-side apply as `ailab-lab`)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, cache_file: str | None = None) -> None:
         from kubernetes.dynamic import DynamicClient
 
         self._client = client
-        self._dyn = DynamicClient(client)
+        self._dyn = DynamicClient(client, cache_file=cache_file)  # discovery, cached (default: a file in $TMPDIR)
 
     def _res(self, api_version: str, kind: str) -> Any:
         return self._dyn.resources.get(api_version=api_version, kind=kind)
@@ -226,5 +226,7 @@ class KubeApi:
     def raw(self, path: str) -> dict[str, Any]:
         import json
 
-        resp = self._client.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)
-        return json.loads(resp[0].data)
+        # through the dynamic client's request (its auth and TLS); not deserialised into a ResourceInstance, since
+        # answers such as a kubelet's configz carry no `kind`
+        resp = self._dyn.request("get", path, serialize=False)
+        return json.loads(resp.data)
