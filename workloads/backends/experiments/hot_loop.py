@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from ailab.contract import Context, Output, Params, Substitute, Table
 from workloads.backends.experiments import Batch, Concurrency, Impl, Int, OptLevel, Seconds, Words
 
 
@@ -38,7 +38,7 @@ def _time_calls(fn: Any, args: tuple[Any, ...], repeats: int) -> list[float]:
     return out
 
 
-def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], list[str], dict[str, float]]:
+def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[str], dict[str, float]]:
     """In-process and (optionally) served tables; returns served p50 (ms) per impl as well."""
     import numpy as np
     from tokenizers import Tokenizer
@@ -72,9 +72,8 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], 
         caption=f"Hashed 1..{p.n_max}-gram counts into {p.buckets} buckets for {p.batch} texts "
         f"({int(off[-1])} tokens), {p.repeats} calls each after a warm-up call; compiled with {p.opt}",
     )
-    s = Series("hot_loop_p50", x=Column("impl #", ""), y=Column("p50", "µs/batch"))
     p50 = {}
-    for k, name in enumerate(impls):
+    for name in impls:
         fn = ngram.load(name, str(bdir) if bdir else None)
         got = fn(*args)  # the warm-up call, checked before anything is timed
         if got.dtype != ref.dtype or not np.array_equal(got, ref):
@@ -89,8 +88,7 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], 
             round(p50[name] * 1e3 / max(int(off[-1]), 1), 2),
             round(p50["python"] / p50[name], 1),
         )
-        s.point("in-process", k, p50[name])
-    tables, series, served_p50 = [t_in], [s], {}
+    tables, served_p50 = [t_in], {}
     if p.served:
         t_sv = Table.of(
             "served",
@@ -132,18 +130,18 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[Series], 
                     errors(res),
                 )
         tables.append(t_sv)
-    return tables, series, notes, served_p50
+    return tables, notes, served_p50
 
 
 def hot_loop(ctx: Context, p: HotLoopParams) -> Output:
     """Each implementation checked equal to pure Python, then its in-process and served latency and speed-up."""
-    tables, series, notes, _ = measure(ctx, p)
+    tables, notes, _ = measure(ctx, p)
     notes.append(
         "The hot loop is workloads/backends/hotloop/ngram.py (Python, Numba), ngram_cy.pyx (Cython) and "
         "ngram_cpp.cpp (pybind11), compiled by workloads/backends/build.py during the run; served, the tokenizer "
         "and Triton's per-request costs are added to every variant alike."
     )
-    return Output(tables=tables, series=series, notes=notes)
+    return Output(tables=tables, notes=notes)
 
 
 CPP_IN_PYTHON = Substitute(
@@ -156,10 +154,10 @@ CPP_IN_PYTHON = Substitute(
 
 def python_vs_cpp(ctx: Context, p: HotLoopParams) -> Output:
     """Pure-Python vs C++ (pybind11) post-processing inside the Python backend; the C++/Python latency ratio."""
-    tables, series, notes, served = measure(ctx, p)
+    tables, notes, served = measure(ctx, p)
     if "cpp" in served and served.get("python"):
         notes.append(
             f"C++/Python served p50 latency ratio in this run: {served['cpp'] / served['python']:.3f} "
             "(both pay the Python backend's stub hop; a C++ backend would not)."
         )
-    return Output(tables=tables, series=series, notes=notes, substitute=CPP_IN_PYTHON)
+    return Output(tables=tables, notes=notes, substitute=CPP_IN_PYTHON)
