@@ -42,6 +42,10 @@ class ConversationParams(Params):
     max_queue_delay_us: Annotated[Int, Field(ge=0, le=1_000_000)] = 0
     max_sequence_idle_us: Annotated[Int, Field(ge=1, le=60_000_000)] = 5_000_000
     warmup_s: Annotated[Num, Field(ge=0, le=60)] = 0.5
+    perf_analyzer: bool = Field(default=False, description="also measure with perf_analyzer (concurrent only)")
+    pa_request_count: Annotated[Int, Field(ge=10, le=100_000)] = Field(
+        default=300, description="perf_analyzer --measurement-request-count per window"
+    )
 
 
 def _models(p: ConversationParams):  # -> list[SeqModel]
@@ -193,7 +197,8 @@ def deploy(ctx: Context, p: ConversationParams) -> Output:
 
 def concurrent(ctx: Context, p: ConversationParams) -> Output:
     """`concurrency` conversations at once on each strategy (and, with `dynamic`, the stateless model behind the
-    dynamic batcher): throughput, step and conversation percentiles, server batch size, output check."""
+    dynamic batcher): throughput, step and conversation percentiles, server batch size, output check; with
+    `perf_analyzer`, the same models and concurrency measured by perf_analyzer too."""
     from workloads.sequences import driver, gru
     from workloads.sequences.repository import serve
     from workloads.serving.common import host_note
@@ -203,32 +208,120 @@ def concurrent(ctx: Context, p: ConversationParams) -> Output:
     models = _models(p)
     pool = driver.Pool(p.length, gru.Reference(gru.export(model_cache())))
     t = _load_table("conversations", CAPTION)
-    results = {}
+    results: dict[str, tuple[float, float]] = {}  # model -> (throughput steps/s, p99 ms), lab driver
+    pa_results: dict[str, tuple[float, float]] = {}
+    pa_t = Table.of(
+        "perf_analyzer",
+        [
+            ("model", ""),
+            ("scheduler", ""),
+            ("concurrency", ""),
+            ("throughput", "infer/s"),
+            ("p50", "ms"),
+            ("p95", "ms"),
+            ("p99", "ms"),
+            ("server queue", "ms"),
+            ("server compute", "ms"),
+            ("avg batch (server)", "requests"),
+            ("perf_analyzer CPU", "cores"),
+            ("error", ""),
+        ],
+        caption=f"perf_analyzer (tritonclient 2.51), gRPC, concurrency {p.concurrency}; sequence models with "
+        f"--sequence-length {p.length} --sequence-length-variation 0 (it assigns the correlation ids and START/END "
+        f"flags itself, random inputs), count_windows of {p.pa_request_count}",
+    )
     with serve(ctx, models) as srv:
         for m in models:
             mode = "stateful" if m.sequence else "stateless"
             r, d = _measure(srv, m.spec.name, mode, p, p.length, pool)
             sched = f"sequence ({m.sequence.strategy})" if m.sequence else "dynamic (client carries state)"
             _row(t, r, d, sched)
-            results[m.spec.name] = r
+            results[m.spec.name] = (r.steps_per_s, r.pct(99))
+        if p.perf_analyzer:
+            for m in models:
+                sched = f"sequence ({m.sequence.strategy})" if m.sequence else "dynamic (client carries state)"
+                try:
+                    r, d, pa_cpu = _perf_analyzer(ctx, srv, m, p)
+                except Exception as exc:  # noqa: BLE001 - an unstable measurement is recorded, the others still run
+                    reason = str(exc).splitlines()[-1][:160]
+                    pa_t.add(m.spec.name, sched, p.concurrency, *(["-"] * 8), f"no result: {reason}")
+                    continue
+                pa_t.add(
+                    m.spec.name,
+                    sched,
+                    p.concurrency,
+                    round(r.throughput_ips, 1),
+                    round(r.p50_ms, 3),
+                    round(r.p95_ms, 3),
+                    round(r.p99_ms, 3),
+                    round(r.server_queue_ms, 3),
+                    round(r.server_compute_ms, 3),
+                    round(d.avg_batch, 2),
+                    round(pa_cpu, 2),
+                    "-",
+                )
+                pa_results[m.spec.name] = (r.throughput_ips, r.p99_ms)
     notes = [at_start, BACKEND_NOTE]
+    tables = [t, pa_t] if p.perf_analyzer else [t]
     if "gru_dynamic" in results:
-        dyn = results["gru_dynamic"].steps_per_s
         ratio = Table.of(
             "sequence_vs_dynamic",
-            [("sequence model", ""), ("throughput / dynamic throughput", "x"), ("p99 / dynamic p99", "x")],
-            caption="ratios from this one run (same conversations, concurrency and server)",
+            [
+                ("driver", ""),
+                ("sequence model", ""),
+                ("throughput / dynamic throughput", "x"),
+                ("p99 / dynamic p99", "x"),
+            ],
+            caption="ratios from this one run (same models, concurrency and server; each driver against its own "
+            "measurement of the dynamic model)",
         )
-        for name, r in results.items():
-            if name != "gru_dynamic" and dyn:
-                ratio.add(name, round(r.steps_per_s / dyn, 3), round(r.pct(99) / results["gru_dynamic"].pct(99), 3))
+        for driver_name, res in (("lab conversations driver", results), ("perf_analyzer", pa_results)):
+            if "gru_dynamic" not in res:
+                continue
+            dyn_thr, dyn_p99 = res["gru_dynamic"]
+            for name, (thr, p99) in res.items():
+                if name != "gru_dynamic" and dyn_thr:
+                    ratio.add(driver_name, name, round(thr / dyn_thr, 3), round(p99 / dyn_p99, 3))
+        tables.append(ratio)
         notes.append(
             "The stateless model sends the 32-float hidden state both ways with every step (X 32 B + H 128 B in, "
             "Y 16 B + H 128 B out) and needs no sticky routing; the stateful one sends X only but ties each sequence "
-            "to one model instance (the batcher routes every request of a sequence to the same instance)."
+            "to one model instance (the batcher routes every request of a sequence to the same instance), and the "
+            "batcher adds the four control tensors to every request."
         )
-        return Output(tables=[t, ratio], notes=notes)
-    return Output(tables=[t], notes=notes)
+        notes.append(
+            "The two drivers differ in their own cost: the Python conversations driver checks every output against the "
+            "reference and is itself CPU-bound on this 2-core host (host CPU busy is in its table); perf_analyzer "
+            "(C++) sends random inputs and leaves more CPU to the server."
+        )
+    return Output(tables=tables, notes=notes)
+
+
+def _perf_analyzer(ctx: Context, srv, m, p: ConversationParams):  # -> (PerfResult, ModelCounters delta, CPU cores)
+    import resource
+    import time
+
+    from workloads.serving import metrics, perf
+
+    extra = ("--sequence-length", str(p.length), "--sequence-length-variation", "0") if m.sequence else ()
+
+    def children_cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    c0, t0, m0 = children_cpu(), time.perf_counter(), metrics.read(srv.metrics_url, m.spec.name)
+    r = perf.run(
+        srv.address("grpc"),
+        m.spec.name,
+        "grpc",
+        p.concurrency,
+        1,
+        p.pa_request_count,
+        extra=extra,
+        workdir=ctx.workdir / "perf_analyzer",
+    )
+    d = metrics.read(srv.metrics_url, m.spec.name) - m0
+    return r, d, (children_cpu() - c0) / (time.perf_counter() - t0)
 
 
 def length_curve(ctx: Context, p: ConversationParams) -> Output:
