@@ -127,8 +127,8 @@ def probe(url: str, model: str, qps: float, duration_s: float, host: str | None 
     rows: list[ProbeRow] = []
     t0 = time.perf_counter()
     i = 0
-    while (now := time.perf_counter() - t0) < duration_s:
-        due = i / qps
+    while (due := i / qps) < duration_s:  # request i is due at i/qps; none is sent past the window
+        now = time.perf_counter() - t0
         if due > now:
             time.sleep(due - now)
         sent = time.perf_counter()
