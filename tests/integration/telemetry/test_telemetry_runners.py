@@ -33,6 +33,8 @@ def test_logs_runner_queries_every_request_back(
             assert r[4] == r[2], f"{model}: Triton logged {r[4]} request ids for {r[2]} requests"
     assert {r[0] for r in t["lines"].rows} == {"triton", "haproxy"}
     assert all(r[3] == 0 for r in t["lines"].rows), t["lines"].rows
+    (lag,) = t["delivery_lag"].rows
+    assert lag[0] == 60 and lag[2] <= lag[3] <= lag[4]  # every access line timed; p50 <= p99 <= max
 
 
 def test_tracing_runner_charts_both_models(tmp_path: Path, telemetry_platform_factory: Callable[..., Platform]) -> None:

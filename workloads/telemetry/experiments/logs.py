@@ -4,10 +4,13 @@ counted (every non-empty line of each tailed file against the records the collec
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
@@ -33,6 +36,23 @@ class LogsParams(Params):
 def host_note() -> str:
     la = os.getloadavg()
     return f"host: {os.cpu_count()} cores, load average {la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f} (1/5/15 min) at start"
+
+
+def _lag_ms(rec: dict) -> float | None:
+    """Collector receive time minus the end of the request the HAProxy line logs (its accept time %tr + total
+    time %Ta; HAProxy writes the line when the request ends), ms; None for a line that is not an access record."""
+    try:
+        line = json.loads(rec["message"])
+        accepted = datetime.strptime(line["ts"], "%d/%b/%Y:%H:%M:%S.%f").astimezone()  # HAProxy logs local time
+        got = datetime.fromisoformat(rec["ts"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return (got - accepted).total_seconds() * 1e3 - float(line.get("t_total_ms", 0))
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[max(0, math.ceil(q / 100 * len(s)) - 1)]
 
 
 def _plan(p: LogsParams) -> list[tuple[str, str]]:
@@ -104,6 +124,19 @@ def collected_logs(ctx: Context, p: LogsParams) -> Output:
     )  # fmt: skip
     load.add(len(plan) - 4, p.concurrency, round(load_s, 3), round((len(plan) - 4) / load_s, 1),
              round(total_lines / load_s, 1), round(drain_s, 3))  # fmt: skip
+    lags = [x for r in records if r.get("service") == "haproxy" and "status" in r if (x := _lag_ms(r)) is not None]
+    lag = Table.of(
+        "delivery_lag",
+        [("lines", ""), ("min", "ms"), ("p50", "ms"), ("p99", "ms"), ("max", "ms"), ("follow_freq", "s")],
+        caption="Gateway access lines: the collector's receive time minus the end of the request the line logs "
+        "(HAProxy's accept time %tr + total time %Ta; it writes the line then). The file is polled every follow_freq, "
+        "so about half of it is expected at the median; HAProxy's times are ms-resolution readings of its event-loop "
+        "clock, so values within a few ms (or a negative minimum on a loaded host) are that uncertainty.",
+    )
+    if lags:
+        lag.add(
+            len(lags), round(min(lags), 1), round(_pct(lags, 50), 1), round(_pct(lags, 99), 1), round(max(lags), 1), 0.2
+        )
     lost_total = sum(r[3] for r in lines.rows)
     missing_gw = sum(r[5] for r in queried.rows)
     notes = [
@@ -114,4 +147,4 @@ def collected_logs(ctx: Context, p: LogsParams) -> Output:
         f"lines lost under load: {lost_total} of {total_lines} "
         f"({'none, as expected' if lost_total == 0 else 'NOT none'}); requests without a gateway record: {missing_gw}.",
     ]
-    return Output(tables=[queried, lines, load], notes=notes)
+    return Output(tables=[queried, lines, load, lag], notes=notes)
