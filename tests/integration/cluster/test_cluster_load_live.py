@@ -59,3 +59,29 @@ def test_drive_keeps_the_timeline_the_analysis_reads(triton: str) -> None:
     assert res.ok > 50 and res.timeline and res.spec["warmup_s"] == 0.5
     wins = [w for w in windows(res.timeline, 0.5, res.window_s) if w.requests]
     assert sum(w.requests for w in wins) == res.sent and all(w.p99_ms > 0 for w in wins)
+
+
+def test_prom_client_against_a_real_prometheus(tmp_path: Path) -> None:
+    """The cluster runners' Prometheus client (over the HTTP API, as through a port-forward) on the lab's local
+    Prometheus: instant and range vectors, label maps, and Prometheus' own error for a bad expression."""
+    import time
+
+    from workloads.cluster.prom import Prom, PromError, by_label, scalar, series
+
+    with Platform(
+        services=["prometheus"],
+        state_dir=tmp_path,
+        free_ports=True,
+        options={"prometheus.scrape": [], "prometheus.scrape_interval": "1s"},
+    ) as p:
+        prom = Prom(p.url("prometheus"))
+        deadline = time.monotonic() + 30
+        while not prom.query('up{job="prometheus"}') and time.monotonic() < deadline:
+            time.sleep(0.5)  # the first sample appears a few seconds after start
+        assert by_label(prom.query('up{job="prometheus"}'), "job") == {"prometheus": 1.0}
+        assert scalar(prom.query("vector(2) * 21")) == 42.0 and scalar(prom.query("absent(up) == 2")) is None
+        now = time.time()
+        rng = series(prom.query_range('up{job="prometheus"}', now - 5, now, 1), "job")
+        assert list(rng) == ["prometheus"] and all(v == 1.0 for _, v in rng["prometheus"])
+        with pytest.raises(PromError, match=r"rate\(up\[: bad_data"):
+            prom.query("rate(up[")
