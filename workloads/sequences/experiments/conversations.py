@@ -24,8 +24,9 @@ BACKEND_NOTE = (
     "Model: one GRU step (8 inputs, 32 hidden, 4 outputs, random weights, seed 0) exported from torch to ONNX and run "
     "by onnxruntime inside a python-backend model: tritonserver 2.51 from nvidia-pytriton ships the python backend "
     "only (no onnxruntime backend). The hidden state of each sequence is kept by the model keyed by CORRID (zeros on "
-    "START, dropped on END), not by Triton's implicit state (`sequence_batching.state`), which the python backend "
-    "does not provide."
+    "START, dropped on END), not by Triton's implicit state (`sequence_batching.state`): 2.51's python backend hands "
+    "the model the state input but does not keep the state output it returns "
+    "(tests/integration/sequences/test_sequences_implicit_state_live.py)."
 )
 
 
