@@ -274,13 +274,17 @@ def report(
             )
     width = p.bucket_s
     lat = Series("latency_over_time", x=Column("time", "s"), y=Column("latency", "ms"), log_y=True)
-    fails = Series("failed_over_time", x=Column("time", "s"), y=Column("failed requests", "per bucket"))
+    reqs = Series("requests_over_time", x=Column("time", "s"), y=Column("requests", "per bucket"))
+    top = 0
     for t, w in control.buckets(tl, width, res.window_s):
         lat.lines.setdefault(f"p99 per {width:g} s", []).append([round(t, 3), round(w.pct(99), 3)])
         lat.lines.setdefault(f"p50 per {width:g} s", []).append([round(t, 3), round(w.pct(50), 3)])
-        fails.lines.setdefault("failed", []).append([round(t, 3), w.failed])
-    for i, (t0, t1) in enumerate(phase_edges):
-        fails.lines[f"switch {i + 1} (start, settled)"] = [[round(t0, 3), 0], [round(t1, 3), 0]]
+        reqs.lines.setdefault(f"succeeded per {width:g} s", []).append([round(t, 3), len(w.lat)])
+        reqs.lines.setdefault(f"failed per {width:g} s", []).append([round(t, 3), w.failed])
+        top = max(top, len(w.lat))
+    for i, (t0, t1) in enumerate(phase_edges):  # each switch as a box: from its start until settled
+        a, b = round(t0, 3), round(t1, 3)
+        reqs.lines[f"switch {i + 1} (start to settled)"] = [[a, 0], [a, top], [b, top], [b, 0]]
     metrics_t = Table.of(
         "metrics",
         [
@@ -325,4 +329,4 @@ def report(
         "Each version's first requests after a load are slow (d07.e2 measures that); the drill does not warm a "
         "version before it takes traffic, so the switch windows include them.",
     ]
-    return Output(tables=[switches, phases, metrics_t, log_t], series=[lat, fails, rate], notes=notes)
+    return Output(tables=[switches, phases, metrics_t, log_t], series=[lat, reqs, rate], notes=notes)
