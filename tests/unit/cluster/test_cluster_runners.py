@@ -9,6 +9,7 @@ records, that a node it tainted is put back, and that its namespace is deleted a
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from cluster_fakeapi import FakeApi
 from ailab.contract import Context, facts
 from workloads.cluster.experiments import scheduling
 from workloads.cluster.kube import Found
+from workloads.cluster.objects import ts
 from workloads.cluster.stack import StackView, render
 
 FIX = Path(__file__).with_name("fixtures")
@@ -187,4 +189,55 @@ def test_oom_by_qos_records_the_refused_spec_and_the_oom_kill(api: FakeApi, tmp_
     assert refused[3] is False and "must be less than or equal to memory limit" in refused[-1]
     oom = rows["req-512mi-lim-1gi"]
     assert oom[3:10] == [True, "Burstable", "Burstable", True, False, 137, 960]
+    assert api.get("v1", "Namespace", own_namespace(api)) is None
+
+
+def test_statefulset_update_reads_the_replacement_order_from_the_controller_s_events(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    from workloads.cluster.experiments import stateful
+
+    events = json.loads((FIX / "statefulset_events.json").read_text())["items"]
+    shift = ts("2099-01-01T00:00:00Z") - ts("2026-12-02T14:00:00Z")  # replay the recorded drill after "now"
+    for e in events:
+        when = datetime.fromtimestamp(ts(e["lastTimestamp"]) + shift, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        e["lastTimestamp"] = e["firstTimestamp"] = when
+    api.listed["Event"] = events
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2099-01-01T00:00:30Z"}
+    api.listed["Pod"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"mysql-{i}", "creationTimestamp": f"2099-01-01T00:00:1{2 - i}Z"},
+            "status": {"phase": "Running", "conditions": [ready]},
+        }
+        for i in range(3)
+    ]
+    api.script(
+        "StatefulSet",
+        "mysql",
+        [
+            {
+                "status": {
+                    "replicas": 3,
+                    "updatedReplicas": 1,
+                    "currentRevision": "mysql-7b9",
+                    "updateRevision": "mysql-5c4",
+                }
+            },
+            {
+                "status": {
+                    "replicas": 3,
+                    "updatedReplicas": 3,
+                    "currentRevision": "mysql-5c4",
+                    "updateRevision": "mysql-5c4",
+                }
+            },
+        ],
+    )
+    out = stateful.statefulset_update(ctx(tmp_path, "d41.e4"), stateful.StatefulParams(replicas=3, timeout_s=10))
+    (row,) = out.tables[0].rows
+    assert row[:3] == ["mysql-2, mysql-1, mysql-0", "mysql-2, mysql-1, mysql-0", "PASS"]
+    sts = next(m for m in api.applied if m["kind"] == "StatefulSet")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert api.get("v1", "Namespace", own_namespace(api)) is None
