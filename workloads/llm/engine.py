@@ -687,6 +687,8 @@ class LLMEngine:
             d_rows = torch.tensor([seqs[j][0] for j in decode], device=dev)
             lens = [seqs[j][2] for j in decode]
             width = max(-(-x // self.cfg.block_size) for x in lens)
+            if self.cfg.attention == "triton":  # one row stride for every step: Triton compiles the kernel once
+                width = self.max_blocks_per_seq
             bt = torch.zeros((len(decode), width), dtype=torch.int32)
             for r, j in enumerate(decode):
                 row = seqs[j][3][:width]
@@ -695,6 +697,8 @@ class LLMEngine:
             ctx = torch.tensor(lens, dtype=torch.int32, device=dev)
             kpos = torch.arange(width * self.cfg.block_size, device=dev)
             d_mask = (kpos[None, :] < ctx[:, None])[:, None, None, :]
+        # each prefill chunk's block table and causal mask, built once per step (not per layer)
+        chunk_meta = [(start, n, *self._chunk_meta(table, ctx_len, n, dev)) for start, n, ctx_len, table in chunks]
         h = m.embed(tokens[None])[0]
         rope = m.rope(h, positions)
         for i in range(m.n_layers):
@@ -711,8 +715,8 @@ class LLMEngine:
                 else:
                     od = self._sdpa_gather(qd[:, :, None, :], i, bt, d_mask)[:, :, 0, :]
                 out.index_copy_(0, d_rows, od)
-            for start, n, ctx_len, table in chunks:
-                out[start : start + n] = self._chunk_attention(q[start : start + n], i, table, ctx_len, n)
+            for start, n, ctx_len, bt_c, mask in chunk_meta:
+                out[start : start + n] = self._chunk_attention(q[start : start + n], i, bt_c, ctx_len, mask)
             h = m.post(i, h, out.reshape(n_tok, -1), st)
         return m.logits(h.index_select(0, sample_rows))
 
@@ -723,19 +727,23 @@ class LLMEngine:
         v = self.v_cache[layer][bt].reshape(b, -1, self.m.n_kv_heads, self.m.head_dim).transpose(1, 2)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
 
-    def _chunk_attention(self, q, layer, table, ctx_len, n):
-        """A prefill chunk of n queries at positions ctx_len-n .. ctx_len-1 over all ctx_len keys (causal)."""
-        dev = q.device
-        nb = -(-ctx_len // self.cfg.block_size)
-        bt = torch.tensor(table[:nb], device=dev)
+    def _chunk_meta(self, table: list[int], ctx_len: int, n: int, dev) -> tuple[int, torch.Tensor, Any]:
+        """(ctx_len, block ids holding positions 0..ctx_len-1, causal mask or None when the chunk is the whole
+        context) of a prefill chunk of n queries at positions ctx_len-n .. ctx_len-1."""
+        bt = torch.tensor(table[: -(-ctx_len // self.cfg.block_size)], device=dev)
+        if ctx_len == n:
+            return ctx_len, bt, None
+        qpos = torch.arange(ctx_len - n, ctx_len, device=dev)
+        return ctx_len, bt, torch.arange(ctx_len, device=dev)[None, :] <= qpos[:, None]
+
+    def _chunk_attention(self, q, layer, bt, ctx_len, mask):
+        """A prefill chunk's queries over all ctx_len keys of its block table (causal)."""
         k = self.k_cache[layer][bt].reshape(-1, self.m.n_kv_heads, self.m.head_dim)[:ctx_len].transpose(0, 1)
         v = self.v_cache[layer][bt].reshape(-1, self.m.n_kv_heads, self.m.head_dim)[:ctx_len].transpose(0, 1)
         qh = q.transpose(0, 1)[None]
-        if ctx_len == n:
+        if mask is None:
             o = F.scaled_dot_product_attention(qh, k[None], v[None], is_causal=True, enable_gqa=True)
         else:
-            qpos = torch.arange(ctx_len - n, ctx_len, device=dev)
-            mask = torch.arange(ctx_len, device=dev)[None, :] <= qpos[:, None]
             o = F.scaled_dot_product_attention(qh, k[None], v[None], attn_mask=mask, enable_gqa=True)
         return o[0].transpose(0, 1)
 

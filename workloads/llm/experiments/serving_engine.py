@@ -43,11 +43,13 @@ class EngineParams(LLMParams):
     prompt_max: Count = 1024
     cuda_prompt_max: Count | None = None
     output_median: Count = 128
+    cuda_output_median: Count | None = None
     output_max: Count = 256
     cuda_output_max: Count | None = None
     block_size: Count = 16
     max_num_seqs: Count = 256
     max_num_batched_tokens: Count = 2048
+    cuda_max_num_batched_tokens: Count | None = None
     max_model_len: Count = 2048
     kv_cache_gb: float = Field(0.0, ge=0, description="KV pool size on CUDA (0: sized for max_num_seqs)")
     cuda_kv_cache_gb: float | None = None
