@@ -11,6 +11,7 @@ from pydantic import Field, Strict
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
 
+PRIORITY = {"high": 1, "low": 2}  # rate_limited scenario: instance priority of each model
 LATENCY_PANEL = "Average request latency (server)"
 QUEUE_PANEL = "Queue vs compute time per request"
 
@@ -31,16 +32,16 @@ class CurvesParams(Params):
 
 
 def _scenario(p: CurvesParams) -> tuple[list, list[str], str, str, dict]:
-    """(specs, server args, steady model, stepped model, steady stream kwargs)."""
+    """(specs, server args, steady model, stepped model, steady stream kwargs); the rate-limited models' instance
+    priorities are 1 (high) and 2 (low)."""
     from workloads.multimodel.models import fixed_cost, large, small
     from workloads.serving.modelspec import InstanceGroup, RateLimiter, rate_limit_args
 
     if p.scenario == "large_small":
         specs = [small("small"), large("large", instance_groups=(InstanceGroup(count=2),))]
         return specs, [], "small", "large", {"mode": "open", "qps": p.steady_qps}
-    rl = {pr: RateLimiter({"R": 1}, priority=pr, global_resources=("R",)) for pr in (1, 2)}
-    specs = [fixed_cost("high", p.delay_ms, count=2, rate_limiter=rl[1]),
-             fixed_cost("low", p.delay_ms, count=2, rate_limiter=rl[2])]  # fmt: skip
+    rl = {m: RateLimiter({"R": 1}, priority=pr, global_resources=("R",)) for m, pr in PRIORITY.items()}
+    specs = [fixed_cost(m, p.delay_ms, count=2, rate_limiter=rl[m]) for m in PRIORITY]
     return specs, rate_limit_args(specs, {"R": 2}), "high", "low", {"concurrency": p.steady_concurrency}
 
 
@@ -50,6 +51,7 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     exact percentiles for comparison."""
     from workloads.multimodel import drive
     from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settle
+    from workloads.serving import metrics
     from workloads.serving.common import errors, host_note, lat
 
     at_start = host_note()
@@ -59,7 +61,8 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     t = Table.of(
         "per_step",
         [("step", ""), ("model", ""), ("load", ""), ("served", "req/s"), ("client p50", "ms"), ("client p99", "ms"),
-         ("server latency (Prometheus)", "ms/req"), ("server queue (Prometheus)", "ms/req"), ("errors", "")],
+         ("server latency (Prometheus)", "ms/req"), ("server queue (Prometheus)", "ms/req"),
+         ("executions so far", ""), ("executions x priority", ""), ("errors", "")],
         caption=f"Prometheus columns: the panels '{LATENCY_PANEL}' and '{QUEUE_PANEL}' of "
         f"dashboards/grafana/triton.json evaluated at the end of each step over its {p.step_s:g} s (1 s scrapes); "
         "client columns: the lab load generator's exact nearest-rank percentiles of the same step",
@@ -78,13 +81,16 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
             at = settle(prom)
             lat_v = evaluate(prom, lat_q, at - s0, at)
             queue_v = evaluate(prom, queue_q, at - s0, at)
+            execs = {m: metrics.read(srv.metrics_url, m).exec_count for m in (steady, stepped)}
             for model, r, load in ((steady, res[0], _describe(steady_kw)), (stepped, res[1] if conc else None,
                                    f"{conc} in flight")):  # fmt: skip
+                prio = PRIORITY.get(model) if p.scenario == "rate_limited" else None
+                scaled = int(execs[model] * prio) if prio else "-"
                 if r is None:
-                    t.add(i, model, "idle", 0.0, "-", "-", "-", "-", "-")
+                    t.add(i, model, "idle", 0.0, "-", "-", "-", "-", int(execs[model]), scaled, "-")
                     continue
                 t.add(i, model, load, round(r.throughput_rps, 1), lat(r, "p50"), lat(r, "p99"),
-                      _ms(lat_v.get(model)), _ms(queue_v.get(model)), errors(r))  # fmt: skip
+                      _ms(lat_v.get(model)), _ms(queue_v.get(model)), int(execs[model]), scaled, errors(r))  # fmt: skip
             ctx.log(f"step {i} ({stepped} x{conc}) done")
         t_end = time.time()
         lat_curves = range_by_model(prom, lat_q, t_begin, t_end)
@@ -103,10 +109,17 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
         steps.add(i, conc, round(s0 - t_begin, 1), round(s1 - t_begin, 1))
     notes = [at_start]
     if p.scenario == "rate_limited":
-        notes.append(
-            "Both models' instances need the global resource R (the server grants 2); 'high' has instance priority "
-            "1, 'low' priority 2 (half the scheduling chances). Watch the queue time of each as the low-priority "
-            "model's load grows: the limiter makes the two models' queues depend on each other."
+        notes.extend(
+            [
+                "Both models' instances need the global resource R (the server grants 2); 'high' has instance priority "
+                "1, 'low' priority 2 (half the scheduling chances). Watch the queue time of each as the low-priority "
+                "model's load grows: the limiter makes the two models' queues depend on each other.",
+                "Triton 2.51 hands a freed resource to the waiting instance with the smallest executions-so-far x "
+                "priority (RateLimiter::ModelInstance::ScaledPriority in the core's rate_limiter.cc): the ratio of two "
+                "models' shares follows their priorities only once their products are level. A model that ran alone "
+                "first ('high' in the first step) has a head start to repay, so right after the other one starts, the "
+                "other one is served first; the 'executions x priority' column shows when the products meet.",
+            ]
         )
     else:
         notes.append(

@@ -111,6 +111,9 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
         f"--rate-limit-resource={RESOURCE}:{p.resource_count}).",
         "The models' executions wait instead of computing (a stand-in for a GPU kernel of known duration), so "
         "the scheduler's decisions are measured, not the 2-core host's CPU contention.",
+        "Each phase runs on a fresh server whose models were warmed alike: Triton 2.51 picks the waiting instance "
+        "with the smallest executions-so-far x priority (rate_limiter.cc ScaledPriority), so equal histories make "
+        "the shares follow the priorities from the start (d60.e5 shows what an unequal history does).",
     ]
     return Output(tables=[summary, t], notes=notes)
 
