@@ -71,6 +71,9 @@ def test_bad_requests_are_rejected_by_triton(served: serving.Served) -> None:
             c.infer("tok_python", {"TEXT": np.zeros((1, 1), dtype=np.float32)})
         with pytest.raises(InferenceError, match="batch-size must be <= 16"):
             c.infer("tok_python", serving.text_batch(corpus.texts(17, 5)))
+        with pytest.raises(InferenceError, match="input TEXT: element is not UTF-8"):
+            c.infer("tok_python", {"TEXT": np.array([[b"\xff\xfe"]], dtype=np.object_)})
+        assert c.infer("tok_python", serving.text_batch(["still serving"]))["LENGTH"][0, 0] > 0  # model still up
 
 
 def test_load_generator_reaches_the_model(served: serving.Served) -> None:

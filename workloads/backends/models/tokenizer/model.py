@@ -38,22 +38,29 @@ class TritonPythonModel:
     def execute(self, requests):
         responses = []
         for request in requests:
-            text = pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
-            encs = self.tok.encode_batch([t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in text])
-            rows = [e.ids for e in encs]
-            ids = np.zeros((len(rows), self.seq_len), dtype=np.int64)
-            for r, row in enumerate(rows):
-                ids[r, : len(row)] = row
-            lengths = np.array([[len(r)] for r in rows], dtype=np.int32)
-            flat, offsets = ngram.to_csr(rows)
-            feats = self.impl(flat, offsets, self.n_max, self.buckets)
-            responses.append(
-                pb_utils.InferenceResponse(
-                    output_tensors=[
-                        pb_utils.Tensor("IDS", ids),
-                        pb_utils.Tensor("LENGTH", lengths),
-                        pb_utils.Tensor("FEATURES", feats),
-                    ]
-                )
-            )
+            try:
+                responses.append(self._one(request))
+            except ValueError as exc:  # this request's input is bad; the others in the batch still get answers
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))))
         return responses
+
+    def _one(self, request):
+        text = pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
+        try:
+            strings = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in text]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"input TEXT: element is not UTF-8 ({exc}); send UTF-8 encoded strings") from exc
+        rows = [e.ids for e in self.tok.encode_batch(strings)]
+        ids = np.zeros((len(rows), self.seq_len), dtype=np.int64)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = row
+        lengths = np.array([[len(r)] for r in rows], dtype=np.int32)
+        flat, offsets = ngram.to_csr(rows)
+        feats = self.impl(flat, offsets, self.n_max, self.buckets)
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("IDS", ids),
+                pb_utils.Tensor("LENGTH", lengths),
+                pb_utils.Tensor("FEATURES", feats),
+            ]
+        )
