@@ -239,3 +239,171 @@ def explain(runs: dict[str, ModeRun]) -> list[str]:
         "few short of the requests."
     )
     return out
+
+
+# --- the cache in the request path (d16, d28.e3) ---------------------------------------------------------------------
+# tritonserver 2.51 as pytriton ships it carries one cache implementation (caches/local/libtritoncache_local.so): no
+# Redis cache plugin. The Redis cache therefore sits in front of the server, in the request path: cache-aside.
+
+PATHS = ("hit", "miss", "bypass")  # answered by Redis; by the model, then stored; by the model, Redis skipped (down)
+
+
+@dataclass
+class Entry:
+    """One request through CacheAside: perf_counter times, how it was answered, the error kind ("" = success)."""
+
+    t_send: float
+    t_end: float
+    path: str  # hit | miss | bypass | model (cache disabled)
+    error: str = ""
+    hot: int = -1  # index of the hot input, -1 for a fresh one
+    output: bytes | None = None  # the response's logits bytes (keep_outputs only)
+
+
+class CacheAside:
+    """A Redis cache in front of a Triton client, shaped like AsyncClient for loadgen (prepare / infer / close).
+
+    Each request's input is drawn from a stream: with probability hit_ratio one of pool_size hot inputs, otherwise a
+    fresh one. GET by the request's key (model, version, input bytes: cache_key); a hit answers from Redis; a miss
+    infers and SETs the response with ttl_s. A Redis failure (down, refused, slower than redis_timeout_s) never fails
+    the request: it is answered by the model ("bypass") and Redis is not asked again for breaker_s, so an outage of
+    the cache costs latency, not errors. `generation` is part of every key: bumping it (invalidate()) makes every
+    stored entry unreachable at once, the fix for stale entries after a model update (d16.e5).
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        redis_url: str,
+        model: str,
+        version: str = "",
+        hit_ratio: float = 0.5,
+        pool_size: int = 100,
+        ttl_s: float = 60.0,
+        redis_timeout_s: float = 0.05,
+        breaker_s: float = 0.5,
+        seed: int = 0,
+        prefix: str = "ailab:cache:",
+        enabled: bool = True,
+        keep_outputs: bool = False,
+        redis_connections: int = 0,
+    ) -> None:
+        """enabled=False: the same request stream straight to the model (the no-cache reference);
+        keep_outputs: keep each response's bytes in the log (consistency checks); redis_connections: at most this
+        many Redis connections, a request waits up to redis_timeout_s for one (0: one per concurrent call)."""
+        if not 0 <= hit_ratio <= 1:
+            raise ValueError(f"hit_ratio {hit_ratio}: allowed 0..1")
+        if pool_size < 1:
+            raise ValueError(f"pool_size {pool_size}: must be >= 1")
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s {ttl_s}: must be > 0 s")
+        import redis.asyncio as aioredis
+
+        self.client, self.model, self.version = client, model, version
+        self.server = getattr(client, "server", "")
+        self.hit_ratio, self.ttl_ms, self.breaker_s = hit_ratio, max(1, int(ttl_s * 1000)), breaker_s
+        self.prefix, self.generation = prefix, 0
+        self.enabled, self.keep = enabled, keep_outputs
+        self.rng = np.random.default_rng(seed)
+        self.hot = self.rng.standard_normal((pool_size, 1, 1, 28, 28)).astype(np.float32)
+        self._hot_req: dict[int, Any] = {}
+        self._hot_key: dict[tuple[int, int], str] = {}
+        conn = dict(socket_timeout=redis_timeout_s, socket_connect_timeout=redis_timeout_s, retry_on_timeout=False)
+        if redis_connections > 0:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis_url, max_connections=redis_connections, timeout=redis_timeout_s, **conn
+            )
+            self.redis = aioredis.Redis(connection_pool=pool)
+        else:
+            self.redis = aioredis.from_url(redis_url, **conn)
+        self.skip_until = 0.0
+        self.log: list[Entry] = []
+        self.redis_errors: Counter[str] = Counter()
+
+    def key(self, x: np.ndarray) -> str:
+        return f"{self.prefix}g{self.generation}:" + cache_key(self.model, self.version, "input", x).rsplit(":", 1)[1]
+
+    def invalidate(self) -> int:
+        """Make every entry stored so far unreachable (a new key generation); returns the new generation."""
+        self.generation += 1
+        self._hot_key.clear()
+        return self.generation
+
+    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "") -> None:
+        return None  # each request's input comes from the stream (pick)
+
+    def pick(self, hot: int | None = None) -> tuple[Any, str, int]:
+        """The next request: (prepared request, cache key, hot index or -1); `hot` forces that hot input."""
+        if hot is not None or self.rng.random() < self.hit_ratio:
+            i = int(self.rng.integers(len(self.hot))) if hot is None else hot
+            if i not in self._hot_req:
+                self._hot_req[i] = self.client.prepare({"input": self.hot[i]}, self.model, self.version)
+            k = self._hot_key.get((self.generation, i))
+            if k is None:
+                k = self._hot_key[(self.generation, i)] = self.key(self.hot[i])
+            return self._hot_req[i], k, i
+        x = self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32)
+        return self.client.prepare({"input": x}, self.model, self.version), self.key(x), -1
+
+    async def _redis(self, op: str, *args: Any, **kw: Any) -> tuple[bool, Any]:
+        """(worked, answer) of one Redis call; a failure opens the breaker for breaker_s."""
+        try:
+            return True, await getattr(self.redis, op)(*args, **kw)
+        except Exception as exc:  # noqa: BLE001 - any Redis failure sends the request to the model, never fails it
+            self.redis_errors[type(exc).__name__] += 1
+            self.skip_until = time.perf_counter() + self.breaker_s
+            return False, None
+
+    async def infer(self, model: str, _prepared: Any = None, hot: int | None = None) -> Any:
+        """One request of the stream (loadgen calls infer(model, prepared)); returns the logits' bytes."""
+        req, key, i = self.pick(hot)
+        t0 = time.perf_counter()
+        path = "bypass" if self.enabled else "model"
+        if self.enabled and t0 >= self.skip_until:
+            worked, cached = await self._redis("get", key)
+            if worked and cached is not None:
+                self.log.append(Entry(t0, time.perf_counter(), "hit", "", i, cached if self.keep else None))
+                return cached
+            path = "miss" if worked else "bypass"
+        try:
+            res = await self.client.infer(self.model, req, version=self.version)
+        except InferenceError as exc:
+            self.log.append(Entry(t0, time.perf_counter(), path, exc.kind, i))
+            raise
+        out = response_bytes(res)
+        if path == "miss":
+            await self._redis("set", key, out, px=self.ttl_ms)
+        self.log.append(Entry(t0, time.perf_counter(), path, "", i, out if self.keep else None))
+        return out
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.redis.aclose()
+
+
+def response_bytes(res: Any) -> bytes:
+    """The logits' bytes of a raw gRPC ModelInferResponse or of tritonclient's InferResult."""
+    if hasattr(res, "raw_output_contents"):
+        return bytes(res.raw_output_contents[0])
+    return res.as_numpy("logits").tobytes()
+
+
+def redis_info(url: str) -> dict[str, float]:
+    """Redis' own counters: CPU seconds (user+sys, main thread and children), hits, misses, commands processed and
+    the server-side time of GET/SET (µs per call, from INFO commandstats)."""
+    import redis
+
+    with redis.Redis.from_url(url, socket_timeout=2) as r:
+        info = r.info("all")
+    out = {
+        "cpu_s": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        "hits": float(info["keyspace_hits"]),
+        "misses": float(info["keyspace_misses"]),
+        "commands": float(info["total_commands_processed"]),
+        "keys": float(sum(v.get("keys", 0) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))),
+    }
+    for cmd in ("get", "set"):
+        st = info.get(f"cmdstat_{cmd}", {})
+        out[f"{cmd}_calls"] = float(st.get("calls", 0))
+        out[f"{cmd}_usec"] = float(st.get("usec", 0))
+    return out
