@@ -5,6 +5,8 @@ answers the same PromQL as Prometheus on the same samples. Nothing is mocked."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -90,3 +92,18 @@ def test_victoriametrics_answers_the_same_promql_as_prometheus_on_the_same_sampl
                 assert [v for _, v in theirs[key]] == pytest.approx([v for _, v in pts], rel=1e-9), (expr, key)
         # live samples travel over remote_write too
         Prom(vm).wait_for('up{job="prometheus"}', 30)
+
+
+def test_killed_scale_services_are_restarted_and_counted(tmp_path: Path) -> None:
+    opts = {"prometheus.scrape": [], "prometheus_global.match": ['{job="prometheus"}']}
+    names = ["prometheus", "prometheus_global", "victoriametrics"]
+    with Platform(services=names, state_dir=tmp_path, free_ports=True, options=opts, supervise=True) as p:
+        for name in ("prometheus_global", "victoriametrics"):
+            first = p.record(name)
+            os.kill(first.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while p.restarts(name) == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            rec = p.record(name)
+            assert rec.restarts == 1 and rec.pid != first.pid and rec.ports == first.ports
+        Prom(p.url("victoriametrics")).get("/api/v1/labels")  # answering again on the same port
