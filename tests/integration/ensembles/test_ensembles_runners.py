@@ -1,0 +1,36 @@
+"""The ensemble runners called as `lab run` calls them (a Context with the real local platform, typed parameters),
+on a real tritonserver: the check runner must find every answer equal to numpy's. Nothing is mocked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ailab.contract import Context
+from ailab.local.platform import Platform
+from workloads.ensembles.experiments.pipeline import PipelineParams, ensemble_pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None,
+                   supervise: bool = False) -> Platform:  # fmt: skip
+    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+
+
+def test_pipeline_runner_checks_every_answer_against_numpy(tmp_path: Path):
+    ctx = Context("d17.e1", "cpu", True, tmp_path, platform=local_platform)
+    out = ensemble_pipeline(ctx, PipelineParams(images=20, batch=6))
+    tables = {t.name: t for t in out.tables}
+    answers = {r[0]: r for r in tables["answers"].rows}
+    assert sorted(answers) == ["fused", "pipeline", "pipeline_post"]
+    for model, images, requests, diff, agree, errors in answers.values():
+        assert (images, requests, errors) == (20, 4, 0), model
+        assert diff < 1e-5 and agree == 100.0, model
+    runs = {r[0]: r[1] for r in tables["executions"].rows}
+    # 4 requests to each ensemble: the shared steps ran for both, the top-k step only for pipeline_post
+    assert runs["pipeline"] == runs["pipeline_post"] == runs["topk"] == 4
+    assert runs["normalize"] == runs["mlp"] == runs["softmax"] == 8
+    assert [r[2] for r in tables["ensemble_scheduling"].rows if r[0] == "pipeline"] == ["normalize", "mlp", "softmax"]
