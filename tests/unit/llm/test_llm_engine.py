@@ -132,3 +132,21 @@ def test_bad_prompts_are_refused_before_queueing(llama):
         EngineConfig(cuda_graphs=True)
     with pytest.raises(EngineError, match="model 'gpt'"):
         build_llama("gpt")
+
+
+def test_a_step_mixes_prefill_chunks_with_decode_tokens(llama, prompts):
+    class Recording(LLMEngine):
+        def _schedule(self):
+            s = super()._schedule()
+            self.log.append([(r.id, n, r.num_computed + n <= len(r.prompt)) for r, n in s])
+            return s
+
+    eng = Recording(llama, EngineConfig(block_size=4, max_model_len=128, max_num_batched_tokens=8))
+    eng.log = []
+    eng.add_request(prompts[0], SamplingParams(max_tokens=12))  # 5 tokens: prefilled in the first step
+    eng.add_request(prompts[3], SamplingParams(max_tokens=4))  # 40 tokens: chunks of <= 7 beside the decode
+    while eng.has_unfinished():
+        eng.step()
+    assert all(sum(n for _, n, _ in step) <= 8 for step in eng.log)  # the token budget holds
+    mixed = [s for s in eng.log if any(n == 1 and not pre for _, n, pre in s) and any(pre and n > 1 for _, n, pre in s)]
+    assert mixed, "no step held a decode token and a prefill chunk together"

@@ -170,7 +170,7 @@ def _verify(ctx: Context, p: BenchParams, model: Any, engine: Any) -> Table:
     )
     g = torch.Generator().manual_seed(p.seed + 99)
     for i in range(p.verify_prompts):
-        n = [16, 64, 128, 256][i % 4]
+        n = min([16, 64, 128, 256][i % 4], p.max_model_len - p.verify_tokens - 1)
         prompt = torch.randint(1, model.config.vocab_size, (n,), generator=g).tolist()
         with torch.no_grad():
             hf = model.generate(
