@@ -15,7 +15,7 @@ Concurrencies = Annotated[
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per run, s")]
 
 COLUMNS = [
-    ("model", ""), ("concurrency", ""), ("throughput", "req/s"), ("p50", "ms"), ("p99", "ms"),
+    ("model", ""), ("concurrency", ""), ("round", ""), ("throughput", "req/s"), ("p50", "ms"), ("p99", "ms"),
     ("server request time", "µs/req"), ("server CPU", "cores"), ("host CPU busy", "%"), ("errors", ""),
 ]  # fmt: skip
 
@@ -24,11 +24,14 @@ class OverheadParams(Params):
     concurrency: Concurrencies = Field(default=[1, 4, 16])
     duration_s: Seconds = 5.0
     batch: Annotated[int, Strict(), Field(ge=1, le=64, description="images per request")] = 1
+    repeats: Annotated[int, Strict(), Field(ge=1, le=20, description="rounds of every run, interleaved")] = 1
 
 
 def _measure(
     ctx: Context, models: list[str], p: OverheadParams, specs: list, step: str | None = None
 ) -> tuple[Table, dict]:
+    import numpy as np
+
     from workloads.ensembles import measure
     from workloads.serving import harness
     from workloads.serving.common import errors, lat
@@ -38,24 +41,29 @@ def _measure(
         COLUMNS,
         caption=f"lab load generator, gRPC closed loop, batch {p.batch}, {p.duration_s:g} s per run after 1 s "
         "warm-up; exact nearest-rank percentiles over every request; server request time = "
-        "nv_inference_request_duration_us / nv_inference_request_success of the model called",
+        f"nv_inference_request_duration_us / nv_inference_request_success of the model called; {p.repeats} "
+        "round(s) of every (concurrency, model) run, interleaved",
     )
-    got: dict[tuple[str, int], dict[str, float]] = {}
+    rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     with harness.serve(ctx, specs, warm_requests=0) as srv:
         measure.warm(srv, models)
-        for c in p.concurrency:
-            for m in models:  # models interleaved per concurrency: a change of host load hits all of them alike
-                watch = [m, step] if step else [m]
-                r = measure.run(srv, m, watch, batch=p.batch, concurrency=c, warmup_s=1.0, duration_s=p.duration_s)
-                res = r.result
-                srv_us = r.steps[m].per_request_us("request_us")
-                t.add(m, c, round(res.throughput_rps, 1), lat(res, "p50"), lat(res, "p99"), round(srv_us, 1),
-                      round(r.server_cpu, 2), round(100 * res.host_cpu_busy, 1), errors(res))  # fmt: skip
-                got[m, c] = {"p50": res.latency_ms["p50"], "p99": res.latency_ms["p99"],
-                             "rps": res.throughput_rps, "server_us": srv_us}  # fmt: skip
-                if step:
-                    got[m, c]["step_us"] = r.steps[step].per_request_us("compute_us")
-                ctx.log(f"{m} c={c}: {res.throughput_rps:.0f} req/s p50 {res.latency_ms['p50']:.2f} ms")
+        for rnd, c, m in (
+            (k, c, m) for k in range(p.repeats) for c in p.concurrency for m in models
+        ):  # interleaved: a change of host load hits every model alike
+            watch = [m, step] if step else [m]
+            r = measure.run(srv, m, watch, batch=p.batch, concurrency=c, warmup_s=1.0, duration_s=p.duration_s)
+            res = r.result
+            srv_us = r.steps[m].per_request_us("request_us")
+            t.add(m, c, rnd + 1, round(res.throughput_rps, 1), lat(res, "p50"), lat(res, "p99"), round(srv_us, 1),
+                  round(r.server_cpu, 2), round(100 * res.host_cpu_busy, 1), errors(res))  # fmt: skip
+            one = {"p50": res.latency_ms["p50"], "p99": res.latency_ms["p99"], "rps": res.throughput_rps,
+                   "server_us": srv_us}  # fmt: skip
+            if step:
+                one["step_us"] = r.steps[step].per_request_us("compute_us")
+            rounds.setdefault((m, c), []).append(one)
+            ctx.log(f"round {rnd + 1} {m} c={c}: {res.throughput_rps:.0f} req/s p50 {res.latency_ms['p50']:.2f} ms")
+    # each quantity's median over the rounds (the ratios below are ratios of medians)
+    got = {k: {f: float(np.median([o[f] for o in v])) for f in v[0]} for k, v in rounds.items()}
     return t, got
 
 
@@ -83,8 +91,9 @@ def ensemble_vs_single(ctx: Context, p: OverheadParams) -> Output:
         [("concurrency", ""), ("ensemble / fused p50", "x"), ("ensemble - fused p50", "ms"),
          ("ensemble / fused p99", "x"), ("ensemble / fused throughput", "x"), ("ensemble / bare MLP p50", "x"),
          ("ensemble - fused server time", "µs/req")],
-        caption="From the runs above (one server, one run): 'fused' does normalize, the MLP and softmax in one "
-        "python model, so the difference is what the ensemble scheduler and the two extra model hops cost",
+        caption="From the runs above (one server, one run; medians over the rounds): 'fused' does normalize, the "
+        "MLP and softmax in one python model, so the difference is what the ensemble scheduler and the two extra "
+        "model hops cost",
     )  # fmt: skip
     for c in p.concurrency:
         e, f, m = got["pipeline", c], got["fused", c], got["mlp", c]
@@ -115,7 +124,7 @@ def postprocess_step(ctx: Context, p: OverheadParams) -> Output:
          ("with / without throughput", "x"), ("with - without server time", "µs/req"),
          ("top-k step compute", "µs/req")],
         caption=f"pipeline_post = pipeline + a python-backend step returning the top {K} classes and their "
-        "probabilities (numpy argsort); both from the same run",
+        "probabilities (numpy argsort); both from the same run, medians over the rounds",
     )  # fmt: skip
     for c in p.concurrency:
         a, b = got["pipeline_post", c], got["pipeline", c]
