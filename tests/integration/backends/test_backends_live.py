@@ -98,10 +98,22 @@ def test_instances_runner_serves_each_count_and_runs_threads(tmp_path: Path) -> 
 
     ctx = Context(experiment_id="d30.e4", device="cpu", quick=True, workdir=tmp_path, platform=local_platform)
     p = InstancesParams(
-        counts=[1, 2], threads_impls=["python"], concurrency=2, batch=2, words=20, duration_s=0.5, thread_rounds=2
+        counts=[1, 2],
+        threads_impls=["python", "cpp"],
+        concurrency=2,
+        batch=2,
+        words=20,
+        duration_s=0.5,
+        thread_seconds=0.3,
+        thread_batch=4,
     )
     out = instances_gil(ctx, p)
     t = {t.name: t for t in out.tables}
     assert [r[0] for r in t["instances"].rows] == [1, 2] and all(r[-1] == "none" for r in t["instances"].rows)
-    assert [(r[0], r[1]) for r in t["threads_one_process"].rows] == [("python", 1), ("python", 2)]
+    assert [(r[0], r[1]) for r in t["threads_one_process"].rows] == [
+        ("python", 1),
+        ("python", 2),
+        ("cpp", 1),
+        ("cpp", 2),
+    ]
     assert all(r[4] > 0 for r in t["threads_one_process"].rows)  # the process used some CPU

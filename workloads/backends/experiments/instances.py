@@ -3,7 +3,7 @@ threads in one Python process running the same work."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -23,38 +23,38 @@ class InstancesParams(Params):
     batch: Batch = 4
     words: Words = 96
     duration_s: Seconds = 5.0
-    thread_rounds: Annotated[Int, Field(ge=1, le=10_000)] = Field(default=40, description="batches per thread")
+    thread_seconds: Seconds = Field(default=3.0, description="how long the threads run the hot loop, s")
+    thread_batch: Batch = Field(default=16, description="texts in the batch the threads' hot loop works on")
 
 
-def _threads(
-    impl_name: str, build_dir: str | None, tok_json: str, texts: list[str], n: int, rounds: int
-) -> tuple[float, float]:
-    """(texts/s, cores this process used) when n threads each tokenize + run the hot loop on `rounds` batches."""
-    import os
+def _threads(impl_name: str, build_dir: str | None, ids: Any, off: Any, n: int, seconds: float) -> tuple[float, float]:
+    """(batches/s, cores this process used) while n threads each call the hot loop on the same batch for `seconds`.
+
+    Only the hot loop runs in the threads (the batch is tokenized once beforehand), so what limits them is whether
+    the loop holds the GIL. On a busy host the scheduler gives each runnable thread a share of a core: threads that
+    can run together (GIL released) get n shares, threads queued on one GIL get one, so the CPU column tells the two
+    apart even where throughput cannot grow.
+    """
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from tokenizers import Tokenizer
-
     from workloads.backends.hotloop import ngram
 
-    # one core per encode_batch call, as in the served model (model.py sets the same)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    tok = Tokenizer.from_file(tok_json)
     impl = ngram.load(impl_name, build_dir)
+    impl(ids, off, 3, 4096)  # warm (Numba compiles here)
 
-    def work() -> None:
-        for _ in range(rounds):
-            ids, off = ngram.to_csr([e.ids for e in tok.encode_batch(texts)])
+    def work(deadline: float) -> int:
+        calls = 0
+        while time.perf_counter() < deadline:
             impl(ids, off, 3, 4096)
+            calls += 1
+        return calls
 
-    work()  # warm (Numba compiles here)
     with ThreadPoolExecutor(n) as pool:
         t0, c0 = time.perf_counter(), time.process_time()
-        for f in [pool.submit(work) for _ in range(n)]:
-            f.result()
+        calls = sum(f.result() for f in [pool.submit(work, t0 + seconds) for _ in range(n)])
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return n * rounds * len(texts) / wall, cpu / wall
+    return calls / wall, cpu / wall
 
 
 def instances_gil(ctx: Context, p: InstancesParams) -> Output:
@@ -110,30 +110,40 @@ def instances_gil(ctx: Context, p: InstancesParams) -> Output:
             ("throughput", "texts/s"),
             ("vs 1 thread", "x"),
             ("process CPU", "cores"),
+            ("CPU vs 1 thread", "x"),
             ("GIL held in loop", ""),
         ],
-        caption=f"Same tokenize + hot loop, batch {p.batch}, {p.thread_rounds} batches per thread, threads of one "
-        "Python process (no Triton)",
+        caption=f"The hot loop alone on one tokenized batch of {p.thread_batch} texts, called for "
+        f"{p.thread_seconds} s by each of N threads of one Python process (no Triton)",
     )
+    from tokenizers import Tokenizer
+
+    from workloads.backends.hotloop import ngram
+
+    tok = Tokenizer.from_file(str(tok_json))
+    thread_texts = corpus.texts(p.thread_batch, p.words)
+    ids, off = ngram.to_csr([e.ids for e in tok.encode_batch(thread_texts)])
     thr: dict[tuple[str, int], tuple[float, float]] = {}
     for impl in p.threads_impls:
         for n in p.counts:
-            ips, cores = _threads(impl, bdir, str(tok_json), texts, n, p.thread_rounds)
+            bps, cores = _threads(impl, bdir, ids, off, n, p.thread_seconds)
+            ips = bps * len(thread_texts)
             thr[(impl, n)] = (ips, cores)
-            one = thr[(impl, p.counts[0])][0]
+            one = thr[(impl, p.counts[0])]
             threads.add(
                 impl,
                 n,
                 round(ips, 1),
-                round(ips / one, 2),
+                round(ips / one[0], 2),
                 round(cores, 2),
+                round(cores / one[1], 2) if one[1] > 0 else "",
                 "yes" if impl == "python" else "no (released)",
             )
             s.point(f"threads, one process ({impl})", n, ips)
     lo, hi = p.counts[0], p.counts[-1]
     seen = ", ".join(
-        f"{impl} threads {lo}->{hi}: {thr[(impl, hi)][0] / thr[(impl, lo)][0]:.2f}x texts/s, "
-        f"at most {max(thr[(impl, n)][1] for n in p.counts):.2f} cores"
+        f"{impl} threads {lo}->{hi}: {thr[(impl, hi)][0] / thr[(impl, lo)][0]:.2f}x texts/s and "
+        f"{thr[(impl, hi)][1] / max(thr[(impl, lo)][1], 1e-9):.2f}x the CPU"
         for impl in p.threads_impls
     )
     load = os.getloadavg()[0]
@@ -145,10 +155,11 @@ def instances_gil(ctx: Context, p: InstancesParams) -> Output:
             f"In this run: Triton instances {lo}->{hi}: {inst[hi][0] / inst[lo][0]:.2f}x texts/s, server CPU at "
             f"most {max(c for _, c in inst.values()):.2f} cores; {seen}. Load average {load:.1f} on "
             f"{os.cpu_count()} cores at the end: where the server or this process got less than "
-            f"{os.cpu_count()} cores, no variant could scale, and the CPU columns show how much each got.",
+            f"{os.cpu_count()} cores, throughput could not scale; the CPU columns show how much each got.",
             "Why they differ: each Triton Python-backend instance is its own stub process with its own interpreter "
             "and GIL, so instances can use one core each; threads of one process share one GIL, so a loop that "
             "holds it (python) cannot use more than one core whatever the thread count, while one that releases it "
-            "(cpp, cython, numba nogil) can, given free cores.",
+            "(cpp, cython, numba nogil) can, given free cores. On a busy host, threads that can run together are "
+            "given more CPU than threads queued on one GIL, which the 'CPU vs 1 thread' column shows.",
         ],
     )
