@@ -30,10 +30,8 @@ class InstancesParams(Params):
 def _threads(impl_name: str, build_dir: str | None, ids: Any, off: Any, n: int, seconds: float) -> tuple[float, float]:
     """(batches/s, cores this process used) while n threads each call the hot loop on the same batch for `seconds`.
 
-    Only the hot loop runs in the threads (the batch is tokenized once beforehand), so what limits them is whether
-    the loop holds the GIL. On a busy host the scheduler gives each runnable thread a share of a core: threads that
-    can run together (GIL released) get n shares, threads queued on one GIL get one, so the CPU column tells the two
-    apart even where throughput cannot grow.
+    Only the hot loop runs in the threads (the batch is tokenized once beforehand), so with free cores what limits
+    them is whether the loop holds the GIL. The process CPU says how much CPU the host gave the threads at all.
     """
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -159,7 +157,7 @@ def instances_gil(ctx: Context, p: InstancesParams) -> Output:
             "Why they differ: each Triton Python-backend instance is its own stub process with its own interpreter "
             "and GIL, so instances can use one core each; threads of one process share one GIL, so a loop that "
             "holds it (python) cannot use more than one core whatever the thread count, while one that releases it "
-            "(cpp, cython, numba nogil) can, given free cores. On a busy host, threads that can run together are "
-            "given more CPU than threads queued on one GIL, which the 'CPU vs 1 thread' column shows.",
+            "(cpp, cython, numba nogil) can, given free cores. Where the process CPU does not grow with the thread "
+            "count, the host, not the GIL, set the limit in that run.",
         ],
     )
