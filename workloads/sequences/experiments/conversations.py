@@ -155,7 +155,7 @@ def deploy(ctx: Context, p: ConversationParams) -> Output:
             ("max_batch_size", ""),
             ("steps", ""),
             ("STEP outputs as 1..n", ""),
-            ("max |Y - reference|", ""),
+            ("max abs(Y - reference)", ""),
         ],
         caption="config as GET v2/models/<m>/config returns it; one conversation (correlation id 42, START on the "
         "first step, END on the last) checked against onnxruntime on the same inputs",
