@@ -167,6 +167,6 @@ def config_change(ctx: Context, p: ConfigChangeParams) -> Output:
             for ln in difflib.unified_diff(texts[base].splitlines(), texts[n].splitlines(), lineterm="", n=0)
             if ln[:1] in "+-" and not ln.startswith(("+++", "---"))
         ]
-        diffs.add(n, " | ".join(x.strip() for x in lines))
+        diffs.add(n, "; ".join(x.strip() for x in lines))
     notes = [at_start, "Every variant is the same Day-3 MLP on the python backend; only config.pbtxt differs."]
     return Output(tables=[t, diffs], notes=notes)
