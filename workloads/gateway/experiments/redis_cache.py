@@ -385,6 +385,7 @@ def redis_concurrency(ctx: Context, p: ConcurrencyParams) -> Output:
         f"{p.duration_s:g} s per run; one asyncio generator process; Redis connection pool "
         f"{p.redis_connections or 'unbounded'}, call timeout {p.redis_timeout_s:g} s",
     )
+    bottleneck: list[str] = []
     with _stack(ctx) as (srv, url):
         for c in p.concurrencies:
             _flush(url)
@@ -418,8 +419,18 @@ def redis_concurrency(ctx: Context, p: ConcurrencyParams) -> Output:
                 round(res.generator_cpu, 2),
                 round(res.generator_cpu_us_per_request, 1),
             )
+    for row in t.rows:
+        c, n, skipped, cores, gen = row[0], row[1], row[12], row[8], row[14]
+        if n and skipped / n > 0.1:
+            bottleneck.append(
+                f"At {c} in flight {skipped} of {n} requests skipped Redis (no pooled connection or no reply within "
+                f"{p.redis_timeout_s:g} s) and went to the model, while Redis itself used {cores} cores and the "
+                f"generator {gen}: the bottleneck is the client side (its {p.redis_connections or 'unbounded'}-"
+                "connection pool and one event loop on a shared 2-core host), not Redis."
+            )
     notes = [
         at_start,
+        *bottleneck,
         "Redis' own time per call (commandstats) against the client's hit latency shows where a hit's time goes: "
         "Redis executes a GET in microseconds; the rest is the client's event loop and the network stack, shared "
         "with the generator on this 2-core host.",
