@@ -139,12 +139,21 @@ async def closed_loop(
     stop: asyncio.Event | None = None,
     on_sample: Callable[[Sample], None] | None = None,
     t0: float | None = None,
+    backoff_s: float = 0.0,
+    backoff_max_s: float = 1.0,
 ) -> Run:
-    """`concurrency` workers, each sending its next request when the last one answers, until a cap or `stop`."""
+    """`concurrency` workers, each sending its next request when the last one answers, until a cap or `stop`.
+
+    backoff_s: a worker whose request failed (status 0 or >= 500) waits backoff_s before its next one, doubling per
+    consecutive failure up to backoff_max_s, none after a success (0 = no waits, the default): a dead server then
+    costs a bounded number of failed requests instead of a spin of instant connection errors (as in
+    workloads/serving/loadgen.py)."""
     if concurrency < 1 or max_requests < 1 or not 0 < max_s <= 600:
         raise LoadError(
             f"concurrency {concurrency}, max_requests {max_requests}, max_s {max_s}: need >=1, >=1, (0, 600]"
         )
+    if not 0 <= backoff_s <= 60 or not backoff_s <= backoff_max_s <= 60 or backoff_max_s <= 0:
+        raise LoadError(f"backoff_s {backoff_s}, backoff_max_s {backoff_max_s}: need 0 <= backoff_s <= max <= 60 s")
     run = Run()
     t0, c0 = t0 if t0 is not None else time.perf_counter(), time.process_time()
     deadline = t0 + max_s
@@ -152,12 +161,17 @@ async def closed_loop(
 
     async def worker() -> None:
         nonlocal sent
+        failures = 0
         while sent < max_requests and time.perf_counter() < deadline and not (stop and stop.is_set()):
             sent += 1
             s = await client.one(t0)
             run.samples.append(s)
             if on_sample:
                 on_sample(s)
+            failures = failures + 1 if s.status == 0 or s.status >= 500 else 0
+            if failures and backoff_s > 0:
+                wait = min(backoff_max_s, backoff_s * 2 ** min(failures - 1, 30))
+                await asyncio.sleep(min(wait, max(0.0, deadline - time.perf_counter())))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     run.wall_s, run.cpu_s = time.perf_counter() - t0, time.process_time() - c0

@@ -67,3 +67,20 @@ def test_wait_doubles_per_consecutive_failure_up_to_the_cap():
 def test_bad_policy_is_refused_naming_the_field(field, kw):
     with pytest.raises(ValueError, match=f"^{field} "):
         run(_spec(**kw))
+
+
+def test_the_gateway_generator_backs_off_the_same_way():
+    """workloads/gateway/load.py's closed loop (aiohttp) against the same kind of dead port."""
+    import asyncio
+
+    from workloads.gateway import load
+
+    async def go(**kw):
+        async with load.Client(f"http://127.0.0.1:{_dead_port()}/v2/models/mlp/infer") as c:
+            return await load.closed_loop(c, 4, 100_000, 1.0, **kw)
+
+    spun, bounded = asyncio.run(go()), asyncio.run(go(backoff_s=0.05, backoff_max_s=0.2))
+    assert all(s.status == 0 for s in spun.samples + bounded.samples)
+    assert len(bounded.samples) <= 4 * 8 < len(spun.samples)  # 0.05+0.1+0.2*4 fit in 1 s: at most 7 per worker
+    with pytest.raises(load.LoadError, match="backoff_s"):
+        asyncio.run(go(backoff_s=2.0, backoff_max_s=1.0))
