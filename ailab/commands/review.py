@@ -1,5 +1,6 @@
 """`lab review weekNN|all`: the week's review from stored results; `lab diagrams [--check]`: the architecture
-diagrams of docs/diagrams/, drawn from the code's own definitions."""
+diagrams of docs/diagrams/, drawn from the code's own definitions; `lab writing [--check]`: the writing tasks'
+templates of docs/writing/, filled with measured facts."""
 
 from __future__ import annotations
 
@@ -52,6 +53,32 @@ def diagrams(
         raise typer.Exit(2) from None
 
 
+def writing(
+    check: Annotated[bool, typer.Option("--check", help="fail if docs/writing/ drifted from the results")] = False,
+) -> None:
+    """Write docs/writing/<id>.md: a template per writing task, filled with the measured facts of its scope."""
+    from ailab.curriculum import CatalogueError, catalogue
+    from ailab.report.render import rel
+    from ailab.review import writing as w
+
+    try:
+        cat = catalogue()
+    except CatalogueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if check:
+        stale = w.stale(cat)
+        for name in stale:
+            err.print(f"[bold red]error:[/] docs/writing/{name} is stale: run `lab writing`")
+        if stale:
+            raise typer.Exit(1)
+        console.print("docs/writing/: up to date")
+        return
+    for path in w.write_all(cat):
+        console.print(f"wrote {rel(path)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("review")(review)
+    app.command("writing")(writing)
     app.command("diagrams")(diagrams)
