@@ -44,6 +44,11 @@ def bench(
     requests: Annotated[int | None, typer.Option(help="measure this many requests instead of --duration")] = None,
     driver: Annotated[str, typer.Option(help="lab, perf_analyzer or both")] = "lab",
     processes: Annotated[int, typer.Option(help="split the lab generator over this many processes")] = 1,
+    backoff: Annotated[
+        float, typer.Option(help="closed loop: wait after a failed request, s, doubling per consecutive failure")
+    ] = 0.0,
+    backoff_max: Annotated[float, typer.Option(help="cap of that wait, s")] = 1.0,
+    retries: Annotated[int, typer.Option(help="retries of a refused connection (never reached the server)")] = 0,
     url: Annotated[str | None, typer.Option(help="host:port of the protocol (default: the `lab up` triton)")] = None,
     metrics_url: Annotated[str | None, typer.Option(help="Triton metrics URL (default: the `lab up` triton)")] = None,
     out: Annotated[Path | None, typer.Option(help="also write the results as JSON to this file")] = None,
@@ -87,7 +92,14 @@ def bench(
             requests=requests,
             metrics_url=metrics_url,
             processes=processes,
+            backoff_s=backoff,
+            backoff_max_s=backoff_max,
+            retries=retries,
         )
+        try:
+            spec.check()
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
         results["lab"] = loadgen.run(spec).to_dict()
     if driver in ("perf_analyzer", "both"):
         try:

@@ -122,6 +122,10 @@ def merge(spec: LoadSpec, parts: list[LoadResult], before, after, elapsed: float
         if vals:
             setattr(res, attr, {k: max(v[k] for v in vals) for k in vals[0]})
     res.generator_cpu = sum(r.generator_cpu for r in parts)
+    done = res.ok + sum(res.errors.values())
+    res.generator_cpu_us_per_request = res.generator_cpu * window / done * 1e6 if done else 0.0
+    res.backoff_waits = sum(r.backoff_waits for r in parts)
+    res.backoff_wait_s = round(sum(r.backoff_wait_s for r in parts), 3)
     h0, h1 = host
     total = sum(h1) - sum(h0)
     res.host_cpu_busy = 1.0 - (h1.idle - h0.idle) / total if total > 0 else 0.0

@@ -2,8 +2,9 @@
 
 Options (PlatformContext.options): `triton.model_repository` (path of a model repository; required: `lab up` builds
 the week's with the serving area's repository builder, experiments and tests build their own),
-`triton.model_control_mode` ("none" | "explicit"), `triton.load_models`
-(names loaded at start in explicit mode), `triton.args` (extra command-line arguments),
+`triton.model_control_mode` ("none" | "explicit" | "poll"; with "poll" pass `--repository-poll-secs=N` in
+`triton.args`), `triton.load_models` (names loaded at start; tritonserver honours them in explicit mode only),
+`triton.args` (extra command-line arguments),
 `triton.cache_size_bytes` (the response cache's size; 0 = off), `triton.log_verbose` (0-3; 1 logs every request with
 its model and request id, which the log collector reads), `triton.trace` (request tracing, see `trace_args`: a dict
 with `rate`, `level`, `count`, `log_frequency`; the trace file is `<state dir>/triton/trace.json`).
