@@ -10,27 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from ailab.contract import Context, LocalPlatform
+from ailab.contract import Context
 from workloads.backends import build, corpus
 from workloads.backends.repository import TokenizerModel, build_repository
+from workloads.serving import harness
 
 
 @dataclass
-class Served:
-    platform: LocalPlatform
-    tokenizer_json: Path
-    build_dir: Path | None
+class Served(harness.Served):
+    """The serving area's handle, plus the tokenizer file the models serve and the compiled hot loops' folder."""
 
-    def address(self, protocol: str = "http") -> str:
-        return self.platform.address("triton", protocol)
-
-    @property
-    def metrics_url(self) -> str:
-        return self.platform.url("triton", "metrics") + "/metrics"
-
-    @property
-    def pid(self) -> int:
-        return self.platform.record("triton").pid
+    tokenizer_json: Path | None = None
+    build_dir: Path | None = None
 
 
 def text_batch(texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -53,7 +44,7 @@ def serve(
     repo = build_repository(models, workdir / "repository", tok, bdir)
     opts = {"triton.model_repository": repo, "triton.model_control_mode": "none"}
     with ctx.platform(services=["triton"], state_dir=workdir / "state", options=opts) as p:
-        served = Served(p, tok, bdir)
+        served = Served(p, repo, tok, bdir)
         from workloads.serving.client import Client
 
         warm = text_batch(corpus.texts(4, 32))
