@@ -182,7 +182,7 @@ def run_one(
             quick=quick,
             workdir=work_dir() / exp.id,
             log=log,
-            platform=_platform_factory,
+            platform=local_platform,
             result_of=lambda other: _stored(other, hclass),
             host_class=hclass,
         )
@@ -224,12 +224,18 @@ def _stored(exp_id: str, host_class: str) -> dict[str, Any] | None:
     return res.data if res is not None and res.error is None else None
 
 
-def _platform_factory(
+def local_platform(
     services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
 ) -> Any:
+    """The platform factory a runner's Context carries: real local processes on free ports."""
     from ailab.local.platform import Platform  # imported late: only runners that start services need it
 
     return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+
+
+def local_context(exp_id: str, workdir: Path, quick: bool = True, device: str = "cpu") -> Context:
+    """A runner's Context as `lab run` builds it for the local platform (tests drive runners through it)."""
+    return Context(experiment_id=exp_id, device=device, quick=quick, workdir=workdir, platform=local_platform)
 
 
 def default_device() -> str:

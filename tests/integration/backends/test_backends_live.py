@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.backends import corpus, serving
 from workloads.backends.hotloop import ngram
 from workloads.backends.repository import TokenizerModel
@@ -22,13 +21,6 @@ from workloads.serving.client import Client, InferenceError
 pytestmark = pytest.mark.integration
 
 SEQ = 64
-
-
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    """The platform factory `lab run` gives runners: real local processes on free ports."""
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from ailab.contract import Context
 from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.cluster import traffic
 from workloads.cluster.experiments.mesh import infer_outputs
 from workloads.cluster.load import drive, probe
@@ -21,10 +21,6 @@ from workloads.serving import harness
 from workloads.serving.common import variant
 
 pytestmark = pytest.mark.integration
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise=False):
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

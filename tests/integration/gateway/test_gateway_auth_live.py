@@ -10,13 +10,12 @@ import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
 from ailab.local.services import haproxy
+from ailab.runner import local_platform
 from workloads.gateway import auth, load
 from workloads.gateway.stack import Gateway, gateway, security_spec
 
@@ -24,12 +23,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(haproxy.binary() is None, reason="haproxy not installed (apt-get install haproxy)"),
 ]
-
-
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.serving import harness
 from workloads.serving.caching import CacheAside, redis_info
 from workloads.serving.client import AsyncClient
@@ -22,10 +21,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed"),
 ]
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise=False):
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,7 @@ from ailab.local import state
 from ailab.local.platform import Platform
 from ailab.local.registry import PlatformError
 from ailab.local.services import haproxy
+from ailab.runner import local_platform
 from workloads.gateway import drill, load, runtime
 from workloads.gateway.stack import CANARY, Gateway, canary_spec, gateway
 
@@ -26,12 +25,6 @@ pytestmark = [
 ]
 
 LIMIT = 20
-
-
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,14 @@ explicit load / reload with an override / unload, and version policies. Nothing 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from ailab.contract import Context, Output
-from ailab.local.platform import Platform
+from ailab.contract import Output
+from ailab.runner import local_context as context
 from workloads.modelcontrol.experiments.control_modes import ExplicitParams, explicit_control
 from workloads.modelcontrol.experiments.policies import PolicyParams, version_policies
 
 pytestmark = pytest.mark.integration
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise=False):
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
-
-
-def context(exp_id: str, workdir: Path) -> Context:
-    return Context(experiment_id=exp_id, device="cpu", quick=True, workdir=workdir, platform=local_platform)
 
 
 def rows(out: Output, table: str) -> list[dict]:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_context as context
 from workloads.sequences import driver, gru
 from workloads.sequences.config import SequenceBatching
 from workloads.sequences.experiments.sequence_ids import NO_START, SequenceIdParams, sequence_ids
@@ -22,14 +20,6 @@ from workloads.sequences.repository import serve, stateful, stateless
 from workloads.serving.repository import model_cache
 
 pytestmark = pytest.mark.integration
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise=False):
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
-
-
-def context(exp_id: str, workdir: Path) -> Context:
-    return Context(experiment_id=exp_id, device="cpu", quick=True, workdir=workdir, platform=local_platform)
 
 
 @pytest.fixture(scope="module")

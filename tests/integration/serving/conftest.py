@@ -5,15 +5,13 @@ explicit model control so tests can unload and load models. Runners and the harn
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_context as context
 from workloads.serving import harness
 from workloads.serving.repository import (
     DynamicBatching,
@@ -50,17 +48,6 @@ SPECS = [
     mlp_spec("mlp_cache", response_cache=True),
     mlp_spec("mlp_torch", runtime="torch"),  # the CUDA path's code on CPU (KIND_GPU needs a GPU host)
 ]
-
-
-def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
-) -> Platform:
-    """The platform factory `lab run` puts into a runner's Context: real local processes on free ports."""
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
-
-
-def context(exp_id: str, workdir: Path) -> Context:
-    return Context(experiment_id=exp_id, device="cpu", quick=True, workdir=workdir, platform=local_platform)
 
 
 @pytest.fixture(scope="session")
