@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import math
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,7 +193,7 @@ def block_hashes(tokens: list[int], block_size: int, n_blocks: int, start: int =
 # ----------------------------------------------------------------------------------------------- model adapters
 
 
-class Adapter:
+class Adapter(ABC):
     """What the engine needs from a model: embeddings, per-layer q/k/v and the rest of the layer, the LM head."""
 
     n_layers: int
@@ -204,23 +205,23 @@ class Adapter:
     dtype: torch.dtype
     device: torch.device
 
-    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor: ...
 
-    def rope(self, x: torch.Tensor, positions: torch.Tensor) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def rope(self, x: torch.Tensor, positions: torch.Tensor) -> Any: ...
 
-    def qkv(self, i: int, h: torch.Tensor, rope: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def qkv(self, i: int, h: torch.Tensor, rope: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]: ...
 
-    def post(self, i: int, h: torch.Tensor, attn: torch.Tensor, state: Any) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def post(self, i: int, h: torch.Tensor, attn: torch.Tensor, state: Any) -> torch.Tensor: ...
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def logits(self, h: torch.Tensor) -> torch.Tensor: ...
 
-    def weight_bytes(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def weight_bytes(self) -> int: ...
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
