@@ -15,7 +15,7 @@ from typing import Any
 
 from ailab.contract import LocalPlatform
 from ailab.contract.experiment import PlatformFactory
-from workloads.exporters.traffic import register_target
+from workloads.monitoring_scale.stores import announce
 from workloads.monitoring_scale.synth import FlatExporter
 from workloads.observability.metering import Usage, measure_usage
 from workloads.observability.prom import Prom
@@ -65,7 +65,7 @@ def federation(
 
     for d in ("prometheus", "prometheus_global"):
         shutil.rmtree(state_dir / "data" / d, ignore_errors=True)
-    register_target(state_dir / "prometheus" / "targets", exporter_port, {"job": "synthetic"})
+    target = announce(state_dir / "prometheus" / "targets", exporter_port, {"job": "synthetic"})
     opts: dict[str, Any] = {
         "prometheus.scrape": [],
         "prometheus.scrape_interval": child_interval,
@@ -75,10 +75,13 @@ def federation(
     if match is not None:
         services.append("prometheus_global")
         opts |= {"prometheus_global.match": match, "prometheus_global.scrape_interval": global_interval}
-    with start(services=services, state_dir=state_dir, options=opts) as p:
-        child = Prom(p.url("prometheus"))
-        glob = Prom(p.url("prometheus_global")) if match is not None else None
-        yield Fed(p, child, glob, state_dir / "prometheus_global" / "prometheus.yaml" if glob else None)
+    try:
+        with start(services=services, state_dir=state_dir, options=opts) as p:
+            child = Prom(p.url("prometheus"))
+            glob = Prom(p.url("prometheus_global")) if match is not None else None
+            yield Fed(p, child, glob, state_dir / "prometheus_global" / "prometheus.yaml" if glob else None)
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def federated_equal(child: Prom, glob: Prom, expr: str, key: str) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workloads.exporters.traffic import register_target
 from workloads.monitoring_scale.synth import Spec, import_lines, write_openmetrics
 from workloads.observability.prom import Prom, PromError
 
@@ -155,6 +156,15 @@ def vm_metric(url: str, name: str) -> dict[str, float]:
             key, _, val = line.rpartition(" ")
             out[key[len(name) :]] = float(val)
     return out
+
+
+def announce(targets_dir: Path, port: int, labels: dict[str, str]) -> Path:
+    """The only file_sd target in `targets_dir`: targets left by an earlier run in the same workdir (their exporter
+    gone, `up` 0) are removed first, so a query by job never reads a dead target's series."""
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    for old in targets_dir.glob("loadgen-*.json"):
+        old.unlink()
+    return register_target(targets_dir, port, labels)
 
 
 def host_note() -> str:

@@ -17,7 +17,7 @@ import psutil
 
 from ailab.contract import LocalPlatform
 from ailab.contract.experiment import PlatformFactory
-from workloads.exporters.traffic import register_target
+from workloads.monitoring_scale.stores import announce
 from workloads.monitoring_scale.synth import FlatExporter
 from workloads.observability.prom import Prom
 from workloads.observability.stack import free_port
@@ -43,7 +43,7 @@ def rig(start: PlatformFactory, state_dir: Path, series: int, interval: str, wit
     exporter = FlatExporter(series, metric=METRIC)
     port = free_port()
     exporter.serve(port)
-    register_target(state_dir / "prometheus" / "targets", port, {"job": "synthetic"})
+    target = announce(state_dir / "prometheus" / "targets", port, {"job": "synthetic"})
     opts = {"prometheus.scrape": [], "prometheus.scrape_interval": interval, "victoriametrics.latency_offset": "1s"}
     services = ["prometheus"] + (["victoriametrics"] if with_vm else [])
     stop = threading.Event()
@@ -62,6 +62,7 @@ def rig(start: PlatformFactory, state_dir: Path, series: int, interval: str, wit
                 if pusher:
                     pusher.join(timeout=120)
     finally:
+        target.unlink(missing_ok=True)
         exporter.close()
 
 

@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Table
-from workloads.exporters.traffic import register_target
 from workloads.monitoring_scale import stores
 from workloads.observability import notifications
 from workloads.observability.drills import rel, until
@@ -69,10 +68,11 @@ def alert_fire(ctx: Context, p: AlertFireParams) -> Output:
     httpd, _ = start_http_server(port, addr="127.0.0.1", registry=reg)
     services = ["webhook", "alertmanager", "prometheus"]
     extra = {"prometheus.extra_rules": {"drill.yaml": drill_rules()}}
+    target = None
     try:
         with observed_platform(ctx.platform, ctx.workdir / "stack", "1s", services=services,
                                extra_options=extra) as s:  # fmt: skip
-            register_target(s.targets_dir, port, {"job": "drill"})
+            target = stores.announce(s.targets_dir, port, {"job": "drill"})
             s.prom.wait_for('up{job="drill"}', 60, lambda v: v == 1)
             for name, sev, for_ in ALERTS:
                 notified, resolved = [], []
@@ -103,6 +103,8 @@ def alert_fire(ctx: Context, p: AlertFireParams) -> Output:
                 summary.add(name, for_, first, later,
                             round(statistics.median(resolved), 2) if resolved else "not reached")  # fmt: skip
     finally:
+        if target is not None:
+            target.unlink(missing_ok=True)
         httpd.shutdown()
     return Output(
         tables=[summary, t],

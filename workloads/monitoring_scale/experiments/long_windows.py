@@ -19,7 +19,6 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
-from workloads.exporters.traffic import register_target
 from workloads.monitoring_scale import stores
 from workloads.monitoring_scale.synth import HIST, REQ, FlatExporter, Fleet
 from workloads.observability.prom import Prom
@@ -111,7 +110,7 @@ def long_windows(ctx: Context, p: LongWindowParams) -> Output:
             exporter = FlatExporter(p.live_series, metric="lab_live_series")
             port = free_port()
             exporter.serve(port)
-            register_target(state / "prometheus" / "targets", port, {"generator": "live"})
+            stores.announce(state / "prometheus" / "targets", port, {"generator": "live"})
             prom.wait_for("count(lab_live_series)", 60, lambda v: v >= p.live_series)
         try:
             for w in p.windows:
