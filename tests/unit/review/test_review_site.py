@@ -49,3 +49,18 @@ def test_output_folder_may_not_be_the_repository_or_a_source(tmp_path: Path) -> 
         with pytest.raises(SiteError, match="output folder"):
             build(bad, repo)
     assert (repo / "docs" / "guide.md").is_file()
+
+
+def test_lab_site_cli_reports_broken_links_and_strict_fails_on_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ailab.cli import app
+    from ailab.site import REPO_ROOT
+
+    r = CliRunner().invoke(app, ["site", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "s" / "index.html").is_file() and (tmp_path / "s" / "coverage.html").is_file()
+    strict = CliRunner().invoke(app, ["site", "--out", str(tmp_path / "s"), "--strict"])
+    assert strict.exit_code == (1 if "broken link" in r.output else 0)
+    bad = CliRunner().invoke(app, ["site", "--out", str(REPO_ROOT / "docs")])
+    assert bad.exit_code == 2 and "output folder" in bad.output
