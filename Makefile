@@ -14,13 +14,14 @@ MAIN ?= d02,d03,d04,d05,d06,d07
 MAIN_DIR := .lab/main
 
 .PHONY: help setup system venv lab lab-full test test-unit test-integration test-molecule test-containers test-gpu \
-        lint fmt dashboards images cuda clean test-e2e
+        lint fmt dashboards images cuda clean test-e2e site
 
 help:
 	@echo "make lab          set up, then run the main job ($(MAIN) at quick size) into $(MAIN_DIR)/ (~6 min on 2 cores)"
 	@echo "make lab-full     set up, then run $(WEEK) at full size into reports/results/ and render reports/"
 	@echo "make test         set up, then run every test (unit, integration, containers, molecule, lint)"
 	@echo "make test-unit | test-integration | test-molecule | test-containers | test-gpu | lint | fmt"
+	@echo "make site         build site/: the reports, reviews, plots, diagrams and coverage as static HTML"
 	@echo "make test-e2e     chosen cluster experiments on the cluster in KUBECONFIG (week stack up; docs/cluster-experiments.md)"
 
 setup: system venv
@@ -63,6 +64,9 @@ test-gpu: setup
 
 test-e2e: setup  # AILAB_E2E_EXPERIMENTS=d02.e1,d41.e3 AILAB_E2E_WEEK=1 AILAB_E2E_CONTEXT=kind-ailab to choose
 	$(PYTEST) -v -p no:cacheprovider -m cluster tests/e2e/test_cluster_experiments.py
+
+site: setup  # every report, review, plot, diagram and the coverage table as static HTML in site/ (not committed)
+	$(BIN)/lab site --strict
 
 images: setup  # build the workload images with podman, cold then warm (IMAGES="inference --variant onnx" for one)
 	$(BIN)/lab images build $(IMAGES)

@@ -12,6 +12,7 @@ declare -A PKG=(
   [cmake]=cmake [ninja]=ninja-build [g++]=g++ [git]=git
   [dot]=graphviz [haproxy]=haproxy
   [victoria-metrics]=victoria-metrics [syslog-ng]=syslog-ng-core
+  [chromium]=chromium  # lab site's browser test (driven over the DevTools protocol: no chromium-driver)
 )
 missing=()
 for bin in "${!PKG[@]}"; do
