@@ -37,8 +37,9 @@ METRICS_PORTS = {
     "triton": ("triton.metrics", 8002),
     "exporter": ("exporter.metrics", 9108),
     "alertmanager": ("alertmanager.http", 9093),
+    "haproxy": ("haproxy.metrics", 8405),  # HAProxy's own Prometheus exporter (the gateway weeks)
 }
-JOBS = {"triton": "triton", "exporter": "lab-exporter", "alertmanager": "alertmanager"}
+JOBS = {"triton": "triton", "exporter": "lab-exporter", "alertmanager": "alertmanager", "haproxy": "haproxy"}
 VM_WRITE = "victoriametrics"  # alias in prometheus.remote_write for the platform's VictoriaMetrics
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
