@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from ailab.commands import catalogue_or_exit
+
 console = Console()
 err = Console(stderr=True)
 
@@ -67,14 +69,9 @@ def quiz(
 ) -> None:
     """A mock interview: N questions of the catalogue, your answers, then the lab's evidence for each."""
     from ailab.contract.paths import state_dir
-    from ailab.curriculum import CatalogueError, catalogue
     from ailab.review import interview
 
-    try:
-        cat = catalogue()
-    except CatalogueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    cat = catalogue_or_exit()
     if write_bank or check_bank:
         if check_bank:
             if interview.stale(cat):

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ailab.commands import catalogue_or_exit
+
 console = Console()
 err = Console(stderr=True)
 
@@ -57,15 +59,10 @@ def writing(
     check: Annotated[bool, typer.Option("--check", help="fail if docs/writing/ drifted from the results")] = False,
 ) -> None:
     """Write docs/writing/<id>.md: a template per writing task, filled with the measured facts of its scope."""
-    from ailab.curriculum import CatalogueError, catalogue
     from ailab.report.render import rel
     from ailab.review import writing as w
 
-    try:
-        cat = catalogue()
-    except CatalogueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    cat = catalogue_or_exit()
     if check:
         stale = w.stale(cat)
         for name in stale:
