@@ -5,24 +5,17 @@ Nothing is mocked: the server, its python stubs and the ONNX model are the real 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.ensembles.pipeline import K, pipeline_specs, raw_images, reference
 from workloads.serving import harness, metrics
 from workloads.serving.client import Client
 
 pytestmark = pytest.mark.integration
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None,
-                   supervise: bool = False) -> Platform:  # fmt: skip
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,14 @@ on a real tritonserver: the check runner must find every answer equal to numpy's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.ensembles.experiments.pipeline import PipelineParams, ensemble_pipeline
 
 pytestmark = pytest.mark.integration
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None,
-                   supervise: bool = False) -> Platform:  # fmt: skip
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 def test_pipeline_runner_checks_every_answer_against_numpy(tmp_path: Path):

@@ -7,25 +7,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from ailab.contract import Context
-from ailab.local.platform import Platform
+from ailab.runner import local_platform
 from workloads.multimodel.models import fixed_cost
 from workloads.serving import harness
 from workloads.serving.modelspec import DynamicBatching, RateLimiter, rate_limit_args
 
 pytestmark = pytest.mark.integration
 DELAY_MS = 300.0
-
-
-def local_platform(services: list[str], state_dir: Path, options: dict[str, Any] | None = None,
-                   supervise: bool = False) -> Platform:  # fmt: skip
-    return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
 SHARED = RateLimiter({"R": 1}, priority=1, global_resources=("R",))
