@@ -8,6 +8,7 @@ from typing import Any
 
 from ailab.contract.paths import REPO_ROOT, reports_dir, results_dir
 from ailab.curriculum import Catalogue, Day, Experiment, catalogue
+from ailab.report.pictures import picture_artifacts
 from ailab.report.plots import plot_series, slug
 from ailab.results import Result, load_day
 from ailab.results.coverage import needs_phrase
@@ -146,9 +147,17 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
                 md.append(f"- {note}")
             if d.get("notes"):
                 md.append("")
-            for label, path in d.get("artifacts", {}).items():
+            pictures, others = picture_artifacts(
+                d.get("artifacts", {}),
+                f"{e.id}-{r.host_class}",
+                out_dir,
+                draw=draw,
+                recorded_utc=d.get("provenance", {}).get("ended_utc"),
+            )
+            md += pictures
+            for label, path in others.items():
                 md.append(f"- artifact {label}: `{path}`")
-            if d.get("artifacts"):
+            if others:
                 md.append("")
     md += [f"{h2} Deliverables", ""]
     for dl in day.deliverables:

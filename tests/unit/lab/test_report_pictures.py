@@ -1,0 +1,104 @@
+"""Picture artifacts (a dashboard panel's PNG, a diagram's SVG) are copied beside the day report and embedded with a
+caption; a missing one is named in the report, never a crash; a re-render gives the same files."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ailab.curriculum import Binding, catalogue
+from ailab.report import report_day
+from ailab.report.pictures import picture_artifacts
+from ailab.results import provenance
+from ailab.runner import run_one
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+PNG = b"\x89PNG\r\n\x1a\n" + b"panel pixels" * 20  # the report copies bytes; it never decodes them
+
+
+@pytest.fixture
+def result_with(lab_tmp: Path, monkeypatch: pytest.MonkeyPatch):
+    """Store a real d03.e1 result (fake runner), then give it the artifacts a runner would have named."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    exp = catalogue().experiments["d03.e1"]
+    exp = exp.model_copy(update={"binding": Binding(runner="fake_experiments:ok")})
+    path = run_one(exp, "cpu", False, provenance.collect()).path
+    assert path is not None
+
+    def add(artifacts: dict[str, str]) -> Path:
+        data = json.loads(path.read_text())
+        data["artifacts"] = artifacts
+        path.write_text(json.dumps(data))
+        return lab_tmp
+
+    return add
+
+
+def _rendered(lab_tmp: Path) -> tuple[str, Path]:
+    md_path = report_day(catalogue().day(3))
+    return md_path.read_text(), lab_tmp / "reports" / "week01" / "plots"
+
+
+def test_png_artifact_is_copied_and_embedded_with_a_caption(result_with, tmp_path: Path) -> None:
+    src = tmp_path / "work" / "panel.png"
+    src.parent.mkdir()
+    src.write_bytes(PNG)
+    os.utime(src, (time.time() - 60, time.time() - 60))  # written during the run, before it ended
+    lab = result_with({"latency panel": str(src), "model file": str(tmp_path / "work" / "model.onnx")})
+    md, plots = _rendered(lab)
+    name = "d03.e1-cpu-latency-panel.png"
+    assert f"](plots/{name})" in md and "_latency panel (`" in md
+    assert (plots / name).read_bytes() == PNG
+    assert "- artifact model file: `" in md  # not a picture: listed as before
+    again, _ = _rendered(lab)
+    assert again == md and (plots / name).read_bytes() == PNG  # re-render-safe
+
+
+def test_directory_of_pictures_embeds_each_in_name_order(result_with, tmp_path: Path) -> None:
+    snap = tmp_path / "snapshot"
+    snap.mkdir()
+    for n in ("02-b.svg", "01-a.png", "index.json"):
+        (snap / n).write_bytes(PNG)
+        os.utime(snap / n, (time.time() - 60, time.time() - 60))
+    md, plots = _rendered(result_with({"snapshot": str(snap)}))
+    a, b = "d03.e1-cpu-snapshot--01-a.png", "d03.e1-cpu-snapshot--02-b.svg"
+    assert md.index(f"(plots/{a})") < md.index(f"(plots/{b})")
+    assert (plots / a).is_file() and (plots / b).is_file()
+    assert "index" not in " ".join(p.name for p in plots.iterdir())
+
+
+def test_missing_picture_is_named_not_a_crash(result_with, tmp_path: Path) -> None:
+    gone = tmp_path / "never-written.png"
+    md, plots = _rendered(result_with({"latency panel": str(gone)}))
+    assert f"picture artifact latency panel: `{gone}` was not found" in md
+    assert not (plots / "d03.e1-cpu-latency-panel.png").exists()
+
+
+def test_picture_rewritten_after_the_result_is_not_shown_as_its_own(tmp_path: Path) -> None:
+    src = tmp_path / "panel.png"
+    src.write_bytes(PNG)  # mtime now: later than a result recorded an hour ago
+    out = tmp_path / "week01"
+    md, others = picture_artifacts(
+        {"panel": str(src)}, "d03.e1-cpu", out, recorded_utc="2000-01-01T00:00:00+00:00", committed_dir=tmp_path / "c"
+    )
+    assert others == {} and "was rewritten by a later run" in "\n".join(md)
+    assert not (out / "plots").exists()
+
+
+def test_committed_copy_stands_in_for_a_missing_source(tmp_path: Path) -> None:
+    """A checkout without .lab/ renders the same report from the copies committed beside it."""
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "d03.e1-cpu-snap--01-a.png").write_bytes(PNG)
+    (committed / "d03.e1-cpu-panel.png").write_bytes(PNG)
+    arts = {"snap": str(tmp_path / "gone-dir"), "panel": str(tmp_path / "gone.png")}
+    out = tmp_path / "week01"
+    md, others = picture_artifacts(arts, "d03.e1-cpu", out, committed_dir=committed)
+    text = "\n".join(md)
+    assert others == {} and "(plots/d03.e1-cpu-snap--01-a.png)" in text and "(plots/d03.e1-cpu-panel.png)" in text
+    assert (out / "plots" / "d03.e1-cpu-panel.png").read_bytes() == PNG
+    assert "missing" not in text and "not found" not in text
