@@ -1,0 +1,165 @@
+// FP32 SGEMM with the warp-tile layout of sgemm_warptile.cuh, fed by a STAGES-deep cp.async pipeline instead of
+// the register prefetch: the copies of tiles kt+1 .. kt+STAGES-1 are in flight (in the async-copy unit, not in
+// registers) while tile kt is multiplied, so no registers hold staged global data and no STS instructions run in
+// the loop. A is copied 4 bytes at a time straight into its transposed place (As[k][m]; a warp's 32 copies cover
+// 4 rows x 8 columns: 4 sectors per request, and with LDA = BM + 4 the 32 shared addresses fall in 32 different
+// banks), B 16 bytes at a time. One barrier per k-tile: after it, every thread has finished tile kt-1, whose stage
+// is then refilled. MINB is the __launch_bounds__ minimum of blocks per SM (2 caps a 128-thread block at 255
+// registers, a 256-thread one at 128).
+// Row-major C (M x N) = A (M x K) * B (K x N); M % BM, N % BN, K % BK must be 0 (sgemm_warptile_fits checks).
+#pragma once
+#include <cuda_runtime.h>
+
+#include "sgemm_warptile.cuh"
+
+__device__ __forceinline__ void sgemm_cp_async4(float* smem, const float* gmem) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void sgemm_cp_async16(float* smem, const float* gmem) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void sgemm_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void sgemm_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES>
+struct CpAsyncCfg {
+  using G = WarptileCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT>;
+  static constexpr int LDA = G::LDA;
+  static constexpr int A_STAGE = BK * LDA, B_STAGE = BK * BN;  // floats per stage
+  static constexpr int A_N = BM * BK / NT, B_N = BK * BN / 4 / NT;  // 4-byte A copies, 16-byte B copies per thread
+  static constexpr size_t SMEM = (size_t)STAGES * (A_STAGE + B_STAGE) * sizeof(float);
+  static_assert(STAGES >= 2, "a pipeline needs at least two stages");
+  static_assert(BK % 8 == 0 && BM * BK % NT == 0 && A_N >= 1, "A copies: 8 columns per row group, whole per thread");
+  static_assert(B_N >= 1 && BK * BN % (4 * NT) == 0, "B copies must divide among the threads");
+};
+
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+__global__ void __launch_bounds__(NT, MINB) sgemm_cp_async(int M, int N, int K, const float* __restrict__ A,
+                                                            const float* __restrict__ B, float* __restrict__ C) {
+  using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
+  using G = typename P::G;
+  extern __shared__ float4 smem_f4[];
+  float* As = reinterpret_cast<float*>(smem_f4);  // [STAGES][BK][LDA]
+  float* Bs = As + STAGES * P::A_STAGE;           // [STAGES][BK][BN]
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int wrow = warp / G::WARPS_N, wcol = warp % G::WARPS_N;
+  const int trow = lane / (G::WSUBN / TN), tcol = lane % (G::WSUBN / TN);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  A += (size_t)m0 * K;
+  B += n0;
+
+  // issue the copies of k-tile `kt` into stage `s` (no commit)
+  auto load = [&](int kt, int s) {
+    const int k0 = kt * BK;
+    float* as = As + s * P::A_STAGE;
+    float* bs = Bs + s * P::B_STAGE;
+#pragma unroll
+    for (int i = 0; i < P::A_N; ++i) {
+      // lanes: 4 rows x 8 consecutive columns (32-byte runs), the column group of 8 above that
+      const int idx = tid + i * NT, c = idx % 8 + 8 * (idx / (8 * BM)), r = (idx / 8) % BM;
+      sgemm_cp_async4(&as[c * P::LDA + r], &A[(size_t)r * K + k0 + c]);
+    }
+#pragma unroll
+    for (int i = 0; i < P::B_N; ++i) {
+      const int idx = tid + i * NT, r = idx / (BN / 4), c = (idx % (BN / 4)) * 4;
+      sgemm_cp_async16(&bs[r * BN + c], &B[(size_t)(k0 + r) * N + c]);
+    }
+  };
+
+  const int KT = K / BK;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load(s, s);
+    sgemm_cp_async_commit();  // always commit, so the group count stays in step with the tile count
+  }
+
+  float acc[G::WMITER * TM][WNITER * TN] = {};
+  float fa[G::WMITER * TM], fb[WNITER * TN];
+  for (int kt = 0; kt < KT; ++kt) {
+    sgemm_cp_async_wait<STAGES - 2>();  // this thread's copies of tile kt have landed ...
+    __syncthreads();                    // ... everybody's, and everybody is done with tile kt-1
+    if (kt + STAGES - 1 < KT) load(kt + STAGES - 1, (kt + STAGES - 1) % STAGES);
+    sgemm_cp_async_commit();
+    const int s = kt % STAGES;
+    const float* as = As + s * P::A_STAGE + wrow * WM + trow * TM;
+    const float* bs = Bs + s * P::B_STAGE + wcol * WN + tcol * TN;
+#pragma unroll
+    for (int k = 0; k < BK; ++k) {
+#pragma unroll
+      for (int wm = 0; wm < G::WMITER; ++wm)
+#pragma unroll
+        for (int i = 0; i < TM; i += 4)
+          *reinterpret_cast<float4*>(&fa[wm * TM + i]) =
+              *reinterpret_cast<const float4*>(&as[k * P::LDA + wm * G::WSUBM + i]);
+#pragma unroll
+      for (int wn = 0; wn < WNITER; ++wn)
+#pragma unroll
+        for (int j = 0; j < TN; j += 4)
+          *reinterpret_cast<float4*>(&fb[wn * TN + j]) =
+              *reinterpret_cast<const float4*>(&bs[k * BN + wn * G::WSUBN + j]);
+#pragma unroll
+      for (int i = 0; i < G::WMITER * TM; ++i)
+#pragma unroll
+        for (int j = 0; j < WNITER * TN; ++j) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
+    }
+  }
+  sgemm_cp_async_wait<0>();  // no copy may still target shared memory when the block exits
+#pragma unroll
+  for (int wm = 0; wm < G::WMITER; ++wm)
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const int r = m0 + wrow * WM + wm * G::WSUBM + trow * TM + i;
+#pragma unroll
+      for (int wn = 0; wn < WNITER; ++wn)
+#pragma unroll
+        for (int j = 0; j < TN; j += 4) {
+          const int c = n0 + wcol * WN + wn * G::WSUBN + tcol * TN + j;
+          const float* a = &acc[wm * TM + i][wn * TN + j];
+          *reinterpret_cast<float4*>(&C[(size_t)r * N + c]) = make_float4(a[0], a[1], a[2], a[3]);
+        }
+    }
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+const void* sgemm_cp_async_kernel() {
+  using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
+  auto f = sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>;
+  static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
+  (void)once;
+  return (const void*)f;
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+void sgemm_cp_async_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
+  using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
+  sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>();
+  sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>
+      <<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
+}
+
+#define SGEMM_CPA(BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB)                                               \
+  SgemmWarptileConfig {                                                                                          \
+    "cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN " WNITER" #WNITER " TM" #TM " TN" #TN \
+    " threads" #NT " minblocks" #MINB,                                                                            \
+        BM, BN, BK, NT, CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST>::SMEM,                             \
+        sgemm_cp_async_launch<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB>,                                  \
+        sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB>                                   \
+  }
+
+// Candidates added to the autotuner's search (bench_gemm's autotune_sgemm tries these after kSgemmWarptileConfigs).
+// TM4 with WMITER 2 reads each warp's A fragment as 8 consecutive float4 (one conflict-free wavefront) where TM8
+// spreads them 32 bytes apart (two-way conflicts).
+inline const SgemmWarptileConfig kSgemmCpAsyncConfigs[] = {
+    SGEMM_CPA(128, 128, 8, 64, 64, 4, 8, 4, 128, 3, 2),   // the register-prefetch winner's shape, 3 stages
+    SGEMM_CPA(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2),   // same tile, conflict-free A fragments
+    SGEMM_CPA(128, 128, 8, 64, 64, 4, 4, 4, 128, 4, 2),   // ... 4 stages
+    SGEMM_CPA(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2),  // ... longer k-tile, half the barriers
+    SGEMM_CPA(128, 128, 8, 64, 32, 2, 4, 4, 256, 3, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
+    SGEMM_CPA(128, 256, 8, 64, 64, 4, 4, 4, 256, 3, 1),   // wide tile, 128 accumulators per thread
+};
+#undef SGEMM_CPA

@@ -1,0 +1,143 @@
+// FP32 SGEMM that keeps A's tile K-major in shared memory (As[m][k], as it lies in global memory), so both
+// operands are copied 16 bytes at a time by a STAGES-deep cp.async pipeline (no transposing 4-byte copies, no
+// register staging, two copy instructions per operand and thread for a 128 x 8 tile). A thread reads its A
+// fragment along k: one LDS.128 gives one row's 4 k-values, so per 4 k-steps a thread loads RM float4 of A and
+// 4 x NG float4 of B for RM x 4*NG x 4 FMAs, the same load count as a transposed A tile.
+// Thread layout in a warp: LR x LC lanes (LR = 32 / LC). A thread owns rows trow + i*LR (i < RM = WM / LR) of
+// its warp tile, so the LR distinct rows a warp reads at once are consecutive; with LDK = BK + 4 (LDK % 8 == 4 or
+// LDK % 32 == 4) their float4 fall in disjoint banks (one wavefront, the lanes of one row broadcast). Columns:
+// NG groups of 4 consecutive (float4), group g at g*4*LC + tcol*4, so a warp's B reads are contiguous runs.
+// Row-major C (M x N) = A (M x K) * B (K x N); M % BM, N % BN, K % BK must be 0 (sgemm_warptile_fits checks).
+#pragma once
+#include <cuda_runtime.h>
+
+#include "sgemm_cp_async.cuh"  // the cp.async helpers and SgemmWarptileConfig
+
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES>
+struct KmajorCfg {
+  static constexpr int WARPS_N = BN / WN, WARPS_M = BM / WM, LR = 32 / LC;
+  static constexpr int RM = WM / LR, NG = WN / (4 * LC);  // rows per thread, float4 column groups per thread
+  static constexpr int LDK = BK + 4;
+  static constexpr int A_STAGE = BM * LDK, B_STAGE = BK * BN;  // floats per stage
+  static constexpr int A_N = BM * BK / 4 / NT, B_N = BK * BN / 4 / NT;  // 16-byte copies per thread per tile
+  static constexpr size_t SMEM = (size_t)STAGES * (A_STAGE + B_STAGE) * sizeof(float);
+  static_assert(WARPS_M * WARPS_N * 32 == NT, "warp tiles must cover the block tile");
+  static_assert(LC * LR == 32 && RM * LR == WM && NG * 4 * LC == WN && RM >= 1 && NG >= 1, "lane layout");
+  static_assert(BK % 4 == 0 && (LDK % 8 == 4 || LR <= 4), "A rows must fall in disjoint banks");
+  static_assert(A_N >= 1 && B_N >= 1 && BM * BK % (4 * NT) == 0 && BK * BN % (4 * NT) == 0, "copies must divide");
+  static_assert(STAGES >= 2, "a pipeline needs at least two stages");
+};
+
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+__global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, const float* __restrict__ A,
+                                                          const float* __restrict__ B, float* __restrict__ C) {
+  using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
+  extern __shared__ float4 smem_f4[];
+  float* As = reinterpret_cast<float*>(smem_f4);  // [STAGES][BM][LDK]
+  float* Bs = As + STAGES * P::A_STAGE;           // [STAGES][BK][BN]
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int wrow = warp / P::WARPS_N, wcol = warp % P::WARPS_N;
+  const int trow = lane / LC, tcol = lane % LC;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  A += (size_t)m0 * K;
+  B += n0;
+
+  auto load = [&](int kt, int s) {  // issue the copies of k-tile kt into stage s (no commit)
+    const int k0 = kt * BK;
+    float* as = As + s * P::A_STAGE;
+    float* bs = Bs + s * P::B_STAGE;
+#pragma unroll
+    for (int i = 0; i < P::A_N; ++i) {
+      const int idx = tid + i * NT, r = idx / (BK / 4), c = (idx % (BK / 4)) * 4;
+      sgemm_cp_async16(&as[r * P::LDK + c], &A[(size_t)r * K + k0 + c]);
+    }
+#pragma unroll
+    for (int i = 0; i < P::B_N; ++i) {
+      const int idx = tid + i * NT, r = idx / (BN / 4), c = (idx % (BN / 4)) * 4;
+      sgemm_cp_async16(&bs[r * BN + c], &B[(size_t)(k0 + r) * N + c]);
+    }
+  };
+
+  const int KT = K / BK;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load(s, s);
+    sgemm_cp_async_commit();  // always commit, so the group count stays in step with the tile count
+  }
+
+  float acc[P::RM][P::NG * 4] = {};
+  for (int kt = 0; kt < KT; ++kt) {
+    sgemm_cp_async_wait<STAGES - 2>();  // this thread's copies of tile kt have landed ...
+    __syncthreads();                    // ... everybody's, and everybody is done with tile kt-1
+    if (kt + STAGES - 1 < KT) load(kt + STAGES - 1, (kt + STAGES - 1) % STAGES);
+    sgemm_cp_async_commit();
+    const int s = kt % STAGES;
+    const float* as = As + s * P::A_STAGE + (wrow * WM + trow) * P::LDK;
+    const float* bs = Bs + s * P::B_STAGE + wcol * WN + tcol * 4;
+#pragma unroll
+    for (int kg = 0; kg < BK; kg += 4) {
+      float fa[P::RM][4];
+#pragma unroll
+      for (int i = 0; i < P::RM; ++i)
+        *reinterpret_cast<float4*>(fa[i]) = *reinterpret_cast<const float4*>(&as[i * P::LR * P::LDK + kg]);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        float fb[P::NG * 4];
+#pragma unroll
+        for (int g = 0; g < P::NG; ++g)
+          *reinterpret_cast<float4*>(&fb[g * 4]) =
+              *reinterpret_cast<const float4*>(&bs[(kg + kk) * BN + g * 4 * LC]);
+#pragma unroll
+        for (int i = 0; i < P::RM; ++i)
+#pragma unroll
+          for (int j = 0; j < P::NG * 4; ++j) acc[i][j] = fmaf(fa[i][kk], fb[j], acc[i][j]);
+      }
+    }
+  }
+  sgemm_cp_async_wait<0>();  // no copy may still target shared memory when the block exits
+#pragma unroll
+  for (int i = 0; i < P::RM; ++i) {
+    const int r = m0 + wrow * WM + i * P::LR + trow;
+#pragma unroll
+    for (int g = 0; g < P::NG; ++g) {
+      const int c = n0 + wcol * WN + g * 4 * LC + tcol * 4;
+      *reinterpret_cast<float4*>(&C[(size_t)r * N + c]) =
+          make_float4(acc[i][g * 4], acc[i][g * 4 + 1], acc[i][g * 4 + 2], acc[i][g * 4 + 3]);
+    }
+  }
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+const void* sgemm_kmajor_kernel() {
+  using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
+  auto f = sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>;
+  static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
+  (void)once;
+  return (const void*)f;
+}
+
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+void sgemm_kmajor_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
+  using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
+  sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>();
+  sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB><<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
+}
+
+#define SGEMM_KM(BM, BN, BK, WM, WN, LC, NT, ST, MINB)                                                          \
+  SgemmWarptileConfig {                                                                                        \
+    "K-major A, cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN " lanes" #LC "-wide"    \
+    " threads" #NT " minblocks" #MINB,                                                                          \
+        BM, BN, BK, NT, KmajorCfg<BM, BN, BK, WM, WN, LC, NT, ST>::SMEM,                                        \
+        sgemm_kmajor_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB>, sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB> \
+  }
+
+// Candidates added to the autotuner's search (after kSgemmWarptileConfigs and kSgemmCpAsyncConfigs).
+inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
+    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 3, 2),   // 4 warps of 64x64, 8x16 per thread (cuBLAS's tile shape)
+    SGEMM_KM(128, 128, 8, 64, 64, 8, 128, 3, 2),   // the same, 16x8 per thread (fewer B loads, more A loads)
+    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 4, 2),   // 4 stages
+    SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),  // longer k-tile, half the barriers
+    SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 4, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
+    SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),   // wide tile, 8x16 per thread
+};
+#undef SGEMM_KM
