@@ -28,3 +28,21 @@ def test_pipeline_runner_checks_every_answer_against_numpy(tmp_path: Path):
     assert runs["pipeline"] == runs["pipeline_post"] == runs["topk"] == 4
     assert runs["normalize"] == runs["mlp"] == runs["softmax"] == 8
     assert [r[2] for r in tables["ensemble_scheduling"].rows if r[0] == "pipeline"] == ["normalize", "mlp", "softmax"]
+
+
+def test_step_metrics_draws_the_dashboard_panels_from_the_live_prometheus(tmp_path: Path):
+    """d17.e5 (view grafana): the two per-step panels rendered from the Prometheus that scraped the run, as PNG
+    artifacts with data for the ensemble and its steps."""
+    from workloads.ensembles.experiments.step_times import LATENCY_PANEL, PANEL, StepMetricsParams, step_metrics
+
+    ctx = Context("d17.e5", "cpu", True, tmp_path, platform=local_platform)
+    out = step_metrics(ctx, StepMetricsParams(duration_s=3.0, view="grafana"))
+    pics = {r[0]: r for r in next(t for t in out.tables if t.name == "panel_pictures").rows}
+    assert sorted(pics) == sorted([LATENCY_PANEL, PANEL])
+    for title, series, points, _unit, error in pics.values():
+        assert error == "none" and series >= 5 and points > 0, title  # the ensemble and its four steps
+    assert sorted(out.artifacts) == sorted(f"Grafana panel: {t}" for t in (LATENCY_PANEL, PANEL))
+    for path in out.artifacts.values():
+        png = Path(path)
+        assert png.parent == tmp_path / "panels-quick"  # a quick run never draws over the full run's pictures
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -139,6 +139,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
         values = {name: evaluate(prom, q, window, at) for name, q in
                   (("latency", latency_q), ("queue", queue_q), ("compute", compute_q))}  # fmt: skip
         curves = range_by_model(prom, compute_q, t0, t1, step_s=1.0, rate_window_s=5)
+        shots = _panel_pictures(ctx, prom.url, models, t0, at) if p.view == "grafana" else []
     t = Table.of(
         "per_step_latency",
         [("model", ""), ("role", ""), ("request time (panel)", "µs/req"), ("queue (panel)", "µs/req"),
@@ -182,7 +183,39 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
             why="no Grafana server can be installed here (no apt, PyPI or npm package); the panel JSON is what "
             "Grafana would load",
         )
-    return Output(tables=[run, t], series=[s], notes=notes, substitute=sub)
+    artifacts = {f"Grafana panel: {sh.title}": str(sh_path) for sh, sh_path in shots}
+    if shots:
+        pics = Table.of(
+            "panel_pictures",
+            [("panel", ""), ("series", ""), ("points", ""), ("unit", ""), ("query error", "")],
+            caption="the panels drawn as Grafana would show them: each panel's own queries run with query_range "
+            "on the same Prometheus over the load window by workloads/telemetry/snapshot.py ($model = the five "
+            "models); the pictures are this result's artifacts, embedded below",
+        )
+        for sh, _ in shots:
+            pics.add(sh.title, len(sh.lines), sh.points, sh.unit, sh.error or "none")
+        tables = [run, t, pics]
+        if empty_pics := [sh.title for sh, _ in shots if not sh.lines]:
+            notes.append(f"Panel pictures without data: {empty_pics}.")
+    else:
+        tables = [run, t]
+    return Output(tables=tables, series=[s], notes=notes, substitute=sub, artifacts=artifacts)
+
+
+def _panel_pictures(ctx: Context, prom_url: str, models: list[str], start: float, end: float) -> list:
+    """The two per-step panels of the Triton dashboard rendered to PNG from the live Prometheus, [(shot, path)].
+
+    A quick run draws into its own folder, so it never replaces the pictures of the measured full run."""
+    import json
+
+    from workloads.multimodel.observe import DASHBOARD
+    from workloads.telemetry import snapshot
+
+    out = ctx.workdir / ("panels-quick" if ctx.quick else "panels")
+    dashboard = json.loads(DASHBOARD.read_text())
+    model_re = "|".join(models)
+    shots = snapshot.snapshot(dashboard, prom_url, out, start, end, {"model": model_re}, [LATENCY_PANEL, PANEL])
+    return [(sh, out / sh.png) for sh in shots]
 
 
 def _r(v: float | None) -> float | str:
