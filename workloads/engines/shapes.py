@@ -37,18 +37,9 @@ class ShapeRow:
 class Variant:
     name: str
     fn: Callable[[torch.Tensor], torch.Tensor]
-    compile_s: float
-    mem_mib: float  # device memory reserved by compiling and warming it (0 on CPU)
-
-
-def _reserved_mib(device: str) -> float:
-    """Device memory in use (cudaMemGetInfo: total - free), which also sees what compiled code allocates outside
-    PyTorch's caching allocator; memory_reserved() alone showed no change per variant on the H200."""
-    if device != "cuda":
-        return 0.0
-    torch.cuda.synchronize()
-    free, total = torch.cuda.mem_get_info()
-    return (total - free) / 2**20
+    compile_s: float  # first call: compile + first run
+    # memory per variant is measured apart, one fresh process per variant (workloads/engines/variant_memory.py):
+    # in this process the caching allocator already holds what earlier variants used
 
 
 class ShapeLab:
@@ -63,24 +54,22 @@ class ShapeLab:
 
     def dynamic(self, hint_batches: Sequence[int]) -> Variant:
         if "dynamic" not in self.variants:
-            before = _reserved_mib(self.device)
             fn = torch.compile(self.model, dynamic=True, mode=self.mode)
             with torch.no_grad():
                 _, secs = wall_once(lambda: fn(self.x(hint_batches[0])), self.device)
                 for b in hint_batches[1:]:
                     fn(self.x(b))
-            self.variants["dynamic"] = Variant("dynamic", fn, secs, _reserved_mib(self.device) - before)
+            self.variants["dynamic"] = Variant("dynamic", fn, secs)
         return self.variants["dynamic"]
 
     def static(self, bucket: int) -> Variant:
         name = f"static-b{bucket}"
         if name not in self.variants:
-            before = _reserved_mib(self.device)
             fn = torch.compile(self.model, dynamic=False, mode=self.mode)
             with torch.no_grad():
                 _, secs = wall_once(lambda: fn(self.x(bucket)), self.device)
                 fn(self.x(bucket))
-            self.variants[name] = Variant(name, fn, secs, _reserved_mib(self.device) - before)
+            self.variants[name] = Variant(name, fn, secs)
         return self.variants[name]
 
     def run_static(self, batch: int, buckets: Sequence[int]) -> tuple[Callable[[], torch.Tensor], int]:

@@ -19,6 +19,9 @@ class ShapeParams(Params):
     batches: list[int] = Field([1, 2, 4, 8, 16, 32, 64], min_length=1)
     buckets: list[int] = Field([1, 16, 64], min_length=1, description="static buckets (the profiles' opt sizes)")
     bad_buckets: list[int] = Field([64], min_length=1, description="a badly chosen bucket set")
+    cudagraph_buckets: list[int] = Field(
+        [], description="static buckets also measured with CUDA graphs (mode reduce-overhead) in variant_memory"
+    )
     stream_requests: int = Field(300, gt=0)
     iters: int = Field(50, gt=0)
     plot: bool = False
@@ -89,20 +92,39 @@ def shape_study(ctx: Context, p: ShapeParams) -> Output:
             )
         )
     if "variant_memory" in p.parts:
-        lab.dynamic(list(p.batches))
-        for b in p.buckets:
-            lab.static(b)
-        rows = [
-            {"variant": v.name, "compile_s": v.compile_s, "device_used_delta_mib": v.mem_mib}
-            for v in lab.variants.values()
-        ]
+        from workloads.engines.variant_memory import measure_all, memory_rows, variant_specs
+
+        graphs = p.cudagraph_buckets if ctx.device == "cuda" else []
+        if p.cudagraph_buckets and not graphs:
+            out.notes.append(f"cudagraph_buckets {p.cudagraph_buckets} left out: CUDA graphs need a GPU")
+        specs = variant_specs(ctx.device, ctx.quick, p.batches, p.buckets, graphs)
+        results = measure_all(specs, ctx.workdir)
         out.tables.append(
             table(
                 "variant_memory",
-                rows,
-                caption="device memory in use (cudaMemGetInfo) added by compiling and warming each "
-                "variant (0 on CPU), in creation order",
+                memory_rows(results),
+                caption=f"{shape}; each variant compiled (empty Inductor cache) and run at the batches it serves "
+                f"in its own process: dynamic and eager over {p.batches}, static-bN at N; MiB above the model's "
+                "weights, CUDA context excluded (see notes)",
             )
+        )
+        out.notes.append(
+            "variant_memory counts, per fresh process: compile_s = first call (compile + run), warmup_s = the "
+            "three passes after it (recompiles included); weights_mib = allocated by the model's parameters; "
+            "peak_allocated_mib = torch.cuda.max_memory_allocated() during compile and warm-up above the weights; "
+            "retained_allocated_mib = still allocated after warm-up; peak_reserved_mib = "
+            "torch.cuda.max_memory_reserved() above the reserve after the weights (the caching pool, CUDA-graph "
+            "pools included); device_used_mib = cudaMemGetInfo used after warm-up minus after the weights (pool "
+            "plus loaded kernel modules and library workspaces outside the allocator; the context is in the "
+            "baseline, not counted); device_used_over_eager_mib = that minus the eager row's; host_rss_delta_mib "
+            "= this process's resident memory after warm-up minus before compiling (compile workers not counted)"
+            if results[0]["device"] == "cuda"
+            else "variant_memory on CPU: no device memory; compile_s and host_rss_delta_mib (resident memory after "
+            "warm-up minus before compiling, one process per variant) only"
+        )
+        ctx.log(
+            "variant processes: "
+            + ", ".join(f"{r['variant']} {r['process_wall_s']:.1f}s" for r in results if "process_wall_s" in r)
         )
     if "memory_vs_batch" in p.parts:
         dyn = lab.dynamic(list(p.batches))
