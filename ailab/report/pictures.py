@@ -78,8 +78,8 @@ def _place(name: str, src: Path | None, out_dir: Path, committed: Path, draw: bo
     return True
 
 
-def _embed(name: str, caption: str) -> list[str]:
-    return [f"![{caption}](plots/{name})", "", f"_{caption}_", ""]
+def _embed(name: str, alt: str, source: str) -> list[str]:
+    return [f"![{alt}](plots/{name})", "", f"_{alt} (`{source}`)_", ""]
 
 
 def picture_artifacts(
@@ -108,7 +108,7 @@ def picture_artifacts(
             name = base + src.suffix.lower()
             fresh = _fresh(src, recorded)
             if _place(name, src if fresh else None, out_dir, committed, draw):
-                md += _embed(name, f"{label} (`{_shown(path)}`)")
+                md += _embed(name, label, _shown(path))
             else:
                 why = "was rewritten by a later run" if src.exists() else "was not found"
                 md += [
@@ -133,7 +133,7 @@ def picture_artifacts(
         shown = 0
         for name, pic in pics.items():
             if _place(name, pic, out_dir, committed, draw):
-                md += _embed(name, f"{label}: {name.split('--', 1)[1]}")
+                md += _embed(name, f"{label}: {name.split('--', 1)[1]}", _shown(path))
                 shown += 1
         if shown < len(pics) or stale:
             why = f"{len(stale)} of its pictures were rewritten by a later run" if stale else "pictures are missing"
