@@ -1,12 +1,15 @@
 // d65 convolutions: direct, im2col + GEMM (cuBLAS SGEMM and our own batched SGEMM) and Winograd F(2x2,3x3) (16
 // batched GEMMs, cuBLAS and ours) on ResNet-style 3x3 layers, NCHW fp32, stride 1, pad 1, TF32 off. cuDNN is timed
 // on the same shapes from Python (workloads/kernels/cudnn.py), which reads the shapes from this program's rows.
+// With --fp16 the program runs only the tensor-core implicit-GEMM convolution (NHWC fp16 in, fp32 accumulate, fp16
+// out; case "conv_tc") on the same layers, in its own process so that a failure there cannot lose the fp32 rows.
 #include <cublas_v2.h>
 
 #include "../include/cublas_check.cuh"
 #include "../include/harness.cuh"
 #include "../kernels/conv_direct.cuh"
 #include "../kernels/conv_im2col.cuh"
+#include "../kernels/conv_implicit_gemm_tc.cuh"
 #include "../kernels/conv_sgemm_batched.cuh"
 #include "../kernels/conv_winograd.cuh"
 
@@ -158,10 +161,110 @@ static void run_layer(const Layer& l, bool conv_rows, bool stage_rows) {
   for (void* p : {(void*)w, (void*)y, (void*)col, (void*)U, (void*)V, (void*)M}) CK(cudaFree(p));
 }
 
+// x (N x C x H x W fp32) -> NHWC fp16; with N = K, H = W = 3 it turns KCRS filters into KRSC
+__global__ void nchw_to_nhwc_half(const float* __restrict__ x, half* __restrict__ y, int N, int C, int H, int W) {
+  const size_t HW = (size_t)H * W, total = (size_t)N * C * HW;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t c = i % C, pix = i / C, n = pix / HW, pq = pix % HW;
+    y[i] = __float2half_rn(x[(n * C + c) * HW + pq]);
+  }
+}
+static half* to_nhwc_half(const float* x, int N, int C, int H, int W) {
+  half* y;
+  const size_t n = (size_t)N * C * H * W;
+  CK(cudaMalloc(&y, n * sizeof(half)));
+  nchw_to_nhwc_half<<<(unsigned)std::min<size_t>((n + 255) / 256, 4096), 256>>>(x, y, N, C, H, W);
+  CKL();
+  CK(cudaDeviceSynchronize());
+  return y;
+}
+
+// fp16 in, fp32 accumulation over 9C products, fp16 out: the output rounding alone is up to 2^-11 relative per element
+// (about 3e-4 rms); a wrong tap, tile or padding pixel is O(0.1) or more
+static constexpr double TC_TOLERANCE = 2e-3;
+static constexpr int TC_BATCH = 10;  // calls per timed batch: back to back, so launch gaps do not count
+
+// The tensor-core convolution's rows (case conv_tc): every tile configuration, checked against a float64 CPU
+// convolution of the same fp16-rounded inputs, then timed as the median over batches of TC_BATCH calls / TC_BATCH.
+static void run_layer_tc(const Layer& l) {
+  using C1 = igemm::Config<128, 128, 32, 64, 32, 4>;
+  using C2 = igemm::Config<128, 64, 32, 64, 32, 4>;
+  using C3 = igemm::Config<64, 64, 32, 32, 32, 4>;
+  using C4 = igemm::Config<128, 128, 64, 64, 64, 3>;
+  if (!igemm::supports(l.N, l.H, l.W, l.C, l.K)) {
+    h::note("conv_tc", label(l) + ": not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0");
+    return;
+  }
+  const size_t xe = (size_t)l.N * l.C * l.H * l.W, ye = (size_t)l.N * l.K * l.H * l.W, we = (size_t)l.K * l.C * 9;
+  const int S = (int)std::min<size_t>(8, std::max<size_t>(1, ((200ull << 20) + xe * 2 - 1) / (xe * 2)));
+  std::vector<half*> xs;
+  std::vector<float> hx;
+  for (int k = 0; k < S; ++k) {
+    float* xf = h::dev_random(xe, 700 + k);
+    if (k == 0) hx = h::to_host(xf, xe);
+    xs.push_back(to_nhwc_half(xf, l.N, l.C, l.H, l.W));
+    CK(cudaFree(xf));
+  }
+  float* wf = h::dev_random(we, 699);
+  std::vector<float> hw = h::to_host(wf, we);
+  half* w = to_nhwc_half(wf, l.K, l.C, 3, 3);
+  CK(cudaFree(wf));
+  half* y;
+  CK(cudaMalloc(&y, ye * sizeof(half)));
+
+  // the reference sees exactly the kernel's inputs: the fp32 values rounded to fp16
+  for (auto& v : hx) v = __half2float(__float2half_rn(v));
+  for (auto& v : hw) v = __half2float(__float2half_rn(v));
+  const size_t HW = (size_t)l.H * l.W;
+  std::vector<int> imgs = l.N > 1 ? std::vector<int>{0, l.N - 1} : std::vector<int>{0};
+  std::vector<double> ref;
+  for (int n : imgs) {
+    auto r = cpu_conv(hx, hw, l, n);  // K x H x W
+    ref.insert(ref.end(), r.begin(), r.end());
+  }
+  const std::string refname =
+      l.N > 1 ? "CPU float64 conv of the fp16 inputs, images 0 and N-1" : "CPU float64 conv of the fp16 inputs, image 0";
+  const double flops = 2.0 * l.N * l.K * l.C * 9.0 * l.H * l.W;
+
+  auto run = [&](const std::string& impl, const std::function<void(const half*)>& go) {
+    h::poison(y, ye * sizeof(half));
+    go(xs[0]);
+    CKL();
+    CK(cudaDeviceSynchronize());
+    std::vector<double> got;  // NHWC -> the reference's K x H x W order
+    for (int n : imgs) {
+      auto v = h::to_host(y + (size_t)n * HW * l.K, HW * l.K);
+      for (int k = 0; k < l.K; ++k)
+        for (size_t pq = 0; pq < HW; ++pq) got.push_back((double)__half2float(v[pq * l.K + k]));
+    }
+    const double err = h::rel_err(got, ref);
+    const bool ok = std::isfinite(err) && err < TC_TOLERANCE;
+    double ms = NAN;
+    if (ok)  // a wrong kernel is not timed: its row says FAIL
+      ms = h::time_ms([&](int i) {
+        for (int b = 0; b < TC_BATCH; ++b) go(xs[(i * TC_BATCH + b) % S]);
+      }) / TC_BATCH;
+    h::Row("conv_tc", "3x3 convolution on tensor cores (NHWC fp16 in, fp32 accumulate, fp16 out)")
+        .s("layer", label(l)).i("N", "", l.N).i("C", "", l.C).i("K", "", l.K).i("H", "", l.H).i("W", "", l.W)
+        .s("implementation", impl).s("kernels", "conv3x3_igemm_tc").f("time", "ms", ms)
+        .f("throughput", "TFLOP/s", flops / ms / 1e9).f("rel. error", "", err).f("tolerance", "", TC_TOLERANCE)
+        .s("check", ok ? "pass" : "FAIL").s("reference", refname).emit();
+  };
+  auto cfg = [&](auto c) {
+    using Cfg = decltype(c);
+    run(Cfg::name(), [&](const half* x) { Cfg::launch(l.N, l.H, l.W, l.C, l.K, x, w, y); });
+  };
+  cfg(C1{});
+  cfg(C2{});
+  cfg(C3{});
+  if (igemm::supports(l.N, l.H, l.W, l.C, l.K, 64)) cfg(C4{});
+  for (auto p : xs) CK(cudaFree(p));
+  CK(cudaFree(w));
+  CK(cudaFree(y));
+}
+
 int main(int argc, char** argv) {
-  const bool quick = h::has_flag(argc, argv, "--quick");
-  CB(cublasCreate(&hb));
-  CB(cublasSetMathMode(hb, CUBLAS_DEFAULT_MATH));  // plain FP32: no TF32 tensor-core shortcut
+  const bool quick = h::has_flag(argc, argv, "--quick"), fp16 = h::has_flag(argc, argv, "--fp16");
   // ResNet-50/34-style 3x3 layers at batch 32, plus a small-C layer where Winograd's transforms outweigh its GEMMs;
   // --quick: small shapes, one with odd H/W (the partial last Winograd tile)
   std::vector<Layer> layers =
@@ -170,6 +273,13 @@ int main(int argc, char** argv) {
                                  {32, 256, 256, 14, 14, "resnet conv4_x"}, {32, 512, 512, 7, 7, "resnet conv5_x (odd H/W)"},
                                  {32, 3, 64, 56, 56, "small C: transform-bound"}};
   bool conv = h::want(argc, argv, "conv"), stages = h::want(argc, argv, "stages");
+  if (fp16) {  // the tensor-core convolution alone (the conv case's layers)
+    if (conv)
+      for (const Layer& l : layers) run_layer_tc(l);
+    return 0;
+  }
+  CB(cublasCreate(&hb));
+  CB(cublasSetMathMode(hb, CUBLAS_DEFAULT_MATH));  // plain FP32: no TF32 tensor-core shortcut
   for (const Layer& l : layers)
     if (conv || stages) run_layer(l, conv, stages);
   CB(cublasDestroy(hb));

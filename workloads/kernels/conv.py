@@ -111,3 +111,51 @@ def _time(rows: list[Record], impl: str, gemm: str) -> float:
         (r.get("time") for r in rows if str(r.get("implementation")).startswith(impl) and gemm in r.get("GEMM")),
         math.nan,
     )
+
+
+TC_CAPTION = (
+    "Issue 22's tensor-core convolution against cuDNN at the same precision and layout: NHWC fp16 activations, fp16 "
+    "filters (KRSC for ours, channels_last for torch), fp32 accumulation, fp16 output. Ours: implicit GEMM (M = N*H*W "
+    "output pixels, N = K output channels, reduction 9C gathered on the fly with cp.async, zero-filled padding), "
+    "mma.sync m16n8k16, one row per tile configuration. cuDNN = torch.nn.functional.conv2d on channels_last fp16 "
+    "tensors with cudnn.benchmark=True, timed in the same run. Times: median over CUDA-event-timed batches of 10 "
+    "back-to-back calls, divided by 10 (both sides); inputs rotated over > 200 MB where a layer's input is small. "
+    "rel. error: ||y - ref|| / ||ref|| against a float64 CPU convolution of the same fp16 inputs, images 0 and N-1 "
+    "(outputs poisoned with NaN first); check = pass below the tolerance column (fp16 output rounding alone gives "
+    "about 3e-4); a kernel that fails is not timed. % of cuDNN: throughput over the cuDNN fp16 row of the layer."
+)
+
+
+def tc_table(rows: list[Record]) -> Table:
+    """bench_conv --fp16's conv_tc rows and cuDNN's fp16 NHWC rows, by layer, with each row's % of that cuDNN row."""
+    t = Table.of(
+        "3x3 conv on tensor cores (NHWC fp16 in, fp32 accumulate) vs cuDNN at the same precision and layout",
+        [
+            ("layer", ""),
+            ("implementation", ""),
+            ("kernels", ""),
+            ("time", "ms"),
+            ("throughput", "TFLOP/s"),
+            ("of cuDNN fp16", "%"),
+            ("rel. error", ""),
+            ("check", ""),
+        ],
+        caption=TC_CAPTION,
+    )
+    for layer in dict.fromkeys(r.get("layer") for r in rows):
+        rs = [r for r in rows if r.get("layer") == layer]
+        base = next((r.get("throughput") for r in rs if r.case == "cudnn_tc"), math.nan)
+        for r in sorted(rs, key=lambda r: r.case != "cudnn_tc"):  # cuDNN first, then ours in the bench's order
+            v = r.get("throughput")
+            pct = 100 * v / base if base and math.isfinite(base) and math.isfinite(v) else math.nan
+            t.add(
+                layer,
+                r.get("implementation"),
+                r.get("kernels"),
+                r.get("time"),
+                v,
+                pct,
+                r.get("rel. error"),
+                r.get("check"),
+            )
+    return t

@@ -1,4 +1,5 @@
-"""cuDNN through torch: F.conv2d on bench_conv's 3x3 layers (TF32 off, best algorithm), rows in the harness format.
+"""cuDNN through torch: F.conv2d on bench_conv's 3x3 layers (TF32 off, best algorithm), rows in the harness format;
+and, for the tensor-core convolution (bench_conv --fp16), F.conv2d on the same layers in fp16 channels_last (NHWC).
 
 Run on a GPU host as `python3 -m workloads.kernels.cudnn N,C,K,H,W [...]` to print the JSON lines; the lab runner
 (workloads/kernels/conv.py) calls `measure` in-process with the shapes read from bench_conv's own rows.
@@ -34,6 +35,28 @@ COLUMNS: list[tuple[str, str]] = [
     ("rel. error", ""),
     ("reference", ""),
 ]
+
+# the tensor-core comparison: bench_conv --fp16's "conv_tc" rows and these share table and columns
+IMPLEMENTATION_TC = "cuDNN fp16 NHWC (torch conv2d, channels_last)"
+TABLE_TC = "3x3 convolution on tensor cores (NHWC fp16 in, fp32 accumulate, fp16 out)"
+TC_COLUMNS: list[tuple[str, str]] = [
+    ("layer", ""),
+    ("N", ""),
+    ("C", ""),
+    ("K", ""),
+    ("H", ""),
+    ("W", ""),
+    ("implementation", ""),
+    ("kernels", ""),
+    ("time", "ms"),
+    ("throughput", "TFLOP/s"),
+    ("rel. error", ""),
+    ("tolerance", ""),
+    ("check", ""),
+    ("reference", ""),
+]
+TC_TOLERANCE = 2e-3  # bench_conv's TC_TOLERANCE: fp16 output rounding is ~3e-4 rms, a wrong tap or tile O(0.1)
+TC_BATCH = 10  # calls per timed batch (bench_conv's TC_BATCH): back to back, so launch gaps do not count
 
 
 @dataclass(frozen=True)
@@ -135,6 +158,57 @@ def measure(shapes: list[Shape], min_reps: int = 10, target_ms: float = 200.0) -
     return out
 
 
+def measure_fp16_nhwc(shapes: list[Shape], min_reps: int = 10, target_ms: float = 200.0) -> list[Record]:
+    """Per shape, cuDNN at the tensor-core kernel's precision and layout: fp16 channels_last input and filters (torch
+    runs half convolutions with an fp32 compute type), cudnn.benchmark on; median CUDA-event time of batches of
+    TC_BATCH back-to-back calls / TC_BATCH; error against float64 CPU conv2d of the same fp16 values."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - the usual torch spelling
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("torch sees no CUDA device")
+    torch.backends.cudnn.benchmark = True
+    cl = torch.channels_last
+    out = []
+    for s in shapes:
+        gen = torch.Generator(device="cuda").manual_seed(700)
+        xbytes = s.N * s.C * s.H * s.W * 2
+        sets = min(8, max(1, -(-(200 << 20) // xbytes)))  # as bench_conv: one pass over the inputs > the 50 MB L2
+        xs = [
+            (torch.rand(s.N, s.C, s.H, s.W, device="cuda", generator=gen) * 2 - 1).half().contiguous(memory_format=cl)
+            for _ in range(sets)
+        ]
+        w = (torch.rand(s.K, s.C, 3, 3, device="cuda", generator=gen) * 2 - 1).half().contiguous(memory_format=cl)
+        for i in range(5):  # the first call runs cuDNN's algorithm search
+            F.conv2d(xs[i % sets], w, padding=1)
+        torch.cuda.synchronize()
+        y = F.conv2d(xs[0], w, padding=1)
+        torch.cuda.synchronize()
+        layout = "NHWC out" if y.is_contiguous(memory_format=cl) else "NCHW out"
+        imgs = [0, s.N - 1] if s.N > 1 else [0]
+        ref = F.conv2d(xs[0][imgs].double().cpu(), w.double().cpu(), padding=1)
+        err = rel_err(y[imgs].cpu(), ref)
+        times: list[float] = []
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        while len(times) < min_reps or (sum(times) < target_ms and len(times) < 50):
+            i0 = len(times) * TC_BATCH
+            a.record()
+            for k in range(TC_BATCH):
+                F.conv2d(xs[(i0 + k) % sets], w, padding=1)
+            b.record()
+            b.synchronize()
+            times.append(a.elapsed_time(b))
+        ms = sorted(times)[len(times) // 2] / TC_BATCH
+        ok = math.isfinite(err) and err < TC_TOLERANCE
+        row = [s.label, s.N, s.C, s.K, s.H, s.W, IMPLEMENTATION_TC, f"{_kernels(F, xs[0], w)} ({layout})", ms]
+        row += [s.flops / ms / 1e9, err, TC_TOLERANCE, "pass" if ok else "FAIL"]
+        row += ["torch float64 CPU conv2d of the fp16 inputs, " + ("images 0 and N-1" if s.N > 1 else "image 0")]
+        out.append(Record("cudnn_tc", TABLE_TC, list(TC_COLUMNS), row))
+        del xs, w, y
+        torch.cuda.empty_cache()
+    return out
+
+
 def _kernels(F: Any, x: Any, w: Any) -> str:  # noqa: N803 - torch.nn.functional
     """Which kernels cuDNN ran for this shape (torch profiler); 'unknown' where the profiler is unavailable."""
     try:
@@ -158,15 +232,17 @@ def to_json(r: Record) -> str:
 
 
 def main(argv: list[str]) -> int:
+    fp16 = "--fp16" in argv
+    argv = [a for a in argv if a != "--fp16"]
     if not argv:
-        print("usage: python3 -m workloads.kernels.cudnn N,C,K,H,W [N,C,K,H,W ...]", file=sys.stderr)
+        print("usage: python3 -m workloads.kernels.cudnn [--fp16] N,C,K,H,W [N,C,K,H,W ...]", file=sys.stderr)
         return 2
     try:
         shapes = [Shape.parse(a) for a in argv]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for r in measure(shapes):
+    for r in (measure_fp16_nhwc if fp16 else measure)(shapes):
         print(to_json(r), flush=True)
     return 0
 

@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from workloads.kernels.jsonl import Parsed
 
-Target = Literal["vector_add", "sgemm", "hgemm", "gemm_shapes", "graphs", "graph_latency"]
+Target = Literal["vector_add", "sgemm", "hgemm", "gemm_shapes", "graphs", "graph_latency", "conv_tc"]
 TARGETS: tuple[str, ...] = get_args(Target)
 
 
@@ -22,6 +22,7 @@ def check(name: str, parsed: Parsed) -> str:
         "gemm_shapes": _gemm_shapes,
         "graphs": _graphs,
         "graph_latency": _graph_latency,
+        "conv_tc": _conv_tc,
     }[name](parsed)
 
 
@@ -137,4 +138,32 @@ def _graph_latency(p: Parsed) -> str:
     return (
         f"Target graph replay of one pass >= 2x lower median latency than plain launches (batch 1): "
         f"{_verdict(x >= 2)} ({x:.2f}x)."
+    )
+
+
+CONV_TC_GOAL = 70.0  # issue 22: the tensor-core convolution >= 70 % of cuDNN at the same precision and layout
+
+
+def _conv_tc(p: Parsed) -> str:
+    """Per layer: the best tensor-core convolution whose check passed against cuDNN's fp16 NHWC row of that layer
+    (bench_conv --fp16 rows, case conv_tc, and workloads/kernels/cudnn.py's rows, case cudnn_tc, of one run)."""
+    own, base = p.rows(case="conv_tc"), p.rows(case="cudnn_tc")
+    if not own:
+        return "goal conv_tc: no rows"
+    parts = []
+    for layer in dict.fromkeys(r.get("layer") for r in own):
+        ref = next((r.get("throughput") for r in base if r.get("layer") == layer), None)
+        ok = [r for r in own if r.get("layer") == layer and r.get("check") == "pass"]
+        ok = [r for r in ok if math.isfinite(r.get("throughput"))]
+        if ref is None or not math.isfinite(ref) or ref <= 0:
+            parts.append(f"{layer}: NOT MET (no cuDNN fp16 row in this run)")
+        elif not ok:
+            parts.append(f"{layer}: NOT MET (no tensor-core kernel passed its check)")
+        else:
+            best = max(ok, key=lambda r: r.get("throughput"))
+            pct = 100 * best.get("throughput") / ref
+            parts.append(f"{layer}: {_verdict(pct >= CONV_TC_GOAL)} ({best.get('implementation')}: {pct:.1f}%)")
+    return (
+        f"Goal (issue 22) tensor-core implicit-GEMM 3x3 convolution >= {CONV_TC_GOAL:.0f}% of cuDNN (fp16 NHWC in, "
+        f"fp32 accumulate, cudnn.benchmark, same run): {'; '.join(parts)}."
     )

@@ -1,5 +1,6 @@
 """d65 convolutions: bench_conv's kernels (direct, im2col + GEMM, Winograd) against a baseline, one table per layer;
-optionally the GEMM half of d65.e4 (the wgmma GEMM against cuBLAS on LLM shapes)."""
+optionally the GEMM half of d65.e4 (the wgmma GEMM against cuBLAS on LLM shapes) and issue 22's tensor-core
+implicit-GEMM convolution against cuDNN at the same precision and layout (fp16 NHWC)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params
-from workloads.kernels import conv, cudnn, tools
+from workloads.kernels import conv, cudnn, jsonl, targets, tools
 from workloads.kernels.experiments.harness_cases import CasesParams, harness_cases
 
 
@@ -17,6 +18,11 @@ class ConvParams(Params):
     stages: bool = Field(default=False, description="add the per-stage table (transforms, GEMM) of each method")
     cudnn: bool = Field(default=False, description="also time cuDNN when the baseline is direct")
     gemm: CasesParams | None = Field(default=None, description="harness cases shown before the conv tables")
+    tensor_cores: bool = Field(
+        default=False,
+        description="also run the fp16 NHWC tensor-core convolution (bench_conv --fp16) against cuDNN fp16 NHWC, "
+        "with issue 22's goal",
+    )
 
 
 def conv_vs_baseline(ctx: Context, p: ConvParams) -> Output:
@@ -38,4 +44,22 @@ def conv_vs_baseline(ctx: Context, p: ConvParams) -> Output:
     if p.stages and stages:
         out.tables.append(conv.stage_table(stages))
     out.notes.append(conv.winograd_note(rows, stages))
+    if p.tensor_cores:
+        tensor_core_conv(out, ctx.quick)
     return out
+
+
+def tensor_core_conv(out: Output, quick: bool) -> None:
+    """bench_conv --fp16 (its own process: a failure there keeps the fp32 tables) and cuDNN fp16 NHWC on the layers
+    it ran; one table, the goal note. A failed run is stated in the notes and the goal reads 'no rows'."""
+    try:
+        parsed = tools.run_bench("bench_conv", ("--fp16", "--quick") if quick else ("--fp16",))
+    except RuntimeError as exc:
+        out.notes.append(f"Tensor-core convolution: {exc}")
+        parsed = jsonl.Parsed()
+    rows = parsed.rows(case="conv_tc")
+    base = cudnn.measure_fp16_nhwc(cudnn.shapes_of(rows)) if rows else []
+    if rows:
+        out.tables.append(conv.tc_table(rows + base))
+    out.notes += parsed.notes.get("conv_tc", [])
+    out.notes.append(targets.check("conv_tc", jsonl.Parsed(records=rows + base)))
