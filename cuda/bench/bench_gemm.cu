@@ -2,9 +2,13 @@
 // WMMA and wgmma tensor-core kernels, cuBLAS. Cases (--case NAME, none = all): sweep (every kernel at every N),
 // sgemm_autotune (the autotuner's candidates, run inside the sweep), tile_sizes, wmma_vs_tiling, double_buffering,
 // tiled_vs_naive, tensor_core_gemm (the same sweep restricted to the kernels one question compares, measured
-// separately), gemm_shapes (non-square LLM shapes on the wgmma kernels), tiles, fp16, cpu, profile (for ncu).
+// separately), gemm_shapes (non-square LLM shapes on the wgmma kernels, both B layouts), fp8_gemm (the FP8 wgmma
+// GEMM vs cuBLASLt FP8, errors against a float64 reference), tiles, fp16, cpu, profile (for ncu).
+#include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <chrono>
 #include <map>
@@ -16,6 +20,10 @@
 #include "../kernels/hgemm_wmma_naive.cuh"
 #include "../kernels/hgemm_wmma_multistage.cuh"
 #include "../kernels/hgemm_wmma_pipelined.cuh"
+#include "../kernels/fp8_gemm_wgmma.h"
+#include "../kernels/hgemm_wgmma_cluster.h"
+#include "../kernels/hgemm_wgmma_m64.h"
+#include "../kernels/hgemm_wgmma_nn.h"
 #include "../kernels/hgemm_wgmma_persistent.h"
 #include "../kernels/hgemm_wgmma_tma.h"
 #include "../kernels/sgemm_coalesced.cuh"
@@ -31,6 +39,13 @@
 static bool quick = false, profiling = false;
 // AILAB_SKIP_PERSISTENT=1 leaves the persistent wgmma kernel out (gpu_suite.sh sets it when its smoke run failed)
 static bool skip_persistent() { return std::getenv("AILAB_SKIP_PERSISTENT") != nullptr; }
+// the same for the issue-22 wgmma/FP8 kernels, one flag per kernel file (gpu_suite.sh smoke-runs each alone)
+static bool skip(const char* family) {
+  const std::string v = std::string("AILAB_SKIP_") + family;  // CLUSTER, NN, M64, FP8
+  return std::getenv(v.c_str()) != nullptr;
+}
+// a kernel's result must pass its check before it is timed: a wrong kernel is a row with its error and no time
+static bool check_ok(double err) { return std::isfinite(err) && err < 1e-2; }
 static cublasHandle_t hb;
 
 __global__ void to_half(const float* x, half* y, size_t n) {
@@ -214,7 +229,7 @@ static void sweep(const char* cs, double peak32, double bw, std::vector<int> ns,
       go(sets[0]);
       CKL();
       double err = h::rel_err(h::to_host(C, nn), tensor ? r16 : r32);
-      double ms = h::time_ms([&](int i) { go(sets[i % S]); }, 2, 5, 30, 300.0);
+      double ms = check_ok(err) ? h::time_ms([&](int i) { go(sets[i % S]); }, 2, 5, 30, 300.0) : NAN;
       double tflops = 2.0 * n * n * (double)n / ms / 1e9;
       tf[name] = tflops;
       double peak = tensor ? tc_ceiling : peak32;
@@ -267,6 +282,17 @@ static void sweep(const char* cs, double peak32, double bw, std::vector<int> ns,
     if (!skip_persistent() && hgemm_wgmma_persistent_shape_ok(256, n, n, n))
       run("wgmma persistent, 128x256 tile, setmaxnreg", true,
           [&](const Set& s) { launch_hgemm_wgmma_persistent(256, n, n, n, s.Ah, s.Bth, C); }, HGEMM_TN);
+    // issue 22: B row-major read by wgmma's transpose bit (ratio against cuBLAS row-major NN), and 2x1 clusters
+    // with the B tile multicast, with direct and TMA-store epilogues (ratio against cuBLAS TN)
+    if (!skip("NN") && hgemm_wgmma_nn_shape_ok(n, n, n))
+      run("wgmma persistent NN (B row-major), 128x256 tile", true,
+          [&](const Set& s) { launch_hgemm_wgmma_nn(n, n, n, s.Ah, s.Bh, C); });
+    if (!skip("CLUSTER") && hgemm_wgmma_cluster_shape_ok(n, n, n)) {
+      run("wgmma cluster 2x1, B multicast, 128x256 tile", true,
+          [&](const Set& s) { launch_hgemm_wgmma_cluster(false, n, n, n, s.Ah, s.Bth, C); }, HGEMM_TN);
+      run("wgmma cluster 2x1, B multicast, TMA-store epilogue", true,
+          [&](const Set& s) { launch_hgemm_wgmma_cluster(true, n, n, n, s.Ah, s.Bth, C); }, HGEMM_TN);
+    }
     for (auto& s : sets) {
       CK(cudaFree(s.A)); CK(cudaFree(s.B)); CK(cudaFree(s.Ah)); CK(cudaFree(s.Bh)); CK(cudaFree(s.Bth)); CK(cudaFree(s.Ar)); CK(cudaFree(s.Br));
     }
@@ -385,9 +411,23 @@ static void tile_occupancy() {
   }
 }
 
-// Non-square shapes of LLM layers (M tokens x N outputs x K inputs), "TN" layout: A M x K and Bt N x K row-major
-// fp16, C fp32. Each wgmma kernel against cuBLAS on the same layout, checked against cuBLAS SGEMM on the
-// fp16-rounded inputs first.
+// in (rows x cols, row-major) -> out (cols x rows, row-major); setup only, never timed
+__global__ void transpose_half_rect(const half* in, half* out, int rows, int cols) {
+  __shared__ half t[32][33];
+  int x = blockIdx.x * 32 + threadIdx.x, y = blockIdx.y * 32 + threadIdx.y;
+  for (int j = 0; j < 32; j += 8)
+    if (y + j < rows && x < cols) t[threadIdx.y + j][threadIdx.x] = in[(size_t)(y + j) * cols + x];
+  __syncthreads();
+  x = blockIdx.y * 32 + threadIdx.x;
+  y = blockIdx.x * 32 + threadIdx.y;
+  for (int j = 0; j < 32; j += 8)
+    if (y + j < cols && x < rows) out[(size_t)(y + j) * rows + x] = t[threadIdx.x][threadIdx.y + j];
+}
+
+// Non-square shapes of LLM layers (M tokens x N outputs x K inputs): A M x K row-major fp16, C fp32, B either
+// transposed ("TN": Bt N x K row-major, the layout wgmma reads K-major) or row-major ("NN": B K x N). Each wgmma
+// kernel against cuBLAS on the same layout, timed in the same run, after a check against cuBLAS SGEMM on the
+// fp16-rounded inputs (a kernel failing it is a row with its error and no time).
 static void gemm_shapes() {
   struct Shape { int M, N, K; const char* what; };
   std::vector<Shape> shapes = quick ? std::vector<Shape>{{256, 512, 256, "small"}, {64, 512, 256, "decode-like"}}
@@ -398,43 +438,257 @@ static void gemm_shapes() {
     const int M = sh.M, N = sh.N, K = sh.K;
     size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
     float *Af = h::dev_random(na, 41), *Bf = h::dev_random(nb, 42), *Ar, *Br, *C, *ref;
-    half *Ah, *Bh;
-    CK(cudaMalloc(&Ah, na * 2)); CK(cudaMalloc(&Bh, nb * 2));
+    half *Ah, *Bh, *Bn;  // Bh: Bt (N x K), Bn: B (K x N)
+    CK(cudaMalloc(&Ah, na * 2)); CK(cudaMalloc(&Bh, nb * 2)); CK(cudaMalloc(&Bn, nb * 2));
     CK(cudaMalloc(&Ar, na * 4)); CK(cudaMalloc(&Br, nb * 4));
     CK(cudaMalloc(&C, nc * 4)); CK(cudaMalloc(&ref, nc * 4));
     to_half<<<(unsigned)((na + 255) / 256), 256>>>(Af, Ah, na);
     to_half<<<(unsigned)((nb + 255) / 256), 256>>>(Bf, Bh, nb);
     half_to_float<<<(unsigned)((na + 255) / 256), 256>>>(Ah, Ar, na);
     half_to_float<<<(unsigned)((nb + 255) / 256), 256>>>(Bh, Br, nb);
+    transpose_half_rect<<<dim3((K + 31) / 32, (N + 31) / 32), dim3(32, 8)>>>(Bh, Bn, N, K);
     CKL();
     const float one = 1, zero = 0;
     CB(cublasSgemm(hb, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, Br, K, Ar, K, &zero, ref, N));
     auto hr = h::to_host(ref, nc);
     std::vector<double> r(hr.begin(), hr.end());
-    double base = NAN;
-    auto run = [&](const std::string& name, const std::function<void()>& go) {
+    std::map<std::string, double> base;  // cuBLAS throughput per B layout, from this run
+    auto run = [&](const std::string& name, const std::string& layout, const std::function<void()>& go) {
       h::poison(C, nc * 4);
       go();
       CKL();
       double err = h::rel_err(h::to_host(C, nc), r);
-      double ms = h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0);
+      double ms = check_ok(err) ? h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0) : NAN;
       double tf = 2.0 * M * (double)N * K / ms / 1e9;
-      if (name.rfind("cuBLAS", 0) == 0) base = tf;
-      h::Row("gemm_shapes", "wgmma kernels on LLM shapes (TN layout) vs cuBLAS").s("kernel", name).s("shape", sh.what)
-          .i("M", "", M).i("N", "", N).i("K", "", K).f("time", "ms", ms).f("throughput", "TFLOP/s", tf)
-          .f("of cuBLAS", "%", 100 * tf / base).f("rel. error", "", err).s("reference", "cuBLAS SGEMM").emit();
+      if (name.rfind("cuBLAS", 0) == 0) base[layout] = tf;
+      double b = base.count(layout) ? base[layout] : NAN;
+      h::Row("gemm_shapes", "wgmma kernels on LLM shapes vs cuBLAS (same B layout)").s("kernel", name).s("shape", sh.what)
+          .s("B layout", layout).i("M", "", M).i("N", "", N).i("K", "", K).f("time", "ms", ms).f("throughput", "TFLOP/s", tf)
+          .f("of cuBLAS", "%", 100 * tf / b).f("rel. error", "", err).s("reference", "cuBLAS SGEMM").emit();
     };
-    run("cuBLAS HGEMM, B transposed (TN)", [&]() {
+    const std::string TN = "transposed (TN)", NN = "row-major (NN)";
+    run("cuBLAS HGEMM, B transposed (TN)", TN, [&]() {
       CB(cublasGemmEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, Bh, CUDA_R_16F, K, Ah, CUDA_R_16F, K, &zero, C,
                       CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     });
     if (hgemm_wgmma_shape_ok(256, M, N, K))
-      run("wgmma + TMA, 128x256 tile, 4 stages", [&]() { launch_hgemm_wgmma(256, M, N, K, Ah, Bh, C); });
+      run("wgmma + TMA, 128x256 tile, 4 stages", TN, [&]() { launch_hgemm_wgmma(256, M, N, K, Ah, Bh, C); });
     for (int bn : {128, 256})
       if (!skip_persistent() && hgemm_wgmma_persistent_shape_ok(bn, M, N, K))
-        run("wgmma persistent, 128x" + std::to_string(bn) + " tile, setmaxnreg",
+        run("wgmma persistent, 128x" + std::to_string(bn) + " tile, setmaxnreg", TN,
             [&]() { launch_hgemm_wgmma_persistent(bn, M, N, K, Ah, Bh, C); });
-    for (void* p : {(void*)Af, (void*)Bf, (void*)Ar, (void*)Br, (void*)C, (void*)ref, (void*)Ah, (void*)Bh}) CK(cudaFree(p));
+    if (!skip("CLUSTER") && hgemm_wgmma_cluster_shape_ok(M, N, K)) {
+      run("wgmma cluster 2x1, B multicast, 128x256 tile", TN,
+          [&]() { launch_hgemm_wgmma_cluster(false, M, N, K, Ah, Bh, C); });
+      run("wgmma cluster 2x1, B multicast, TMA-store epilogue", TN,
+          [&]() { launch_hgemm_wgmma_cluster(true, M, N, K, Ah, Bh, C); });
+    }
+    if (!skip("M64") && M <= 256)  // the 64-row tile is for decode-like M only
+      for (int bn : {64, 128})
+        if (hgemm_wgmma_m64_shape_ok(bn, M, N, K))
+          run("wgmma 64-row tile (decode), 64x" + std::to_string(bn), TN,
+              [&]() { launch_hgemm_wgmma_m64(bn, M, N, K, Ah, Bh, C); });
+    run("cuBLAS HGEMM (fp16 in, fp32 acc)", NN, [&]() {
+      CB(cublasGemmEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, Bn, CUDA_R_16F, N, Ah, CUDA_R_16F, K, &zero, C,
+                      CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    if (!skip("NN") && hgemm_wgmma_nn_shape_ok(M, N, K))
+      run("wgmma persistent NN (B row-major), 128x256 tile", NN, [&]() { launch_hgemm_wgmma_nn(M, N, K, Ah, Bn, C); });
+    for (void* p : {(void*)Af, (void*)Bf, (void*)Ar, (void*)Br, (void*)C, (void*)ref, (void*)Ah, (void*)Bh, (void*)Bn})
+      CK(cudaFree(p));
+  }
+}
+
+// ---- FP8 (issue 22): e4m3 inputs with per-tensor scales, fp32 accumulation, bf16 output
+__global__ void to_e4m3(const float* x, __nv_fp8_e4m3* q, float inv_scale, size_t n) {
+  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) q[i] = __nv_fp8_e4m3(x[i] * inv_scale);  // round to nearest, saturating at +-448
+}
+// float64 reference from the dequantised inputs: R = sa * sb * A Bt^T (products of e4m3 values are exact in
+// float64, and K <= 8192 sums lose nothing that matters next to a bf16 output). 64 x 64 outputs per block.
+__global__ void ref_fp8_f64(int M, int N, int K, const __nv_fp8_e4m3* A, const __nv_fp8_e4m3* Bt, const float* sa,
+                            const float* sb, double* R) {
+  __shared__ double As[64][17], Bs[64][17];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, m0 = blockIdx.y * 64, n0 = blockIdx.x * 64;
+  double acc[4][4] = {};
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    for (int e = threadIdx.x; e < 64 * 16; e += 256) {
+      const int rr = e / 16, kk = e % 16;
+      As[rr][kk] = m0 + rr < M ? (double)(float)A[(size_t)(m0 + rr) * K + k0 + kk] : 0.0;
+      Bs[rr][kk] = n0 + rr < N ? (double)(float)Bt[(size_t)(n0 + rr) * K + k0 + kk] : 0.0;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < 16; ++kk)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += As[ty + 16 * i][kk] * Bs[tx + 16 * j][kk];
+    __syncthreads();
+  }
+  const double s = (double)sa[0] * (double)sb[0];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const int r = m0 + ty + 16 * i, c = n0 + tx + 16 * j;
+      if (r < M && c < N) R[(size_t)r * N + c] = acc[i][j] * s;
+    }
+}
+// error sums of a bf16 output against the float64 reference: [0] sum d^2, [1] sum r^2, [2] sum |d|, [3] sum |r|;
+// mx[0] max |d|, mx[1] max |r| (as the bits of non-negative doubles, which order like the values); bad: non-finite
+__global__ void err_fp8(const __nv_bfloat16* out, const double* ref, size_t n, double* sums, unsigned long long* mx,
+                        unsigned* bad) {
+  double s[4] = {0, 0, 0, 0}, md = 0, mr = 0;
+  unsigned nb = 0;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const double o = (double)__bfloat162float(out[i]), r = ref[i];
+    if (!isfinite(o)) { ++nb; continue; }
+    const double d = fabs(o - r);
+    s[0] += d * d; s[1] += r * r; s[2] += d; s[3] += fabs(r);
+    md = fmax(md, d); mr = fmax(mr, fabs(r));
+  }
+  for (int k = 0; k < 4; ++k) atomicAdd(&sums[k], s[k]);
+  atomicMax(&mx[0], (unsigned long long)__double_as_longlong(md));
+  atomicMax(&mx[1], (unsigned long long)__double_as_longlong(mr));
+  if (nb) atomicAdd(bad, nb);
+}
+
+struct Fp8Err { double rel, max_rel, mean_rel; };
+static Fp8Err fp8_errors(const __nv_bfloat16* out, const double* ref, size_t n) {
+  double* sums;
+  unsigned long long* mx;
+  unsigned* bad;
+  CK(cudaMalloc(&sums, 4 * sizeof(double))); CK(cudaMalloc(&mx, 2 * 8)); CK(cudaMalloc(&bad, 4));
+  CK(cudaMemset(sums, 0, 4 * sizeof(double))); CK(cudaMemset(mx, 0, 16)); CK(cudaMemset(bad, 0, 4));
+  err_fp8<<<1024, 256>>>(out, ref, n, sums, mx, bad);
+  CKL();
+  double hs[4];
+  unsigned long long hm[2];
+  unsigned hb = 0;
+  CK(cudaMemcpy(hs, sums, sizeof hs, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(hm, mx, sizeof hm, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(&hb, bad, 4, cudaMemcpyDeviceToHost));
+  for (void* p : {(void*)sums, (void*)mx, (void*)bad}) CK(cudaFree(p));
+  if (hb) return {INFINITY, INFINITY, INFINITY};
+  double md, mr;
+  std::memcpy(&md, &hm[0], 8);
+  std::memcpy(&mr, &hm[1], 8);
+  return {std::sqrt(hs[0] / (hs[1] > 0 ? hs[1] : 1)), mr > 0 ? md / mr : NAN, hs[3] > 0 ? hs[2] / hs[3] : NAN};
+}
+
+// cuBLASLt FP8 GEMM in the TN layout FP8 requires (what torch._scaled_mm calls): column-major D^T (N x M) =
+// op_T(Bt as K x N) * (A as K x M), scales through A/B_SCALE_POINTER, bf16 output. fast = FAST_ACCUM.
+struct LtFp8 {
+  cublasLtHandle_t lt = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulHeuristicResult_t heur{};
+  void* ws = nullptr;
+  size_t ws_bytes = 32u << 20;
+  std::string error;  // empty when usable
+};
+#define LTC(call)                                                                       \
+  do {                                                                                  \
+    cublasStatus_t s_ = (call);                                                         \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
+      L.error = std::string(#call).substr(0, 60) + ": status " + std::to_string((int)s_); \
+      return L;                                                                         \
+    }                                                                                   \
+  } while (0)
+static LtFp8 lt_fp8_setup(int M, int N, int K, bool fast, const float* sa, const float* sb) {
+  LtFp8 L;
+  LTC(cublasLtCreate(&L.lt));
+  LTC(cublasLtMatmulDescCreate(&L.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  LTC(cublasLtMatmulDescSetAttribute(L.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  LTC(cublasLtMatmulDescSetAttribute(L.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  const void* pa = sb;  // Lt's A is our Bt, Lt's B is our A
+  const void* pb = sa;
+  LTC(cublasLtMatmulDescSetAttribute(L.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &pa, sizeof pa));
+  LTC(cublasLtMatmulDescSetAttribute(L.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &pb, sizeof pb));
+  int8_t fa = fast ? 1 : 0;
+  LTC(cublasLtMatmulDescSetAttribute(L.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fa, sizeof fa));
+  LTC(cublasLtMatrixLayoutCreate(&L.a, CUDA_R_8F_E4M3, K, N, K));
+  LTC(cublasLtMatrixLayoutCreate(&L.b, CUDA_R_8F_E4M3, K, M, K));
+  LTC(cublasLtMatrixLayoutCreate(&L.c, CUDA_R_16BF, N, M, N));
+  cublasLtMatmulPreference_t pref;
+  LTC(cublasLtMatmulPreferenceCreate(&pref));
+  LTC(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &L.ws_bytes,
+                                           sizeof L.ws_bytes));
+  int found = 0;
+  LTC(cublasLtMatmulAlgoGetHeuristic(L.lt, L.op, L.a, L.b, L.c, L.c, pref, 1, &L.heur, &found));
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (found < 1) {
+    L.error = "cublasLtMatmulAlgoGetHeuristic: no algorithm";
+    return L;
+  }
+  CK(cudaMalloc(&L.ws, L.ws_bytes));
+  return L;
+}
+static void lt_fp8_free(LtFp8& L) {
+  if (L.ws) CK(cudaFree(L.ws));
+  if (L.a) cublasLtMatrixLayoutDestroy(L.a);
+  if (L.b) cublasLtMatrixLayoutDestroy(L.b);
+  if (L.c) cublasLtMatrixLayoutDestroy(L.c);
+  if (L.op) cublasLtMatmulDescDestroy(L.op);
+  if (L.lt) cublasLtDestroy(L.lt);
+}
+
+// fp8_gemm: the FP8 wgmma GEMM against cuBLASLt FP8 with default accumulation (torch._scaled_mm's default) and
+// with FAST_ACCUM (the wgmma kernel's own accumulation: every MMA into the same fp32 registers), N x N x N, TN.
+// Errors of every row against the float64 reference of the dequantised inputs: "rel. error" = ||D - R|| / ||R||,
+// "max |err| / max |ref|" and "mean |err| / mean |ref|" over all elements.
+static void fp8_gemm() {
+  for (int n : quick ? std::vector<int>{256, 512} : std::vector<int>{4096, 8192}) {
+    const int M = n, N = n, K = n;
+    const size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
+    float *Af = h::dev_random(na, 61), *Bf = h::dev_random(nb, 62), *sab;
+    __nv_fp8_e4m3 *A, *Bt;
+    __nv_bfloat16* D;
+    double* R;
+    CK(cudaMalloc(&A, na)); CK(cudaMalloc(&Bt, nb)); CK(cudaMalloc(&D, nc * 2)); CK(cudaMalloc(&R, nc * 8));
+    CK(cudaMalloc(&sab, 2 * sizeof(float)));
+    const float scale = 1.0f / 448.0f;  // inputs in [-1, 1) quantised onto e4m3's full range [-448, 448]
+    const float hs[2] = {scale, scale};
+    CK(cudaMemcpy(sab, hs, sizeof hs, cudaMemcpyHostToDevice));
+    to_e4m3<<<(unsigned)((na + 255) / 256), 256>>>(Af, A, 448.0f, na);
+    to_e4m3<<<(unsigned)((nb + 255) / 256), 256>>>(Bf, Bt, 448.0f, nb);
+    ref_fp8_f64<<<dim3((N + 63) / 64, (M + 63) / 64), 256>>>(M, N, K, A, Bt, sab, sab + 1, R);
+    CKL();
+    CK(cudaDeviceSynchronize());
+    std::map<std::string, double> base;
+    auto run = [&](const std::string& name, const std::string& accum, const std::function<void()>& go) {
+      h::poison(D, nc * 2);
+      go();
+      CKL();
+      CK(cudaDeviceSynchronize());
+      Fp8Err e = fp8_errors(D, R, nc);
+      double ms = check_ok(e.rel) ? h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0) : NAN;
+      double tf = 2.0 * M * (double)N * K / ms / 1e9;
+      if (name.rfind("cuBLASLt", 0) == 0) base[accum] = tf;
+      auto pct = [&](const char* a) { return base.count(a) ? 100 * tf / base[a] : NAN; };
+      h::Row("fp8_gemm", "FP8 GEMM (e4m3 in, fp32 acc, per-tensor scales, bf16 out, TN) vs cuBLASLt FP8")
+          .s("kernel", name).s("accumulation", accum).i("N", "", n).f("time", "ms", ms).f("throughput", "TFLOP/s", tf)
+          .f("of cuBLASLt fast-accum", "%", pct("fast accum")).f("of cuBLASLt default", "%", pct("default"))
+          .f("rel. error", "", e.rel).f("max |err| / max |ref|", "", e.max_rel).f("mean |err| / mean |ref|", "", e.mean_rel)
+          .s("reference", "float64 of the dequantised e4m3 inputs").emit();
+    };
+    for (bool fast : {false, true}) {
+      LtFp8 L = lt_fp8_setup(M, N, K, fast, sab, sab + 1);
+      const char* accum = fast ? "fast accum" : "default";
+      if (!L.error.empty()) {
+        h::note("fp8_gemm", "cuBLASLt FP8 (" + std::string(accum) + ") at N=" + std::to_string(n) + ": " + L.error);
+      } else {
+        const float one = 1, zero = 0;
+        run(fast ? "cuBLASLt FP8, FAST_ACCUM" : "cuBLASLt FP8 (as torch._scaled_mm)", accum, [&]() {
+          CB(cublasLtMatmul(L.lt, L.op, &one, Bt, L.a, A, L.b, &zero, D, L.c, D, L.c, &L.heur.algo, L.ws, L.ws_bytes, 0));
+        });
+      }
+      lt_fp8_free(L);
+    }
+    if (!skip("FP8") && fp8_gemm_wgmma_shape_ok(M, N, K))
+      run("wgmma FP8 persistent, 128x256 tile, setmaxnreg", "fast accum",
+          [&]() { launch_fp8_gemm_wgmma(M, N, K, A, Bt, sab, sab + 1, D); });
+    for (void* p : {(void*)Af, (void*)Bf, (void*)A, (void*)Bt, (void*)D, (void*)R, (void*)sab}) CK(cudaFree(p));
   }
 }
 
@@ -467,8 +721,11 @@ int main(int argc, char** argv) {
   if (h::want(argc, argv, "tensor_core_gemm"))
     sweep("tensor_core_gemm", peak, bw, sizes({1024, 2048, 4096, 8192}),
           {"double buffering", "warp tiling (autotuned)", "WMMA + cp.async pipeline", "WMMA 4-stage, 128x128 tile",
-           "wgmma + TMA, 128x256 tile, 4 stages", "wgmma persistent, 128x256 tile, setmaxnreg"});
+           "wgmma + TMA, 128x256 tile, 4 stages", "wgmma persistent, 128x256 tile, setmaxnreg",
+           "wgmma persistent NN (B row-major), 128x256 tile", "wgmma cluster 2x1, B multicast, 128x256 tile",
+           "wgmma cluster 2x1, B multicast, TMA-store epilogue"});
   if (h::want(argc, argv, "gemm_shapes")) gemm_shapes();
+  if (h::want(argc, argv, "fp8_gemm")) fp8_gemm();
   // --case profile: every kernel once at one size, for ncu (run with AILAB_PROFILE=1)
   profiling = h::named(argc, argv, "profile");
   if (profiling) sweep("profile", peak, bw, {quick ? 256 : 2048});
