@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -118,6 +119,24 @@ def test_exporter_image_serves_metrics(engine: str) -> None:
     assert "lab_host_memory_total_bytes" in p.stdout
 
 
-def test_cuda_kernels_image_refuses_a_base_without_nvcc(engine: str, inference_image: build.BuildResult) -> None:
-    with pytest.raises(build.ImagesError, match="has no nvcc; use a CUDA devel image"):
-        build.build_image("cuda-kernels", base=catalog.LOCAL_BASE, eng=engine)
+def test_cuda_kernels_image_refuses_a_base_without_nvcc_and_without_toolchain_wheels(
+    engine: str, inference_image: build.BuildResult, tmp_path
+) -> None:
+    """The default build assembles nvcc from PyPI wheels (tests/containers/test_images_cuda_kernels_build.py, opt-in);
+    a context without them on a base without nvcc fails at the builder's first step, before apt or the compile."""
+    ctx = tmp_path / "ctx"
+    shutil.copytree(context.IMAGES_DIR / "cuda-kernels", ctx / "cuda-kernels")
+    (ctx / "wheels").mkdir()
+    (ctx / "src" / "cuda").mkdir(parents=True)
+    ref = "localhost/ailab-test-cuda-kernels:refused"
+    with pytest.raises(build.ImagesError, match="has no nvcc and the context's wheels/ has no nvidia-cuda-nvcc wheel"):
+        build.build(
+            engine,
+            ctx,
+            ctx / "cuda-kernels" / "Dockerfile",
+            ref,
+            {"BASE_IMAGE": catalog.LOCAL_BASE},
+            no_cache=True,
+            target="builder",
+            timeout=300,
+        )
