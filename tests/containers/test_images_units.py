@@ -52,7 +52,7 @@ def test_catalog_refs_and_variants() -> None:
 
 def test_requirements_pin_every_package_exactly() -> None:
     files = sorted(context.IMAGES_DIR.glob("*/requirements*.txt"))
-    assert {f.parent.name for f in files} == {"inference", "exporter", "d01"}
+    assert {f.parent.name for f in files} == {"inference", "exporter", "d01", "cuda-kernels"}
     for req in files:
         for line in req.read_text().splitlines():
             spec = line.split("#", 1)[0].strip()
