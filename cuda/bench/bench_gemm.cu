@@ -148,15 +148,18 @@ static std::vector<const SgemmWarptileConfig*> sgemm_candidates() {
 
 // Pick the fastest correct warp-tiling configuration for N x N x N (each candidate checked, then timed briefly);
 // every candidate's time is a row (case sgemm_autotune for the full sweep, else the calling case `cs`, so each case
-// shows the choice its own run made). Under ncu (profiling) the first candidate is taken.
+// shows the choice its own run made). Under ncu (profiling) the first candidate is taken (see AILAB_SGEMM_ONLY).
 static const SgemmWarptileConfig* autotune_sgemm(const char* cs, int n, const float* A, const float* B, float* C,
                                                   const std::vector<double>& ref) {
   const SgemmWarptileConfig* best = nullptr;
   double best_ms = INFINITY;
   std::vector<std::pair<const SgemmWarptileConfig*, std::pair<double, double>>> tried;
+  // AILAB_SGEMM_ONLY=<part of a name> keeps the candidates whose name holds it (to profile one under ncu)
+  const char* only = std::getenv("AILAB_SGEMM_ONLY");
   for (const SgemmWarptileConfig* cp : sgemm_candidates()) {
     const SgemmWarptileConfig& c = *cp;
     if (!sgemm_warptile_fits(c, n, n, n)) continue;
+    if (only && !std::strstr(c.name, only)) continue;
     if (profiling) return &c;
     h::poison(C, (size_t)n * n * sizeof(float));
     c.launch(n, n, n, A, B, C, 0);

@@ -7,6 +7,8 @@
 // its warp tile, so the LR distinct rows a warp reads at once are consecutive; with LDK = BK + 4 (LDK % 8 == 4 or
 // LDK % 32 == 4) their float4 fall in disjoint banks (one wavefront, the lanes of one row broadcast). Columns:
 // NG groups of 4 consecutive (float4), group g at g*4*LC + tcol*4, so a warp's B reads are contiguous runs.
+// KU: 0 unrolls the whole k-tile (BK/4 groups of 4 k-steps); KU > 0 unrolls KU groups and loops over the rest, so a
+// long k-tile (fewer barriers) keeps a short loop body (instruction-cache footprint: 1024 FFMA = 16 KB of code).
 // Row-major C (M x N) = A (M x K) * B (K x N); M % BM, N % BN, K % BK must be 0 (sgemm_warptile_fits checks).
 #pragma once
 #include <cuda_runtime.h>
@@ -28,7 +30,7 @@ struct KmajorCfg {
   static_assert(STAGES >= 2, "a pipeline needs at least two stages");
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
 __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, const float* __restrict__ A,
                                                           const float* __restrict__ B, float* __restrict__ C) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
@@ -74,8 +76,13 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, co
     const int s = kt % STAGES;
     const float* as = As + s * P::A_STAGE + (wrow * WM + trow) * P::LDK;
     const float* bs = Bs + s * P::B_STAGE + wcol * WN + tcol * 4;
+    constexpr int U = KU == 0 ? BK / 4 : KU;  // 4-step groups per loop-body pass
+    static_assert((BK / 4) % U == 0, "KU must divide BK / 4");
+#pragma unroll 1
+    for (int kg0 = 0; kg0 < BK; kg0 += 4 * U)
 #pragma unroll
-    for (int kg = 0; kg < BK; kg += 4) {
+    for (int u = 0; u < U; ++u) {
+      const int kg = kg0 + 4 * u;
       float fa[P::RM][4];
 #pragma unroll
       for (int i = 0; i < P::RM; ++i)
@@ -107,37 +114,46 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, co
   }
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
 const void* sgemm_kmajor_kernel() {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  auto f = sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>;
+  auto f = sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU>;
   static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
   (void)once;
   return (const void*)f;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
 void sgemm_kmajor_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>();
-  sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB><<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
+  sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU>();
+  sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU><<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
 }
 
-#define SGEMM_KM(BM, BN, BK, WM, WN, LC, NT, ST, MINB)                                                          \
+#define SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, SUFFIX)                                             \
   SgemmWarptileConfig {                                                                                        \
     "K-major A, cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN " lanes" #LC "-wide"    \
-    " threads" #NT " minblocks" #MINB,                                                                          \
+    " threads" #NT " minblocks" #MINB SUFFIX,                                                                   \
         BM, BN, BK, NT, KmajorCfg<BM, BN, BK, WM, WN, LC, NT, ST>::SMEM,                                        \
-        sgemm_kmajor_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB>, sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB> \
+        sgemm_kmajor_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU>,                                          \
+        sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU>                                           \
   }
+#define SGEMM_KM(BM, BN, BK, WM, WN, LC, NT, ST, MINB) SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, 0, "")
+#define SGEMM_KMR(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU) \
+  SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, " k-loop of " #KU "x4 steps")
 
 // Candidates added to the autotuner's search (after kSgemmWarptileConfigs and kSgemmCpAsyncConfigs).
 inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
-    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 3, 2),   // 4 warps of 64x64, 8x16 per thread (cuBLAS's tile shape)
-    SGEMM_KM(128, 128, 8, 64, 64, 8, 128, 3, 2),   // the same, 16x8 per thread (fewer B loads, more A loads)
-    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 4, 2),   // 4 stages
-    SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),  // longer k-tile, half the barriers
-    SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 4, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
-    SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),   // wide tile, 8x16 per thread
+    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 3, 2),       // 4 warps of 64x64, 8x16 per thread (cuBLAS's tile shape)
+    SGEMM_KM(128, 128, 8, 64, 64, 8, 128, 3, 2),       // the same, 16x8 per thread (fewer B loads, more A loads)
+    SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 4, 2),       // 4 stages
+    SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),      // longer k-tile, half the barriers
+    SGEMM_KMR(128, 128, 16, 64, 64, 4, 128, 3, 2, 2),  // ... with an 8-step loop body
+    SGEMM_KMR(128, 128, 32, 64, 64, 4, 128, 3, 2, 2),  // a quarter of the barriers, 8-step loop body
+    SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 4, 2),       // 8 warps, 8x8 per thread: 16 warps per SM
+    SGEMM_KM(128, 128, 16, 64, 32, 4, 256, 3, 2),      // ... half the barriers
+    SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),       // wide tile, 8x16 per thread
 };
 #undef SGEMM_KM
+#undef SGEMM_KMR
+#undef SGEMM_KMU

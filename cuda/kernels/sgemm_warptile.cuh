@@ -155,6 +155,7 @@ void sgemm_warptile_launch(int M, int N, int K, const float* A, const float* B, 
 inline const SgemmWarptileConfig kSgemmWarptileConfigs[] = {
     SGEMM_WT(128, 128, 16, 64, 64, 4, 8, 4, 128),   // 128 accumulators/thread, 4 warps
     SGEMM_WT(128, 128, 8, 64, 64, 4, 8, 4, 128),    // the same, shorter k-tile
+    SGEMM_WT(128, 128, 8, 64, 64, 4, 4, 4, 128),    // the same, TM4 x 2 sub-tiles: conflict-free A fragment reads
     SGEMM_WT(128, 128, 16, 64, 32, 2, 8, 4, 256),   // 64 accumulators/thread, 8 warps
     SGEMM_WT(128, 256, 16, 64, 64, 4, 8, 4, 256),   // wide block tile, 128 accumulators/thread
     SGEMM_WT(128, 256, 8, 64, 64, 4, 8, 4, 256),    // the same, shorter k-tile
