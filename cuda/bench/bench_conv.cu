@@ -10,6 +10,7 @@
 #include "../kernels/conv_direct.cuh"
 #include "../kernels/conv_im2col.cuh"
 #include "../kernels/conv_implicit_gemm_tc.cuh"
+#include "../kernels/conv_implicit_gemm_tc_splitk.cuh"
 #include "../kernels/conv_sgemm_batched.cuh"
 #include "../kernels/conv_winograd.cuh"
 
@@ -191,6 +192,8 @@ static void run_layer_tc(const Layer& l) {
   using C2 = igemm::Config<128, 64, 32, 64, 32, 4>;
   using C3 = igemm::Config<64, 64, 32, 32, 32, 4>;
   using C4 = igemm::Config<128, 128, 64, 64, 64, 3>;
+  using C5 = igemm::Config<128, 128, 32, 64, 64, 4>;
+  using C6 = igemm::Config<256, 64, 32, 64, 32, 4>;
   if (!igemm::supports(l.N, l.H, l.W, l.C, l.K)) {
     h::note("conv_tc", label(l) + ": not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0");
     return;
@@ -226,7 +229,7 @@ static void run_layer_tc(const Layer& l) {
       l.N > 1 ? "CPU float64 conv of the fp16 inputs, images 0 and N-1" : "CPU float64 conv of the fp16 inputs, image 0";
   const double flops = 2.0 * l.N * l.K * l.C * 9.0 * l.H * l.W;
 
-  auto run = [&](const std::string& impl, const std::function<void(const half*)>& go) {
+  auto run = [&](const std::string& impl, const std::string& kernels, const std::function<void(const half*)>& go) {
     h::poison(y, ye * sizeof(half));
     go(xs[0]);
     CKL();
@@ -246,18 +249,30 @@ static void run_layer_tc(const Layer& l) {
       }) / TC_BATCH;
     h::Row("conv_tc", "3x3 convolution on tensor cores (NHWC fp16 in, fp32 accumulate, fp16 out)")
         .s("layer", label(l)).i("N", "", l.N).i("C", "", l.C).i("K", "", l.K).i("H", "", l.H).i("W", "", l.W)
-        .s("implementation", impl).s("kernels", "conv3x3_igemm_tc").f("time", "ms", ms)
+        .s("implementation", impl).s("kernels", kernels).f("time", "ms", ms)
         .f("throughput", "TFLOP/s", flops / ms / 1e9).f("rel. error", "", err).f("tolerance", "", TC_TOLERANCE)
         .s("check", ok ? "pass" : "FAIL").s("reference", refname).emit();
   };
+  const int M = l.N * l.H * l.W, sms = h::device_sms();
+  float* ws = nullptr;
+  CK(cudaMalloc(&ws, igemm::splitk_workspace_bytes(l.N, l.H, l.W, l.K, 4)));
   auto cfg = [&](auto c) {
     using Cfg = decltype(c);
-    run(Cfg::name(), [&](const half* x) { Cfg::launch(l.N, l.H, l.W, l.C, l.K, x, w, y); });
+    run(Cfg::name(), "conv3x3_igemm_tc", [&](const half* x) { Cfg::launch(l.N, l.H, l.W, l.C, l.K, x, w, y); });
+    // split-K where one tile per block leaves SMs idle (fewer than two blocks per SM)
+    const long long tiles = (long long)((M + Cfg::BM_ - 1) / Cfg::BM_) * ((l.K + Cfg::BN_ - 1) / Cfg::BN_);
+    if (tiles < 2ll * sms)
+      for (int sp : {2, 4})
+        run(Cfg::name() + ", split-K " + std::to_string(sp), "conv3x3_igemm_tc (fp32 partials) + splitk_reduce_to_half",
+            [&](const half* x) { igemm::launch_splitk<Cfg>(l.N, l.H, l.W, l.C, l.K, x, w, y, ws, sp); });
   };
   cfg(C1{});
   cfg(C2{});
   cfg(C3{});
+  cfg(C5{});
+  cfg(C6{});
   if (igemm::supports(l.N, l.H, l.W, l.C, l.K, 64)) cfg(C4{});
+  CK(cudaFree(ws));
   for (auto p : xs) CK(cudaFree(p));
   CK(cudaFree(w));
   CK(cudaFree(y));

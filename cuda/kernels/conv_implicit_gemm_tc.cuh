@@ -54,10 +54,12 @@ __device__ __forceinline__ int swz(int row, int ch) {
   return row * BK + ((ch ^ ((row * CPR >> 3) & (CPR - 1))) << 3);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+// PARTIAL (split-K, conv_implicit_gemm_tc_splitk.cuh): blockIdx.z takes one of gridDim.z equal ranges of k-tiles
+// and the block writes its fp32 partial sums to out + blockIdx.z * M * K instead of fp16 y.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool PARTIAL = false>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
-    conv3x3_igemm_tc(const half* __restrict__ x, const half* __restrict__ w, half* __restrict__ y, int N, int H, int W,
-                     int C, int K) {
+    conv3x3_igemm_tc(const half* __restrict__ x, const half* __restrict__ w, void* __restrict__ out, int N, int H,
+                     int W, int C, int K) {
   constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN, T = WARPS_M * WARPS_N * 32;
   constexpr int CPR = BK / 8;  // 16-byte chunks per tile row
   constexpr int A_CH = BM * CPR / T, B_CH = BN * CPR / T;
@@ -126,17 +128,18 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-  const int KT = 9 * C / BK;
+  const int KT_ALL = 9 * C / BK, per = (KT_ALL + gridDim.z - 1) / gridDim.z;
+  const int kt0 = blockIdx.z * per, KT = min(KT_ALL - kt0, per);  // KT <= 0: this split only writes zeros
 #pragma unroll
   for (int st = 0; st < STAGES - 1; ++st) {
-    if (st < KT) load_tile(st, st);
+    if (st < KT) load_tile(st, kt0 + st);
     cp_async_commit();
   }
   for (int kt = 0; kt < KT; ++kt) {
     cp_async_wait<STAGES - 2>();  // tile kt has landed (for this thread's copies) ...
     __syncthreads();              // ... and for everyone's; stage (kt - 1) % STAGES is free again
     const int nk = kt + STAGES - 1;
-    if (nk < KT) load_tile(nk % STAGES, nk);
+    if (nk < KT) load_tile(nk % STAGES, kt0 + nk);
     cp_async_commit();
     const int stage = kt % STAGES;
     const uint32_t as = smem_u32(As + stage * BM * BK), bs = smem_u32(Bs + stage * BN * BK);
@@ -168,11 +171,19 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
     for (int ni = 0; ni < NI; ++ni) {
       const int row = m0 + wm * WM + mi * 16 + (lane >> 2), col = n0 + wn * WN + ni * 8 + (lane & 3) * 2;
       if (col >= K) continue;
-      if (row < M)
-        *reinterpret_cast<half2*>(y + (size_t)row * K + col) = __floats2half2_rn(acc[mi][ni][0], acc[mi][ni][1]);
-      if (row + 8 < M)
-        *reinterpret_cast<half2*>(y + (size_t)(row + 8) * K + col) =
-            __floats2half2_rn(acc[mi][ni][2], acc[mi][ni][3]);
+      if constexpr (PARTIAL) {
+        float* ws = static_cast<float*>(out) + (size_t)blockIdx.z * M * K;
+        if (row < M) *reinterpret_cast<float2*>(ws + (size_t)row * K + col) = make_float2(acc[mi][ni][0], acc[mi][ni][1]);
+        if (row + 8 < M)
+          *reinterpret_cast<float2*>(ws + (size_t)(row + 8) * K + col) = make_float2(acc[mi][ni][2], acc[mi][ni][3]);
+      } else {
+        half* y = static_cast<half*>(out);
+        if (row < M)
+          *reinterpret_cast<half2*>(y + (size_t)row * K + col) = __floats2half2_rn(acc[mi][ni][0], acc[mi][ni][1]);
+        if (row + 8 < M)
+          *reinterpret_cast<half2*>(y + (size_t)(row + 8) * K + col) =
+              __floats2half2_rn(acc[mi][ni][2], acc[mi][ni][3]);
+      }
     }
 }
 
@@ -185,21 +196,32 @@ inline bool supports(int N, int H, int W, int C, int K, int BK = 32) {
 
 template <int BM, int BN, int BK, int WM, int WN, int STAGES>
 struct Config {
+  static constexpr int BM_ = BM, BN_ = BN;
   static constexpr int threads = (BM / WM) * (BN / WN) * 32;
   static constexpr size_t smem = (size_t)STAGES * (BM + BN) * BK * sizeof(half);
   // x: N x H x W x C, w: K x 3 x 3 x C, y: N x H x W x K (all fp16)
-  static void launch(int N, int H, int W, int C, int K, const half* x, const half* w, half* y, cudaStream_t st = 0) {
-    auto kern = conv3x3_igemm_tc<BM, BN, BK, WM, WN, STAGES>;
-    static const cudaError_t attr =
-        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);  // once per config
+  // splits > 1: fp32 partials of `splits` k-ranges into out (splits * M * K floats), else fp16 y into out
+  static void launch(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits = 1,
+                     cudaStream_t st = 0) {
+    if (splits > 1)
+      launch_as<true>(N, H, W, C, K, x, w, out, splits, st);
+    else
+      launch_as<false>(N, H, W, C, K, x, w, out, 1, st);
+  }
+  template <bool PARTIAL>
+  static void launch_as(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
+                        cudaStream_t st) {
+    auto kern = conv3x3_igemm_tc<BM, BN, BK, WM, WN, STAGES, PARTIAL>;
+    static const cudaError_t attr =  // once per kernel instantiation
+        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (attr != cudaSuccess) {
       std::fprintf(stderr, "{\"error\":\"%s\",\"call\":\"cudaFuncSetAttribute(smem=%zu)\"}\n",
                    cudaGetErrorString(attr), smem);
       std::exit(1);
     }
     const int M = N * H * W;
-    dim3 grid((M + BM - 1) / BM, (K + BN - 1) / BN);
-    kern<<<grid, threads, smem, st>>>(x, w, y, N, H, W, C, K);
+    dim3 grid((M + BM - 1) / BM, (K + BN - 1) / BN, splits);
+    kern<<<grid, threads, smem, st>>>(x, w, out, N, H, W, C, K);
   }
   static std::string name() {
     char b[96];
