@@ -4,6 +4,9 @@ Kinds, in the order `lab coverage` prints them:
 - measured on GPU / on CPU: an `ok` result measured with what the curriculum names;
 - substitute: an `ok` result measured with a stand-in (its `substitute` says what and why);
 - derived: an `ok` result that re-presents rows of another experiment's run (`derived_from`);
+- generated: an `ok` result that is a diagram or document drawn from the code's own definitions, not a measurement
+  and not a person's writing (its `generated` names the command, the definitions and the files; e.g. the
+  architecture diagrams of `lab diagrams`);
 - needs cluster / TensorRT / multi-GPU / GPU: no `ok` result, and the experiment (as bound, else as written)
   needs what this kind of host lacks;
 - writing task: a text only a person can write (the lab can only fill a template with measured facts);
@@ -25,6 +28,7 @@ KINDS = (
     "measured_cpu",
     "substitute",
     "derived",
+    "generated",
     "needs_cluster",
     "needs_tensorrt",
     "needs_multi_gpu",
@@ -38,6 +42,7 @@ LABELS = {
     "measured_cpu": "measured on CPU",
     "substitute": "substitute",
     "derived": "derived",
+    "generated": "generated",
     "needs_cluster": "needs cluster",
     "needs_tensorrt": "needs TensorRT",
     "needs_multi_gpu": "needs multi-GPU",
@@ -51,6 +56,7 @@ SHORT = {
     "measured_cpu": "CPU",
     "substitute": "subst",
     "derived": "derived",
+    "generated": "gen",
     "needs_cluster": "cluster",
     "needs_tensorrt": "TRT",
     "needs_multi_gpu": "multi",
@@ -83,18 +89,45 @@ def needs_phrase(needs: list[Need], hardware_only: bool = False) -> str:
     return ""
 
 
+def generated_problem(data: dict) -> str | None:
+    """What is wrong with a result's `generated` record (None when it has none, or a well-formed one: the command
+    `by`, the definitions `sources` and the `files` it generated, each non-empty)."""
+    gen = data.get("generated")
+    if gen is None:
+        return None
+    if not isinstance(gen, dict):
+        return f"`generated` is a {type(gen).__name__}, expected an object with by, sources and files"
+    if not isinstance(gen.get("by"), str) or not gen["by"].strip():
+        return "`generated.by` must name the command that generated the files"
+    for key in ("sources", "files"):
+        value = gen.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            return f"`generated.{key}` must be a non-empty list of non-empty strings"
+    return None
+
+
+def is_generated(data: dict) -> bool:
+    """Whether a result is a generated document: it carries a well-formed `generated` record."""
+    return data.get("generated") is not None and generated_problem(data) is None
+
+
 def classify(exp: Experiment, results: list[Result]) -> str:
     """The one kind of `exp` given its stored results."""
-    ok = [r for r in results if r.error is None and r.status == "ok"]
-    real = [r for r in ok if not r.data.get("derived_from") and not r.data.get("substitute")]
+    # a malformed `generated` record counts for nothing (coverage() names the file), never as a measurement
+    ok = [r for r in results if r.error is None and r.status == "ok" and generated_problem(r.data) is None]
+    real = [
+        r for r in ok if not r.data.get("derived_from") and not r.data.get("substitute") and not is_generated(r.data)
+    ]
     if any(r.host_class != "cpu" for r in real):
         return "measured_gpu"
     if real:
         return "measured_cpu"
     if any(r.data.get("substitute") for r in ok):
         return "substitute"
-    if ok:
+    if any(r.data.get("derived_from") for r in ok):
         return "derived"
+    if ok:  # only generated results are left
+        return "generated"
     if exp.writing:
         return "writing"
     needs = exp.effective_needs
@@ -138,6 +171,7 @@ def coverage(cat: Catalogue, results_root: Path | None = None) -> Coverage:
         for day in cat.week(n):
             results = load_day(day.id, results_root)
             bad += [(r.path, r.error) for r in results if r.error]
+            bad += [(r.path, why) for r in results if r.error is None and (why := generated_problem(r.data))]
             for exp in day.experiments:
                 kind = classify(exp, [r for r in results if r.id == exp.id])
                 wc.counts[kind] += 1

@@ -90,6 +90,7 @@ PROGRESS_KINDS = (
     ("measured_cpu", "measured on CPU", "#5aae61"),
     ("substitute", "substitute", "#fdb863"),
     ("derived", "derived", "#b2abd2"),
+    ("generated", "generated (drawn from code)", "#4393c3"),
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ailab.contract.paths import REPO_ROOT
 from ailab.curriculum import Catalogue, Day
 from ailab.report.render import table_md
-from ailab.results.coverage import LABELS, classify
+from ailab.results.coverage import LABELS, classify, is_generated
 from ailab.results.store import Result, load_day
 
 WRITING_DIR = REPO_ROOT / "docs" / "writing"
@@ -27,6 +27,8 @@ class Task:
     id: str
     scope: str  # "day", "week" or "weeks"
     weeks: tuple[int, ...] = ()  # for "week"/"weeks"; "day" uses the task's own day
+    substitutes: bool = False  # add the program's substitutes table (what the lab uses instead of what it names)
+    sections: tuple[str, ...] = ()  # the headings to write; empty: chosen from the task's summary
 
 
 _PROGRAM = tuple(range(1, 14))
@@ -37,6 +39,17 @@ TASKS = (
     Task("d70.e3", "week", (10,)),
     Task("d71.e1", "day"),
     Task("d71.e3", "day"),
+    Task(
+        "d71.e4",
+        "day",
+        substitutes=True,
+        sections=(
+            "Projects surveyed (what each is for, its architecture, licence, activity)",
+            "How each compares with what this lab runs instead",
+            "What would change if the lab used it",
+            "Open questions",
+        ),
+    ),
     Task("d71.e5", "day"),
     Task("d72.e5", "day"),
     Task("d73.e5", "day"),
@@ -94,6 +107,7 @@ def render_task(task: Task, cat: Catalogue, results_root: Path | None = None) ->
     )
     counts: dict[str, int] = {}
     measured: list[tuple[str, str, str, Result]] = []
+    generated: list[tuple[str, str, Result]] = []
     missing: list[tuple[str, str, str]] = []
     highlights: list[str] = []
     for d in days:
@@ -106,7 +120,9 @@ def render_task(task: Task, cat: Catalogue, results_root: Path | None = None) ->
             counts[kind] = counts.get(kind, 0) + 1
             ok = [r for r in mine if r.status == "ok"]
             for r in ok:
-                if r.data.get("derived_from"):
+                if is_generated(r.data):
+                    generated.append((e.id, e.summary, r))
+                elif r.data.get("derived_from"):
                     highlights += [
                         row[2].replace("(../results/", f"({_LINK}/")
                         for t in r.data.get("tables", [])
@@ -145,6 +161,18 @@ def render_task(task: Task, cat: Catalogue, results_root: Path | None = None) ->
         md += ["| experiment | summary | kind | result |", "|---|---|---|---|"]
         md += [f"| {i} | {s.replace('|', '/')} | {k} | {_link(r)} |" for i, s, k, r in measured]
         md.append("")
+    if generated:
+        md += ["## Generated from the code (diagrams, not measurements)", ""]
+        for exp_id, summary, r in generated:
+            md += [f"- {exp_id} — {summary}: {_link(r)}"]
+            md += [
+                f"  - ![{label}](../../{path})" if path.endswith(".png") else f"  - {label}: [`{path}`](../../{path})"
+                for label, path in r.data.get("artifacts", {}).items()
+                if not path.endswith(".svg")
+            ]
+        md.append("")
+    if task.substitutes:
+        md += _substitutes(cat, results_root)
     if highlights:
         md += ["## Highlight candidates (from the stored highlight results)", ""] + [f"- {h}" for h in highlights]
         md.append("")
@@ -153,12 +181,40 @@ def render_task(task: Task, cat: Catalogue, results_root: Path | None = None) ->
         md += [f"| {i} | {s.replace('|', '/')} | {k} |" for i, s, k in missing]
         md.append("")
     md += ["## To write", ""]
-    for heading in _sections(exp.summary):
+    for heading in task.sections or _sections(exp.summary):
         md += [f"### {heading}", "", "_(a person writes this)_", ""]
     prompts = own.questions
     if prompts:
         md += ["Questions of the day to answer along the way:", ""] + [f"- {q}" for q in prompts] + [""]
     return "\n".join(md)
+
+
+def _substitutes(cat: Catalogue, results_root: Path | None) -> list[str]:
+    """What the lab used instead of what the curriculum names, from every stored result's `substitute` field."""
+    rows: dict[tuple[str, str], list[Result]] = {}
+    whys: dict[tuple[str, str], str] = {}
+    for day in cat.days.values():
+        for r in load_day(day.id, results_root):
+            sub = r.data.get("substitute") if r.error is None and r.status == "ok" else None
+            if sub:
+                key = (sub["instead_of"], sub["used"])
+                rows.setdefault(key, []).append(r)
+                whys.setdefault(key, sub["why"])
+    md = [
+        "## What this lab runs instead of the projects the curriculum names",
+        "",
+        "From the `substitute` field of every stored result (what the curriculum names, what was used, why): the "
+        "starting list of projects to survey.",
+        "",
+    ]
+    if not rows:
+        return [*md, "_No stored result records a substitute._", ""]
+    md += ["| instead of | used here | why | results |", "|---|---|---|---|"]
+    for (instead, used), results in sorted(rows.items(), key=lambda kv: kv[0][0].lower()):
+        links = ", ".join(_link(r) for r in results)
+        cells = (c.replace("|", "/").replace("\n", " ") for c in (instead, used, whys[(instead, used)]))
+        md.append("| " + " | ".join(cells) + f" | {links} |")
+    return [*md, ""]
 
 
 def render_index() -> str:

@@ -50,10 +50,28 @@ def test_coverage_agrees_with_the_committed_results() -> None:
     results = REPO_ROOT / "reports" / "results"
     cov = coverage(catalogue(), results)
     kinds = {e: k for w in cov.weeks for e, k in w.experiments.items()}
-    measured = {"measured_gpu", "measured_cpu", "substitute", "derived"}
+    measured = {"measured_gpu", "measured_cpu", "substitute", "derived", "generated"}
     ok = {r.id for d in catalogue().days.values() for r in load_day(d.id, results) if r.status == "ok"}
     assert {e for e, k in kinds.items() if k in measured} == ok
     assert not cov.unreadable
+
+
+GENERATED = {"by": "lab diagrams", "sources": ["ailab/platform"], "files": ["docs/diagrams/week04-stack.png"]}
+
+
+def test_a_generated_result_counts_as_generated_never_as_measured(tmp_path: Path) -> None:
+    _write(tmp_path, "d28.e2", "cpu", generated=GENERATED)  # a diagram drawn from the code
+    _write(tmp_path, "d49.e3", "cpu", status="failed", generated=GENERATED)  # a failed generation counts for nothing
+    _write(tmp_path, "d63.e3", "cpu", generated={"by": "lab diagrams", "sources": ["x"], "files": []})  # malformed
+    _write(tmp_path, "d70.e4", "h200", generated=GENERATED)  # on a GPU host: still not a GPU measurement
+    _write(tmp_path, "d77.e2", "cpu", generated=None)  # Output's default: an ordinary measurement
+    cov = coverage(catalogue(), tmp_path)
+    kinds = {e: k for w in cov.weeks for e, k in w.experiments.items()}
+    assert kinds["d28.e2"] == "generated" and kinds["d70.e4"] == "generated"
+    assert kinds["d49.e3"] == "not_run" and kinds["d63.e3"] == "not_run"
+    assert kinds["d77.e2"] == "measured_cpu"
+    assert [(p.name, "generated.files" in why) for p, why in cov.unreadable] == [("d63.e3.cpu.json", True)]
+    assert cov.totals["generated"] == 2
 
 
 def test_lab_coverage_json_lists_every_kind_per_week() -> None:
@@ -61,6 +79,7 @@ def test_lab_coverage_json_lists_every_kind_per_week() -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert len(data["weeks"]) == 13 and set(KINDS) <= set(data["totals"])
+    assert "generated" in KINDS and all("generated" in w for w in data["weeks"])
     assert len(data["experiments"]) == 450
 
 

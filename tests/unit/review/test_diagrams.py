@@ -85,3 +85,65 @@ def test_gpu_scheduling_draws_sharing_mig_layouts_and_unadvertised_requests() ->
     # week 6 renames the time-sliced resource (renameByDefault): its pods ask for nvidia.com/gpu.shared, none is flagged
     week6 = diagrams.gpu_scheduling(6).source
     assert "requests nvidia.com/gpu.shared" in week6 and "NOT advertised" not in week6
+
+
+def test_thanos_draws_the_charts_components_beside_the_local_substitute() -> None:
+    from ailab.review import architectures
+
+    source = architectures.thanos(8).source
+    _, plans = week_plans(8)
+    thanos = next(r for p in plans for r in p.releases if r.key == "thanos")
+    assert f"Thanos query ({thanos.chart.chart} {thanos.chart.version})" in source
+    assert "Thanos store gateway" in source and "k_sidecar -> k_bucket" in source
+    sidecars = thanos.values["query"]["dnsDiscovery"]["sidecarsService"]
+    assert re.search(rf'k_query -> k_sidecar \[label="StoreAPI, found by DNS\\n{sidecars}"', source)
+    # the local side comes from the service specs: Prometheus remote_writes to VictoriaMetrics on its default port
+    from ailab.local.services import victoriametrics
+
+    assert f"http://127.0.0.1:{victoriametrics.DEFAULT_PORT}/api/v1/write" in source
+    assert "l_prometheus_global -> l_prometheus" in source
+    # the stand-in edge names the experiments whose stored results record the substitute
+    assert re.search(r"l_victoriametrics -> k_query \[label=\"stands in for Thanos.*d55\.e3", source)
+
+
+def test_thanos_of_a_week_without_thanos_is_a_clear_error() -> None:
+    from ailab.review import architectures
+
+    with pytest.raises(diagrams.DiagramError, match="week 1 does not turn Thanos on"):
+        architectures.thanos(1)
+
+
+def test_inference_architectures_draw_the_three_paths_from_their_definitions() -> None:
+    from ailab.local.services import llm
+    from ailab.review import architectures
+
+    source = architectures.inference_architectures().source
+    assert source.count("subgraph cluster_") == 3
+    for route in ("POST /v1/completions", "POST /v1/chat/completions", "GET /metrics"):
+        assert route in source  # read from workloads/llm/server.py's app.router calls
+    assert "ARGUMENT" not in source  # argparse's add_argument is not a route
+    for model in llm.MODELS:
+        assert model in source
+    weights = facts.week(13).cluster["mesh"]["weights"]
+    for subset, weight in weights.items():
+        assert re.search(rf'k_vs -> "?k_triton-{subset}"? \[label="{weight} %"\]', source)
+    assert 'l_haproxy -> l_triton [label="backend triton' in source
+
+
+def test_stack_span_says_what_each_week_adds_and_drops() -> None:
+    from ailab.review import architectures
+
+    source = architectures.stack_span(7, 12).source
+    assert re.search(r"w07 -> w08 \[label=\"[^\"]*\+ gpu-operator \(gpu\)[^\"]*− nvidia-device-plugin \(gpu\)", source)
+    assert re.search(r"w11 -> w12 \[label=\"[^\"]*\+ local llm", source)
+    with pytest.raises(diagrams.DiagramError, match="weeks 6-14"):
+        architectures.stack_span(6, 14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_pictures_are_what_graphviz_draws_from_the_committed_dot(name: str) -> None:
+    """The SVG beside each DOT is drawn from it (a DOT regenerated without its pictures fails here)."""
+    from workloads.review.experiments.diagrams import read_diagram
+
+    d = read_diagram(name)  # raises when the SVG is not what `dot -Tsvg` draws from the DOT
+    assert d["nodes"] and d["files"]["png"] == f"docs/diagrams/{name}.png"

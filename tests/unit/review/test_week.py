@@ -62,8 +62,8 @@ def test_review_names_kinds_hosts_notes_and_why_the_rest_is_not_measured(tmp_pat
     assert "skipped on cpu: needs a GPU: no CUDA device here" in skipped
     assert "| measured on GPU | 1 |" in text and "| substitute | 1 |" in text and "| derived | 1 |" in text
     # progress through week 2: week 1 has d01.e1 (CPU); week 2 one GPU-measured experiment, 1 substitute, 1 derived
-    assert "| 01 | 0 | 1 | 0 | 0 | 1 | 1 |" in text
-    assert "| 02 | 1 | 0 | 1 | 1 | 2 | 4 |" in text
+    assert "| 01 | 0 | 1 | 0 | 0 | 0 | 1 | 1 |" in text  # GPU, CPU, substitute, derived, generated, cumulatives
+    assert "| 02 | 1 | 0 | 1 | 1 | 0 | 2 | 4 |" in text
     out = tmp_path / "reports" / "week02" / "plots"
     assert (out / "review-progress.png").stat().st_size > 10_000
     assert (out / "review-d08.e1-bandwidth-vs-n.png").stat().st_size > 10_000  # h100 vs h200: a comparison curve
