@@ -8,7 +8,6 @@ TensorRT engine is tied to its GPU model and TensorRT version) with an error nam
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,14 +61,6 @@ def build(model: nn.Module, example: torch.Tensor, path: Path, device: str) -> P
     secs = time.perf_counter() - t0
     path.with_suffix(".json").write_text(json.dumps({**device_fingerprint(device), "batch": example.shape[0]}))
     return Package(path, int(example.shape[0]), secs, path.stat().st_size / 2**20)
-
-
-def copy_package(path: Path, tag: str) -> Path:
-    """A copy of a package (and the device record beside it) named <stem>_<tag>.pt2, in the same folder."""
-    dst = path.with_name(f"{path.stem}_{tag}{path.suffix}")
-    shutil.copyfile(path, dst)
-    shutil.copyfile(path.with_suffix(".json"), dst.with_suffix(".json"))
-    return dst
 
 
 def load(path: Path, device: str) -> tuple[Any, float]:

@@ -25,13 +25,3 @@ def test_package_without_sidecar_is_refused(tmp_path):
     pkg.write_bytes(b"")
     with pytest.raises(aot.PackageDeviceError, match="cannot tell which device"):
         aot.load(pkg, "cpu")
-
-
-def test_package_copy_carries_its_device_record_and_bytes(tmp_path):
-    pkg = tmp_path / "cnn_b1.pt2"
-    pkg.write_bytes(b"package bytes")
-    pkg.with_suffix(".json").write_text(json.dumps({"device": "cpu"}))
-    dst = aot.copy_package(pkg, "copy1")
-    assert dst.name == "cnn_b1_copy1.pt2"
-    assert dst.read_bytes() == b"package bytes"
-    assert json.loads(dst.with_suffix(".json").read_text()) == {"device": "cpu"}

@@ -41,9 +41,11 @@ def test_aot_package_round_trip_switch_and_versions_on_cpu(tmp_path):
 
     ctx = Context(experiment_id="d29.e4", device="cpu", quick=True, workdir=tmp_path / "w")
     ctx.workdir.mkdir()
-    out = aot_study(ctx, AotParams(parts=["load", "versions"], batches=[2], iters=2))
+    out = aot_study(ctx, AotParams(parts=["load", "versions", "memory"], batches=[2], iters=2))
     t = {x.name: x for x in out.tables}
     load = dict(zip(_cols(t["package_load"]), t["package_load"].rows[0], strict=True))
     assert load["max_abs_err_vs_eager"] < 1e-4 and load["size_mib"] > 0
     v = t["versions"].rows
     assert all(r[_cols(t["versions"]).index("outputs_differ_between_versions")] for r in v)
+    held = [dict(zip(_cols(t["packages_loaded"]), r, strict=True)) for r in t["packages_loaded"].rows]
+    assert [(h["loaded"], h["package"], h["batch"]) for h in held] == [(1, "cnn_b2.pt2", 2)]  # each package once
