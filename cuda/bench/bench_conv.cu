@@ -194,6 +194,7 @@ static void run_layer_tc(const Layer& l) {
   using C4 = igemm::Config<128, 128, 64, 64, 64, 3>;
   using C5 = igemm::Config<128, 128, 32, 64, 64, 4>;
   using C6 = igemm::Config<256, 64, 32, 64, 32, 4>;
+  using C1g = igemm::Config<128, 128, 32, 64, 32, 4, false>;  // C1 with activations through L2 only (cp.async.cg)
   if (!igemm::supports(l.N, l.H, l.W, l.C, l.K)) {
     h::note("conv_tc", label(l) + ": not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0");
     return;
@@ -267,6 +268,7 @@ static void run_layer_tc(const Layer& l) {
             [&](const half* x) { igemm::launch_splitk<Cfg>(l.N, l.H, l.W, l.C, l.K, x, w, y, ws, sp); });
   };
   cfg(C1{});
+  cfg(C1g{});
   cfg(C2{});
   cfg(C3{});
   cfg(C5{});

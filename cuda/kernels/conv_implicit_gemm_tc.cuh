@@ -20,9 +20,14 @@ namespace igemm {
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 // 16-byte async copy global -> shared; with valid == false nothing is read and the 16 bytes are zero-filled
+// L1 = true: .ca (the copy is also cached in L1), else .cg (L2 only)
+template <bool L1 = false>
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
   const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
+  if constexpr (L1)
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
+  else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
@@ -56,7 +61,9 @@ __device__ __forceinline__ int swz(int row, int ch) {
 
 // PARTIAL (split-K, conv_implicit_gemm_tc_splitk.cuh): blockIdx.z takes one of gridDim.z equal ranges of k-tiles
 // and the block writes its fp32 partial sums to out + blockIdx.z * M * K instead of fp16 y.
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool PARTIAL = false>
+// A_L1: activation copies through L1 (cp.async.ca). The nine taps of a tile read shifted windows of the same few
+// image rows, so after the first tap most of them can hit in L1 instead of L2; filters always go through L2 only.
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool PARTIAL = false, bool A_L1 = true>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
     conv3x3_igemm_tc(const half* __restrict__ x, const half* __restrict__ w, void* __restrict__ out, int N, int H,
                      int W, int C, int K) {
@@ -114,7 +121,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)
 #pragma unroll
     for (int j = 0; j < A_CH; ++j) {
       const bool v = (a_mask[j] >> tap) & 1u;
-      cp_async_16(as + a_s[j] * 2, v ? x + a_off[j] + delta : x, v);
+      cp_async_16<A_L1>(as + a_s[j] * 2, v ? x + a_off[j] + delta : x, v);
     }
 #pragma unroll
     for (int j = 0; j < B_CH; ++j) cp_async_16(bs + b_s[j] * 2, b_ok[j] ? w + b_off[j] + k0 : w, b_ok[j]);
@@ -194,7 +201,7 @@ inline bool supports(int N, int H, int W, int C, int K, int BK = 32) {
          (long long)N * H * W * K < (1ll << 31);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool A_L1 = true>
 struct Config {
   static constexpr int BM_ = BM, BN_ = BN;
   static constexpr int threads = (BM / WM) * (BN / WN) * 32;
@@ -211,7 +218,7 @@ struct Config {
   template <bool PARTIAL>
   static void launch_as(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                         cudaStream_t st) {
-    auto kern = conv3x3_igemm_tc<BM, BN, BK, WM, WN, STAGES, PARTIAL>;
+    auto kern = conv3x3_igemm_tc<BM, BN, BK, WM, WN, STAGES, PARTIAL, A_L1>;
     static const cudaError_t attr =  // once per kernel instantiation
         cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (attr != cudaSuccess) {
@@ -225,8 +232,8 @@ struct Config {
   }
   static std::string name() {
     char b[96];
-    std::snprintf(b, sizeof b, "implicit GEMM mma.sync, %dx%dx%d tile, %d warps, %d stages", BM, BN, BK,
-                  threads / 32, STAGES);
+    std::snprintf(b, sizeof b, "implicit GEMM mma.sync, %dx%dx%d tile, %d warps, %d stages%s", BM, BN, BK,
+                  threads / 32, STAGES, A_L1 ? "" : ", x via L2 only");
     return b;
   }
 };
