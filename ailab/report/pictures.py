@@ -5,11 +5,11 @@ picture artifact is a file ending in .png/.svg, or a directory holding such file
 order). `lab report` copies each picture to `<week>/plots/<prefix>-<label>[--<file>].<ext>` (deterministic names, the
 same bytes on every re-render) and embeds it with a caption.
 
-Where the picture comes from, in order: the artifact path itself, unless the file was rewritten after the result was
-recorded (a later run, e.g. a quick one, reuses the experiment's work directory; its picture does not belong to this
-result); else the copy already committed under reports/weekNN/plots/ (so a checkout without `.lab/` renders the same
-report); else the copy already in the output folder. With none of them the report names the missing picture: a
-render never fails on a missing artifact.
+Where the picture comes from, in order: the artifact path itself, unless it lies under `.lab/` and was rewritten after
+the result was recorded (a later run, e.g. a quick one, reuses the experiment's work directory; its picture does not
+belong to this result); else the copy already committed under reports/weekNN/plots/ (so a checkout without `.lab/`
+renders the same report); else the copy already in the output folder. With none of them the report names the missing
+picture: a render never fails on a missing artifact.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from ailab.contract.paths import REPO_ROOT, reports_dir
+from ailab.contract.paths import REPO_ROOT, reports_dir, state_dir
 from ailab.report.plots import slug
 
 PICTURE_SUFFIXES = (".png", ".svg")
@@ -52,12 +52,16 @@ def _epoch(utc: str | None) -> float | None:
 
 
 def _fresh(src: Path, recorded: float | None) -> bool:
-    """The file exists and was not rewritten after the result was recorded."""
+    """The file exists and, when it lies in the lab's scratch space (`.lab/`, reused by every later run of the
+    experiment), was not rewritten after the result was recorded. A picture elsewhere (docs/diagrams/, committed and
+    versioned by git, its mtime set by the checkout) is shown as it is now."""
     try:
         mtime = src.stat().st_mtime
     except OSError:
         return False
-    return recorded is None or mtime <= recorded + REWRITE_SLACK_S
+    if recorded is None or not src.resolve().is_relative_to(state_dir().resolve()):
+        return True
+    return mtime <= recorded + REWRITE_SLACK_S
 
 
 def _copies(name_glob: str, out_dir: Path, committed: Path) -> list[str]:

@@ -78,15 +78,29 @@ def test_missing_picture_is_named_not_a_crash(result_with, tmp_path: Path) -> No
     assert not (plots / "d03.e1-cpu-latency-panel.png").exists()
 
 
-def test_picture_rewritten_after_the_result_is_not_shown_as_its_own(tmp_path: Path) -> None:
-    src = tmp_path / "panel.png"
-    src.write_bytes(PNG)  # mtime now: later than a result recorded an hour ago
-    out = tmp_path / "week01"
+def test_scratch_picture_rewritten_after_the_result_is_not_shown_as_its_own(lab_tmp: Path) -> None:
+    src = lab_tmp / "state" / "work" / "d03.e1" / "panel.png"  # .lab/work: a later (quick) run draws here again
+    src.parent.mkdir(parents=True)
+    src.write_bytes(PNG)  # mtime now: later than a result recorded long ago
+    out = lab_tmp / "week01"
     md, others = picture_artifacts(
-        {"panel": str(src)}, "d03.e1-cpu", out, recorded_utc="2000-01-01T00:00:00+00:00", committed_dir=tmp_path / "c"
+        {"panel": str(src)}, "d03.e1-cpu", out, recorded_utc="2000-01-01T00:00:00+00:00", committed_dir=lab_tmp / "c"
     )
     assert others == {} and "was rewritten by a later run" in "\n".join(md)
     assert not (out / "plots").exists()
+
+
+def test_committed_picture_is_shown_whatever_its_mtime(lab_tmp: Path) -> None:
+    """A picture kept in the repository (docs/diagrams/) is versioned by git; a checkout gives it a new mtime."""
+    src = lab_tmp / "docs" / "diagram.svg"
+    src.parent.mkdir()
+    src.write_bytes(b"<svg/>")
+    out = lab_tmp / "week01"
+    md, _ = picture_artifacts(
+        {"diagram": str(src)}, "d03.e1-cpu", out, recorded_utc="2000-01-01T00:00:00+00:00", committed_dir=lab_tmp / "c"
+    )
+    assert "](plots/d03.e1-cpu-diagram.svg)" in "\n".join(md)
+    assert (out / "plots" / "d03.e1-cpu-diagram.svg").read_bytes() == b"<svg/>"
 
 
 def test_committed_copy_stands_in_for_a_missing_source(tmp_path: Path) -> None:
