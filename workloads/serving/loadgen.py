@@ -15,6 +15,12 @@ Failure policy (LoadSpec.retries / backoff_s / backoff_max_s), bounded and off b
   as an outage: a bounded number of failed requests, and a first success within backoff_max_s of the server's return.
   The open loop needs no back-off: its arrivals are on a schedule whatever the answers.
 Every result reports the generator's own CPU per request (generator_cpu_us_per_request).
+
+Clients (fastclient.py; clientbench.py measures each one's CPU per request against a real tritonserver): HTTP goes
+over raw keep-alive HTTP/1.1 connections with the request serialised once (perf_analyzer -i http's shape), on
+uvloop's event loop when uvloop is installed; gRPC goes over grpc.aio with a pre-serialised request. gRPC's Python
+layer costs several times more CPU per request than the raw HTTP path, so on a small host where the generator
+shares the CPU with the server, HTTP is the protocol that measures the server rather than the generator.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import psutil
 
 from workloads.serving import metrics
-from workloads.serving.client import AsyncClient, InferenceError
+from workloads.serving.client import InferenceError
 from workloads.serving.knee import shortfall_tolerance
 from workloads.serving.stats import percentile
 
@@ -98,6 +104,7 @@ class LoadResult:
     loop_lag_ms: dict[str, float] = field(default_factory=dict)
     generator_cpu: float = 0.0  # generator process CPU, cores (1.0 = one core busy)
     generator_cpu_us_per_request: float = 0.0  # generator process CPU per finished request of the window, µs
+    client: str = ""  # what sent the requests, on which event loop (e.g. "HttpLoadClient on uvloop 0.23.0")
     backoff_waits: int = 0  # closed loop: waits after a failed request (LoadSpec.backoff_s)
     backoff_wait_s: float = 0.0  # their total, worker-seconds
     host_cpu_busy: float = 0.0  # whole machine: fraction of all cores busy during the window (0..1)
@@ -175,7 +182,7 @@ class _Window:
             self.done.set()
 
 
-async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> bool:
+async def _one(client: Any, spec: LoadSpec, inputs: Any, win: _Window) -> bool:
     """One request; True when it succeeded."""
     t_send = time.perf_counter()
     counted = win.counts(t_send)
@@ -193,7 +200,7 @@ async def _one(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -
     return err is None
 
 
-async def _closed(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window) -> None:
+async def _closed(client: Any, spec: LoadSpec, inputs: Any, win: _Window) -> None:
     async def worker() -> None:
         failures = 0
         while time.perf_counter() < win.end and not win.done.is_set():
@@ -210,7 +217,7 @@ async def _closed(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window
     await asyncio.gather(*[worker() for _ in range(spec.concurrency)])
 
 
-async def _open(client: AsyncClient, spec: LoadSpec, inputs: Any, win: _Window, lags: list[float]) -> None:
+async def _open(client: Any, spec: LoadSpec, inputs: Any, win: _Window, lags: list[float]) -> None:
     rng = np.random.default_rng(spec.seed)
     tasks: set[asyncio.Task[None]] = set()
     nxt = time.perf_counter()
@@ -245,17 +252,47 @@ async def _tick(win: _Window, out: list[float], period_s: float = 0.005) -> None
             out.append((now - t - period_s) * 1e3)
 
 
+def default_client(spec: LoadSpec) -> Any:
+    """The generator's own client for spec.protocol (fastclient.py): the cheapest per request measured here."""
+    from workloads.serving import fastclient
+
+    cls = fastclient.HttpLoadClient if spec.protocol == "http" else fastclient.GrpcLoadClient
+    return cls(spec.url, timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s or 0.05)
+
+
+def loop_name() -> str:
+    """The running event loop, as results name it ("uvloop 0.23.0" or "asyncio")."""
+    loop = asyncio.get_running_loop()
+    if type(loop).__module__.startswith("uvloop"):
+        import uvloop
+
+        return f"uvloop {uvloop.__version__}"
+    return "asyncio"
+
+
+def run_loop(coro: Any, protocol: str) -> Any:
+    """Run a coroutine to completion on uvloop (HTTP, when installed: less CPU per request) or asyncio's loop.
+
+    gRPC keeps asyncio's own loop: grpc.aio polls through it, and its support for other loops is not promised."""
+    if protocol == "http":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
 async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
     """Run one load test and return its result (latencies summarised, server counters diffed).
 
-    client: what sends each request (default: an AsyncClient for spec.url/protocol); anything with AsyncClient's
+    client: what sends each request (default: default_client(spec)); anything with AsyncClient's
     `prepare(inputs, model)`, `infer(model, prepared)`, `close()` and `server` (e.g. caching.CacheAside, which puts
     a Redis cache in front of one). It is closed at the end."""
     spec.check()
     if client is None:
-        client = AsyncClient(
-            spec.url, spec.protocol, timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s or 0.05
-        )
+        client = default_client(spec)
     # Serialised once, as perf_analyzer does: the generator's CPU goes to sending, not to re-encoding tensors.
     inputs = client.prepare(spec.inputs or default_inputs(spec.batch), spec.model)
     proc = psutil.Process()
@@ -314,6 +351,7 @@ async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
         done = res.ok + sum(res.errors.values())
         res.generator_cpu_us_per_request = res.generator_cpu * window / done * 1e6 if done else 0.0
     res.backoff_waits, res.backoff_wait_s = win.backoff_waits, round(win.backoff_wait_s, 3)
+    res.client = f"{type(client).__name__} on {loop_name()}"
     if before is not None and after is not None:
         d = after - before
         res.server = server_summary(d, window)
@@ -360,4 +398,4 @@ def run(spec: LoadSpec) -> LoadResult:
         from workloads.serving.workers import run_processes
 
         return run_processes(spec)
-    return asyncio.run(run_async(spec))
+    return run_loop(run_async(spec), spec.protocol)

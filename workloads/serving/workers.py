@@ -9,7 +9,6 @@ over the union of all samples, so they stay exact.
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from workloads.serving.loadgen import (
     default_inputs,
     percentile,
     run_async,
+    run_loop,
     server_summary,
     summarize,
     verdict,
@@ -37,7 +37,7 @@ SPAWN_MARGIN_S = 3.0  # time for spawned workers to import numpy/grpc/tritonclie
 def _worker_main() -> None:
     """Child side: a pickled LoadSpec on stdin, the pickled LoadResult on stdout."""
     spec = pickle.loads(sys.stdin.buffer.read())
-    res = asyncio.run(run_async(spec))
+    res = run_loop(run_async(spec), spec.protocol)
     sys.stdout.buffer.write(pickle.dumps(res))
 
 
@@ -122,6 +122,7 @@ def merge(spec: LoadSpec, parts: list[LoadResult], before, after, elapsed: float
         if vals:
             setattr(res, attr, {k: max(v[k] for v in vals) for k in vals[0]})
     res.generator_cpu = sum(r.generator_cpu for r in parts)
+    res.client = f"{len(parts)} processes, each {parts[0].client}" if parts else ""
     done = res.ok + sum(res.errors.values())
     res.generator_cpu_us_per_request = res.generator_cpu * window / done * 1e6 if done else 0.0
     res.backoff_waits = sum(r.backoff_waits for r in parts)

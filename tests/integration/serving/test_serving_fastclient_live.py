@@ -1,0 +1,96 @@
+"""The load generator's own clients (fastclient.py) against the real tritonserver of this folder's conftest:
+right outputs, the server's errors surfaced with their kind, a refused connection retried and then reported, and
+the generator measuring a window through them on both protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import numpy as np
+import pytest
+from tritonclient.grpc import service_pb2
+
+from workloads.serving.client import InferenceError
+from workloads.serving.fastclient import GrpcLoadClient, HttpLoadClient, decode_http_response
+from workloads.serving.loadgen import LoadSpec, run
+
+pytestmark = pytest.mark.integration
+
+
+def test_http_client_returns_what_onnxruntime_computes(triton, reference, digits):
+    want = reference.run(None, {"input": digits})[0]
+
+    async def go():
+        c = HttpLoadClient(triton.address("http"))
+        req = c.prepare({"input": digits}, "mlp")
+        try:
+            # the same connection carries request after request (keep-alive), in parallel with others
+            return await asyncio.gather(*[c.infer_full("mlp", req) for _ in range(6)]), len(c._all)
+        finally:
+            await c.close()
+
+    results, conns = asyncio.run(go())
+    assert conns <= 6
+    for status, body, hlen in results:
+        assert status == 200
+        np.testing.assert_allclose(decode_http_response(body, hlen)["logits"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_grpc_client_returns_what_onnxruntime_computes(triton, reference, digits):
+    want = reference.run(None, {"input": digits})[0]
+
+    async def go():
+        c = GrpcLoadClient(triton.address("grpc"))
+        try:
+            return await c.infer_full("mlp", c.prepare({"input": digits}, "mlp"))
+        finally:
+            await c.close()
+
+    resp = service_pb2.ModelInferResponse.FromString(asyncio.run(go()))
+    got = np.frombuffer(resp.raw_output_contents[0], dtype=np.float32).reshape(len(digits), 10)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls,protocol", [(HttpLoadClient, "http"), (GrpcLoadClient, "grpc")])
+def test_server_errors_keep_their_kind_and_message(triton, digits, cls, protocol):
+    async def go():
+        c = cls(triton.address(protocol))
+        try:
+            with pytest.raises(InferenceError) as unknown:
+                await c.infer("no_such_model", c.prepare({"input": digits}, "no_such_model"))
+            with pytest.raises(InferenceError) as shape:
+                await c.infer("mlp", c.prepare({"input": digits[:, :, :10, :]}, "mlp"))
+            await c.infer("mlp", c.prepare({"input": digits}, "mlp"))  # the connection is still usable
+        finally:
+            await c.close()
+        return unknown.value, shape.value
+
+    unknown, shape = asyncio.run(go())
+    assert unknown.kind == "server" and "no_such_model" in str(unknown)
+    assert shape.kind == "server" and "unexpected shape" in str(shape)
+
+
+def test_refused_connection_is_retried_then_reported_as_connection():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def go():
+        c = HttpLoadClient(f"127.0.0.1:{port}", retries=2, backoff_s=0.01)
+        try:
+            await c.infer("mlp", c.prepare({"input": np.zeros((1, 1, 28, 28), np.float32)}, "mlp"))
+        finally:
+            await c.close()
+
+    with pytest.raises(InferenceError) as exc:
+        asyncio.run(go())
+    assert exc.value.kind == "connection"
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_generator_measures_a_window_through_its_clients(triton, protocol):
+    r = run(LoadSpec(triton.address(protocol), "mlp", protocol, concurrency=8, warmup_s=0.2, requests=300))
+    assert r.ok == 300 and r.errors == {}
+    assert r.client.startswith("HttpLoadClient" if protocol == "http" else "GrpcLoadClient")
+    assert r.generator_cpu_us_per_request > 0
