@@ -14,7 +14,7 @@ MAIN ?= d02,d03,d04,d05,d06,d07
 MAIN_DIR := .lab/main
 
 .PHONY: help setup system venv lab lab-full test test-unit test-integration test-molecule test-containers test-gpu \
-        lint fmt dashboards images cuda clean test-e2e site
+        lint fmt dashboards images image-cuda-kernels cuda clean test-e2e site
 
 help:
 	@echo "make lab          set up, then run the main job ($(MAIN) at quick size) into $(MAIN_DIR)/ (~6 min on 2 cores)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test         set up, then run every test (unit, integration, containers, molecule, lint)"
 	@echo "make test-unit | test-integration | test-molecule | test-containers | test-gpu | lint | fmt"
 	@echo "make site         build site/: the reports, reviews, plots, diagrams and coverage as static HTML"
+	@echo "make image-cuda-kernels  build the cuda-kernels image (PyPI CUDA toolchain) and copy its binaries to .lab/imagebin/"
 	@echo "make test-e2e     chosen cluster experiments on the cluster in KUBECONFIG (week stack up; docs/cluster-experiments.md)"
 
 setup: system venv
@@ -70,6 +71,9 @@ site: setup  # every report, review, plot, diagram and the coverage table as sta
 
 images: setup  # build the workload images with podman, cold then warm (IMAGES="inference --variant onnx" for one)
 	$(BIN)/lab images build $(IMAGES)
+
+image-cuda-kernels: setup  # cuda-kernels image: CUDA 13.0 toolchain from PyPI wheels, all of cuda/ compiled in podman (minutes cold); binaries to .lab/imagebin/
+	AILAB_BUILD_CUDA_IMAGE=1 $(PYTEST) -q -p no:cacheprovider tests/containers/test_images_cuda_kernels_build.py
 
 lint: venv
 	$(BIN)/ruff check ailab workloads tests pulumi tools
