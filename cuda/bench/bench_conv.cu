@@ -195,6 +195,8 @@ static void run_layer_tc(const Layer& l) {
   using C5 = igemm::Config<128, 128, 32, 64, 64, 4>;
   using C6 = igemm::Config<256, 64, 32, 64, 32, 4>;
   using C1g = igemm::Config<128, 128, 32, 64, 32, 4, false>;  // C1 with activations through L2 only (cp.async.cg)
+  using C7 = igemm::Config<128, 64, 64, 64, 32, 4>;
+  using C8 = igemm::Config<64, 128, 32, 32, 64, 4>;
   if (!igemm::supports(l.N, l.H, l.W, l.C, l.K)) {
     h::note("conv_tc", label(l) + ": not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0");
     return;
@@ -256,14 +258,14 @@ static void run_layer_tc(const Layer& l) {
   };
   const int M = l.N * l.H * l.W, sms = h::device_sms();
   float* ws = nullptr;
-  CK(cudaMalloc(&ws, igemm::splitk_workspace_bytes(l.N, l.H, l.W, l.K, 4)));
+  CK(cudaMalloc(&ws, igemm::splitk_workspace_bytes(l.N, l.H, l.W, l.K, 8)));
   auto cfg = [&](auto c) {
     using Cfg = decltype(c);
     run(Cfg::name(), "conv3x3_igemm_tc", [&](const half* x) { Cfg::launch(l.N, l.H, l.W, l.C, l.K, x, w, y); });
     // split-K where one tile per block leaves SMs idle (fewer than two blocks per SM)
     const long long tiles = (long long)((M + Cfg::BM_ - 1) / Cfg::BM_) * ((l.K + Cfg::BN_ - 1) / Cfg::BN_);
     if (tiles < 2ll * sms)
-      for (int sp : {2, 4})
+      for (int sp : {2, 4, 8})
         run(Cfg::name() + ", split-K " + std::to_string(sp), "conv3x3_igemm_tc (fp32 partials) + splitk_reduce_to_half",
             [&](const half* x) { igemm::launch_splitk<Cfg>(l.N, l.H, l.W, l.C, l.K, x, w, y, ws, sp); });
   };
@@ -273,7 +275,11 @@ static void run_layer_tc(const Layer& l) {
   cfg(C3{});
   cfg(C5{});
   cfg(C6{});
-  if (igemm::supports(l.N, l.H, l.W, l.C, l.K, 64)) cfg(C4{});
+  cfg(C8{});
+  if (igemm::supports(l.N, l.H, l.W, l.C, l.K, 64)) {
+    cfg(C4{});
+    cfg(C7{});
+  }
   CK(cudaFree(ws));
   for (auto p : xs) CK(cudaFree(p));
   CK(cudaFree(w));
