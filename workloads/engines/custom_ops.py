@@ -1,5 +1,6 @@
 """Swish and Mish as custom operators (the stand-in for TensorRT plugins): registered with `torch.library`, with a
-CPU reference, a CUDA C++ kernel (compiled at first use by NVRTC through CuPy) and a Triton-lang kernel.
+CPU reference, a CUDA C++ kernel (trt_plugins/act_kernels.cuh, the same source the TensorRT plugins compile; here
+compiled at first use by NVRTC through CuPy) and a Triton-lang kernel.
 
 `ailab::swish(x, impl)` and `ailab::mish(x, impl)` take any shape (the op flattens; d12.e3/d66.e1's dynamic dims),
 have a fake (meta) implementation so torch.compile and torch.export trace them, and keep compiled kernels in a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,25 +32,17 @@ def reference(x: torch.Tensor, act: str) -> torch.Tensor:
     return y.to(x.dtype)
 
 
-_CUDA_SRC = r"""
-#include <cuda_fp16.h>
-__device__ __forceinline__ float act(float v) {
-#if MISH
-  float sp = v > 20.f ? v : log1pf(__expf(v));
-  return v * tanhf(sp);
-#else
-  return v / (1.f + __expf(-v));
-#endif
-}
-extern "C" __global__ void act_f32(const float* x, float* y, long long n) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-    y[i] = act(x[i]);
-}
-extern "C" __global__ void act_f16(const __half* x, __half* y, long long n) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-    y[i] = __float2half(act(__half2float(x[i])));
-}
-"""
+# the kernels' one source, shared with the TensorRT plugins (trt_plugins/act_plugin.cpp via act_launch.cu)
+KERNEL_SOURCE = Path(__file__).with_name("trt_plugins") / "act_kernels.cuh"
+
+
+def kernel_name(act: str, dtype: torch.dtype) -> str:
+    """The extern "C" kernel of act_kernels.cuh for `act` on `dtype` storage (swish_f32, mish_f16, ...)."""
+    if act not in ("swish", "mish"):
+        raise CustomOpError(f"field act = {act!r}: allowed swish, mish")
+    if dtype not in (torch.float32, torch.float16):
+        raise CustomOpError(f"field x.dtype = {dtype}: the CUDA kernel takes float32 or float16")
+    return f"{act}_{'f32' if dtype == torch.float32 else 'f16'}"
 
 
 def _cuda_kernel(act: str, dtype: torch.dtype) -> Any:
@@ -58,9 +52,8 @@ def _cuda_kernel(act: str, dtype: torch.dtype) -> Any:
             if key not in _CACHE:
                 import cupy
 
-                src = f"#define MISH {int(act == 'mish')}\n" + _CUDA_SRC
-                name = {torch.float32: "act_f32", torch.float16: "act_f16"}[dtype]
-                kern = cupy.RawModule(code=src, options=("--use_fast_math",)).get_function(name)
+                src = KERNEL_SOURCE.read_text()
+                kern = cupy.RawModule(code=src, options=("--use_fast_math",)).get_function(kernel_name(act, dtype))
                 kern.compile() if hasattr(kern, "compile") else None
                 _CACHE[key] = kern
     return _CACHE[key]
@@ -69,8 +62,6 @@ def _cuda_kernel(act: str, dtype: torch.dtype) -> Any:
 def _run_cuda(x: torch.Tensor, act: str) -> torch.Tensor:
     import cupy
 
-    if x.dtype not in (torch.float32, torch.float16):
-        raise CustomOpError(f"field x.dtype = {x.dtype}: the CUDA kernel takes float32 or float16")
     kern = _cuda_kernel(act, x.dtype)
     xc = x.contiguous()
     y = torch.empty_like(xc)

@@ -193,6 +193,7 @@ def op_study(ctx: Context, p: OpParams) -> Output:
                 "library imported (the plugin-library compatibility check)",
             )
         )
+        _tensorrt_plugins(ctx, p, out)
     if "threads" in p.parts:
         rows = []
         for act in p.acts:
@@ -246,6 +247,54 @@ def op_study(ctx: Context, p: OpParams) -> Output:
             )
         )
     return out
+
+
+def _tensorrt_plugins(ctx: Context, p: OpParams, out: Output) -> None:
+    """The TensorRT path of the serialisation question: the ActBlock exported to ONNX with the ops as plugin nodes
+    (everywhere), and where TensorRT and the plugin library exist, FP16 engines built with the plugins and run."""
+    import torch
+
+    from ailab.contract.probes import has_tensorrt
+    from workloads.engines import custom_ops as co
+    from workloads.engines import trt_act_plugins as tp
+    from workloads.engines.tables import table
+    from workloads.engines.trt import BuildConfig
+
+    rows = []
+    for act in p.acts:
+        onnx_path = tp.export_with_plugins(
+            co.ActBlock(act, "reference", dim=256), (torch.randn(2, 256),), ctx.workdir / f"actblock_{act}_plugin.onnx"
+        )
+        for n in tp.plugin_nodes(onnx_path):
+            rows.append({"act": act, "op_type": n["op_type"], "domain": n["domain"], **n["attributes"]})
+    out.tables.append(
+        table(
+            "trt_plugin_onnx",
+            rows,
+            caption="plugin nodes of the ActBlock's ONNX export, as TensorRT's ONNX parser maps them to the "
+            "IPluginV3 plugins of workloads/engines/trt_plugins/act_plugin.cpp",
+        )
+    )
+    lib = tp.default_library()
+    out.notes.append(
+        "TensorRT plugin build: "
+        + " ".join(tp.trtexec_plugin_command(BuildConfig(), "actblock_swish_plugin.onnx", "actblock.engine", str(lib)))
+    )
+    if not has_tensorrt():
+        out.notes.append(tp.NEEDS_TENSORRT_PLUGIN)
+        return
+    if ctx.device != "cuda":
+        out.notes.append("TensorRT plugin path not run: engines need --device cuda")
+        return
+    if not lib.is_file():
+        built = tp.build_plugin_library()
+        if built.library is None:
+            out.notes.append("TensorRT plugin path not run: the plugin library did not build (" + tp.SKIP_MESSAGE + ")")
+            return
+    rows = [r.as_dict() for r in tp.plugin_engine_rows(ctx.workdir, list(p.acts), 16, 256, p.iters, lib)]
+    out.tables.append(
+        table("tensorrt_plugin", rows, caption="FP16 engines of the ActBlock with the Swish/Mish plugin, batch 16")
+    )
 
 
 class _null:  # noqa: N801
