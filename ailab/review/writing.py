@@ -164,7 +164,7 @@ def render_task(task: Task, cat: Catalogue, results_root: Path | None = None) ->
     if generated:
         md += ["## Generated from the code (diagrams, not measurements)", ""]
         for exp_id, summary, r in generated:
-            md += [f"- {exp_id} — {summary}: {_link(r)}"]
+            md += [f"- {exp_id} — {summary.rstrip('.')}: {_link(r)}"]
             md += [
                 f"  - ![{label}](../../{path})" if path.endswith(".png") else f"  - {label}: [`{path}`](../../{path})"
                 for label, path in r.data.get("artifacts", {}).items()

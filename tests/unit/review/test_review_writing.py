@@ -70,3 +70,19 @@ def test_committed_templates_are_fresh_and_cite_existing_results() -> None:
     for f in writing.WRITING_DIR.glob("d*.md"):
         for link in re.findall(r"\]\((\.\./\.\./reports/results/[^)]+)\)", f.read_text(encoding="utf-8")):
             assert (f.parent / link).resolve().is_file(), f"{f.name}: {link}"
+
+
+def test_the_survey_template_lists_the_stored_substitutes_and_the_generated_diagram(tmp_path: Path) -> None:
+    sub = {"instead_of": "Thanos", "used": "VictoriaMetrics 1.79", "why": "not installable here"}
+    _result(tmp_path, "d55.e3", [[1, 2.0]], substitute=sub)
+    _result(tmp_path, "d68.e4", [[1, 3.0]], substitute=sub)
+    gen = {"by": "lab diagrams", "sources": ["ailab/platform"], "files": ["docs/diagrams/inference-architectures.png"]}
+    _result(tmp_path, "d71.e2", [], generated=gen, artifacts={"inference-architectures": gen["files"][0]})
+    task = next(t for t in writing.TASKS if t.id == "d71.e4")
+    md = writing.render_task(task, catalogue(), tmp_path)
+    row = next(line for line in md.splitlines() if line.startswith("| Thanos |"))
+    assert "| VictoriaMetrics 1.79 | not installable here |" in row
+    assert "d55.e3.cpu.json" in row and "d68.e4.cpu.json" in row  # one row per substitute, every result linked
+    assert "![inference-architectures](../../docs/diagrams/inference-architectures.png)" in md
+    assert "| generated | 1 |" in md and "## Measured\n\n_No measured result" in md  # a diagram is not measured
+    assert "### Projects surveyed" in md
