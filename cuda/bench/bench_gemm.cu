@@ -480,7 +480,7 @@ static void gemm_shapes() {
       if (!skip_persistent() && hgemm_wgmma_persistent_shape_ok(bn, M, N, K))
         run("wgmma persistent, 128x" + std::to_string(bn) + " tile, setmaxnreg", TN,
             [&]() { launch_hgemm_wgmma_persistent(bn, M, N, K, Ah, Bh, C); });
-    if (!skip("CLUSTER") && hgemm_wgmma_cluster_shape_ok(M, N, K)) {
+    if (!skip("CLUSTER") && M >= 256 && hgemm_wgmma_cluster_shape_ok(M, N, K)) {  // a pair of 128-row tiles
       run("wgmma cluster 2x1, B multicast, 128x256 tile", TN,
           [&]() { launch_hgemm_wgmma_cluster(false, M, N, K, Ah, Bh, C); });
       run("wgmma cluster 2x1, B multicast, TMA-store epilogue", TN,

@@ -35,6 +35,7 @@ CASES: dict[str, tuple[str, ...]] = {
         "tiled_vs_naive",
         "tensor_core_gemm",
         "gemm_shapes",
+        "fp8_gemm",
         "tiles",
         "fp16",
         "cpu",
