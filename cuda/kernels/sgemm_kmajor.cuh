@@ -34,50 +34,58 @@ template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, in
 __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, const float* __restrict__ A,
                                                           const float* __restrict__ B, float* __restrict__ C) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
+  constexpr int STAGE = P::A_STAGE + P::B_STAGE;  // floats per stage: the A tile [BM][LDK], then the B tile [BK][BN]
   extern __shared__ float4 smem_f4[];
-  float* As = reinterpret_cast<float*>(smem_f4);  // [STAGES][BM][LDK]
-  float* Bs = As + STAGES * P::A_STAGE;           // [STAGES][BK][BN]
+  const float* S = reinterpret_cast<const float*>(smem_f4);  // [STAGES][STAGE]
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wrow = warp / P::WARPS_N, wcol = warp % P::WARPS_N;
   const int trow = lane / LC, tcol = lane % LC;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  A += (size_t)m0 * K;
-  B += n0;
 
-  auto load = [&](int kt, int s) {  // issue the copies of k-tile kt into stage s (no commit)
-    const int k0 = kt * BK;
-    float* as = As + s * P::A_STAGE;
-    float* bs = Bs + s * P::B_STAGE;
+  // This thread's copies: its first A chunk (row ar, columns ac..ac+3 of the k-tile) and first B chunk (row br,
+  // columns bc..); copy i lies A_ROWS (B_ROWS) rows further. Sources advance by one k-tile per load, destinations
+  // are fixed offsets within a stage, so the loop spends few instructions on addresses.
+  constexpr int A_ROWS = NT / (BK / 4), B_ROWS = NT / (BN / 4);
+  static_assert(NT % (BK / 4) == 0 && NT % (BN / 4) == 0, "copy rows must be whole");
+  const int ar = tid / (BK / 4), ac = (tid % (BK / 4)) * 4;
+  const int br = tid / (BN / 4), bc = (tid % (BN / 4)) * 4;
+  const float* a_src = A + (size_t)(m0 + ar) * K + ac;
+  const float* b_src = B + (size_t)br * N + n0 + bc;
+  const size_t a_step = (size_t)A_ROWS * K, b_step = (size_t)B_ROWS * N, b_tile = (size_t)BK * N;
+  const unsigned a_dst = (unsigned)__cvta_generic_to_shared(S) + (ar * P::LDK + ac) * 4;
+  const unsigned b_dst = (unsigned)__cvta_generic_to_shared(S) + (P::A_STAGE + br * BN + bc) * 4;
+  auto load = [&](int stage) {  // issue the copies of the next k-tile into `stage` (no commit)
 #pragma unroll
-    for (int i = 0; i < P::A_N; ++i) {
-      const int idx = tid + i * NT, r = idx / (BK / 4), c = (idx % (BK / 4)) * 4;
-      sgemm_cp_async16(&as[r * P::LDK + c], &A[(size_t)r * K + k0 + c]);
-    }
+    for (int i = 0; i < P::A_N; ++i)
+      sgemm_cp_async16_u32(a_dst + (stage * STAGE + i * A_ROWS * P::LDK) * 4, a_src + i * a_step);
 #pragma unroll
-    for (int i = 0; i < P::B_N; ++i) {
-      const int idx = tid + i * NT, r = idx / (BN / 4), c = (idx % (BN / 4)) * 4;
-      sgemm_cp_async16(&bs[r * BN + c], &B[(size_t)(k0 + r) * N + c]);
-    }
+    for (int i = 0; i < P::B_N; ++i)
+      sgemm_cp_async16_u32(b_dst + (stage * STAGE + i * B_ROWS * BN) * 4, b_src + i * b_step);
+    a_src += BK;
+    b_src += b_tile;
   };
 
   const int KT = K / BK;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) load(s, s);
+    if (s < KT) load(s);
     sgemm_cp_async_commit();  // always commit, so the group count stays in step with the tile count
   }
 
   float acc[P::RM][P::NG * 4] = {};
+  int rs = 0, ws = STAGES - 1;  // stage read in this iteration, stage refilled in this iteration
   for (int kt = 0; kt < KT; ++kt) {
     sgemm_cp_async_wait<STAGES - 2>();  // this thread's copies of tile kt have landed ...
-    __syncthreads();                    // ... everybody's, and everybody is done with tile kt-1
-    if (kt + STAGES - 1 < KT) load(kt + STAGES - 1, (kt + STAGES - 1) % STAGES);
-    sgemm_cp_async_commit();
-    const int s = kt % STAGES;
-    const float* as = As + s * P::A_STAGE + (wrow * WM + trow) * P::LDK;
-    const float* bs = Bs + s * P::B_STAGE + wcol * WN + tcol * 4;
+    __syncthreads();                    // ... everybody's, and everybody is done with tile kt-1 (stage ws)
+    const bool more = kt + STAGES - 1 < KT;
+    const float* as = S + rs * STAGE + (wrow * WM + trow) * P::LDK;
+    const float* bs = S + rs * STAGE + P::A_STAGE + wcol * WN + tcol * 4;
     constexpr int U = KU == 0 ? BK / 4 : KU;  // 4-step groups per loop-body pass
     static_assert((BK / 4) % U == 0, "KU must divide BK / 4");
+    if (KU != 0) {  // rolled k-loop: refill before it
+      if (more) load(ws);
+      sgemm_cp_async_commit();
+    }
 #pragma unroll 1
     for (int kg0 = 0; kg0 < BK; kg0 += 4 * U)
 #pragma unroll
@@ -94,12 +102,18 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, co
         for (int g = 0; g < P::NG; ++g)
           *reinterpret_cast<float4*>(&fb[g * 4]) =
               *reinterpret_cast<const float4*>(&bs[(kg + kk) * BN + g * 4 * LC]);
+        if (KU == 0 && kg == 0 && kk == 0) {  // unrolled tile: refill once the first fragments are requested
+          if (more) load(ws);
+          sgemm_cp_async_commit();
+        }
 #pragma unroll
         for (int i = 0; i < P::RM; ++i)
 #pragma unroll
           for (int j = 0; j < P::NG * 4; ++j) acc[i][j] = fmaf(fa[i][kk], fb[j], acc[i][j]);
       }
     }
+    rs = rs + 1 == STAGES ? 0 : rs + 1;
+    ws = ws + 1 == STAGES ? 0 : ws + 1;
   }
   sgemm_cp_async_wait<0>();  // no copy may still target shared memory when the block exits
 #pragma unroll
@@ -150,7 +164,7 @@ inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
     SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),      // longer k-tile, half the barriers
     SGEMM_KMR(128, 128, 16, 64, 64, 4, 128, 3, 2, 2),  // ... with an 8-step loop body
     SGEMM_KMR(128, 128, 32, 64, 64, 4, 128, 3, 2, 2),  // a quarter of the barriers, 8-step loop body
-    SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 4, 2),       // 8 warps, 8x8 per thread: 16 warps per SM
+    SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 3, 2),       // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_KM(128, 128, 16, 64, 32, 4, 256, 3, 2),      // ... half the barriers
     SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),       // wide tile, 8x16 per thread
 };
