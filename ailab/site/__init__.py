@@ -142,7 +142,9 @@ def _coverage_body(repo: Path) -> str:
     tot = "".join(f"<td><b>{cov.totals[k]}</b></td>" for k in KINDS)
     rows.append(f"<tr><td><b>total</b></td>{tot}</tr>")
     return (
-        "<h1>Coverage</h1><p>What the lab has measured, per week (the same data as <code>lab coverage</code>).</p>"
+        "<h1>Coverage</h1><p>What the lab has measured, per week (the same data as <code>lab coverage</code>). "
+        "<i>generated</i>: a diagram drawn from the code's own definitions, neither a measurement nor a person's "
+        "writing.</p>"
         f"<table><thead><tr><th>week</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 

@@ -64,3 +64,13 @@ def test_lab_site_cli_reports_broken_links_and_strict_fails_on_them(tmp_path: Pa
     assert strict.exit_code == (1 if "broken link" in r.output else 0)
     bad = CliRunner().invoke(app, ["site", "--out", str(REPO_ROOT / "docs")])
     assert bad.exit_code == 2 and "output folder" in bad.output
+
+
+def test_the_coverage_page_has_a_column_per_kind_including_generated() -> None:
+    import ailab.site as site
+    from ailab.contract.paths import REPO_ROOT
+    from ailab.results.coverage import KINDS, LABELS
+
+    body = site._coverage_body(REPO_ROOT)
+    assert all(f"<th>{LABELS[k]}</th>" in body for k in KINDS) and "<th>generated</th>" in body
+    assert "neither a measurement nor a person's writing" in body
