@@ -153,3 +153,18 @@ def test_real_measurement_of_the_eager_model_on_cpu(tmp_path):
     r = run_in_subprocess(variant_specs("cpu", True, [1, 2], [2])[0], cache_dir=tmp_path / "c")
     assert r["variant"] == "eager" and r["batches_run"] == [1, 2] and r["first_call_s"] > 0
     assert "device_used_mib" not in r and json.dumps(r)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs an NVIDIA GPU")
+def test_a_static_variant_on_the_gpu_grows_the_pool_from_an_empty_process(tmp_path):
+    """On a GPU host only: the fresh process sees the variant's own pool (what the single-process run missed)."""
+    r = run_in_subprocess(variant_specs("cuda", True, [1, 4], [4])[-1], cache_dir=tmp_path / "c")
+    assert r["variant"] == "static-b4" and r["weights_mib"] > 0
+    assert r["peak_reserved_mib"] > 0 and r["device_used_mib"] > 0 and r["baseline_used_mib"] > 0
