@@ -412,6 +412,35 @@ static void tile_occupancy() {
         .i("blocks per SM", "", w.blocks_per_sm).f("theoretical occupancy", "%", 100.0 * w.blocks_per_sm * w.threads / maxt)
         .emit();
   }
+  // issue 22's wgmma/FP8 kernels (registers at launch, before setmaxnreg; one block per SM unless queried)
+  auto wg_row = [&](const std::string& name, int threads, int regs, size_t smem, int per_sm) {
+    h::Row("tiles", "tiled GEMM resources and occupancy").s("kernel", name).i("threads per block", "", threads)
+        .i("registers per thread", "", regs).i("shared memory per block", "B", (long long)smem)
+        .i("blocks per SM", "", per_sm).f("theoretical occupancy", "%", 100.0 * per_sm * threads / maxt).emit();
+  };
+  int regs, stages, threads, per_sm, clusters;
+  size_t smem;
+  if (!skip("M64"))
+    for (int bn : {64, 128}) {
+      hgemm_wgmma_m64_info(bn, &regs, &smem, &stages, &threads, &per_sm);
+      wg_row("wgmma 64-row tile (decode), 64x" + std::to_string(bn) + ", " + std::to_string(stages) + " stages", threads,
+             regs, smem, per_sm);
+    }
+  if (!skip("NN")) {
+    hgemm_wgmma_nn_info(&regs, &smem, &stages);
+    wg_row("wgmma persistent NN (B row-major), 128x256 tile, " + std::to_string(stages) + " stages", 384, regs, smem, 1);
+  }
+  if (!skip("CLUSTER"))
+    for (bool st : {false, true}) {
+      hgemm_wgmma_cluster_info(st, &regs, &smem, &stages, &clusters);
+      wg_row(std::string("wgmma cluster 2x1, B multicast, ") + (st ? "TMA-store epilogue" : "128x256 tile") + ", " +
+                 std::to_string(stages) + " stages (" + std::to_string(clusters) + " clusters resident)",
+             384, regs, smem, 1);
+    }
+  if (!skip("FP8")) {
+    fp8_gemm_wgmma_info(&regs, &smem, &stages);
+    wg_row("wgmma FP8 persistent, 128x256 tile, " + std::to_string(stages) + " stages", 384, regs, smem, 1);
+  }
 }
 
 // in (rows x cols, row-major) -> out (cols x rows, row-major); setup only, never timed

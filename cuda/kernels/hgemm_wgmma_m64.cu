@@ -132,10 +132,13 @@ void launch_hgemm_wgmma_m64(int bn, int M, int N, int K, const half* A, const ha
     launch<128, ST128>(M, N, K, A, Bt, C, st);
 }
 
-void hgemm_wgmma_m64_info(int bn, int* registers, size_t* smem_bytes, int* stages) {
+void hgemm_wgmma_m64_info(int bn, int* registers, size_t* smem_bytes, int* stages, int* threads, int* blocks_per_sm) {
   const void* f = bn == 64 ? kernel_ptr<64, ST64>() : kernel_ptr<128, ST128>();
   cudaFuncAttributes a;
   *registers = cudaFuncGetAttributes(&a, f) == cudaSuccess ? a.numRegs : -1;
   *smem_bytes = bn == 64 ? wgm::Cfg<64, ST64>::SMEM : wgm::Cfg<128, ST128>::SMEM;
   *stages = bn == 64 ? ST64 : ST128;
+  *threads = wgm::THREADS;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, f, wgm::THREADS, *smem_bytes) != cudaSuccess)
+    *blocks_per_sm = -1;
 }

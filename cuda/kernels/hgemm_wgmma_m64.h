@@ -9,4 +9,5 @@
 // (bn 64 or 128). Any M > 0 (rows past M are zero-filled by TMA and not stored), N % bn == 0, K % 64 == 0.
 bool hgemm_wgmma_m64_shape_ok(int bn, int M, int N, int K);
 void launch_hgemm_wgmma_m64(int bn, int M, int N, int K, const half* A, const half* Bt, float* C, cudaStream_t st = 0);
-void hgemm_wgmma_m64_info(int bn, int* registers, size_t* smem_bytes, int* stages);
+// registers per thread, dynamic shared memory, stages, threads and resident blocks per SM (occupancy query)
+void hgemm_wgmma_m64_info(int bn, int* registers, size_t* smem_bytes, int* stages, int* threads, int* blocks_per_sm);
