@@ -164,6 +164,7 @@ inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
     SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),      // longer k-tile, half the barriers
     SGEMM_KMR(128, 128, 16, 64, 64, 4, 128, 3, 2, 2),  // ... with an 8-step loop body
     SGEMM_KMR(128, 128, 32, 64, 64, 4, 128, 3, 2, 2),  // a quarter of the barriers, 8-step loop body
+    SGEMM_KMR(128, 128, 16, 64, 64, 4, 128, 3, 2, 1),  // 4-step loop body (512 FFMA, ~8 KB of code)
     SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 3, 2),       // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_KM(128, 128, 16, 64, 32, 4, 256, 3, 2),      // ... half the barriers
     SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),       // wide tile, 8x16 per thread
