@@ -48,10 +48,11 @@ def _plans(week: int) -> tuple[Any, list[Plan]]:
 
 def _substitutes_for(word: str) -> list[tuple[str, dict[str, str]]]:
     """(experiment id, its `substitute`) of every stored ok result that stands in for `word`, in catalogue order."""
+    from ailab.contract.paths import results_dir
     from ailab.results.store import load_day
 
     out = []
-    for day in sorted(p.name for p in (REPO_ROOT / "reports" / "results").glob("d[0-9][0-9]")):
+    for day in sorted(p.name for p in results_dir().glob("d[0-9][0-9]")):
         for r in load_day(day):
             sub = r.data.get("substitute") if r.error is None and r.status == "ok" else None
             if sub and word.lower() in str(sub.get("instead_of", "")).lower():
