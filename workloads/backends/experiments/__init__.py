@@ -12,6 +12,7 @@ from pydantic import Field, Strict
 
 Int = Annotated[int, Strict()]
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window, s")]
+Warmup = Annotated[float, Strict(), Field(ge=0, le=60, description="load before each measured window, not counted, s")]
 Concurrency = Annotated[int, Strict(), Field(ge=1, le=256, description="closed loop: requests in flight")]
 Words = Annotated[int, Strict(), Field(ge=1, le=2000, description="words per request text (from docs/)")]
 Batch = Annotated[int, Strict(), Field(ge=1, le=64, description="texts per request (at most max_batch_size)")]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Substitute, Table
-from workloads.backends.experiments import Batch, Concurrency, Impl, Int, OptLevel, Seconds, Words
+from workloads.backends.experiments import Batch, Concurrency, Impl, Int, OptLevel, Seconds, Warmup, Words
 
 
 class HotLoopParams(Params):
@@ -24,6 +24,7 @@ class HotLoopParams(Params):
     served: bool = Field(default=True, description="also serve each variant on the Python backend and load it")
     concurrency: Concurrency = 2
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
     opt: OptLevel = "-O3"
 
 
@@ -116,7 +117,7 @@ def measure(ctx: Context, p: HotLoopParams) -> tuple[list[Table], list[str], dic
                         raise RuntimeError(f"served {m.name} features differ from the pure-Python result")
             for m in models:
                 res, cpu = serving.load(
-                    srv, m.name, texts, concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s
+                    srv, m.name, texts, concurrency=p.concurrency, warmup_s=p.warmup_s, duration_s=p.duration_s
                 )
                 served_p50[m.impl] = res.latency_ms["p50"]
                 t_sv.add(

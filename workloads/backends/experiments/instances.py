@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
-from workloads.backends.experiments import Batch, Concurrency, Impl, Int, Seconds, Words
+from workloads.backends.experiments import Batch, Concurrency, Impl, Int, Seconds, Warmup, Words
 
 
 class InstancesParams(Params):
@@ -23,6 +23,7 @@ class InstancesParams(Params):
     batch: Batch = 4
     words: Words = 96
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
     thread_seconds: Seconds = Field(default=3.0, description="how long the threads run the hot loop, s")
     thread_batch: Batch = Field(default=16, description="texts in the batch the threads' hot loop works on")
 
@@ -87,7 +88,7 @@ def instances_gil(ctx: Context, p: InstancesParams) -> Output:
         model = TokenizerModel("tokenizer", impl=p.impl, instances=n, max_batch_size=max(16, p.batch))
         with serving.serve(ctx, [model], ctx.workdir / f"inst{n}", tokenizer_json=tok_json) as srv:
             res, cpu = serving.load(
-                srv, "tokenizer", texts, concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s
+                srv, "tokenizer", texts, concurrency=p.concurrency, warmup_s=p.warmup_s, duration_s=p.duration_s
             )
         served.add(
             n,

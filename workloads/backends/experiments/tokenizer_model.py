@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
-from workloads.backends.experiments import Batch, Concurrency, Impl, Int, Seconds, Words
+from workloads.backends.experiments import Batch, Concurrency, Impl, Int, Seconds, Warmup, Words
 
 
 class TokenizerParams(Params):
@@ -16,6 +16,7 @@ class TokenizerParams(Params):
     words: Words = 96
     seq_len: Annotated[Int, Field(ge=8, le=4096)] = Field(default=256, description="IDS padded/truncated to this")
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
 
 
 def tokenizer_model(ctx: Context, p: TokenizerParams) -> Output:
@@ -56,7 +57,9 @@ def tokenizer_model(ctx: Context, p: TokenizerParams) -> Output:
             raise RuntimeError(
                 f"served ids differ from the tokenizer library for {len(texts) - same} texts (first #{bad})"
             )
-        res, cpu = serving.load(srv, "tokenizer", texts[:1], concurrency=1, warmup_s=1.0, duration_s=p.duration_s)
+        res, cpu = serving.load(
+            srv, "tokenizer", texts[:1], concurrency=1, warmup_s=p.warmup_s, duration_s=p.duration_s
+        )
     in_proc = []
     for t in texts:
         t0 = time.perf_counter()
@@ -116,6 +119,7 @@ class BatchParams(Params):
         default=["python", "cpp"], description="hot-loop implementations (one model each)"
     )
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
 
 
 def batch_sizes(ctx: Context, p: BatchParams) -> Output:
@@ -150,7 +154,7 @@ def batch_sizes(ctx: Context, p: BatchParams) -> Output:
         for m in models:
             for b in p.batches:
                 res, cpu = serving.load(
-                    srv, m.name, texts[:b], concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s
+                    srv, m.name, texts[:b], concurrency=p.concurrency, warmup_s=p.warmup_s, duration_s=p.duration_s
                 )
                 t.add(
                     m.impl,
