@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from ailab.contract import Context
+from ailab.contract.paths import REPO_ROOT
 from ailab.curriculum import catalogue
 from ailab.report.render import render_day
 from ailab.results.store import save
@@ -117,3 +118,21 @@ def test_a_week_review_lists_generated_experiments_with_their_pictures(tmp_path:
     section = text.split("### Generated from the code", 1)[1].split("\n## ", 1)[0]
     assert "- d08.e5 —" in section and "![week02-stack](../../docs/diagrams/week02-stack.png)" in section
     assert not any(line.startswith("| d08.e5 |") for line in text.splitlines())  # not listed as not measured
+
+
+def _committed_generated() -> list[Path]:
+    root = REPO_ROOT / "reports" / "results"
+    return sorted(p for p in root.glob("d*/d*.json") if '"generated": {' in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", _committed_generated(), ids=lambda p: p.stem)
+def test_committed_generated_results_describe_the_committed_diagrams(path: Path) -> None:
+    """A diagram changed by `lab diagrams` without re-running its experiment fails here (`lab run <id>` fixes it)."""
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    assert rec["status"] == "ok" and rec["generated"]["by"] == "lab diagrams"
+    stored = {t["name"]: t["rows"] for t in rec["tables"]}
+    for name, *_ in stored["diagrams"]:
+        d = runner.read_diagram(name)
+        assert stored[f"{name}: components"] == [list(row) for row in d["nodes"]], f"re-run {rec['id']}"
+        assert stored[f"{name}: connections"] == [list(row) for row in d["edges"]], f"re-run {rec['id']}"
+        assert set(d["files"].values()) <= set(rec["generated"]["files"])
