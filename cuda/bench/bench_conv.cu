@@ -2,7 +2,8 @@
 // batched GEMMs, cuBLAS and ours) on ResNet-style 3x3 layers, NCHW fp32, stride 1, pad 1, TF32 off. cuDNN is timed
 // on the same shapes from Python (workloads/kernels/cudnn.py), which reads the shapes from this program's rows.
 // With --fp16 the program runs only the tensor-core implicit-GEMM convolution (NHWC fp16 in, fp32 accumulate, fp16
-// out; case "conv_tc") on the same layers, in its own process so that a failure there cannot lose the fp32 rows.
+// out; case "conv_tc") on the same layers, in its own process so that a failure there cannot lose the fp32 rows;
+// --fp16 --wgmma runs the wgmma (sm_90a) version of it instead, again in a process of its own.
 #include <cublas_v2.h>
 
 #include "../include/cublas_check.cuh"
@@ -11,6 +12,13 @@
 #include "../kernels/conv_im2col.cuh"
 #include "../kernels/conv_implicit_gemm_tc.cuh"
 #include "../kernels/conv_implicit_gemm_tc_splitk.cuh"
+#include "../kernels/conv_implicit_gemm_wgmma.h"
+
+// weak: a build that does not link the sm_90a object (conv_implicit_gemm_wgmma.cu) leaves them null
+int conv_wgmma_configs() __attribute__((weak));
+const char* conv_wgmma_name(int i) __attribute__((weak));
+bool conv_wgmma_launch(int cfg, int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
+                       cudaStream_t st) __attribute__((weak));
 #include "../kernels/conv_sgemm_batched.cuh"
 #include "../kernels/conv_winograd.cuh"
 
@@ -187,7 +195,7 @@ static constexpr int TC_BATCH = 10;  // calls per timed batch: back to back, so 
 
 // The tensor-core convolution's rows (case conv_tc): every tile configuration, checked against a float64 CPU
 // convolution of the same fp16-rounded inputs, then timed as the median over batches of TC_BATCH calls / TC_BATCH.
-static void run_layer_tc(const Layer& l) {
+static void run_layer_tc(const Layer& l, bool wgmma) {
   using C1 = igemm::Config<128, 128, 32, 64, 32, 4>;
   using C2 = igemm::Config<128, 64, 32, 64, 32, 4>;
   using C3 = igemm::Config<64, 64, 32, 32, 32, 4>;
@@ -199,6 +207,10 @@ static void run_layer_tc(const Layer& l) {
   using C8 = igemm::Config<64, 128, 32, 32, 64, 4>;
   if (!igemm::supports(l.N, l.H, l.W, l.C, l.K)) {
     h::note("conv_tc", label(l) + ": not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0");
+    return;
+  }
+  if (wgmma && !igemm::supports(l.N, l.H, l.W, l.C, l.K, 64)) {
+    h::note("conv_tc", label(l) + ": wgmma kernel not run: it needs C % 64 == 0 and K % 8 == 0");
     return;
   }
   const size_t xe = (size_t)l.N * l.C * l.H * l.W, ye = (size_t)l.N * l.K * l.H * l.W, we = (size_t)l.K * l.C * 9;
@@ -269,6 +281,33 @@ static void run_layer_tc(const Layer& l) {
         run(Cfg::name() + ", split-K " + std::to_string(sp), "conv3x3_igemm_tc (fp32 partials) + splitk_reduce_to_half",
             [&](const half* x) { igemm::launch_splitk<Cfg>(l.N, l.H, l.W, l.C, l.K, x, w, y, ws, sp); });
   };
+  if (wgmma) {
+    for (int i = 0; i < conv_wgmma_configs(); ++i) {
+      const std::string name = conv_wgmma_name(i);
+      auto go = [&, i](const half* x, void* out, int sp) {
+        if (!conv_wgmma_launch(i, l.N, l.H, l.W, l.C, l.K, x, w, out, sp, 0)) {
+          std::fprintf(stderr, "{\"error\":\"conv_wgmma_launch refused the shape\"}\n");
+          std::exit(1);
+        }
+      };
+      run(name, "conv3x3_igemm_wgmma", [&](const half* x) { go(x, y, 1); });
+      const int bn = std::string(name).find("128x128") != std::string::npos ? 128 : 64;
+      if ((long long)((M + 127) / 128) * ((l.K + bn - 1) / bn) < 2ll * sms)
+        for (int sp : {2, 4, 8})
+          run(name + ", split-K " + std::to_string(sp), "conv3x3_igemm_wgmma (fp32 partials) + splitk_reduce_to_half",
+              [&](const half* x) {
+                go(x, ws, sp);
+                const size_t MK = (size_t)M * l.K;
+                igemm::splitk_reduce_to_half<<<(unsigned)std::min<size_t>((MK / 4 + 255) / 256, 132 * 16), 256>>>(
+                    ws, y, MK, sp);
+              });
+    }
+    CK(cudaFree(ws));
+    for (auto p : xs) CK(cudaFree(p));
+    CK(cudaFree(w));
+    CK(cudaFree(y));
+    return;
+  }
   cfg(C1{});
   cfg(C1g{});
   cfg(C2{});
@@ -297,8 +336,13 @@ int main(int argc, char** argv) {
                                  {32, 3, 64, 56, 56, "small C: transform-bound"}};
   bool conv = h::want(argc, argv, "conv"), stages = h::want(argc, argv, "stages");
   if (fp16) {  // the tensor-core convolution alone (the conv case's layers)
+    const bool wgmma = h::has_flag(argc, argv, "--wgmma");
+    if (wgmma && !conv_wgmma_configs) {
+      h::note("conv_tc", "wgmma convolution not run: this build did not link conv_implicit_gemm_wgmma.cu (sm_90a)");
+      return 0;
+    }
     if (conv)
-      for (const Layer& l : layers) run_layer_tc(l);
+      for (const Layer& l : layers) run_layer_tc(l, wgmma);
     return 0;
   }
   CB(cublasCreate(&hb));

@@ -14,6 +14,9 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace igemm {
 

@@ -27,6 +27,7 @@ L1, L4 = "N=32 C=64 K=64 56x56", "N=32 C=512 K=512 7x7"
 SHAPES = {L1: (32, 64, 64, 56, 56), L4: (32, 512, 512, 7, 7)}
 OURS = "implicit GEMM mma.sync, 128x128x32 tile, 8 warps, 4 stages"
 OURS_SMALL = "implicit GEMM mma.sync, 64x64x32 tile, 4 warps, 4 stages"
+WGMMA = "implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages"
 
 
 def own(layer: str, impl: str, tflops: float, check: str = "pass", err: float = 3e-4) -> jsonl.Record:
@@ -79,9 +80,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ...]]]:
         notes={"conv_tc": ["N=32 C=3 K=64 56x56: not run: the tensor-core kernel needs C % 32 == 0 and K % 8 == 0"]},
     )
 
+    wg = jsonl.Parsed(records=[own(L1, WGMMA, 160)])
+
     def run_bench(name: str, args: tuple[str, ...] = ()) -> jsonl.Parsed:
         got.append((name, args))
-        return tc if "--fp16" in args else fp32
+        return (wg if "--wgmma" in args else tc) if "--fp16" in args else fp32
 
     def measure(shapes: list[cudnn.Shape]) -> list[jsonl.Record]:
         got.append(("cudnn", tuple(s.label for s in shapes)))
@@ -104,8 +107,9 @@ def run(tmp_path: Path, **params: object) -> Output:
 
 def test_runner_adds_one_tensor_core_table_and_the_goal(calls, tmp_path: Path) -> None:
     out = run(tmp_path, baseline="cuDNN", tensor_cores=True)
-    # the fp16 kernel runs in its own bench_conv process; cuDNN fp16 is timed on exactly the layers it printed
-    assert ("bench_conv", ("--fp16",)) in calls and ("cudnn fp16", (L1, L4)) in calls
+    # each fp16 kernel family runs in its own bench_conv process; cuDNN fp16 is timed on exactly the layers printed
+    assert ("bench_conv", ("--fp16",)) in calls and ("bench_conv", ("--fp16", "--wgmma")) in calls
+    assert ("cudnn fp16", (L1, L4)) in calls
     assert len(out.tables) == 6  # five fp32 layer tables, then the tensor-core table
     t = out.tables[-1]
     assert t.name.startswith("3x3 conv on tensor cores (NHWC fp16 in, fp32 accumulate) vs cuDNN")
@@ -123,33 +127,52 @@ def test_runner_adds_one_tensor_core_table_and_the_goal(calls, tmp_path: Path) -
         (L1, cudnn.IMPLEMENTATION_TC),
         (L1, OURS),
         (L1, OURS_SMALL),
+        (L1, WGMMA),
         (L4, cudnn.IMPLEMENTATION_TC),
         (L4, OURS),
     ]
-    assert [round(r[5], 6) for r in t.rows] == [100, 75, 50, 100, 60]
+    assert [round(r[5], 6) for r in t.rows] == [100, 75, 50, 80, 100, 60]
     assert "batches of 10" in t.caption and "same fp16 inputs" in t.caption
     assert out.notes[-2].startswith("N=32 C=3 K=64 56x56: not run")
-    assert f"{L1}: MET ({OURS}: 75.0%)" in out.notes[-1] and f"{L4}: NOT MET" in out.notes[-1]
+    assert f"{L1}: MET ({WGMMA}: 80.0%)" in out.notes[-1] and f"{L4}: NOT MET" in out.notes[-1]
 
 
 def test_a_failed_fp16_run_keeps_the_fp32_tables_and_says_so(calls, monkeypatch, tmp_path: Path) -> None:
     def failing(name: str, args: tuple[str, ...] = ()) -> jsonl.Parsed:
         if "--fp16" in args:
-            raise RuntimeError("bench_conv --fp16 exited -6: an illegal memory access")
+            raise RuntimeError(f"bench_conv {' '.join(args)} exited -6: an illegal memory access")
         return jsonl.parse((FIX / "bench_conv_h100.jsonl").read_text())
 
     monkeypatch.setattr(tools, "run_bench", failing)
     out = run(tmp_path, baseline="cuDNN", tensor_cores=True)
     assert len(out.tables) == 5
-    assert out.notes[-2] == "Tensor-core convolution: bench_conv --fp16 exited -6: an illegal memory access"
+    assert out.notes[-3] == (
+        "Tensor-core convolution (bench_conv --fp16): bench_conv --fp16 exited -6: an illegal memory access"
+    )
+    assert out.notes[-2].startswith("Tensor-core convolution (bench_conv --fp16 --wgmma): ")
     assert out.notes[-1] == "goal conv_tc: no rows"
     assert all(name != "cudnn fp16" for name, _ in calls)
+
+
+def test_a_failed_wgmma_run_keeps_the_mma_sync_rows(calls, monkeypatch, tmp_path: Path) -> None:
+    real = tools.run_bench
+
+    def wgmma_fails(name: str, args: tuple[str, ...] = ()) -> jsonl.Parsed:
+        if "--wgmma" in args:
+            raise RuntimeError("bench_conv --fp16 --wgmma exited -4: illegal instruction")
+        return real(name, args)
+
+    monkeypatch.setattr(tools, "run_bench", wgmma_fails)
+    out = run(tmp_path, baseline="cuDNN", tensor_cores=True)
+    assert WGMMA not in [r[1] for r in out.tables[-1].rows] and OURS in [r[1] for r in out.tables[-1].rows]
+    assert any(n.startswith("Tensor-core convolution (bench_conv --fp16 --wgmma): ") for n in out.notes)
+    assert f"{L1}: MET ({OURS}: 75.0%)" in out.notes[-1]
 
 
 def test_quick_runs_pass_quick_to_the_fp16_run_too(calls, tmp_path: Path) -> None:
     ctx = Context(experiment_id="d65.e4", device="cuda", quick=True, workdir=tmp_path)
     conv_vs_baseline(ctx, validate(ConvParams, {"tensor_cores": True}))
-    assert ("bench_conv", ("--fp16", "--quick")) in calls
+    assert ("bench_conv", ("--fp16", "--quick")) in calls and ("bench_conv", ("--fp16", "--wgmma", "--quick")) in calls
 
 
 def test_without_tensor_cores_nothing_fp16_runs(calls, tmp_path: Path) -> None:

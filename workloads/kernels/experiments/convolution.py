@@ -20,8 +20,8 @@ class ConvParams(Params):
     gemm: CasesParams | None = Field(default=None, description="harness cases shown before the conv tables")
     tensor_cores: bool = Field(
         default=False,
-        description="also run the fp16 NHWC tensor-core convolution (bench_conv --fp16) against cuDNN fp16 NHWC, "
-        "with issue 22's goal",
+        description="also run the fp16 NHWC tensor-core convolutions (bench_conv --fp16: mma.sync; --fp16 --wgmma: "
+        "wgmma) against cuDNN fp16 NHWC, with issue 22's goal",
     )
 
 
@@ -50,16 +50,22 @@ def conv_vs_baseline(ctx: Context, p: ConvParams) -> Output:
 
 
 def tensor_core_conv(out: Output, quick: bool) -> None:
-    """bench_conv --fp16 (its own process: a failure there keeps the fp32 tables) and cuDNN fp16 NHWC on the layers
-    it ran; one table, the goal note. A failed run is stated in the notes and the goal reads 'no rows'."""
-    try:
-        parsed = tools.run_bench("bench_conv", ("--fp16", "--quick") if quick else ("--fp16",))
-    except RuntimeError as exc:
-        out.notes.append(f"Tensor-core convolution: {exc}")
-        parsed = jsonl.Parsed()
-    rows = parsed.rows(case="conv_tc")
+    """bench_conv --fp16 (mma.sync) and --fp16 --wgmma, each in its own process (a failure in one keeps the fp32
+    tables and the other's rows), then cuDNN fp16 NHWC on the layers they ran; one table, the goal note. A failed
+    run is stated in the notes; a goal without rows reads 'no rows'."""
+    rows: list[jsonl.Record] = []
+    notes: list[str] = []
+    for extra in ((), ("--wgmma",)):
+        args = ("--fp16", *extra, *(("--quick",) if quick else ()))
+        try:
+            parsed = tools.run_bench("bench_conv", args)
+        except RuntimeError as exc:
+            notes.append(f"Tensor-core convolution (bench_conv {' '.join(args)}): {exc}")
+            continue
+        rows += parsed.rows(case="conv_tc")
+        notes += parsed.notes.get("conv_tc", [])
     base = cudnn.measure_fp16_nhwc(cudnn.shapes_of(rows)) if rows else []
     if rows:
         out.tables.append(conv.tc_table(rows + base))
-    out.notes += parsed.notes.get("conv_tc", [])
+    out.notes += notes
     out.notes.append(targets.check("conv_tc", jsonl.Parsed(records=rows + base)))
