@@ -30,7 +30,6 @@
 #include "../kernels/sgemm_cp_async.cuh"
 #include "../kernels/sgemm_double_buffer.cuh"
 #include "../kernels/sgemm_kmajor.cuh"
-#include "../kernels/sgemm_kmajor_xtile.cuh"
 #include "../kernels/sgemm_naive.cuh"
 #include "../kernels/sgemm_regblock.cuh"
 #include "../kernels/sgemm_smem_tiled.cuh"
@@ -138,14 +137,12 @@ static double tensor_ceiling(int n) {
 }
 
 // Every SGEMM autotuner candidate: the register-prefetch warp-tile kernel's configurations, then the cp.async
-// pipelines (transposed A, sgemm_cp_async.cuh; K-major A, sgemm_kmajor.cuh; K-major A with the next tile's
-// fragments loaded before the current tile's last FFMAs, sgemm_kmajor_xtile.cuh). One row-major interface.
+// pipelines (transposed A, sgemm_cp_async.cuh; K-major A, sgemm_kmajor.cuh). All share one row-major interface.
 static std::vector<const SgemmWarptileConfig*> sgemm_candidates() {
   std::vector<const SgemmWarptileConfig*> v;
   for (const auto& c : kSgemmWarptileConfigs) v.push_back(&c);
   for (const auto& c : kSgemmCpAsyncConfigs) v.push_back(&c);
   for (const auto& c : kSgemmKmajorConfigs) v.push_back(&c);
-  for (const auto& c : kSgemmKmajorXtileConfigs) v.push_back(&c);
   return v;
 }
 
