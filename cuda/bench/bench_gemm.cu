@@ -440,10 +440,13 @@ static void tile_occupancy() {
                  std::to_string(stages) + " stages (" + std::to_string(clusters) + " clusters resident)",
              384, regs, smem, 1);
     }
-  if (!skip("FP8")) {
-    fp8_gemm_wgmma_info(&regs, &smem, &stages);
-    wg_row("wgmma FP8 persistent, 128x256 tile, " + std::to_string(stages) + " stages", 384, regs, smem, 1);
-  }
+  if (!skip("FP8"))
+    for (bool promote : {false, true}) {
+      fp8_gemm_wgmma_info(promote, &regs, &smem, &stages);
+      wg_row(std::string("wgmma FP8 persistent, ") + (promote ? "128x128 tile, promoted per K=128, " : "128x256 tile, ") +
+                 std::to_string(stages) + " stages",
+             384, regs, smem, 1);
+    }
 }
 
 // in (rows x cols, row-major) -> out (cols x rows, row-major); setup only, never timed
@@ -668,8 +671,10 @@ static void lt_fp8_free(LtFp8& L) {
   if (L.lt) cublasLtDestroy(L.lt);
 }
 
-// fp8_gemm: the FP8 wgmma GEMM against cuBLASLt FP8 with default accumulation (torch._scaled_mm's default) and
-// with FAST_ACCUM (the wgmma kernel's own accumulation: every MMA into the same fp32 registers), N x N x N, TN.
+// fp8_gemm: the FP8 wgmma GEMMs against cuBLASLt FP8 with default accumulation (torch._scaled_mm's default) and
+// with FAST_ACCUM, N x N x N, TN. The kernel's two accumulations pair with them: "fast accum" (every MMA into the
+// same fp32 registers) with FAST_ACCUM, "promoted" (each K = 128 partial sum added into fp32 registers) with the
+// default.
 // Errors of every row against the float64 reference of the dequantised inputs: "rel. error" = ||D - R|| / ||R||,
 // "max |err| / max |ref|" and "mean |err| / mean |ref|" over all elements.
 static void fp8_gemm() {
@@ -720,9 +725,12 @@ static void fp8_gemm() {
       }
       lt_fp8_free(L);
     }
-    if (!skip("FP8") && fp8_gemm_wgmma_shape_ok(M, N, K))
+    if (!skip("FP8") && fp8_gemm_wgmma_shape_ok(M, N, K)) {
       run("wgmma FP8 persistent, 128x256 tile, setmaxnreg", "fast accum",
-          [&]() { launch_fp8_gemm_wgmma(M, N, K, A, Bt, sab, sab + 1, D); });
+          [&]() { launch_fp8_gemm_wgmma(false, M, N, K, A, Bt, sab, sab + 1, D); });
+      run("wgmma FP8 persistent, 128x128 tile, promoted per K=128", "promoted",
+          [&]() { launch_fp8_gemm_wgmma(true, M, N, K, A, Bt, sab, sab + 1, D); });
+    }
     for (void* p : {(void*)Af, (void*)Bf, (void*)A, (void*)Bt, (void*)D, (void*)R, (void*)sab}) CK(cudaFree(p));
   }
 }
