@@ -19,7 +19,7 @@ def test_list_json_reports_90_days_and_450_experiments() -> None:
     assert (data["days"], data["experiments"]) == (90, 450)
     assert sum(data["totals"].values()) == 450
     statuses = {i["status"] for i in data["items"]}
-    assert "planned" in statuses
+    assert any(s.startswith("planned") for s in statuses)
 
 
 def test_list_filters_by_week_and_need() -> None:
