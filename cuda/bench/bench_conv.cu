@@ -17,6 +17,7 @@
 // weak: a build that does not link the sm_90a object (conv_implicit_gemm_wgmma.cu) leaves them null
 int conv_wgmma_configs() __attribute__((weak));
 const char* conv_wgmma_name(int i) __attribute__((weak));
+int conv_wgmma_bn(int i) __attribute__((weak));
 bool conv_wgmma_launch(int cfg, int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                        cudaStream_t st) __attribute__((weak));
 #include "../kernels/conv_sgemm_batched.cuh"
@@ -291,7 +292,7 @@ static void run_layer_tc(const Layer& l, bool wgmma) {
         }
       };
       run(name, "conv3x3_igemm_wgmma", [&](const half* x) { go(x, y, 1); });
-      const int bn = std::string(name).find("128x128") != std::string::npos ? 128 : 64;
+      const int bn = conv_wgmma_bn(i);
       if ((long long)((M + 127) / 128) * ((l.K + bn - 1) / bn) < 2ll * sms)
         for (int sp : {2, 4, 8})
           run(name + ", split-K " + std::to_string(sp), "conv3x3_igemm_wgmma (fp32 partials) + splitk_reduce_to_half",

@@ -44,13 +44,18 @@ __device__ __forceinline__ void mma_k16(float (&d)[BN / 2], uint64_t da, uint64_
     wgk::wgmma_m64n128k16(d, da, db, 1);
 }
 
-template <int BN, int STAGES, bool PARTIAL>
+// OVERLAP: keep one wgmma group in flight (wait_group 1) while the next k-tile's MMAs are issued; the copies then
+// run STAGES - 2 tiles ahead (not STAGES - 1), so the buffer refilled at step kt (tile kt - 2) is one whose MMAs
+// every warpgroup has waited for before the barrier of step kt.
+template <int BN, int STAGES, bool PARTIAL, bool OVERLAP>
 __global__ void __launch_bounds__(256)
     conv3x3_igemm_wgmma(const half* __restrict__ x, const half* __restrict__ w, void* __restrict__ out, int N, int H,
                         int W, int C, int K) {
   constexpr int BM = 128, BK = 64, T = 256, CPR = BK / 8;
   constexpr int A_CH = BM * CPR / T, B_CH = BN * CPR / T;
   static_assert(BN == 64 || BN == 128, "BN: 64 or 128");
+  static_assert(!OVERLAP || STAGES >= 3, "OVERLAP needs 3 stages or more");
+  constexpr int AHEAD = OVERLAP ? STAGES - 2 : STAGES - 1;  // tiles in flight ahead of the one being multiplied
   extern __shared__ unsigned char smem_raw[];
   // the 128-byte swizzle repeats every 1024 bytes: tiles start on a 1024-byte boundary (A and B stages are 16 KB
   // and BN x 128 bytes, multiples of 1024)
@@ -109,15 +114,15 @@ __global__ void __launch_bounds__(256)
   const int KT_ALL = 9 * C / BK, per = (KT_ALL + gridDim.z - 1) / gridDim.z;
   const int kt0 = blockIdx.z * per, KT = min(KT_ALL - kt0, per);
 #pragma unroll
-  for (int st = 0; st < STAGES - 1; ++st) {
+  for (int st = 0; st < AHEAD; ++st) {
     if (st < KT) load_tile(st, kt0 + st);
     cp_async_commit();
   }
   for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES - 2>();
+    cp_async_wait<AHEAD - 1>();
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // cp.async writes -> visible to wgmma
     __syncthreads();
-    const int nk = kt + STAGES - 1;
+    const int nk = kt + AHEAD;
     if (nk < KT) load_tile(nk % STAGES, kt0 + nk);
     cp_async_commit();
     const int stage = kt % STAGES;
@@ -129,9 +134,14 @@ __global__ void __launch_bounds__(256)
     for (int k = 0; k < BK / 16; ++k) mma_k16<BN>(d, wgk::desc_sw128(a + k * 16), wgk::desc_sw128(b + k * 16));
     wgk::wgmma_commit();
     wgk::fence_regs(d);
-    wgk::wgmma_wait<0>();  // this stage may be refilled after the next barrier
+    if constexpr (OVERLAP)
+      wgk::wgmma_wait<1>();  // tile kt - 1's MMAs are done: its buffer may be refilled after the next barrier
+    else
+      wgk::wgmma_wait<0>();  // this stage may be refilled after the next barrier
     wgk::fence_regs(d);
   }
+  wgk::wgmma_wait<0>();
+  wgk::fence_regs(d);
   cp_async_wait<0>();
 
   // m64nBN accumulators: warp w of the warpgroup holds rows 16w..16w+15; registers 4j+{0,1,2,3} are (r, c),
@@ -154,9 +164,9 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-template <int BN, int STAGES, bool PARTIAL>
+template <int BN, int STAGES, bool OVERLAP, bool PARTIAL>
 void launch(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits, cudaStream_t st) {
-  auto kern = conv3x3_igemm_wgmma<BN, STAGES, PARTIAL>;
+  auto kern = conv3x3_igemm_wgmma<BN, STAGES, PARTIAL, OVERLAP>;
   constexpr size_t smem = (size_t)STAGES * (128 + BN) * 64 * sizeof(half) + 1024;  // + alignment slack
   static const cudaError_t attr = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (attr != cudaSuccess) {
@@ -169,28 +179,40 @@ void launch(int N, int H, int W, int C, int K, const half* x, const half* w, voi
   kern<<<grid, 256, smem, st>>>(x, w, out, N, H, W, C, K);
 }
 
-template <int BN, int STAGES>
+template <int BN, int STAGES, bool OVERLAP>
 void launch_any(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                 cudaStream_t st) {
   if (splits > 1)
-    launch<BN, STAGES, true>(N, H, W, C, K, x, w, out, splits, st);
+    launch<BN, STAGES, OVERLAP, true>(N, H, W, C, K, x, w, out, splits, st);
   else
-    launch<BN, STAGES, false>(N, H, W, C, K, x, w, out, 1, st);
+    launch<BN, STAGES, OVERLAP, false>(N, H, W, C, K, x, w, out, 1, st);
 }
 
 }  // namespace igemm_wg
 
-int conv_wgmma_configs() { return 2; }
-const char* conv_wgmma_name(int i) {
-  return i == 0 ? "implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 3 stages"
-                : "implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages";
-}
+namespace {
+struct WgConfig {
+  const char* name;
+  int bn;
+  void (*launch)(int, int, int, int, int, const half*, const half*, void*, int, cudaStream_t);
+};
+const WgConfig CONFIGS[] = {
+    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 3 stages", 128, igemm_wg::launch_any<128, 3, false>},
+    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages", 64, igemm_wg::launch_any<64, 4, false>},
+    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 128,
+     igemm_wg::launch_any<128, 4, true>},
+    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 64,
+     igemm_wg::launch_any<64, 4, true>},
+};
+constexpr int NCONF = sizeof(CONFIGS) / sizeof(CONFIGS[0]);
+}  // namespace
+
+int conv_wgmma_configs() { return NCONF; }
+const char* conv_wgmma_name(int i) { return i >= 0 && i < NCONF ? CONFIGS[i].name : "?"; }
+int conv_wgmma_bn(int i) { return i >= 0 && i < NCONF ? CONFIGS[i].bn : 0; }
 bool conv_wgmma_launch(int cfg, int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                        cudaStream_t st) {
-  if (!igemm::supports(N, H, W, C, K, 64) || cfg < 0 || cfg > 1) return false;
-  if (cfg == 0)
-    igemm_wg::launch_any<128, 3>(N, H, W, C, K, x, w, out, splits, st);
-  else
-    igemm_wg::launch_any<64, 4>(N, H, W, C, K, x, w, out, splits, st);
+  if (!igemm::supports(N, H, W, C, K, 64) || cfg < 0 || cfg >= NCONF) return false;
+  CONFIGS[cfg].launch(N, H, W, C, K, x, w, out, splits, st);
   return true;
 }
