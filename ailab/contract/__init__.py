@@ -1,6 +1,7 @@
 """The floor between the planes: all that `workloads` may import from `ailab`.
 
-- `experiment`: the runner contract (`Context`, `Output`, `Table`, `Series`, `Skip`, `Substitute`).
+- `experiment`: the runner contract (`Context`, `Output`, `Table`, `Series`, `Skip`, `Substitute`,
+  `Generated`).
 - `params`: `Params`, the base of every runner's typed parameter model.
 - `paths`: where the lab keeps results, reports, state and scratch space.
 - `probes`: what this host has (GPUs, binaries, TensorRT, a container engine, a cluster context).
@@ -12,6 +13,7 @@ Nothing here imports another `ailab` package or `workloads` (tests/unit/lab/test
 from ailab.contract.experiment import (
     Column,
     Context,
+    Generated,
     LocalPlatform,
     Output,
     Series,
@@ -24,6 +26,7 @@ from ailab.contract.params import NoParams, Params
 __all__ = [
     "Column",
     "Context",
+    "Generated",
     "LocalPlatform",
     "NoParams",
     "Output",

@@ -75,12 +75,27 @@ class Substitute:
                 raise ValueError(f"Substitute.{name} is empty: say what stands in for what, and why")
 
 
+@dataclass(frozen=True)
+class Generated:
+    """A result that is a document drawn from the code's own definitions (a diagram): neither a measurement nor a
+    person's writing. The command that drew it, the definitions it was drawn from, the files it wrote."""
+
+    by: str  # the command, e.g. "lab diagrams"
+    sources: list[str]  # the definitions the files were drawn from
+    files: list[str]  # repository-relative paths of what was generated
+
+    def __post_init__(self) -> None:
+        if not self.by.strip() or not self.files or not self.sources:
+            raise ValueError("Generated: say which command generated which files from which definitions")
+
+
 @dataclass
 class Output:
     """What an experiment returns: tables, plot series, free-text notes and named artifacts.
 
     `derived_from` names the experiments whose stored rows this result re-presents (no new measurement);
-    `substitute` says when the measurement used a stand-in for what the curriculum names.
+    `substitute` says when the measurement used a stand-in for what the curriculum names;
+    `generated` marks a result that is a document drawn from the code (coverage counts it as generated).
     """
 
     tables: list[Table] = field(default_factory=list)
@@ -89,6 +104,7 @@ class Output:
     artifacts: dict[str, str] = field(default_factory=dict)  # label -> path relative to the repo (or absolute)
     derived_from: list[str] = field(default_factory=list)
     substitute: Substitute | None = None
+    generated: Generated | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
