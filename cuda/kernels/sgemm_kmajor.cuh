@@ -28,9 +28,22 @@ struct KmajorCfg {
   static_assert(BK % 4 == 0 && (LDK % 8 == 4 || LR <= 4), "A rows must fall in disjoint banks");
   static_assert(A_N >= 1 && B_N >= 1 && BM * BK % (4 * NT) == 0 && BK * BN % (4 * NT) == 0, "copies must divide");
   static_assert(STAGES >= 2, "a pipeline needs at least two stages");
+  // A lane's place in the warp's LR x LC grid. Plain: row-major (trow = lane / LC). Paired (SWZ = 1): lane bit 0
+  // picks the column, bit 1 the row, so lanes n and n^1 read the same A float4 and lanes n and n^2 the same B
+  // float4; the pairs rule of shared-memory loads (uniform addresses of lane pairs pack two registers per
+  // returned word, documented for sm_70-75) can then halve the return traffic of both operands, not only of A.
+  __device__ static void lane_place(int lane, int swz, int& trow, int& tcol) {
+    if (swz == 0) {
+      trow = lane / LC, tcol = lane % LC;
+    } else {
+      const int rest = lane >> 2;
+      tcol = (lane & 1) | ((rest & (LC / 2 - 1)) << 1);
+      trow = ((lane >> 1) & 1) | ((rest / (LC / 2)) << 1);
+    }
+  }
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU, int SWZ>
 __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, const float* __restrict__ A,
                                                           const float* __restrict__ B, float* __restrict__ C) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
@@ -39,7 +52,8 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, co
   const float* S = reinterpret_cast<const float*>(smem_f4);  // [STAGES][STAGE]
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wrow = warp / P::WARPS_N, wcol = warp % P::WARPS_N;
-  const int trow = lane / LC, tcol = lane % LC;
+  int trow, tcol;
+  P::lane_place(lane, SWZ, trow, tcol);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
 
   // This thread's copies: its first A chunk (row ar, columns ac..ac+3 of the k-tile) and first B chunk (row br,
@@ -128,37 +142,40 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor(int M, int N, int K, co
   }
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU, int SWZ>
 const void* sgemm_kmajor_kernel() {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  auto f = sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU>;
+  auto f = sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU, SWZ>;
   static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
   (void)once;
   return (const void*)f;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int KU, int SWZ>
 void sgemm_kmajor_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU>();
-  sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU><<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
+  sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU, SWZ>();
+  sgemm_kmajor<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, KU, SWZ><<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
 }
 
-#define SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, SUFFIX)                                             \
+#define SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, SWZ, SUFFIX)                                             \
   SgemmWarptileConfig {                                                                                        \
     "K-major A, cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN " lanes" #LC "-wide"    \
     " threads" #NT " minblocks" #MINB SUFFIX,                                                                   \
         BM, BN, BK, NT, KmajorCfg<BM, BN, BK, WM, WN, LC, NT, ST>::SMEM,                                        \
-        sgemm_kmajor_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU>,                                          \
-        sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU>                                           \
+        sgemm_kmajor_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, SWZ>,                                          \
+        sgemm_kmajor_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, SWZ>                                        \
   }
-#define SGEMM_KM(BM, BN, BK, WM, WN, LC, NT, ST, MINB) SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, 0, "")
+#define SGEMM_KM(BM, BN, BK, WM, WN, LC, NT, ST, MINB) SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, 0, 0, "")
+#define SGEMM_KMP(BM, BN, BK, WM, WN, LC, NT, ST, MINB) \
+  SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, 0, 1, " paired lanes")
 #define SGEMM_KMR(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU) \
-  SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, " k-loop of " #KU "x4 steps")
+  SGEMM_KMU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, KU, 0, " k-loop of " #KU "x4 steps")
 
 // Candidates added to the autotuner's search (after kSgemmWarptileConfigs and kSgemmCpAsyncConfigs).
 inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
     SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 3, 2),       // 4 warps of 64x64, 8x16 per thread (cuBLAS's tile shape)
+    SGEMM_KMP(128, 128, 8, 64, 64, 4, 128, 3, 2),      // the same, lanes paired for both operands' loads
     SGEMM_KM(128, 128, 8, 64, 64, 8, 128, 3, 2),       // the same, 16x8 per thread (fewer B loads, more A loads)
     SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 4, 2),       // 4 stages
     SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),      // longer k-tile, half the barriers
@@ -166,9 +183,11 @@ inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
     SGEMM_KMR(128, 128, 32, 64, 64, 4, 128, 3, 2, 2),  // a quarter of the barriers, 8-step loop body
     SGEMM_KMR(128, 128, 16, 64, 64, 4, 128, 3, 2, 1),  // 4-step loop body (512 FFMA, ~8 KB of code)
     SGEMM_KM(128, 128, 8, 64, 32, 4, 256, 3, 2),       // 8 warps, 8x8 per thread: 16 warps per SM
+    SGEMM_KMP(128, 128, 8, 64, 32, 4, 256, 3, 2),      // ... lanes paired (8x8 needs the most load bandwidth)
     SGEMM_KM(128, 128, 16, 64, 32, 4, 256, 3, 2),      // ... half the barriers
     SGEMM_KM(128, 256, 8, 64, 64, 4, 256, 3, 1),       // wide tile, 8x16 per thread
 };
 #undef SGEMM_KM
 #undef SGEMM_KMR
+#undef SGEMM_KMP
 #undef SGEMM_KMU

@@ -12,7 +12,7 @@
 
 #include "sgemm_kmajor.cuh"  // KmajorCfg, cp.async helpers, SgemmWarptileConfig
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int SWZ>
 __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor_xtile(int M, int N, int K, const float* __restrict__ A,
                                                                 const float* __restrict__ B, float* __restrict__ C) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
@@ -24,7 +24,8 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor_xtile(int M, int N, int
   const float* S = reinterpret_cast<const float*>(smem_f4);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wrow = warp / P::WARPS_N, wcol = warp % P::WARPS_N;
-  const int trow = lane / LC, tcol = lane % LC;
+  int trow, tcol;
+  P::lane_place(lane, SWZ, trow, tcol);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
 
   constexpr int A_ROWS = NT / (BK / 4), B_ROWS = NT / (BN / 4);
@@ -110,35 +111,38 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_kmajor_xtile(int M, int N, int
   }
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int SWZ>
 const void* sgemm_kmajor_xtile_kernel() {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  auto f = sgemm_kmajor_xtile<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>;
+  auto f = sgemm_kmajor_xtile<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, SWZ>;
   static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
   (void)once;
   return (const void*)f;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int LC, int NT, int STAGES, int MINB, int SWZ>
 void sgemm_kmajor_xtile_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
   using P = KmajorCfg<BM, BN, BK, WM, WN, LC, NT, STAGES>;
-  sgemm_kmajor_xtile_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>();
-  sgemm_kmajor_xtile<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB>
+  sgemm_kmajor_xtile_kernel<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, SWZ>();
+  sgemm_kmajor_xtile<BM, BN, BK, WM, WN, LC, NT, STAGES, MINB, SWZ>
       <<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
 }
 
-#define SGEMM_KMX(BM, BN, BK, WM, WN, LC, NT, ST, MINB)                                                          \
+#define SGEMM_KMXU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, SWZ, SUFFIX)                                              \
   SgemmWarptileConfig {                                                                                         \
     "K-major A, next-tile fragments early, cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN \
-    " lanes" #LC "-wide threads" #NT " minblocks" #MINB,                                                         \
+    " lanes" #LC "-wide threads" #NT " minblocks" #MINB SUFFIX,                                                  \
         BM, BN, BK, NT, KmajorCfg<BM, BN, BK, WM, WN, LC, NT, ST>::SMEM,                                         \
-        sgemm_kmajor_xtile_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB>,                                         \
-        sgemm_kmajor_xtile_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB>                                          \
+        sgemm_kmajor_xtile_launch<BM, BN, BK, WM, WN, LC, NT, ST, MINB, SWZ>,                                    \
+        sgemm_kmajor_xtile_kernel<BM, BN, BK, WM, WN, LC, NT, ST, MINB, SWZ>                                     \
   }
+#define SGEMM_KMX(BM, BN, BK, WM, WN, LC, NT, ST, MINB) SGEMM_KMXU(BM, BN, BK, WM, WN, LC, NT, ST, MINB, 0, "")
 
 // Candidates added to the autotuner's search (after the plain K-major ones).
 inline const SgemmWarptileConfig kSgemmKmajorXtileConfigs[] = {
     SGEMM_KMX(128, 128, 8, 64, 64, 4, 128, 4, 2),   // 4 warps of 64x64, 8x16 per thread, 4 stages
     SGEMM_KMX(128, 128, 16, 64, 64, 4, 128, 4, 2),  // the same with half the barriers
+    SGEMM_KMXU(128, 128, 8, 64, 64, 4, 128, 4, 2, 1, " paired lanes"),  // lanes paired for both operands' loads
 };
 #undef SGEMM_KMX
+#undef SGEMM_KMXU
