@@ -622,7 +622,8 @@ struct LtFp8 {
   cublasLtMatmulHeuristicResult_t heur{};
   void* ws = nullptr;
   size_t ws_bytes = 32u << 20;
-  std::string error;  // empty when usable
+  std::string error;  // why it is not usable
+  bool ready = false;
 };
 #define LTC(call)                                                                       \
   do {                                                                                  \
@@ -660,7 +661,13 @@ static LtFp8 lt_fp8_setup(int M, int N, int K, bool fast, const float* sa, const
     return L;
   }
   CK(cudaMalloc(&L.ws, L.ws_bytes));
+  L.ready = true;
   return L;
+}
+// one call, its status kept (a refused call is a note, never an exit that would take the other cases with it)
+static cublasStatus_t lt_fp8_run(LtFp8& L, const __nv_fp8_e4m3* A, const __nv_fp8_e4m3* Bt, __nv_bfloat16* D) {
+  const float one = 1, zero = 0;
+  return cublasLtMatmul(L.lt, L.op, &one, Bt, L.a, A, L.b, &zero, D, L.c, D, L.c, &L.heur.algo, L.ws, L.ws_bytes, 0);
 }
 static void lt_fp8_free(LtFp8& L) {
   if (L.ws) CK(cudaFree(L.ws));
@@ -676,8 +683,14 @@ static void lt_fp8_free(LtFp8& L) {
 // same fp32 registers) with FAST_ACCUM, "promoted" (each K = 128 partial sum added into fp32 registers) with the
 // default.
 // Errors of every row against the float64 reference of the dequantised inputs: "rel. error" = ||D - R|| / ||R||,
-// "max |err| / max |ref|" and "mean |err| / mean |ref|" over all elements.
+// "max |err| / max |ref|" and "mean |err| / mean |ref|" over all elements. The check before timing allows a
+// relative error below 5e-2 (the inputs are exact in the reference: what remains is the FP8 MMA's accumulation
+// and the bf16 output's rounding; a wrong kernel is off by order 1). AILAB_SKIP_FP8 leaves the whole case out.
 static void fp8_gemm() {
+  if (skip("FP8")) {
+    h::note("fp8_gemm", "left out: AILAB_SKIP_FP8 is set (its smoke run failed)");
+    return;
+  }
   for (int n : quick ? std::vector<int>{256, 512} : std::vector<int>{4096, 8192}) {
     const int M = n, N = n, K = n;
     const size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
@@ -702,7 +715,7 @@ static void fp8_gemm() {
       CKL();
       CK(cudaDeviceSynchronize());
       Fp8Err e = fp8_errors(D, R, nc);
-      double ms = check_ok(e.rel) ? h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0) : NAN;
+      double ms = std::isfinite(e.rel) && e.rel < 5e-2 ? h::time_ms([&](int) { go(); }, 2, 5, 30, 300.0) : NAN;
       double tf = 2.0 * M * (double)N * K / ms / 1e9;
       if (name.rfind("cuBLASLt", 0) == 0) base[accum] = tf;
       auto pct = [&](const char* a) { return base.count(a) ? 100 * tf / base[a] : NAN; };
@@ -715,17 +728,18 @@ static void fp8_gemm() {
     for (bool fast : {false, true}) {
       LtFp8 L = lt_fp8_setup(M, N, K, fast, sab, sab + 1);
       const char* accum = fast ? "fast accum" : "default";
-      if (!L.error.empty()) {
-        h::note("fp8_gemm", "cuBLASLt FP8 (" + std::string(accum) + ") at N=" + std::to_string(n) + ": " + L.error);
-      } else {
-        const float one = 1, zero = 0;
-        run(fast ? "cuBLASLt FP8, FAST_ACCUM" : "cuBLASLt FP8 (as torch._scaled_mm)", accum, [&]() {
-          CB(cublasLtMatmul(L.lt, L.op, &one, Bt, L.a, A, L.b, &zero, D, L.c, D, L.c, &L.heur.algo, L.ws, L.ws_bytes, 0));
-        });
+      if (L.ready) {  // a trial call: a refused one is a note
+        cublasStatus_t st = lt_fp8_run(L, A, Bt, D);
+        if (st != CUBLAS_STATUS_SUCCESS) L.error = "cublasLtMatmul: status " + std::to_string((int)st), L.ready = false;
       }
+      if (!L.ready)
+        h::note("fp8_gemm", "cuBLASLt FP8 (" + std::string(accum) + ") at N=" + std::to_string(n) + ": " + L.error);
+      else
+        run(fast ? "cuBLASLt FP8, FAST_ACCUM" : "cuBLASLt FP8 (as torch._scaled_mm)", accum,
+            [&]() { CB(lt_fp8_run(L, A, Bt, D)); });
       lt_fp8_free(L);
     }
-    if (!skip("FP8") && fp8_gemm_wgmma_shape_ok(M, N, K)) {
+    if (fp8_gemm_wgmma_shape_ok(M, N, K)) {
       run("wgmma FP8 persistent, 128x256 tile, setmaxnreg", "fast accum",
           [&]() { launch_fp8_gemm_wgmma(false, M, N, K, A, Bt, sab, sab + 1, D); });
       run("wgmma FP8 persistent, 128x128 tile, promoted per K=128", "promoted",
