@@ -29,6 +29,7 @@ VARIANTS = (
     "grpc_aio_tritonclient",  # the generator before: client.AsyncClient, prepared ModelInferRequest on grpc.aio
     "grpc_aio_bytes",  # fastclient.GrpcLoadClient: grpc.aio, request bytes serialised once, response not parsed
     "grpc_sync_threads",  # grpc's synchronous stub, bytes in/out, one thread per request in flight
+    "http_aio_tritonclient",  # the HTTP generator before: client.AsyncClient, tritonclient.http.aio (aiohttp)
     "http_asyncio",  # fastclient.HttpLoadClient: raw HTTP/1.1 keep-alive, asyncio Protocols
     "http_uvloop",  # the same on uvloop's event loop (when uvloop is installed)
     "http_sync_threads",  # blocking sockets, one thread per request in flight (perf_analyzer's shape)
@@ -42,8 +43,7 @@ def _inputs() -> dict[str, np.ndarray]:
 
 
 def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+    return time.process_time()  # every thread of this process, user + system, ns resolution
 
 
 async def _async_loop(client: Any, model: str, req: Any, c: int, warmup: float, duration: float) -> dict[str, Any]:
@@ -154,6 +154,13 @@ def measure(variant: str, urls: dict[str, str], model: str, c: int, warmup: floa
 
         async def go() -> dict[str, Any]:
             cl = AsyncClient(urls["grpc"], "grpc", retries=0)
+            return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
+
+        r = asyncio.run(go())
+    elif variant == "http_aio_tritonclient":
+
+        async def go() -> dict[str, Any]:
+            cl = AsyncClient(urls["http"], "http", retries=0)
             return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
 
         r = asyncio.run(go())

@@ -31,6 +31,7 @@ from workloads.serving.loadgen import (
     verdict,
 )
 
+METRICS_LEAD_S = 0.25  # the server's counters are read this long before the window (within the warm-up)
 SPAWN_MARGIN_S = 3.0  # time for spawned workers to import numpy/grpc/tritonclient before the agreed start
 
 
@@ -79,7 +80,9 @@ def run_processes(spec: LoadSpec) -> LoadResult:
             assert proc.stdin is not None
             proc.stdin.write(pickle.dumps(part))
             proc.stdin.close()
-        time.sleep(max(0.0, start + spec.warmup_s - time.time()))
+        # Read the server's counters a little before the window opens: read at its start, the first requests of the
+        # window (workers start on their own clocks) could land before the read finishes and go uncounted.
+        time.sleep(max(0.0, start + max(0.0, spec.warmup_s - METRICS_LEAD_S) - time.time()))
         t0, h0 = time.perf_counter(), psutil.cpu_times()
         before = metrics.read(spec.metrics_url, spec.model) if spec.metrics_url else None
         outs = [proc.stdout.read() if proc.stdout else b"" for proc in procs]

@@ -90,7 +90,18 @@ def test_refused_connection_is_retried_then_reported_as_connection():
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_generator_measures_a_window_through_its_clients(triton, protocol):
-    r = run(LoadSpec(triton.address(protocol), "mlp", protocol, concurrency=8, warmup_s=0.2, requests=300))
-    assert r.ok == 300 and r.errors == {}
+    r = run(LoadSpec(triton.address(protocol), "mlp", protocol, concurrency=8, warmup_s=0.2, requests=1000))
+    assert r.ok == 1000 and r.errors == {}
     assert r.client.startswith("HttpLoadClient" if protocol == "http" else "GrpcLoadClient")
     assert r.generator_cpu_us_per_request > 0
+
+
+def test_clientbench_measures_cpu_per_request_of_a_variant_in_its_own_process(triton):
+    from workloads.serving import clientbench
+
+    urls = {p: triton.address(p) for p in ("http", "grpc")}
+    rows = clientbench.bench(urls, "mlp", ["http_asyncio", "no_such_variant"], [2], 0.2, 0.5, server_pid=triton.pid)
+    ok, bad = rows
+    assert ok["variant"] == "http_asyncio" and ok["requests"] > 0 and ok["cpu_us_per_request"] > 0
+    assert 0 < ok["p50_ms"] <= ok["p99_ms"] and "server_cores" in ok
+    assert "no_such_variant" in bad["error"]  # a variant that cannot run is a row that says why, not a crash
