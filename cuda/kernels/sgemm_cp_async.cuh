@@ -29,6 +29,20 @@ __device__ __forceinline__ void sgemm_cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+// A lane's place in a warp's (32 / LC) x LC grid of threads. Plain (swz = 0): row-major, trow = lane / LC.
+// Paired (swz = 1): lane bit 0 picks the column and bit 1 the row, so lanes n and n^1 read the same A fragment and
+// lanes n and n^2 the same B fragment; the pairs rule of shared-memory loads (uniform addresses of lane pairs pack
+// two registers per returned word, documented for sm_70-75) can then halve the return traffic of both operands.
+__device__ __forceinline__ void sgemm_lane_place(int lane, int LC, int swz, int& trow, int& tcol) {
+  if (swz == 0) {
+    trow = lane / LC, tcol = lane % LC;
+  } else {
+    const int rest = lane >> 2;
+    tcol = (lane & 1) | ((rest & (LC / 2 - 1)) << 1);
+    trow = ((lane >> 1) & 1) | ((rest / (LC / 2)) << 1);
+  }
+}
+
 template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES>
 struct CpAsyncCfg {
   using G = WarptileCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT>;
@@ -41,7 +55,7 @@ struct CpAsyncCfg {
   static_assert(B_N >= 1 && BK * BN % (4 * NT) == 0, "B copies must divide among the threads");
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB, int SWZ>
 __global__ void __launch_bounds__(NT, MINB) sgemm_cp_async(int M, int N, int K, const float* __restrict__ A,
                                                             const float* __restrict__ B, float* __restrict__ C) {
   using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
@@ -51,7 +65,8 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_cp_async(int M, int N, int K, 
   float* Bs = As + STAGES * P::A_STAGE;           // [STAGES][BK][BN]
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wrow = warp / G::WARPS_N, wcol = warp % G::WARPS_N;
-  const int trow = lane / (G::WSUBN / TN), tcol = lane % (G::WSUBN / TN);
+  int trow, tcol;
+  sgemm_lane_place(lane, G::WSUBN / TN, SWZ, trow, tcol);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   A += (size_t)m0 * K;
   B += n0;
@@ -128,31 +143,33 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_cp_async(int M, int N, int K, 
     }
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB, int SWZ>
 const void* sgemm_cp_async_kernel() {
   using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
-  auto f = sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>;
+  auto f = sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB, SWZ>;
   static cudaError_t once = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)P::SMEM);
   (void)once;
   return (const void*)f;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int STAGES, int MINB, int SWZ>
 void sgemm_cp_async_launch(int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t st) {
   using P = CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES>;
-  sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>();
-  sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB>
+  sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB, SWZ>();
+  sgemm_cp_async<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, STAGES, MINB, SWZ>
       <<<dim3(N / BN, M / BM), NT, P::SMEM, st>>>(M, N, K, A, B, C);
 }
 
-#define SGEMM_CPA(BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB)                                               \
+#define SGEMM_CPAU(BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB, SWZ, SUFFIX)                                \
   SgemmWarptileConfig {                                                                                          \
     "cp.async " #ST "-stage BM" #BM " BN" #BN " BK" #BK " WM" #WM " WN" #WN " WNITER" #WNITER " TM" #TM " TN" #TN \
-    " threads" #NT " minblocks" #MINB,                                                                            \
+    " threads" #NT " minblocks" #MINB SUFFIX,                                                                     \
         BM, BN, BK, NT, CpAsyncCfg<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST>::SMEM,                             \
-        sgemm_cp_async_launch<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB>,                                  \
-        sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB>                                   \
+        sgemm_cp_async_launch<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB, SWZ>,                             \
+        sgemm_cp_async_kernel<BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB, SWZ>                              \
   }
+#define SGEMM_CPA(BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB) \
+  SGEMM_CPAU(BM, BN, BK, WM, WN, WNITER, TM, TN, NT, ST, MINB, 0, "")
 
 // Candidates added to the autotuner's search (bench_gemm's autotune_sgemm tries these after kSgemmWarptileConfigs).
 // TM4 with WMITER 2 reads each warp's A fragment as 8 consecutive float4 (one conflict-free wavefront) where TM8
@@ -160,9 +177,11 @@ void sgemm_cp_async_launch(int M, int N, int K, const float* A, const float* B, 
 inline const SgemmWarptileConfig kSgemmCpAsyncConfigs[] = {
     SGEMM_CPA(128, 128, 8, 64, 64, 4, 8, 4, 128, 3, 2),   // the register-prefetch winner's shape, 3 stages
     SGEMM_CPA(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2),   // same tile, conflict-free A fragments
+    SGEMM_CPAU(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2, 1, " paired lanes"),  // ... lanes paired for A and B loads
     SGEMM_CPA(128, 128, 8, 64, 64, 4, 4, 4, 128, 4, 2),   // ... 4 stages
     SGEMM_CPA(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2),  // ... longer k-tile, half the barriers
     SGEMM_CPA(128, 128, 8, 64, 32, 2, 4, 4, 256, 3, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_CPA(128, 256, 8, 64, 64, 4, 4, 4, 256, 3, 1),   // wide tile, 128 accumulators per thread
 };
 #undef SGEMM_CPA
+#undef SGEMM_CPAU

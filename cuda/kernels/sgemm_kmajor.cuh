@@ -28,18 +28,8 @@ struct KmajorCfg {
   static_assert(BK % 4 == 0 && (LDK % 8 == 4 || LR <= 4), "A rows must fall in disjoint banks");
   static_assert(A_N >= 1 && B_N >= 1 && BM * BK % (4 * NT) == 0 && BK * BN % (4 * NT) == 0, "copies must divide");
   static_assert(STAGES >= 2, "a pipeline needs at least two stages");
-  // A lane's place in the warp's LR x LC grid. Plain: row-major (trow = lane / LC). Paired (SWZ = 1): lane bit 0
-  // picks the column, bit 1 the row, so lanes n and n^1 read the same A float4 and lanes n and n^2 the same B
-  // float4; the pairs rule of shared-memory loads (uniform addresses of lane pairs pack two registers per
-  // returned word, documented for sm_70-75) can then halve the return traffic of both operands, not only of A.
-  __device__ static void lane_place(int lane, int swz, int& trow, int& tcol) {
-    if (swz == 0) {
-      trow = lane / LC, tcol = lane % LC;
-    } else {
-      const int rest = lane >> 2;
-      tcol = (lane & 1) | ((rest & (LC / 2 - 1)) << 1);
-      trow = ((lane >> 1) & 1) | ((rest / (LC / 2)) << 1);
-    }
+  __device__ static void lane_place(int lane, int swz, int& trow, int& tcol) {  // see sgemm_lane_place
+    sgemm_lane_place(lane, LC, swz, trow, tcol);
   }
 };
 
