@@ -197,7 +197,9 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
 
 def test_render_and_write_docs_replace_only_the_block(tmp_path: Path) -> None:
     _same_twice(tmp_path / "run")
-    (tmp_path / "run" / "env.txt").write_text("date=2026-12-02T06:05:00Z\ngpu=NVIDIA H200\ncommit=abc1234\n")
+    (tmp_path / "run" / "env.txt").write_text(
+        "date=2026-12-02T06:05:00Z\ngpu=NVIDIA H200\ncommit=abc1234\nsass_bench_memory=identical (host 1f, image 1f)\n"
+    )
     c = compare_builds.compare(tmp_path / "run")
     doc = tmp_path / "doc.md"
     doc.write_text(f"# t\nbefore\n{compare_builds.render(None)}\nafter\n")
@@ -209,6 +211,7 @@ def test_render_and_write_docs_replace_only_the_block(tmp_path: Path) -> None:
         in text
     )
     assert "| bench_memory | vector_add_variants |" in text
+    assert "bench_memory: identical (host 1f, image 1f)." in text
     with pytest.raises(compare_builds.CompareError, match="needs exactly one block"):
         compare_builds.write_docs(tmp_path / "run" / "env.txt", "x")
 

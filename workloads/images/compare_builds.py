@@ -246,7 +246,8 @@ def _render_builds(builds: list[dict[str, Any]] | None) -> list[str]:
     lines = [
         f"Builds of the image on this 2-core CPU host, recorded by `python -m workloads.images.cuda_kernels "
         f"--record {CHECK_DIR}/build.json` (wall time of `podman build`; the host is shared with other work, "
-        "see the load):",
+        "see the load; revision is git HEAD at build time, the context the working tree; a build with the layer "
+        "cache recompiles cuda/ when its sources changed):",
         "",
         "| date | revision | layer cache | build | image size | steps rebuilt | load (1 min) before / after |",
         "|---|---|---|---|---|---|---|",
@@ -282,6 +283,14 @@ def render(c: Comparison | dict[str, Any] | None, source: str = "", builds: list
         f"and image/host of its median time is within max({t['floor']:.0%}, {t['noise_k']:g} x the row's "
         "rep-to-rep spread in either build)."
     )
+    sass = {k.removeprefix("sass_"): v for k, v in env.items() if k.startswith("sass_")}
+    if sass:
+        lines.append("")
+        lines.append(
+            "Machine code (cuobjdump -sass on the GPU machine; the host build there uses that machine's nvcc): "
+            + "; ".join(f"{k}: {v}" for k, v in sorted(sass.items()))
+            + "."
+        )
     lines.append("")
     lines.append("| binary | case | rows | in both | checks passed | within tolerance | image/host median | worst |")
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -331,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                 a.json.write_text(json.dumps(data, indent=1) + "\n")
             for s in c.summary():
                 print(json.dumps(s))
+            for e in c.errors:
+                print(f"run error: {e}")
             print(f"verdict: {c.verdict}")
         elif a.json and a.json.exists():
             data = json.loads(a.json.read_text())
