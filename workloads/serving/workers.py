@@ -9,7 +9,9 @@ over the union of all samples, so they stay exact.
 
 from __future__ import annotations
 
+import os
 import pickle
+import select
 import subprocess
 import sys
 import time
@@ -39,7 +41,18 @@ def _worker_main() -> None:
     """Child side: a pickled LoadSpec on stdin, the pickled LoadResult on stdout."""
     spec = pickle.loads(sys.stdin.buffer.read())
     res = run_loop(run_async(spec), spec.protocol)
-    sys.stdout.buffer.write(pickle.dumps(res))
+    _write_all(sys.stdout.fileno(), pickle.dumps(res))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte to fd with os.write. After uvloop has run in this process, sys.stdout.buffer.write of more
+    than the pipe's 64 KiB (while the parent still reads another worker) kept only the first 64 KiB, silently."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 def _split(total: int, parts: int, i: int) -> int:
