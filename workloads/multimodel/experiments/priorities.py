@@ -30,6 +30,9 @@ class PriorityParams(Params):
     probe_requests: Annotated[int, Strict(), Field(ge=10, le=10_000, description="per perf_analyzer window")] = 60
     flood_s: Seconds = Field(default=45.0, description="flood length per phase; the probe must finish inside it")
     stall_check_s: Seconds = Field(default=5.0, description="light-load run with and without priority levels")
+    flood_warmup_s: Annotated[float, Strict(), Field(ge=0.5, le=30)] = Field(
+        default=2.0, description="flood time before its measured window; the probe starts 1 s after it"
+    )
 
 
 def _model(name: str, p: PriorityParams, levels: int) -> object:
@@ -68,11 +71,11 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
     with harness.serve(ctx, specs) as srv:
         for level in (1, 2):
             holder: dict[str, loadgen.LoadResult] = {}
-            spec = drive.stream(srv, "prio", concurrency=p.flood_concurrency, warmup_s=2.0, duration_s=p.flood_s,
-                                timeline=True)  # fmt: skip
+            spec = drive.stream(srv, "prio", concurrency=p.flood_concurrency, warmup_s=p.flood_warmup_s,
+                                duration_s=p.flood_s, timeline=True)  # fmt: skip
             th = threading.Thread(target=lambda s=spec, h=holder: h.setdefault("r", loadgen.run(s)), daemon=True)
             th.start()
-            time.sleep(3.0)  # the flood's warm-up: its queue is full before the probe starts
+            time.sleep(p.flood_warmup_s + 1.0)  # the flood's warm-up: its queue is full before the probe starts
             t0 = time.perf_counter()
             try:
                 probe = perf.run(srv.address("grpc"), "prio", "grpc", p.probe_concurrency, 1, p.probe_requests,
