@@ -270,3 +270,21 @@ def test_builds_of_different_sources_are_not_compared_as_equal(tmp_path: Path) -
     ]
     (tmp_path / "env.txt").write_text("source_host=aaaa\nsource_image=aaaa\n")
     assert compare_builds.compare(tmp_path).verdict == "MET"
+
+
+def test_committed_cuda_sources_are_staged_from_git(tmp_path: Path) -> None:
+    (tmp_path / "cuda").mkdir()
+    (tmp_path / "cuda" / "stale.cu").write_text("// replaced\n")
+    cuda_kernels.stage_committed_cuda(tmp_path, "HEAD")
+    assert (tmp_path / "cuda" / "CMakeLists.txt").is_file() and not (tmp_path / "cuda" / "stale.cu").exists()
+    listed = subprocess.run(
+        ["git", "-C", str(DOCS.parents[1]), "ls-tree", "-r", "--name-only", "HEAD", "cuda"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "cuda").rglob("*") if p.is_file()) == sorted(
+        listed
+    )
+    with pytest.raises(cuda_kernels.build.ImagesError, match="git ref 'no-such-ref'"):
+        cuda_kernels.stage_committed_cuda(tmp_path, "no-such-ref")

@@ -6,7 +6,7 @@ cuda-kernels/Dockerfile with podman on localhost/ailab-debian:bookworm (built wi
 `copy_binaries()` copies the image's stripped binaries out (to .lab/imagebin/ by default) so they can be carried to
 the GPU machine and run next to the host build (workloads/images/compare_builds.py compares the two).
 
-Usage: python -m workloads.images.cuda_kernels [--out .lab/imagebin] [--no-cache] [--record build.json]
+Usage: python -m workloads.images.cuda_kernels [--out .lab/imagebin] [--no-cache] [--git HEAD] [--record build.json]
 (--record appends the build's wall time, image size, rebuilt steps and the host's load to a JSON list, which
 compare_builds renders into docs/kernels.md.)
 """
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tarfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,9 +69,11 @@ def build_image(
     runtime: str | None = None,
     no_cache: bool = False,
     timeout: float = 3600,
+    git_ref: str | None = None,
 ) -> build.BuildResult:
     """Build the cuda-kernels image on `base` (default: the local Debian base; the toolchain then comes from the
-    wheels) with the runtime stage on `runtime` (default: the same base), tagged as the catalogue says."""
+    wheels) with the runtime stage on `runtime` (default: the same base), tagged as the catalogue says. `git_ref`
+    (e.g. HEAD): compile cuda/ as committed there instead of the working tree's (the GPU machine builds HEAD)."""
     spec = catalog.image(NAME)
     eng = eng or build.engine()
     base = base or catalog.LOCAL_BASE
@@ -78,6 +83,8 @@ def build_image(
         build.ensure_base(eng, runtime)
     # python "3.11": the wheels are py3-none, any version fits; the wheelhouse directory is the shared one
     ctx = context.stage(spec, {}, python=build.base_python(eng, base))
+    if git_ref is not None:
+        stage_committed_cuda(ctx / "src", git_ref)
     args = {
         "BASE_IMAGE": base,
         "RUNTIME_IMAGE": runtime,
@@ -86,6 +93,20 @@ def build_image(
         "CUDA_SOURCE": source_digest(ctx / "src"),  # a label: which cuda/ sources the binaries were compiled from
     }
     return build.build(eng, ctx, ctx / spec.dockerfile, spec.ref, args, no_cache=no_cache, timeout=timeout)
+
+
+def stage_committed_cuda(dest: Path, git_ref: str) -> None:
+    """Replace dest/cuda with cuda/ as committed at `git_ref` (git archive); ImagesError naming the ref otherwise."""
+    p = subprocess.run(
+        ["git", "-C", str(context.REPO_ROOT), "archive", "--format=tar", git_ref, "cuda"],
+        capture_output=True,
+        check=False,
+    )
+    if p.returncode != 0:
+        raise build.ImagesError(f"git ref {git_ref!r}: `git archive {git_ref} cuda` failed: {p.stderr.decode()[-300:]}")
+    shutil.rmtree(dest / "cuda", ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tar:
+        tar.extractall(dest, filter="data")
 
 
 def copy_binaries(eng: str, ref: str, dest: Path | None = None) -> list[Path]:
@@ -146,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default=None, help=f"BASE_IMAGE (default {catalog.LOCAL_BASE})")
     ap.add_argument("--runtime", default=None, help="RUNTIME_IMAGE (default: the base)")
     ap.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+    ap.add_argument("--git", default=None, metavar="REF", help="compile cuda/ as committed at REF (e.g. HEAD)")
     ap.add_argument("--record", type=Path, default=None, help="append the build's measurements to this JSON list")
     a = ap.parse_args(argv)
     load_before = os.getloadavg()
     try:
         eng = build.engine()
-        r = build_image(eng, a.base, a.runtime, no_cache=a.no_cache)
+        r = build_image(eng, a.base, a.runtime, no_cache=a.no_cache, git_ref=a.git)
         files = copy_binaries(eng, r.ref, a.out)
     except (build.ImagesError, context.ContextError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
