@@ -3,7 +3,8 @@
 // on the same shapes from Python (workloads/kernels/cudnn.py), which reads the shapes from this program's rows.
 // With --fp16 the program runs only the tensor-core implicit-GEMM convolution (NHWC fp16 in, fp32 accumulate, fp16
 // out; case "conv_tc") on the same layers, in its own process so that a failure there cannot lose the fp32 rows;
-// --fp16 --wgmma runs the wgmma (sm_90a) version of it instead, again in a process of its own.
+// --fp16 --wgmma runs the wgmma (sm_90a) version of it instead (--wgmma --wg1: its one-warpgroup tiles), again in a
+// process of its own.
 #include <cublas_v2.h>
 
 #include "../include/cublas_check.cuh"
@@ -18,6 +19,7 @@
 int conv_wgmma_configs() __attribute__((weak));
 const char* conv_wgmma_name(int i) __attribute__((weak));
 int conv_wgmma_bn(int i) __attribute__((weak));
+int conv_wgmma_bm(int i) __attribute__((weak));
 bool conv_wgmma_launch(int cfg, int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                        cudaStream_t st) __attribute__((weak));
 #include "../kernels/conv_sgemm_batched.cuh"
@@ -237,7 +239,8 @@ static double time_queued_ms(const std::function<void(int)>& batch) {
 
 // The tensor-core convolution's rows (case conv_tc): every tile configuration, checked against a float64 CPU
 // convolution of the same fp16-rounded inputs, then timed as the median over queued batches of TC_BATCH calls / TC_BATCH.
-static void run_layer_tc(const Layer& l, bool wgmma) {
+// wgmma: 0 = the mma.sync kernel, 1 = wgmma with two warpgroups per block, 2 = wgmma with one (--wg1)
+static void run_layer_tc(const Layer& l, int wgmma) {
   using C1 = igemm::Config<128, 128, 32, 64, 32, 4>;
   using C2 = igemm::Config<128, 64, 32, 64, 32, 4>;
   using C3 = igemm::Config<64, 64, 32, 32, 32, 4>;
@@ -325,6 +328,7 @@ static void run_layer_tc(const Layer& l, bool wgmma) {
   };
   if (wgmma) {
     for (int i = 0; i < conv_wgmma_configs(); ++i) {
+      if ((conv_wgmma_bm(i) == 64) != (wgmma == 2)) continue;
       const std::string name = conv_wgmma_name(i);
       auto go = [&, i](const half* x, void* out, int sp) {
         if (!conv_wgmma_launch(i, l.N, l.H, l.W, l.C, l.K, x, w, out, sp, 0)) {
@@ -333,8 +337,8 @@ static void run_layer_tc(const Layer& l, bool wgmma) {
         }
       };
       run(name, "conv3x3_igemm_wgmma", [&](const half* x) { go(x, y, 1); });
-      const int bn = conv_wgmma_bn(i);
-      if ((long long)((M + 127) / 128) * ((l.K + bn - 1) / bn) < 2ll * sms)
+      const int bn = conv_wgmma_bn(i), bm = conv_wgmma_bm(i);
+      if ((long long)((M + bm - 1) / bm) * ((l.K + bn - 1) / bn) < 2ll * sms)
         for (int sp : {2, 4, 8})
           run(name + ", split-K " + std::to_string(sp), "conv3x3_igemm_wgmma (fp32 partials) + splitk_reduce_to_half",
               [&](const half* x) {
@@ -378,7 +382,7 @@ int main(int argc, char** argv) {
                                  {32, 3, 64, 56, 56, "small C: transform-bound"}};
   bool conv = h::want(argc, argv, "conv"), stages = h::want(argc, argv, "stages");
   if (fp16) {  // the tensor-core convolution alone (the conv case's layers)
-    const bool wgmma = h::has_flag(argc, argv, "--wgmma");
+    const int wgmma = h::has_flag(argc, argv, "--wgmma") ? (h::has_flag(argc, argv, "--wg1") ? 2 : 1) : 0;
     if (wgmma && !conv_wgmma_configs) {
       h::note("conv_tc", "wgmma convolution not run: this build did not link conv_implicit_gemm_wgmma.cu (sm_90a)");
       return 0;

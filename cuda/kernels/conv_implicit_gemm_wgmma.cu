@@ -47,11 +47,13 @@ __device__ __forceinline__ void mma_k16(float (&d)[BN / 2], uint64_t da, uint64_
 // OVERLAP: keep one wgmma group in flight (wait_group 1) while the next k-tile's MMAs are issued; the copies then
 // run STAGES - 2 tiles ahead (not STAGES - 1), so the buffer refilled at step kt (tile kt - 2) is one whose MMAs
 // every warpgroup has waited for before the barrier of step kt.
-template <int BN, int STAGES, bool PARTIAL, bool OVERLAP>
-__global__ void __launch_bounds__(256)
+// WG warpgroups, each owning 64 rows of the BM = 64 * WG block tile (WG = 1: more, smaller blocks for layers with
+// few output pixels).
+template <int BN, int STAGES, bool PARTIAL, bool OVERLAP, int WG = 2>
+__global__ void __launch_bounds__(128 * WG)
     conv3x3_igemm_wgmma(const half* __restrict__ x, const half* __restrict__ w, void* __restrict__ out, int N, int H,
                         int W, int C, int K) {
-  constexpr int BM = 128, BK = 64, T = 256, CPR = BK / 8;
+  constexpr int BM = 64 * WG, BK = 64, T = 128 * WG, CPR = BK / 8;
   constexpr int A_CH = BM * CPR / T, B_CH = BN * CPR / T;
   static_assert(BN == 64 || BN == 128, "BN: 64 or 128");
   static_assert(!OVERLAP || STAGES >= 3, "OVERLAP needs 3 stages or more");
@@ -164,10 +166,10 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-template <int BN, int STAGES, bool OVERLAP, bool PARTIAL>
+template <int BN, int STAGES, bool OVERLAP, bool PARTIAL, int WG>
 void launch(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits, cudaStream_t st) {
-  auto kern = conv3x3_igemm_wgmma<BN, STAGES, PARTIAL, OVERLAP>;
-  constexpr size_t smem = (size_t)STAGES * (128 + BN) * 64 * sizeof(half) + 1024;  // + alignment slack
+  auto kern = conv3x3_igemm_wgmma<BN, STAGES, PARTIAL, OVERLAP, WG>;
+  constexpr size_t smem = (size_t)STAGES * (64 * WG + BN) * 64 * sizeof(half) + 1024;  // + alignment slack
   static const cudaError_t attr = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (attr != cudaSuccess) {
     std::fprintf(stderr, "{\"error\":\"%s\",\"call\":\"cudaFuncSetAttribute(smem=%zu)\"}\n", cudaGetErrorString(attr),
@@ -175,17 +177,17 @@ void launch(int N, int H, int W, int C, int K, const half* x, const half* w, voi
     std::exit(1);
   }
   const int M = N * H * W;
-  dim3 grid((M + 127) / 128, (K + BN - 1) / BN, splits);
-  kern<<<grid, 256, smem, st>>>(x, w, out, N, H, W, C, K);
+  dim3 grid((M + 64 * WG - 1) / (64 * WG), (K + BN - 1) / BN, splits);
+  kern<<<grid, 128 * WG, smem, st>>>(x, w, out, N, H, W, C, K);
 }
 
-template <int BN, int STAGES, bool OVERLAP>
+template <int BN, int STAGES, bool OVERLAP, int WG = 2>
 void launch_any(int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                 cudaStream_t st) {
   if (splits > 1)
-    launch<BN, STAGES, OVERLAP, true>(N, H, W, C, K, x, w, out, splits, st);
+    launch<BN, STAGES, OVERLAP, true, WG>(N, H, W, C, K, x, w, out, splits, st);
   else
-    launch<BN, STAGES, OVERLAP, false>(N, H, W, C, K, x, w, out, 1, st);
+    launch<BN, STAGES, OVERLAP, false, WG>(N, H, W, C, K, x, w, out, 1, st);
 }
 
 }  // namespace igemm_wg
@@ -193,16 +195,22 @@ void launch_any(int N, int H, int W, int C, int K, const half* x, const half* w,
 namespace {
 struct WgConfig {
   const char* name;
-  int bn;
+  int bm, bn;
   void (*launch)(int, int, int, int, int, const half*, const half*, void*, int, cudaStream_t);
 };
 const WgConfig CONFIGS[] = {
-    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 3 stages", 128, igemm_wg::launch_any<128, 3, false>},
-    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages", 64, igemm_wg::launch_any<64, 4, false>},
-    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 128,
+    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 3 stages", 128, 128, igemm_wg::launch_any<128, 3, false>},
+    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages", 128, 64, igemm_wg::launch_any<64, 4, false>},
+    {"implicit GEMM wgmma, 128x128x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 128, 128,
      igemm_wg::launch_any<128, 4, true>},
-    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 64,
+    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 4 stages, 1 MMA group in flight", 128, 64,
      igemm_wg::launch_any<64, 4, true>},
+    // one warpgroup per block: twice the blocks for the layers whose 128-row tiles leave SMs idle
+    {"implicit GEMM wgmma, 64x128x64 tile, 1 warpgroup, 4 stages, 1 MMA group in flight", 64, 128,
+     igemm_wg::launch_any<128, 4, true, 1>},
+    {"implicit GEMM wgmma, 64x64x64 tile, 1 warpgroup, 4 stages, 1 MMA group in flight", 64, 64,
+     igemm_wg::launch_any<64, 4, true, 1>},
+    {"implicit GEMM wgmma, 64x128x64 tile, 1 warpgroup, 3 stages", 64, 128, igemm_wg::launch_any<128, 3, false, 1>},
 };
 constexpr int NCONF = sizeof(CONFIGS) / sizeof(CONFIGS[0]);
 }  // namespace
@@ -210,6 +218,7 @@ constexpr int NCONF = sizeof(CONFIGS) / sizeof(CONFIGS[0]);
 int conv_wgmma_configs() { return NCONF; }
 const char* conv_wgmma_name(int i) { return i >= 0 && i < NCONF ? CONFIGS[i].name : "?"; }
 int conv_wgmma_bn(int i) { return i >= 0 && i < NCONF ? CONFIGS[i].bn : 0; }
+int conv_wgmma_bm(int i) { return i >= 0 && i < NCONF ? CONFIGS[i].bm : 0; }
 bool conv_wgmma_launch(int cfg, int N, int H, int W, int C, int K, const half* x, const half* w, void* out, int splits,
                        cudaStream_t st) {
   if (!igemm::supports(N, H, W, C, K, 64) || cfg < 0 || cfg >= NCONF) return false;

@@ -9,6 +9,7 @@
 int conv_wgmma_configs();
 const char* conv_wgmma_name(int i);
 int conv_wgmma_bn(int i);  // its block tile's N (output channels)
+int conv_wgmma_bm(int i);  // its block tile's M (output pixels): 64 per warpgroup
 // x: N x H x W x C, w: K x 3 x 3 x C (fp16). splits == 1: fp16 y (N x H x W x K) into out; splits > 1: fp32 partial
 // sums of `splits` k-ranges into out (splits x M x K floats; igemm::splitk_reduce_to_half finishes them).
 // Returns false (launching nothing) where the configuration cannot take the shape (C % 64, K % 8).

@@ -84,6 +84,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ...]]]:
 
     def run_bench(name: str, args: tuple[str, ...] = ()) -> jsonl.Parsed:
         got.append((name, args))
+        if "--wg1" in args:
+            return jsonl.Parsed()
         return (wg if "--wgmma" in args else tc) if "--fp16" in args else fp32
 
     def measure(shapes: list[cudnn.Shape]) -> list[jsonl.Record]:
@@ -146,10 +148,11 @@ def test_a_failed_fp16_run_keeps_the_fp32_tables_and_says_so(calls, monkeypatch,
     monkeypatch.setattr(tools, "run_bench", failing)
     out = run(tmp_path, baseline="cuDNN", tensor_cores=True)
     assert len(out.tables) == 5
-    assert out.notes[-3] == (
+    assert out.notes[-4] == (
         "Tensor-core convolution (bench_conv --fp16): bench_conv --fp16 exited -6: an illegal memory access"
     )
-    assert out.notes[-2].startswith("Tensor-core convolution (bench_conv --fp16 --wgmma): ")
+    assert out.notes[-3].startswith("Tensor-core convolution (bench_conv --fp16 --wgmma): ")
+    assert out.notes[-2].startswith("Tensor-core convolution (bench_conv --fp16 --wgmma --wg1): ")
     assert out.notes[-1] == "goal conv_tc: no rows"
     assert all(name != "cudnn fp16" for name, _ in calls)
 
@@ -173,6 +176,7 @@ def test_quick_runs_pass_quick_to_the_fp16_run_too(calls, tmp_path: Path) -> Non
     ctx = Context(experiment_id="d65.e4", device="cuda", quick=True, workdir=tmp_path)
     conv_vs_baseline(ctx, validate(ConvParams, {"tensor_cores": True}))
     assert ("bench_conv", ("--fp16", "--quick")) in calls and ("bench_conv", ("--fp16", "--wgmma", "--quick")) in calls
+    assert ("bench_conv", ("--fp16", "--wgmma", "--wg1", "--quick")) in calls
 
 
 def test_without_tensor_cores_nothing_fp16_runs(calls, tmp_path: Path) -> None:

@@ -50,12 +50,12 @@ def conv_vs_baseline(ctx: Context, p: ConvParams) -> Output:
 
 
 def tensor_core_conv(out: Output, quick: bool) -> None:
-    """bench_conv --fp16 (mma.sync) and --fp16 --wgmma, each in its own process (a failure in one keeps the fp32
-    tables and the other's rows), then cuDNN fp16 NHWC on the layers they ran; one table, the goal note. A failed
-    run is stated in the notes; a goal without rows reads 'no rows'."""
+    """bench_conv --fp16 (mma.sync), --fp16 --wgmma and --fp16 --wgmma --wg1 (one-warpgroup tiles), each in its own
+    process (a failure in one keeps the fp32 tables and the others' rows), then cuDNN fp16 NHWC on the layers they
+    ran; one table, the goal note. A failed run is stated in the notes; a goal without rows reads 'no rows'."""
     rows: list[jsonl.Record] = []
     notes: list[str] = []
-    for extra in ((), ("--wgmma",)):
+    for extra in ((), ("--wgmma",), ("--wgmma", "--wg1")):
         args = ("--fp16", *extra, *(("--quick",) if quick else ()))
         try:
             parsed = tools.run_bench("bench_conv", args)
