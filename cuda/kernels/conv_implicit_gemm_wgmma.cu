@@ -211,6 +211,9 @@ const WgConfig CONFIGS[] = {
     {"implicit GEMM wgmma, 64x64x64 tile, 1 warpgroup, 4 stages, 1 MMA group in flight", 64, 64,
      igemm_wg::launch_any<64, 4, true, 1>},
     {"implicit GEMM wgmma, 64x128x64 tile, 1 warpgroup, 3 stages", 64, 128, igemm_wg::launch_any<128, 3, false, 1>},
+    {"implicit GEMM wgmma, 64x64x64 tile, 1 warpgroup, 3 stages", 64, 64, igemm_wg::launch_any<64, 3, false, 1>},
+    // 72 KB of shared memory: three blocks per SM to hide the short (9 k-tile) mainloops of the 56x56 layer
+    {"implicit GEMM wgmma, 128x64x64 tile, 2 warpgroups, 3 stages", 128, 64, igemm_wg::launch_any<64, 3, false>},
 };
 constexpr int NCONF = sizeof(CONFIGS) / sizeof(CONFIGS[0]);
 }  // namespace
