@@ -180,6 +180,8 @@ inline const SgemmWarptileConfig kSgemmCpAsyncConfigs[] = {
     SGEMM_CPAU(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2, 1, " paired lanes"),  // ... lanes paired for A and B loads
     SGEMM_CPA(128, 128, 8, 64, 64, 4, 4, 4, 128, 4, 2),   // ... 4 stages
     SGEMM_CPA(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2),  // ... longer k-tile, half the barriers
+    SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2, 1, " paired lanes"),  // BK16 (call B's best) + pairs
+    SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 4, 2, 1, " paired lanes"),  // ... 4 stages
     SGEMM_CPA(128, 128, 8, 64, 32, 2, 4, 4, 256, 3, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_CPA(128, 256, 8, 64, 64, 4, 4, 4, 256, 3, 1),   // wide tile, 128 accumulators per thread
 };

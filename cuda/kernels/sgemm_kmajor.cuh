@@ -166,6 +166,7 @@ void sgemm_kmajor_launch(int M, int N, int K, const float* A, const float* B, fl
 inline const SgemmWarptileConfig kSgemmKmajorConfigs[] = {
     SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 3, 2),       // 4 warps of 64x64, 8x16 per thread (cuBLAS's tile shape)
     SGEMM_KMP(128, 128, 8, 64, 64, 4, 128, 3, 2),      // the same, lanes paired for both operands' loads
+    SGEMM_KMP(128, 128, 8, 64, 64, 4, 128, 4, 2),      // ... 4 stages
     SGEMM_KM(128, 128, 8, 64, 64, 8, 128, 3, 2),       // the same, 16x8 per thread (fewer B loads, more A loads)
     SGEMM_KM(128, 128, 8, 64, 64, 4, 128, 4, 2),       // 4 stages
     SGEMM_KM(128, 128, 16, 64, 64, 4, 128, 3, 2),      // longer k-tile, half the barriers
