@@ -159,6 +159,8 @@ def test_tolerance_follows_the_measured_rep_to_rep_noise(tmp_path: Path) -> None
     timed = [r for r in c.rows if r.measure == "time [ms]"]
     assert timed and all(math.isclose(r.tolerance, 0.24) for r in timed)
     assert all(r.ok for r in timed)  # 1.2 / 1.04 = 1.154 is inside 1 +- 0.24
+    mem = next(s for s in c.summary() if s["case"] == "vector_add_variants")
+    assert mem["within_tolerance"] == mem["rows"] and mem["within_floor"] == 0
     _write(tmp_path, "image", "bench_memory", 1, _scaled(MEM, 1.35))
     _write(tmp_path, "image", "bench_memory", 2, _scaled(MEM, 1.35))
     assert compare_builds.compare(tmp_path).verdict == "NOT MET"
@@ -198,7 +200,8 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
 def test_render_and_write_docs_replace_only_the_block(tmp_path: Path) -> None:
     _same_twice(tmp_path / "run")
     (tmp_path / "run" / "env.txt").write_text(
-        "date=2026-12-02T06:05:00Z\ngpu=NVIDIA H200\ncommit=abc1234\nsass_bench_memory=identical (host 1f, image 1f)\n"
+        "date=2026-12-02T06:05:00Z\ngpu=NVIDIA H200\nsource_host=abcdef0123456789\nsource_image=abcdef0123456789\n"
+        "sass_bench_memory=identical (host 1f, image 1f)\n"
     )
     c = compare_builds.compare(tmp_path / "run")
     doc = tmp_path / "doc.md"
@@ -207,8 +210,8 @@ def test_render_and_write_docs_replace_only_the_block(tmp_path: Path) -> None:
     text = doc.read_text()
     assert text.startswith("# t\nbefore\n") and text.endswith("\nafter\n")
     assert (
-        "**Image binaries vs host build on the GPU machine: MET** (NVIDIA H200, 2026-12-02T06:05:00Z, commit abc1234;"
-        in text
+        "**Image binaries vs host build on the GPU machine: MET** (NVIDIA H200, 2026-12-02T06:05:00Z, "
+        "cuda/ sources abcdef012345 in both builds;" in text
     )
     assert "| bench_memory | vector_add_variants |" in text
     assert "bench_memory: identical (host 1f, image 1f)." in text

@@ -95,6 +95,7 @@ class Comparison:
                     "checked": len(checked),
                     "checks_passed": sum(not any("check" in p for p in r.problems) for r in checked),
                     "within_tolerance": sum(r.ok for r in rs),
+                    "within_floor": sum(r.ratio is not None and abs(r.ratio - 1) <= FLOOR for r in rs),
                     "ratio_median": statistics.median(ratios) if ratios else None,
                     "ratio_worst": max(ratios, key=lambda x: abs(math.log(x)) if x > 0 else math.inf)
                     if ratios
@@ -183,7 +184,7 @@ def _spread(values: list[float]) -> float | None:
 def compare(directory: Path) -> Comparison:
     runs, errors = load(directory)
     env_file = directory / "env.txt"
-    env = env_file.read_text(errors="replace")[:2000] if env_file.exists() else ""
+    env = env_file.read_text(errors="replace")[:20000] if env_file.exists() else ""
     rows: list[RowResult] = []
     for binary in sorted(set(runs["host"]) | set(runs["image"])):
         host, image = _rows(runs["host"].get(binary, [])), _rows(runs["image"].get(binary, []))
@@ -260,6 +261,14 @@ def _render_builds(builds: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
+def _sources(env: dict[str, str]) -> str:
+    """The cuda/ source digest both builds compiled (the provenance that matters here), or both when they differ."""
+    h, i = env.get("source_host", "").strip(), env.get("source_image", "").strip()
+    if not h:
+        return "not recorded"
+    return f"{h[:12]} in both builds" if h == i else f"host {h[:12]} / image {i[:12] or 'unknown'}"
+
+
 def render(c: Comparison | dict[str, Any] | None, source: str = "", builds: list[dict[str, Any]] | None = None) -> str:
     """The markdown block for docs/kernels.md (between BEGIN and END) from the build records and a comparison (or
     its JSON); None: says what to run."""
@@ -277,7 +286,7 @@ def render(c: Comparison | dict[str, Any] | None, source: str = "", builds: list
     t = d["tolerance"]
     lines.append(
         f"**Image binaries vs host build on the GPU machine: {d['verdict']}** ({env.get('gpu', 'GPU unknown')}, "
-        f"{env.get('date', 'date unknown')}, commit {env.get('commit', 'unknown')}; "
+        f"{env.get('date', 'date unknown')}, cuda/ sources {_sources(env)}; "
         f"source `{source or 'compare.json'}`). "
         f"A row passes when both builds have it, its rel. error is finite and <= {t['check_rel_error']:g} in both, "
         f"and image/host of its median time is within max({t['floor']:.0%}, {t['noise_k']:g} x the row's "
@@ -292,14 +301,17 @@ def render(c: Comparison | dict[str, Any] | None, source: str = "", builds: list
             + "."
         )
     lines.append("")
-    lines.append("| binary | case | rows | in both | checks passed | within tolerance | image/host median | worst |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append(
+        f"| binary | case | rows | in both | checks passed | within tolerance | within {FLOOR:.0%} | image/host median "
+        "| worst |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for s in d["summary"]:
         med = f"{s['ratio_median']:.3f}" if s["ratio_median"] is not None else "-"
         worst = f"{s['ratio_worst']:.3f}" if s["ratio_worst"] is not None else "-"
         lines.append(
             f"| {s['binary']} | {s['case']} | {s['rows']} | {s['matched']} | {s['checks_passed']}/{s['checked']} "
-            f"| {s['within_tolerance']}/{s['rows']} | {med} | {worst} |"
+            f"| {s['within_tolerance']}/{s['rows']} | {s.get('within_floor', '-')}/{s['rows']} | {med} | {worst} |"
         )
     bad = [r for r in d["rows"] if not r["ok"]]
     if bad or d["errors"]:
