@@ -4,7 +4,8 @@
 // rows of Bt) and multicasts that half into both blocks' shared memory, completing bytes on the "full" mbarrier at
 // the same offset in each. Each block's L2 -> SM traffic per stage drops from 16 KB (A) + 32 KB (B) to 16 + 16 KB.
 // A stage may be refilled only when the consumers of BOTH blocks are done with it (the peer's producer writes into
-// it too), so every consumer warp arrives on the "empty" mbarrier of both blocks (mapa + remote arrive; count 16).
+// it too), so every consumer warp arrives on the "empty" mbarrier of both blocks (lane c -> block c, mapa + remote
+// arrive; count 16).
 // Cluster barriers after the mbarrier initialisation (the peer's barriers exist before anything lands on them) and
 // before exit (no block leaves while its peer may still arrive on its barriers). Otherwise as
 // hgemm_wgmma_persistent.cu: grouped tile order over pairs of row-blocks, setmaxnreg 40 / 232.
@@ -106,15 +107,12 @@ __global__ void __cluster_dims__(CLUSTER, 1, 1) __launch_bounds__(384, 1)
         wgmma_commit();
         fence_regs(d);
         wgmma_wait<1>();
-        if (kt > 0 && lane == 0) {
-          const int sp = (it - 1) % STAGES;
-          for (int c = 0; c < CLUSTER; ++c) mbar_arrive_cluster(&empty[sp], (uint32_t)c);
-        }
+        // lane c of every consumer warp releases the previous buffer in CTA c: the arrivals go out in parallel
+        if (kt > 0 && lane < CLUSTER) mbar_arrive_cluster(&empty[(it - 1) % STAGES], (uint32_t)lane);
       }
       wgmma_wait<0>();
       fence_regs(d);
-      if (lane == 0)
-        for (int c = 0; c < CLUSTER; ++c) mbar_arrive_cluster(&empty[(it - 1) % STAGES], (uint32_t)c);
+      if (lane < CLUSTER) mbar_arrive_cluster(&empty[(it - 1) % STAGES], (uint32_t)lane);
       if constexpr (TMA_STORE) {
         unsigned char* bufs = sEpi + (wg - 1) * 2 * EPI_BYTES;
         const int rl = 16 * warp + lane / 4;  // local rows rl and rl + 8 of the warpgroup's 64

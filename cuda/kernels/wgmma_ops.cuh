@@ -46,12 +46,15 @@ __device__ __forceinline__ uint32_t cluster_ctarank() {
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
-// arrive on the mbarrier at the same shared-memory offset as `b` in CTA `cta` of the cluster (may be this one)
+// arrive on the mbarrier at the same shared-memory offset as `b` in CTA `cta` of the cluster (may be this one).
+// Default semantics (release at CTA scope), as CUTLASS's ClusterBarrier::arrive(cta_id): the arrival only says
+// that this warp's wgmma reads of the buffer are complete, before the peer's copy engine overwrites it. (A
+// release at cluster scope, the first version, left the cluster kernel well below the plain persistent one.)
 __device__ __forceinline__ void mbar_arrive_cluster(uint64_t* b, uint32_t cta) {
   asm volatile(
       "{\n.reg .b32 ra;\n"
       "mapa.shared::cluster.u32 ra, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(smem_u32(b)),
+      "mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(smem_u32(b)),
       "r"(cta)
       : "memory");
 }
