@@ -20,6 +20,9 @@ __device__ __forceinline__ void sgemm_cp_async16(float* smem, const float* gmem)
   const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
 }
+__device__ __forceinline__ void sgemm_cp_async4_u32(unsigned smem, const float* gmem) {  // shared-window address
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem), "l"(gmem) : "memory");
+}
 __device__ __forceinline__ void sgemm_cp_async16_u32(unsigned smem, const float* gmem) {  // shared-window address
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem), "l"(gmem) : "memory");
 }
@@ -66,13 +69,39 @@ __global__ void __launch_bounds__(NT, MINB) sgemm_cp_async(int M, int N, int K, 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wrow = warp / G::WARPS_N, wcol = warp % G::WARPS_N;
   int trow, tcol;
-  sgemm_lane_place(lane, G::WSUBN / TN, SWZ, trow, tcol);
+  sgemm_lane_place(lane, G::WSUBN / TN, SWZ & 1, trow, tcol);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   A += (size_t)m0 * K;
   B += n0;
 
+  // SWZ bit 1 ("lean copies"): the same copies, addressed from per-thread pointers that advance one k-tile per load
+  // (copy i = column group h, row group l: row tid/8 + l*NT/8, column tid%8 + 8h) instead of recomputed indices
+  constexpr int RB = 8 * BM / NT, B_ROWS = NT / (BN / 4);
+  static_assert(NT % 8 == 0 && BM % (NT / 8) == 0 && P::A_N % RB == 0 && NT % (BN / 4) == 0, "lean copy layout");
+  const float* a_src = A + (size_t)(tid / 8) * K + tid % 8;
+  const float* b_src = B + (size_t)(tid / (BN / 4)) * N + (tid % (BN / 4)) * 4;
+  const size_t a_step = (size_t)(NT / 8) * K, b_step = (size_t)B_ROWS * N, b_tile = (size_t)BK * N;
+  const unsigned a_dst = (unsigned)__cvta_generic_to_shared(As) + ((tid % 8) * P::LDA + tid / 8) * 4;
+  const unsigned b_dst = (unsigned)__cvta_generic_to_shared(Bs) + ((tid / (BN / 4)) * BN + (tid % (BN / 4)) * 4) * 4;
+  auto load_lean = [&](int s) {  // the next k-tile (loads come in tile order) into stage s
+    const unsigned ad = a_dst + s * P::A_STAGE * 4, bd = b_dst + s * P::B_STAGE * 4;
+    const float* p = a_src;
+#pragma unroll
+    for (int l = 0; l < RB; ++l, p += a_step)
+#pragma unroll
+      for (int h = 0; h < P::A_N / RB; ++h) sgemm_cp_async4_u32(ad + (8 * h * P::LDA + l * (NT / 8)) * 4, p + 8 * h);
+#pragma unroll
+    for (int i = 0; i < P::B_N; ++i) sgemm_cp_async16_u32(bd + i * B_ROWS * BN * 4, b_src + i * b_step);
+    a_src += BK;
+    b_src += b_tile;
+  };
+
   // issue the copies of k-tile `kt` into stage `s` (no commit)
   auto load = [&](int kt, int s) {
+    if (SWZ & 2) {
+      load_lean(s);
+      return;
+    }
     const int k0 = kt * BK;
     float* as = As + s * P::A_STAGE;
     float* bs = Bs + s * P::B_STAGE;
@@ -182,6 +211,9 @@ inline const SgemmWarptileConfig kSgemmCpAsyncConfigs[] = {
     SGEMM_CPA(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2),  // ... longer k-tile, half the barriers
     SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2, 1, " paired lanes"),  // BK16 (call B's best) + pairs
     SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 4, 2, 1, " paired lanes"),  // ... 4 stages
+    SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2, 3, " paired lanes, lean copies"),  // fewer address ops
+    SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 4, 2, 3, " paired lanes, lean copies"),
+    SGEMM_CPAU(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2, 3, " paired lanes, lean copies"),
     SGEMM_CPA(128, 128, 8, 64, 32, 2, 4, 4, 256, 3, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_CPA(128, 256, 8, 64, 64, 4, 4, 4, 256, 3, 1),   // wide tile, 128 accumulators per thread
 };
