@@ -140,3 +140,16 @@ def test_fp8_case_is_a_bench_gemm_case_and_fp8_gemm_a_target() -> None:
     assert "fp8_gemm" in targets.TARGETS
     with pytest.raises(ValueError, match=r"case 'fp8' is not a case of bench_gemm"):
         cases.check_cases("bench_gemm", ["fp8"])
+
+
+def test_recorded_fp8_rows_without_cublaslt_give_no_verdict_but_not_met() -> None:
+    """Recorded on an H200 (call B, commit d79f2ad): cuBLASLt refused every FP8 call (notes), the kernels' rows
+    passed their checks: the goal is NOT MET for want of a baseline, never MET without one."""
+    p = jsonl.parse((FIX / "fp8_gemm_h200_callB.jsonl").read_text())
+    rows = p.rows(case="fp8_gemm")
+    assert [c for c, _ in rows[0].columns] == [c for c, _ in FP8_COLS]  # the driver's columns, as the tests build
+    assert all(r.get("kernel").startswith("wgmma") and r.get("rel. error") < targets.FP8_CHECK for r in rows)
+    assert len(p.notes["fp8_gemm"]) == 4
+    verdict = targets.check("fp8_gemm", p)
+    assert verdict.count("NOT MET (no cuBLASLt FP8 row with it in this run)") == 4
+    assert verdict.count(" MET (") == verdict.count("NOT MET (")  # every verdict is NOT MET
