@@ -12,7 +12,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 from ailab.observability.panels import DASHBOARDS, Panel
 
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
-SCOPE_TAG = {"local": "", "gpu": "[gpu-only] ", "cluster": "[cluster-only] "}
+SCOPE_TAG = {"local": "", "gpu": "[gpu-only] ", "cluster": "[cluster-only] ", "gateway": "[gateway-only] "}
 WIDTH, HEIGHT = 12, 8  # two panels per row
 
 

@@ -1,9 +1,9 @@
 """The dashboards' panels as plain data: title, PromQL queries, unit and where they can return data.
 
 `scope` says where a panel has data: "local" (the embedded default: Triton, the lab exporter, the load generator,
-Prometheus itself), "gpu" (needs a GPU: DCGM exporter or the lab exporter reading NVML) or "cluster" (needs a
-cluster-only exporter). The integration test runs every query against a live Prometheus and expects data from
-every "local" panel.
+Prometheus itself), "gpu" (needs a GPU: DCGM exporter or the lab exporter reading NVML), "cluster" (needs a
+cluster-only exporter) or "gateway" (needs HAProxy's own exporter: the platform of the gateway weeks). The
+integration test runs every query against a live Prometheus and expects data from every "local" panel.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Panel:
     queries: tuple[Query, ...]
     unit: str  # a Grafana unit id: reqps, s, µs, percent, percentunit, bytes, watt, celsius, hertz, short, ...
     description: str
-    scope: str = "local"  # local | gpu | cluster
+    scope: str = "local"  # local | gpu | cluster | gateway
     kind: str = "timeseries"  # timeseries | stat
 
 
@@ -170,9 +170,27 @@ LOADTEST = (
           "short", "Requests sent and not yet answered (concurrency actually reached)."),
 )  # fmt: skip
 
+HF = 'instance=~"$instance"'  # HAProxy filter
+CANARY_2XX = f'haproxy_server_http_responses_total{{proxy="canary", code="2xx", {HF}}}'
+GATEWAY = (
+    Panel("Canary split: share of 2xx responses by server",
+          (q(f"100 * sum by (server) (rate({CANARY_2XX}[{RATE}]))"
+             f" / ignoring(server) group_left sum(rate({CANARY_2XX}[{RATE}]))", "{{server}}"),),
+          "percent", "Each server's (model version's) share of the successful responses of the weighted backend "
+          "`canary`, from HAProxy's own Prometheus exporter: the traffic split between versions.", "gateway"),
+    Panel("Requests by server",
+          (q(f"sum by (proxy, server) (rate(haproxy_server_http_responses_total{{{HF}}}[{RATE}]))",
+             "{{proxy}}/{{server}}"),),
+          "reqps", "HTTP responses per second of every backend server, all status codes.", "gateway"),
+    Panel("Server weight", (q(f"haproxy_server_weight{{{HF}}}", "{{proxy}}/{{server}}"),), "short",
+          "The weight HAProxy routes with (changed live through the runtime API: `set weight canary/v2 50`).",
+          "gateway"),
+)  # fmt: skip
+
 DASHBOARDS = {
     "triton": ("Triton serving", TRITON, "nv_inference_request_success", True),
     "gpu": ("GPU", GPU, "up", False),
     "host": ("Host", HOST, "up", False),
     "loadtest": ("Load test", LOADTEST, "lab_loadgen_requests_total", True),
+    "gateway": ("Gateway (HAProxy)", GATEWAY, "haproxy_server_weight", False),
 }

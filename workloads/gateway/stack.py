@@ -14,12 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ailab.contract import Context, Skip
+from ailab.contract import Context, Skip, paths
 from workloads.gateway.load import SERVER_HEADER
 
 MODEL = "mlp"
 CANARY = "canary"  # the weighted backend's name
 VERSIONS = (1, 2)
+# the generated gateway dashboard (ailab/observability, `lab dashboards`): its panels' queries are the runners' PromQL
+DASHBOARD = paths.REPO_ROOT / "dashboards" / "grafana" / "gateway.json"
+SPLIT_PANEL = "Canary split: share of 2xx responses by server"
 
 
 def version_server(v: int) -> str:
@@ -105,6 +108,11 @@ class Gateway:
     def triton_url(self) -> str:
         return self.plat.url("triton", "http")
 
+    @property
+    def prometheus_url(self) -> str:
+        """The platform's Prometheus (started with `gateway(..., prometheus=...)`), scraping HAProxy's exporter."""
+        return self.plat.url("prometheus", "http")
+
 
 HAPROXY_PATHS = ("/usr/sbin/haproxy",)  # Debian's, when /usr/sbin is not on PATH
 
@@ -119,8 +127,13 @@ def require_haproxy() -> None:
 
 
 @contextmanager
-def gateway(ctx: Context, spec: dict[str, Any], explicit: bool = False) -> Iterator[Gateway]:
-    """Build the two-version repository, start tritonserver + HAProxy with `spec`, stop both on exit."""
+def gateway(
+    ctx: Context, spec: dict[str, Any], explicit: bool = False, prometheus: str | None = None
+) -> Iterator[Gateway]:
+    """Build the two-version repository, start tritonserver + HAProxy with `spec`, stop both on exit.
+
+    prometheus: a scrape interval ("1s"): also start the platform's Prometheus scraping HAProxy's exporter (job
+    `haproxy`) at that interval, with a fresh TSDB."""
     require_haproxy()
     from workloads.serving.repository import DynamicBatching, VersionPolicy, build_repository, mlp_spec
 
@@ -139,7 +152,15 @@ def gateway(ctx: Context, spec: dict[str, Any], explicit: bool = False) -> Itera
     options: dict[str, Any] = {"triton.model_repository": repo, "haproxy.spec": spec}
     if explicit:
         options |= {"triton.model_control_mode": "explicit", "triton.load_models": [MODEL]}
-    # a short state dir: HAProxy's runtime socket path must fit in 107 characters
-    with ctx.platform(services=["triton", "haproxy"], state_dir=ctx.workdir / "st", options=options) as plat:
+    services = ["triton", "haproxy"]
+    state = ctx.workdir / "st"  # short: HAProxy's runtime socket path must fit in 107 characters
+    if prometheus is not None:
+        import shutil
+
+        services.append("prometheus")
+        options |= {"prometheus.scrape": ["haproxy"], "prometheus.scrape_interval": prometheus}
+        # an earlier run's TSDB would replay its series into this run's window
+        shutil.rmtree(state / "data" / "prometheus", ignore_errors=True)
+    with ctx.platform(services=services, state_dir=state, options=options) as plat:
         info = plat.record("haproxy").info or {}
         yield Gateway(plat, info["runtime_socket"], info["config"])

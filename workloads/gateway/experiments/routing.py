@@ -12,14 +12,23 @@ import asyncio
 import contextlib
 import itertools
 import time
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
 from workloads.gateway import drill, load, runtime
 from workloads.gateway.experiments import Int, Num, Weight
-from workloads.gateway.stack import CANARY, MODEL, Gateway, canary_spec, gateway, version_server
+from workloads.gateway.stack import (
+    CANARY,
+    DASHBOARD,
+    MODEL,
+    SPLIT_PANEL,
+    Gateway,
+    canary_spec,
+    gateway,
+    version_server,
+)
 
 Pair = Annotated[list[Weight], Field(min_length=2, max_length=2)]  # [v1 weight, v2 weight]
 
@@ -479,11 +488,14 @@ def _rollback_output(drills: list[Drill], p: RollbackParams) -> Output:
     return Output(tables=[rb, phases], notes=notes)
 
 
-# --- d40.e5: the split as HAProxy's Prometheus series --------------------------------------------------------
+# --- d40.e5: the split as HAProxy's Prometheus series and its Grafana panel --------------------------------------
 class MetricsParams(Params):
     weights: list[Pair] = Field(default=[[70, 30], [50, 50]], min_length=1, description="[v1, v2] per phase")
     phase_s: Annotated[Num, Field(ge=2, le=120)] = 6.0
     scrape_s: Annotated[Num, Field(ge=0.2, le=10)] = Field(default=1.0, description="exporter read interval, s")
+    prometheus_scrape: Literal["1s", "5s"] = Field(
+        default="1s", description="scrape interval of the Prometheus that scrapes HAProxy's exporter (the panel's data)"
+    )
     concurrency: Annotated[Int, Field(ge=1, le=256)] = 8
     max_requests: Annotated[Int, Field(ge=100, le=500_000)] = 100_000
 
@@ -493,17 +505,51 @@ class MetricsParams(Params):
         return self
 
 
-PANEL_QUERY = (
-    'sum by (server) (rate(haproxy_server_http_responses_total{proxy="canary",code="2xx"}[1m]))'
-    ' / ignoring(server) group_left sum(rate(haproxy_server_http_responses_total{proxy="canary",code="2xx"}[1m]))'
-)
+def _panel_query() -> str:
+    """The split panel's PromQL, read from the committed generated dashboard (one source of truth)."""
+    from workloads.multimodel.observe import panel_queries
+
+    ((expr, _legend),) = panel_queries(SPLIT_PANEL, DASHBOARD)
+    return expr
+
+
+PANEL_QUERY = _panel_query()
+
+
+def _panel_pictures(ctx: Context, prom_url: str, start: float, end: float) -> list:
+    """Every panel of dashboards/grafana/gateway.json rendered to PNG from the live Prometheus over [start, end],
+    [(shot, path)]. A quick run draws into its own folder, so it never replaces the full run's pictures."""
+    import json
+
+    from workloads.telemetry import snapshot
+
+    out = ctx.workdir / ("panels-quick" if ctx.quick else "panels")
+    shots = snapshot.snapshot(json.loads(DASHBOARD.read_text()), prom_url, out, start, end)
+    return [(sh, out / sh.png) for sh in shots]
+
+
+def _panel_mean(shot: Any, server: str, start: float, end: float) -> float:
+    """Mean of the split panel's `server` line over points whose rate window lies inside [start, end] (wall s)."""
+    import re
+
+    m = re.search(r"\[(\d+)s\]", shot.queries[0]) if shot.queries else None
+    window = float(m.group(1)) if m else 0.0
+    pts = [v for t, v in shot.lines.get(server, []) if start + window <= t <= end]
+    return sum(pts) / len(pts) if pts else float("nan")
 
 
 def split_metrics(ctx: Context, p: MetricsParams) -> Output:
-    """HAProxy's exporter read every scrape_s under load: per-server response rates -> split ratio and weights."""
+    """HAProxy's exporter read every scrape_s under load (per-server response rates -> split ratio and weights),
+    while the platform's Prometheus scrapes the same exporter; the gateway dashboard's panels are rendered from it."""
+    from workloads.multimodel.observe import settle
+    from workloads.observability.prom import Prom
+
     phases = [drill.Phase(f"{w[0]}:{w[1]}", _weights(w), p.phase_s) for w in p.weights]
     scrapes: list[tuple[float, dict]] = []
-    with gateway(ctx, canary_spec(phases[0].weights)) as gw:
+    wall: dict[str, float] = {}
+    with gateway(ctx, canary_spec(phases[0].weights), prometheus=p.prometheus_scrape) as gw:
+        prom = Prom(gw.prometheus_url)
+        prom.wait_for('up{job="haproxy"}', 60, lambda v: v == 1)
 
         async def go() -> tuple[load.Run, list[drill.Boundary]]:
             t0 = time.perf_counter()
@@ -519,6 +565,7 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
             async with load.Client(gw.url("api")) as c:
                 await load.closed_loop(c, p.concurrency, p.concurrency * 4, 10)
                 t0 = time.perf_counter()
+                wall["start"] = time.time()
                 sc = asyncio.create_task(scraper())
                 res = await drill.run_phases(c, gw.socket, phases, p.concurrency, p.max_requests)
                 done.set()
@@ -526,6 +573,10 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
                 return res
 
         run, bounds = asyncio.run(go())
+        scrape_s = float(p.prometheus_scrape.rstrip("s"))
+        end = settle(prom, scrape_s)  # the last requests' counters are in Prometheus
+        shots = _panel_pictures(ctx, prom.url, wall["start"] - 2 * scrape_s, end)
+    split_shot = next((sh for sh, _ in shots if sh.title == SPLIT_PANEL), None)
     # phase boundaries are relative to run_phases' start, which follows t0 by well under a millisecond
     t = Table.of(
         "exporter_split",
@@ -536,17 +587,20 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
             ("v1_from_exporter", "%"),
             ("v1_from_clients", "%"),
             ("difference", "pp"),
+            ("v1_from_panel", "%"),
             ("weight_v1_exported", ""),
             ("weight_v2_exported", ""),
         ],
         caption="exporter: deltas of haproxy_server_http_responses_total{proxy=canary,code=2xx} between the first and "
-        "last scrape inside the phase (what rate() over the phase gives); weights: haproxy_server_weight at its end",
+        "last scrape inside the phase (what rate() over the phase gives); panel: mean of the split panel's v1 line "
+        "(dashboards/grafana/gateway.json on the platform's Prometheus) over the points whose rate window lies inside "
+        "the phase; weights: haproxy_server_weight at the phase's end",
     )
     series = Series("v1_share", x=_col("time", "s"), y=_col("v1 share of 2xx responses", "%"))
     by_phase = drill.split_by_phase(run.samples, bounds)
     ends = [b.t_s for b in bounds[1:]] + [float("inf")]
-    for b, ph, end, ss in zip(bounds, phases, ends, by_phase, strict=True):
-        inside = [(ts, s) for ts, s in scrapes if b.t_s + 0.2 <= ts < end]
+    for b, ph, end_s, ss in zip(bounds, phases, ends, by_phase, strict=True):
+        inside = [(ts, s) for ts, s in scrapes if b.t_s + 0.2 <= ts < end_s]
         st = drill.stats(ss)
         w = [ph.weights[1], ph.weights[2]]
         if len(inside) >= 2:
@@ -556,6 +610,12 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
             wts = runtime.server_values(inside[-1][1], "haproxy_server_weight", CANARY)
         else:
             hx, wts = float("nan"), {}
+        last_t = inside[-1][0] if inside else b.t_s + p.phase_s
+        panel = (
+            _panel_mean(split_shot, "v1", wall["start"] + b.t_s, wall["start"] + min(end_s, last_t + p.scrape_s))
+            if split_shot
+            else float("nan")
+        )
         t.add(
             b.phase,
             f"{w[0]}:{w[1]}",
@@ -563,6 +623,7 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
             round(hx, 2),
             round(st.share("v1"), 2),
             round(hx - st.share("v1"), 2),
+            round(panel, 2),
             wts.get("v1"),
             wts.get("v2"),
         )
@@ -571,16 +632,38 @@ def split_metrics(ctx: Context, p: MetricsParams) -> Output:
         d1, d2 = rb.get("v1", 0) - ra.get("v1", 0), rb.get("v2", 0) - ra.get("v2", 0)
         if d1 + d2 > 0:
             series.point("exporter", round(tb, 2), round(100.0 * d1 / (d1 + d2), 2))
+    pics = Table.of(
+        "panel_pictures",
+        [("panel", ""), ("series", ""), ("points", ""), ("unit", ""), ("query error", "")],
+        caption="the gateway dashboard's panels drawn as Grafana would show them: each panel's own queries run with "
+        "query_range on the platform's Prometheus (scraping HAProxy's exporter every "
+        f"{p.prometheus_scrape}) over the load window by workloads/telemetry/snapshot.py; the pictures are this "
+        "result's artifacts",
+    )
+    for sh, _ in shots:
+        pics.add(sh.title, len(sh.lines), sh.points, sh.unit, sh.error or "none")
+    empty = [sh.title for sh, _ in shots if not sh.lines or sh.error]
+    short = [r[0] for r in t.rows if r[6] != r[6]]  # NaN: no panel point with its whole rate window in the phase
     return Output(
-        tables=[t],
+        tables=[t, pics],
         series=[series],
         notes=[
             _host_note(run),
-            "dashboard panel query (PromQL, per-version share of successful responses): " + PANEL_QUERY,
+            f"Panel pictures without data: {empty}." if empty else "Every panel of the gateway dashboard got data.",
+            *(
+                [f"v1_from_panel is empty for {short}: the phase is shorter than the panel's rate window"]
+                if short
+                else []
+            ),
+            f"split panel query (PromQL, from {DASHBOARD.relative_to(DASHBOARD.parents[2])}, panel "
+            f"'{SPLIT_PANEL}'): {PANEL_QUERY}",
         ],
+        artifacts={f"Grafana panel: {sh.title}": str(path) for sh, path in shots},
         substitute=Substitute(
             instead_of="a Grafana panel",
-            used="HAProxy's Prometheus exporter read directly (the panel's counters) and the lab's plot of the ratio",
-            why="no Grafana server is installable on this host; the panel's PromQL is given in the notes",
+            used="the generated Grafana dashboard's panel queries (dashboards/grafana/gateway.json) run on a live "
+            "Prometheus scraping HAProxy's exporter and drawn to PNG (workloads/telemetry/snapshot.py)",
+            why="no Grafana server can be installed here (no apt, PyPI or npm package); the panel JSON is what "
+            "Grafana would load",
         ),
     )
