@@ -214,6 +214,8 @@ inline const SgemmWarptileConfig kSgemmCpAsyncConfigs[] = {
     SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2, 3, " paired lanes, lean copies"),  // fewer address ops
     SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 4, 2, 3, " paired lanes, lean copies"),
     SGEMM_CPAU(128, 128, 8, 64, 64, 4, 4, 4, 128, 3, 2, 3, " paired lanes, lean copies"),
+    SGEMM_CPAU(128, 128, 16, 64, 64, 4, 4, 4, 128, 3, 2, 2, " lean copies"),  // lean without pairs (each alone)
+    SGEMM_CPAU(128, 256, 16, 64, 64, 4, 4, 4, 256, 3, 1, 3, " paired lanes, lean copies"),  // wide tile, 8 warps
     SGEMM_CPA(128, 128, 8, 64, 32, 2, 4, 4, 256, 3, 2),   // 8 warps, 8x8 per thread: 16 warps per SM
     SGEMM_CPA(128, 256, 8, 64, 64, 4, 4, 4, 256, 3, 1),   // wide tile, 128 accumulators per thread
 };
