@@ -25,6 +25,17 @@ DASHBOARD = paths.REPO_ROOT / "dashboards" / "grafana" / "gateway.json"
 SPLIT_PANEL = "Canary split: share of 2xx responses by server"
 
 
+def panel_query(title: str) -> str:
+    """The PromQL of the one-query panel `title` of the gateway dashboard; KeyError naming what is there if absent."""
+    import json
+
+    panels = {p.get("title"): p for p in json.loads(DASHBOARD.read_text()).get("panels", [])}
+    if title not in panels:
+        raise KeyError(f"{DASHBOARD}: no panel titled {title!r} (panels: {sorted(panels)})")
+    ((target,),) = [panels[title]["targets"]]
+    return str(target["expr"])
+
+
 def version_server(v: int) -> str:
     return f"v{v}"
 

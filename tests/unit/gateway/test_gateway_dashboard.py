@@ -69,3 +69,10 @@ def test_bad_prometheus_scrape_interval_is_refused_naming_the_field() -> None:
     with pytest.raises(ValidationError) as e:
         MetricsParams(prometheus_scrape="2s")
     assert "prometheus_scrape" in str(e.value) and "'1s' or '5s'" in str(e.value)
+
+
+def test_unknown_panel_title_names_the_dashboard_and_its_panels() -> None:
+    from workloads.gateway.stack import panel_query
+
+    with pytest.raises(KeyError, match=r"gateway\.json: no panel titled 'Split' \(panels: .*Server weight"):
+        panel_query("Split")

@@ -27,6 +27,7 @@ from workloads.gateway.stack import (
     Gateway,
     canary_spec,
     gateway,
+    panel_query,
     version_server,
 )
 
@@ -505,15 +506,7 @@ class MetricsParams(Params):
         return self
 
 
-def _panel_query() -> str:
-    """The split panel's PromQL, read from the committed generated dashboard (one source of truth)."""
-    from workloads.multimodel.observe import panel_queries
-
-    ((expr, _legend),) = panel_queries(SPLIT_PANEL, DASHBOARD)
-    return expr
-
-
-PANEL_QUERY = _panel_query()
+PANEL_QUERY = panel_query(SPLIT_PANEL)  # read from the committed generated dashboard: one source of truth
 
 
 def _panel_pictures(ctx: Context, prom_url: str, start: float, end: float) -> list:
