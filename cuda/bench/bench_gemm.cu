@@ -532,6 +532,11 @@ static void gemm_shapes() {
     });
     if (!skip("NN") && hgemm_wgmma_nn_shape_ok(M, N, K))
       run("wgmma persistent NN (B row-major), 128x256 tile", NN, [&]() { launch_hgemm_wgmma_nn(M, N, K, Ah, Bn, C); });
+    if (!skip("M64") && M <= 256)  // the 64-row decode tile with B row-major
+      for (int bn : {64, 128})
+        if (hgemm_wgmma_m64_shape_ok(bn, M, N, K))
+          run("wgmma 64-row tile (decode) NN, 64x" + std::to_string(bn), NN,
+              [&]() { launch_hgemm_wgmma_m64(bn, M, N, K, Ah, Bn, C, 0, true); });
     for (void* p : {(void*)Af, (void*)Bf, (void*)Ar, (void*)Br, (void*)C, (void*)ref, (void*)Ah, (void*)Bh, (void*)Bn})
       CK(cudaFree(p));
   }

@@ -3,7 +3,9 @@
 // small BN gives N / BN blocks, at least as many as the GPU has SMs: at M = 64 the product streams B (N x K)
 // once from DRAM, and every SM must take part to reach the memory bandwidth. With BN = 64 a block needs 96 KB of
 // shared memory, so two fit per SM. One producer warp issues the TMA copies (warp 4; the consumer warpgroup is
-// warps 0-3), STAGES buffers deep on mbarriers; "TN" layout as hgemm_wgmma_tma.cu.
+// warps 0-3), STAGES buffers deep on mbarriers; "TN" layout as hgemm_wgmma_tma.cu, or (NN = 1) B row-major
+// K x N read through wgmma's transpose bit, loaded and described as in hgemm_wgmma_nn.cu (64 x 64 boxes, MN-major
+// descriptor: 64-wide N blocks 8 KB apart, 8 K rows 1024 bytes apart).
 #include <map>
 #include <tuple>
 
@@ -21,7 +23,7 @@ struct Cfg {
   static constexpr size_t SMEM = (size_t)STAGES * STAGE_BYTES + 2 * STAGES * sizeof(uint64_t) + 1024;
 };
 
-template <int BN, int STAGES>
+template <int BN, int STAGES, int NN>
 __global__ void __launch_bounds__(THREADS)
     hgemm_wgmma_m64(int M, int N, int K, const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
                     float* __restrict__ C) {
@@ -49,7 +51,13 @@ __global__ void __launch_bounds__(THREADS)
         if (kt >= STAGES) mbar_wait_bounded(&empty[s], ((kt / STAGES) - 1) & 1);
         mbar_expect_tx(&full[s], G::STAGE_BYTES);
         tma_load_2d(sA + s * BM * BK, &tmA, &full[s], kt * BK, m0);
-        tma_load_2d(sB + s * BN * BK, &tmB, &full[s], kt * BK, n0);
+        if constexpr (NN) {
+#pragma unroll
+          for (int j = 0; j < BN / 64; ++j)  // box j: N columns [64j, 64j + 64), the stage's 64 K rows
+            tma_load_2d(sB + s * BN * BK + j * 64 * BK, &tmB, &full[s], n0 + 64 * j, kt * BK);
+        } else {
+          tma_load_2d(sB + s * BN * BK, &tmB, &full[s], kt * BK, n0);
+        }
       }
     }
     return;
@@ -65,7 +73,12 @@ __global__ void __launch_bounds__(THREADS)
     fence_regs(d);
     wgmma_fence();
 #pragma unroll
-    for (int k = 0; k < BK / 16; ++k) wgmma_f16<BN, 0>(d, desc_sw128(a + k * 16), desc_sw128(b + k * 16), 1);
+    for (int k = 0; k < BK / 16; ++k) {
+      if constexpr (NN)
+        wgmma_f16<BN, 1>(d, desc_sw128(a + k * 16), desc_sw128_mn(b + k * 16 * 64, 64 * BK * 2, 1024), 1);
+      else
+        wgmma_f16<BN, 0>(d, desc_sw128(a + k * 16), desc_sw128(b + k * 16), 1);
+    }
     wgmma_commit();
     fence_regs(d);
     wgmma_wait<1>();
@@ -88,28 +101,33 @@ namespace {
 
 constexpr int ST64 = 6, ST128 = 8;  // BN = 64: 6 x 16 KB (two blocks per SM); BN = 128: 8 x 24 KB (one)
 
-template <int BN, int STAGES>
+template <int BN, int STAGES, int NN = 0>
 const void* kernel_ptr() {
-  static cudaError_t once = cudaFuncSetAttribute(wgm::hgemm_wgmma_m64<BN, STAGES>,
+  static cudaError_t once = cudaFuncSetAttribute(wgm::hgemm_wgmma_m64<BN, STAGES, NN>,
                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  (int)wgm::Cfg<BN, STAGES>::SMEM);
   (void)once;
-  return (const void*)wgm::hgemm_wgmma_m64<BN, STAGES>;
+  return (const void*)wgm::hgemm_wgmma_m64<BN, STAGES, NN>;
 }
 
-template <int BN, int STAGES>
-void launch(int M, int N, int K, const half* A, const half* Bt, float* C, cudaStream_t st) {
-  static std::map<std::tuple<const void*, int, int, int>, CUtensorMap> maps;
-  auto get = [&](const half* p, int rows, int cols, int box) -> const CUtensorMap& {
-    auto key = std::make_tuple((const void*)p, rows, cols, box);
+template <int BN, int STAGES, int NN>
+void launch(int M, int N, int K, const half* A, const half* B, float* C, cudaStream_t st) {
+  static std::map<std::tuple<const void*, int, int, int, int>, CUtensorMap> maps;
+  auto get = [&](const half* p, int rows, int cols, int box_rows, int box_cols) -> const CUtensorMap& {
+    auto key = std::make_tuple((const void*)p, rows, cols, box_rows, box_cols);
     auto it = maps.find(key);
-    if (it == maps.end()) it = maps.emplace(key, wgk_host::make_map(p, rows, cols, box)).first;
+    if (it == maps.end())
+      it = maps.emplace(key, wgk_host::make_map_any(p, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, rows, cols, box_rows,
+                                                    box_cols, CU_TENSOR_MAP_SWIZZLE_128B))
+               .first;
     return it->second;
   };
-  kernel_ptr<BN, STAGES>();
+  kernel_ptr<BN, STAGES, NN>();
   dim3 grid(N / BN, (M + wgm::BM - 1) / wgm::BM);
-  wgm::hgemm_wgmma_m64<BN, STAGES><<<grid, wgm::THREADS, wgm::Cfg<BN, STAGES>::SMEM, st>>>(
-      M, N, K, get(A, M, K, wgm::BM), get(Bt, N, K, BN), C);
+  // TN: Bt is N x K (boxes BN x 64); NN: B is K x N (boxes 64 K rows x 64 N columns)
+  const CUtensorMap& mB = NN ? get(B, K, N, wgk::BK, 64) : get(B, N, K, BN, wgk::BK);
+  wgm::hgemm_wgmma_m64<BN, STAGES, NN><<<grid, wgm::THREADS, wgm::Cfg<BN, STAGES>::SMEM, st>>>(
+      M, N, K, get(A, M, K, wgm::BM, wgk::BK), mB, C);
 }
 
 }  // namespace
@@ -118,7 +136,8 @@ bool hgemm_wgmma_m64_shape_ok(int bn, int M, int N, int K) {
   return (bn == 64 || bn == 128) && M > 0 && N > 0 && N % bn == 0 && K > 0 && K % wgk::BK == 0;
 }
 
-void launch_hgemm_wgmma_m64(int bn, int M, int N, int K, const half* A, const half* Bt, float* C, cudaStream_t st) {
+void launch_hgemm_wgmma_m64(int bn, int M, int N, int K, const half* A, const half* B, float* C, cudaStream_t st,
+                            bool b_row_major) {
   if (!hgemm_wgmma_m64_shape_ok(bn, M, N, K)) {
     std::fprintf(stderr,
                  "{\"error\":\"hgemm_wgmma_m64: BN=%d M=%d N=%d K=%d: BN must be 64 or 128, M > 0, N %% BN == 0, "
@@ -127,9 +146,9 @@ void launch_hgemm_wgmma_m64(int bn, int M, int N, int K, const half* A, const ha
     std::exit(1);
   }
   if (bn == 64)
-    launch<64, ST64>(M, N, K, A, Bt, C, st);
+    b_row_major ? launch<64, ST64, 1>(M, N, K, A, B, C, st) : launch<64, ST64, 0>(M, N, K, A, B, C, st);
   else
-    launch<128, ST128>(M, N, K, A, Bt, C, st);
+    b_row_major ? launch<128, ST128, 1>(M, N, K, A, B, C, st) : launch<128, ST128, 0>(M, N, K, A, B, C, st);
 }
 
 void hgemm_wgmma_m64_info(int bn, int* registers, size_t* smem_bytes, int* stages, int* threads, int* blocks_per_sm) {
