@@ -34,7 +34,7 @@ fi
 # The issue-22 families (bench_gemm's AILAB_SKIP_<family>) are left out of the first runs, then each is smoke-run
 # alone; one that crashes or hangs (its waits trap after ~10 s) is left out of the full run. A family whose check
 # fails still runs: its rows show the error and no time.
-FAMS="CLUSTER NN M64 FP8"
+FAMS="CLUSTER NN M64 M64NN FP8"
 NONE=$(for f in $FAMS; do echo "AILAB_SKIP_$f=1"; done)
 if ! env $NONE timeout 120 $B/bench_gemm --quick --case gemm_shapes > "$OUT/smoke.log" 2>&1 ||
    ! env $NONE timeout 120 $B/bench_gemm --quick --case tensor_core_gemm >> "$OUT/smoke.log" 2>&1; then
@@ -42,7 +42,7 @@ if ! env $NONE timeout 120 $B/bench_gemm --quick --case gemm_shapes > "$OUT/smok
 fi
 for fam in $FAMS; do
   others=$(for f in $FAMS; do [ "$f" = "$fam" ] || echo "AILAB_SKIP_$f=1"; done)
-  case $fam in FP8) cases="fp8_gemm" ;; M64) cases="gemm_shapes" ;; *) cases="gemm_shapes tensor_core_gemm" ;; esac
+  case $fam in FP8) cases="fp8_gemm" ;; M64 | M64NN) cases="gemm_shapes" ;; *) cases="gemm_shapes tensor_core_gemm" ;; esac
   for c in $cases; do
     echo "== smoke $fam: bench_gemm --quick --case $c" >> "$OUT/smoke.log"
     if ! env $others timeout 60 $B/bench_gemm --quick --case "$c" >> "$OUT/smoke.log" 2>&1; then

@@ -42,7 +42,7 @@ static bool quick = false, profiling = false;
 static bool skip_persistent() { return std::getenv("AILAB_SKIP_PERSISTENT") != nullptr; }
 // the same for the issue-22 wgmma/FP8 kernels, one flag per kernel file (gpu_suite.sh smoke-runs each alone)
 static bool skip(const char* family) {
-  const std::string v = std::string("AILAB_SKIP_") + family;  // CLUSTER, NN, M64, FP8
+  const std::string v = std::string("AILAB_SKIP_") + family;  // CLUSTER, NN, M64, M64NN, FP8
   return std::getenv(v.c_str()) != nullptr;
 }
 // a kernel's result must pass its check before it is timed: a wrong kernel is a row with its error and no time
@@ -532,7 +532,7 @@ static void gemm_shapes() {
     });
     if (!skip("NN") && hgemm_wgmma_nn_shape_ok(M, N, K))
       run("wgmma persistent NN (B row-major), 128x256 tile", NN, [&]() { launch_hgemm_wgmma_nn(M, N, K, Ah, Bn, C); });
-    if (!skip("M64") && M <= 256)  // the 64-row decode tile with B row-major
+    if (!skip("M64NN") && M <= 256)  // the 64-row decode tile with B row-major (its own smoke family)
       for (int bn : {64, 128})
         if (hgemm_wgmma_m64_shape_ok(bn, M, N, K))
           run("wgmma 64-row tile (decode) NN, 64x" + std::to_string(bn), NN,

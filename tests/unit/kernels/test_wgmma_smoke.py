@@ -50,13 +50,16 @@ def test_every_family_is_smoke_run_alone_and_kept_when_it_passes(tmp_path: Path)
     # the first two runs leave every new family out; each later run leaves out all families but one
     runs = [line for line in log.splitlines() if line.startswith("{")]
     firsts = runs[:2]
-    assert all("AILAB_SKIP_CLUSTER AILAB_SKIP_FP8 AILAB_SKIP_M64 AILAB_SKIP_NN" in r for r in firsts)
+    assert all("AILAB_SKIP_CLUSTER AILAB_SKIP_FP8 AILAB_SKIP_M64 AILAB_SKIP_M64NN AILAB_SKIP_NN" in r for r in firsts)
     assert "== smoke FP8: bench_gemm --quick --case fp8_gemm" in log
     assert "== smoke M64: bench_gemm --quick --case gemm_shapes" in log
-    assert '"case":"fp8_gemm","skips":"AILAB_SKIP_CLUSTER AILAB_SKIP_M64 AILAB_SKIP_NN ' in log
+    assert '"case":"fp8_gemm","skips":"AILAB_SKIP_CLUSTER AILAB_SKIP_M64 AILAB_SKIP_M64NN AILAB_SKIP_NN ' in log
+    assert "== smoke M64NN: bench_gemm --quick --case gemm_shapes" in log
 
 
-@pytest.mark.parametrize(("family", "case"), [("FP8", None), ("CLUSTER", "tensor_core_gemm"), ("NN", "gemm_shapes")])
+@pytest.mark.parametrize(
+    ("family", "case"), [("FP8", None), ("CLUSTER", "tensor_core_gemm"), ("NN", "gemm_shapes"), ("M64NN", None)]
+)
 def test_a_failing_family_is_left_out_and_only_it(tmp_path: Path, family: str, case: str | None) -> None:
     skips, log = run_smoke(tmp_path, family, case)
     assert skips == {f"AILAB_SKIP_{family}"}
