@@ -99,8 +99,9 @@ def aot_study(ctx: Context, p: AotParams) -> Output:
         rows, held = [], []
         base = mem()
         # one instance per package, each package compiled for its own batch size: loading the same package twice
-        # in one process (even from a copied file: the extracted library keeps its SONAME, so dlopen hands back the
-        # loaded one) crashed with SIGSEGV on the H200 with torch 2.11, and a server holds distinct engines anyway
+        # in one process (even from a copied file) crashed with SIGSEGV on the H200 with torch 2.11, and a server
+        # holds distinct engines anyway. Open: a run holding these five distinct packages crashed the same way
+        # (2026-12-02, no Python traceback), so d29.e3 has no H200 result yet; d29.e2 holds two packages and runs
         for b, pkg in pk.items():
             r, _ = aot.load(pkg.path, dev)
             r(x[b])
