@@ -88,7 +88,9 @@ def running_prometheus(state_dir: Path) -> str:
 
 @app.command()
 def snapshot(
-    name: Annotated[str, typer.Argument(help="a generated dashboard (triton, gpu, host, loadtest, gateway) or a .json file")],
+    name: Annotated[
+        str, typer.Argument(help="a generated dashboard (triton, gpu, host, loadtest, gateway) or a .json file")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="directory for the PNGs and index.json")],
     start: Annotated[str, typer.Option("--from", help="now-15m, unix seconds or ISO 8601")] = "now-15m",
     end: Annotated[str, typer.Option("--to", help="now, unix seconds or ISO 8601")] = "now",
