@@ -87,4 +87,8 @@ def test_an_ensemble_trace_has_a_child_per_step(stack: Stack) -> None:
     for c in root.children:
         assert {"queue", "compute input", "infer", "compute output"} <= set(c.spans())
     first, second = sorted(root.children, key=lambda c: c.timestamps["REQUEST_START"])
-    assert first.timestamps["COMPUTE_END"] <= second.timestamps["COMPUTE_START"]  # normalize's output feeds linear
+    # normalize's output feeds linear: the ensemble issues linear's request once normalize has produced its output,
+    # which is after normalize's compute began; normalize's COMPUTE_END is stamped after its response is released,
+    # so it may fall after linear has started (seen once by ~0.1 ms) and is no ordering guarantee
+    assert first.timestamps["COMPUTE_START"] <= second.timestamps["REQUEST_START"]
+    assert first.timestamps["COMPUTE_INPUT_END"] <= second.timestamps["COMPUTE_START"]
