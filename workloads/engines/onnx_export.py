@@ -17,8 +17,10 @@ def export(
     output_names: list[str],
     dynamic: dict[str, dict[int, str]] | None = None,
     opset: int = 17,
+    custom_opsets: dict[str, int] | None = None,
 ) -> Path:
-    """Write `model` as ONNX to `path` with the TorchScript-based exporter (no onnxscript graph rewrite)."""
+    """Write `model` as ONNX to `path` with the TorchScript-based exporter (no onnxscript graph rewrite);
+    `custom_opsets` gives the version of each custom op domain the graph uses."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -30,6 +32,7 @@ def export(
             output_names=output_names,
             dynamic_axes=dynamic or {n: {0: "batch"} for n in input_names + output_names},
             opset_version=opset,
+            custom_opsets=custom_opsets,
             dynamo=False,
         )
     return path

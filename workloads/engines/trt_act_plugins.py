@@ -71,26 +71,10 @@ def register_onnx_symbolics(opset: int = 17) -> None:
 def export_with_plugins(model: Any, example: tuple[Any, ...], path: Path, opset: int = 17) -> Path:
     """Export `model` (which calls ailab::swish / ailab::mish) to ONNX with those ops as plugin nodes; the batch
     dimension of `input` and `output` is dynamic."""
-    import warnings
-
-    import torch
+    from workloads.engines import onnx_export
 
     register_onnx_symbolics(opset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(),
-            example,
-            str(path),
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            opset_version=opset,
-            custom_opsets={ONNX_DOMAIN: 1},
-            dynamo=False,
-        )
-    return path
+    return onnx_export.export(model, example, path, ["input"], ["output"], opset=opset, custom_opsets={ONNX_DOMAIN: 1})
 
 
 def plugin_nodes(path: Path) -> list[dict[str, Any]]:
