@@ -40,13 +40,7 @@ COLUMNS: list[tuple[str, str]] = [
 IMPLEMENTATION_TC = "cuDNN fp16 NHWC (torch conv2d, channels_last)"
 TABLE_TC = "3x3 convolution on tensor cores (NHWC fp16 in, fp32 accumulate, fp16 out)"
 TC_COLUMNS: list[tuple[str, str]] = [
-    ("layer", ""),
-    ("N", ""),
-    ("C", ""),
-    ("K", ""),
-    ("H", ""),
-    ("W", ""),
-    ("implementation", ""),
+    *COLUMNS[:7],  # layer, N, C, K, H, W, implementation
     ("kernels", ""),
     ("time", "ms"),
     ("throughput", "TFLOP/s"),
