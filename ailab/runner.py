@@ -24,7 +24,7 @@ import yaml
 from ailab import host
 from ailab.contract import Context, Output, Skip
 from ailab.contract.params import ParamsError, validate
-from ailab.contract.paths import state_dir, work_dir
+from ailab.contract.paths import repo_relative, state_dir, work_dir
 from ailab.curriculum import Catalogue, Experiment, Need, catalogue
 from ailab.curriculum.loader import runner_params_model
 from ailab.results import provenance, save
@@ -193,6 +193,7 @@ def run_one(
             if not isinstance(out, Output):
                 raise TypeError(f"runner {exp.binding.runner} returned {type(out).__name__}, expected Output")
             record.update(out.to_dict())
+            record["artifacts"] = {k: repo_relative(v) for k, v in record.get("artifacts", {}).items()}
         except Skip as exc:
             status, reason = "skipped", str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on

@@ -26,3 +26,23 @@ def state_dir() -> Path:
 def work_dir() -> Path:
     """Scratch space for experiments' artifacts (models, repositories, build trees)."""
     return state_dir() / "work"
+
+
+def repo_relative(path: str) -> str:
+    """`path` relative to the repository when it lies inside it, otherwise unchanged: how a result records a file, so
+    that a committed result names the same file whichever directory the lab was cloned into."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else path
+    except ValueError:
+        return path
+
+
+def portable(path: str) -> str:
+    """`path` as a report shows it: repository-relative, also when an older result recorded it absolute in another
+    checkout of the lab (recognised by its `.lab/` component, the scratch space every checkout has)."""
+    shown = repo_relative(path)
+    parts = Path(shown).parts
+    if Path(shown).is_absolute() and ".lab" in parts:
+        return str(Path(*parts[len(parts) - 1 - parts[::-1].index(".lab") :]))
+    return shown

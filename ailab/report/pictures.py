@@ -18,7 +18,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from ailab.contract.paths import REPO_ROOT, reports_dir, state_dir
+from ailab.contract.paths import REPO_ROOT, portable, reports_dir, state_dir
 from ailab.report.plots import slug
 
 PICTURE_SUFFIXES = (".png", ".svg")
@@ -30,16 +30,13 @@ def is_picture(path: str | Path) -> bool:
 
 
 def _resolve(path: str) -> Path:
+    """The file a recorded path names here: itself when it exists, else its repository-relative form in this
+    checkout (a result recorded in another clone of the lab)."""
     p = Path(path)
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
-def _shown(path: str) -> str:
-    p = Path(path)
-    try:
-        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else path
-    except ValueError:
-        return path
+    if p.is_absolute() and p.exists():
+        return p
+    q = Path(portable(path))
+    return q if q.is_absolute() else REPO_ROOT / q
 
 
 def _epoch(utc: str | None) -> float | None:
@@ -112,11 +109,11 @@ def picture_artifacts(
             name = base + src.suffix.lower()
             fresh = _fresh(src, recorded)
             if _place(name, src if fresh else None, out_dir, committed, draw):
-                md += _embed(name, label, _shown(path))
+                md += _embed(name, label, portable(path))
             else:
                 why = "was rewritten by a later run" if src.exists() else "was not found"
                 md += [
-                    f"- picture artifact {label}: `{_shown(path)}` {why} when this report was rendered; "
+                    f"- picture artifact {label}: `{portable(path)}` {why} when this report was rendered; "
                     "re-run the experiment to show it.",
                     "",
                 ]
@@ -137,12 +134,12 @@ def picture_artifacts(
         shown = 0
         for name, pic in pics.items():
             if _place(name, pic, out_dir, committed, draw):
-                md += _embed(name, f"{label}: {name.split('--', 1)[1]}", _shown(path))
+                md += _embed(name, f"{label}: {name.split('--', 1)[1]}", portable(path))
                 shown += 1
         if shown < len(pics) or stale:
             why = f"{len(stale)} of its pictures were rewritten by a later run" if stale else "pictures are missing"
             md += [
-                f"- picture artifact {label}: `{_shown(path)}`: {why}; {shown} of {len(pics)} shown "
+                f"- picture artifact {label}: `{portable(path)}`: {why}; {shown} of {len(pics)} shown "
                 "from an earlier render. Re-run the experiment to refresh them.",
                 "",
             ]

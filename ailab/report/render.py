@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ailab.contract.paths import REPO_ROOT, reports_dir, results_dir
+from ailab.contract.paths import REPO_ROOT, portable, reports_dir, results_dir
 from ailab.curriculum import Catalogue, Day, Experiment, catalogue
 from ailab.report.pictures import picture_artifacts
 from ailab.report.plots import plot_series, slug
@@ -158,7 +158,7 @@ def render_day(day: Day, out_dir: Path, results_root: Path | None = None, headin
             )
             md += pictures
             for label, path in others.items():
-                md.append(f"- artifact {label}: `{path}`")
+                md.append(f"- artifact {label}: `{portable(path)}`")
             if others:
                 md.append("")
     md += [f"{h2} Deliverables", ""]

@@ -116,3 +116,24 @@ def test_committed_copy_stands_in_for_a_missing_source(tmp_path: Path) -> None:
     assert others == {} and "(plots/d03.e1-cpu-snap--01-a.png)" in text and "(plots/d03.e1-cpu-panel.png)" in text
     assert (out / "plots" / "d03.e1-cpu-panel.png").read_bytes() == PNG
     assert "missing" not in text and "not found" not in text
+
+
+def test_result_recorded_in_another_checkout_renders_the_same_text(result_with, tmp_path: Path) -> None:
+    """A committed result names its scratch pictures by the absolute path of the clone that ran it; a fresh clone
+    elsewhere (CI) renders the same report text, from the committed copies, as the clone that ran it."""
+    pic = ".lab/work/d03.e1/panels/01-latency.png"
+    here = result_with({"panel": str(Path("/work/main") / pic), "model": "/elsewhere/clone/.lab/work/m.onnx"})
+    md_a, plots = _rendered(here)
+    result_with({"panel": str(Path("/check/other/clone") / pic), "model": "/check/other/clone/.lab/work/m.onnx"})
+    md_b, _ = _rendered(here)
+    assert md_a == md_b
+    assert f"`{pic}`" in md_a and "- artifact model: `.lab/work/m.onnx`" in md_a
+    assert "/work/main" not in md_a and "/check/other" not in md_b
+
+
+def test_runner_records_artifacts_inside_the_repository_relative_to_it() -> None:
+    from ailab.contract.paths import REPO_ROOT, repo_relative
+
+    assert repo_relative(str(REPO_ROOT / ".lab" / "work" / "x.png")) == ".lab/work/x.png"
+    assert repo_relative("/tmp/outside.png") == "/tmp/outside.png"
+    assert repo_relative("docs/diagrams/a.png") == "docs/diagrams/a.png"
