@@ -123,7 +123,7 @@ def test_result_recorded_in_another_checkout_renders_the_same_text(result_with, 
     elsewhere (CI) renders the same report text, from the committed copies, as the clone that ran it."""
     pic = ".lab/work/d03.e1/panels/01-latency.png"
     here = result_with({"panel": str(Path("/work/main") / pic), "model": "/elsewhere/clone/.lab/work/m.onnx"})
-    md_a, plots = _rendered(here)
+    md_a, _ = _rendered(here)
     result_with({"panel": str(Path("/check/other/clone") / pic), "model": "/check/other/clone/.lab/work/m.onnx"})
     md_b, _ = _rendered(here)
     assert md_a == md_b
