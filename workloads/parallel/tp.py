@@ -311,6 +311,7 @@ def worker(
     for s in shapes(quick, cpu):
         s.check(n)
         _measure(s, rank, n, cpu, env, modes)
+    dist.barrier()
     dist.destroy_process_group()
 
 

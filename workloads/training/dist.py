@@ -156,6 +156,7 @@ def dp_worker(rank: int, world: int, port: int, global_batch: int, epochs: int, 
                 ("max |param diff| vs 1 worker", "", vs_ref),
             ],
         )
+    dist.barrier()  # rank 0 hosts the store: no rank tears gloo down while another still uses it (SIGABRT)
     dist.destroy_process_group()
 
 
@@ -217,6 +218,7 @@ def sync_worker(rank: int, world: int, port: int, mode: str, floats: int, steps:
                 ("effective bandwidth at the busiest process", "MiB/s", round(hot / per_step, 1) if hot else 0.0),
             ],
         )
+    dist.barrier()  # rank 0 hosts the store: no rank tears gloo down while another still uses it (SIGABRT)
     dist.destroy_process_group()
 
 

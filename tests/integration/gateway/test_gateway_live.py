@@ -52,7 +52,10 @@ def test_split_follows_the_weights_measured_from_responses(gw):
 
 
 def test_weight_change_under_load_drops_no_request(gw):
-    phases = [drill.Phase("70:30", {1: 70, 2: 30}, 1.5), drill.Phase("50:50", {1: 50, 2: 50}, 1.5)]
+    """No request fails across a weight change, and the new split holds once HAProxy has re-placed its servers: the
+    first 2 x concurrency answers after the change are transitional (fwrr re-queues each server at its new weight,
+    and on a loaded host (CI) those few answers skewed a short phase's share by 5 points)."""
+    phases = [drill.Phase("70:30", {1: 70, 2: 30}, 1.5), drill.Phase("50:50", {1: 50, 2: 50}, 3.0)]
 
     async def go() -> tuple[load.Run, list[drill.Boundary]]:
         async with load.Client(gw.url("api")) as c:
@@ -61,7 +64,9 @@ def test_weight_change_under_load_drops_no_request(gw):
     run, bounds = asyncio.run(go())
     by = drill.split_by_phase(run.samples, bounds)
     assert sum(1 for s in run.samples if s.status != 200) == 0
-    assert drill.stats(by[1]).share("v1") == pytest.approx(50.0, abs=3.0)
+    steady = sorted(by[1], key=lambda s: s.t_s)[2 * 8 :]
+    assert len(steady) >= 100, f"only {len(steady)} answers after the change: the host is too slow for this check"
+    assert drill.stats(steady).share("v1") == pytest.approx(50.0, abs=3.0)
     assert runtime.get_weight(gw.socket, CANARY, "v1") == 50
 
 
