@@ -242,6 +242,42 @@ def coverage(
         err.print(f"[yellow]unreadable result[/] {rel(path)}: {why}", soft_wrap=True)
 
 
+@app.command()
+def rederive(
+    check: Annotated[bool, typer.Option(help="only list the stale derived results; exit 1 if there are any")] = False,
+) -> None:
+    """Re-derive every derived result whose source was measured again, for its own host class (an H200 result's
+    derived files too, here: nothing is measured, the rows come from the stored sources); sources first.
+
+    A derived result records which run of each source it used; one that shows an older run is stale.
+    """
+    from ailab.results import provenance
+    from ailab.results.derived import order, stale
+    from ailab.runlog import captured, new_log_path
+    from ailab.runner import run_one
+
+    found = stale()
+    out = Console(highlight=False, soft_wrap=True)
+    for s in found:
+        out.print(f"stale: {s.experiment_id} ({s.host_class}): {s.why}")
+    if check:
+        out.print(f"{len(found)} stale derived result(s)" + ("; run `lab rederive`" if found else ""))
+        if found:
+            raise typer.Exit(1)
+        return
+    cat, prov, log_path = catalogue(), provenance.collect(), new_log_path()
+    failed = 0
+    for exp_id, hclass in order({(s.experiment_id, s.host_class) for s in found}):
+        exp = cat.experiments[exp_id]
+        device = "cpu" if hclass == "cpu" else "cuda"
+        with captured(log_path) as log:
+            o = run_one(exp, device, False, prov, log=lambda m, _l=log: _l.write(m + "\n"), derive_for=hclass)
+        failed += o.status != "ok"
+        out.print(f"{exp_id} ({hclass}): {o.status} {rel(o.path) if o.status == 'ok' and o.path else o.reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("report")
 def report_cmd(target: Annotated[str, typer.Argument(help="d03 | week01")]) -> None:
     """Render markdown (tables, plots, skipped reasons, provenance) from stored results only."""

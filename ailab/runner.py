@@ -147,9 +147,15 @@ def run_one(
     store: bool = True,
     log: Callable[[str], None] = print,
     overrides: dict[str, Any] | None = None,
+    derive_for: str | None = None,
 ) -> RunOutcome:
-    """Run a single experiment and record ok / skipped (with reason) / failed (with error)."""
-    hclass = provenance.host_class(prov, device, Need.multi_gpu in exp.effective_needs)
+    """Run a single experiment and record ok / skipped (with reason) / failed (with error).
+
+    `derive_for` (a host class, e.g. h200) re-derives a derived result of that host class from that host class's
+    stored sources, on whatever host this is: the host's needs are not checked (nothing is measured), and an output
+    that is not derived (no `derived_from`) is refused as a failure, never stored under the other host class.
+    """
+    hclass = derive_for or provenance.host_class(prov, device, Need.multi_gpu in exp.effective_needs)
     record: dict[str, Any] = {
         "id": exp.id,
         "day": exp.day,
@@ -166,11 +172,15 @@ def run_one(
         # planned experiments leave no file: the report reads their state from the catalogue
         return RunOutcome(exp.id, "skipped", PLANNED, None)
     t0 = time.perf_counter()
-    if device == "cuda" and not host.gpus():
+    if derive_for is not None and derive_for != provenance.host_class(prov, device):
+        record["rederived_on"] = prov.get("host")  # provenance is this host's; the rows are derive_for's
+    if derive_for is None and device == "cuda" and not host.gpus():
         status, reason = "skipped", "asked for --device cuda, but this host has no CUDA GPU"
     # a runner that needs a cluster looks for it itself (workloads/cluster/run.py) and skips naming where it looked
     # (kubeconfig, --set kube_context=...) and what else the experiment needs; the host check only knows kubectl
-    elif reasons := host.unmet([n for n in exp.effective_needs if n is not Need.cluster], device):
+    elif derive_for is None and (
+        reasons := host.unmet([n for n in exp.effective_needs if n is not Need.cluster], device)
+    ):
         status, reason = "skipped", "; ".join(reasons)
     else:
         typed, params = resolve_params(exp, quick, overrides)
@@ -194,6 +204,13 @@ def run_one(
                 raise TypeError(f"runner {exp.binding.runner} returned {type(out).__name__}, expected Output")
             record.update(out.to_dict())
             record["artifacts"] = {k: repo_relative(v) for k, v in record.get("artifacts", {}).items()}
+            if out.derived_from:  # which run of each source these rows come from: `lab rederive --check` compares
+                record["derived_sources"] = {s: _source_stamp(s, hclass) for s in out.derived_from}
+            elif derive_for is not None:
+                raise RuntimeError(
+                    f"re-deriving for {derive_for}: {exp.binding.runner} returned a result that is not derived "
+                    "(no derived_from), so it measured on this host; not stored under another host class"
+                )
         except Skip as exc:
             status, reason = "skipped", str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on
@@ -206,9 +223,11 @@ def run_one(
         return RunOutcome(exp.id, status, reason, None, duration_s=record["duration_s"])
     kept = None
     prev = _stored(exp.id, hclass)
-    if prev is not None and prev.get("status") == "ok" and (status != "ok" or (quick and not prev.get("quick"))):
-        # a skip, a failure or a quick (smoke-sized) run never replaces a measured full-size result
-        kept = result_path(exp.id, hclass)
+    replaces_ok = prev is not None and prev.get("status") == "ok"
+    if (replaces_ok and (status != "ok" or (quick and not prev.get("quick")))) or (derive_for and status != "ok"):
+        # a skip, a failure or a quick (smoke-sized) run never replaces a measured full-size result; a re-derivation
+        # for another host class stores only a derived result
+        kept = result_path(exp.id, hclass) if replaces_ok else None
         path = save(record, path=_attempt_path(exp.id, hclass))
     else:
         path = save(record)
@@ -217,6 +236,12 @@ def run_one(
 
 def _takes_params(func: Callable[..., Any]) -> bool:
     return len(inspect.signature(func).parameters) == 2
+
+
+def _source_stamp(exp_id: str, host_class: str) -> str | None:
+    """What identifies the stored run of a source: its end time (None when it has no stored result)."""
+    rec = _stored(exp_id, host_class)
+    return rec.get("provenance", {}).get("ended_utc") if rec else None
 
 
 def _stored(exp_id: str, host_class: str) -> dict[str, Any] | None:

@@ -80,6 +80,13 @@ def _provenance_line(r: Result) -> str:
     pk = p.get("packages", {})
     libs = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "onnxruntime", "tritonclient", "cupy-cuda13x"))
     dirty = " (dirty)" if git.get("dirty") else ""
+    if r.data.get("rederived_on"):  # `lab rederive`: the rows are the host class's, the run was this host's
+        srcs = ", ".join(f"{s} (run ended {t})" for s, t in (r.data.get("derived_sources") or {}).items())
+        return (
+            f"{r.id} on {r.host_class}: re-derived from the stored {r.host_class} results of {srcs} by `lab rederive` "
+            f"on host `{p.get('host')}` (no {r.host_class} hardware used; nothing measured), commit "
+            f"`{git.get('commit', '?')[:10]}`{dirty}; {p.get('started_utc')} → {p.get('ended_utc')}"
+        )
     return (
         f"{r.id} on {r.host_class}: commit `{git.get('commit', '?')[:10]}`{dirty}, host `{p.get('host')}`, "
         f"CPU {p.get('cpu')}, {gpu}, driver {p.get('driver') or '—'}, Python {p.get('python')}, {libs}; "
