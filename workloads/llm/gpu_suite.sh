@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One device call for the LLM area (issue 18): the engine's GPU test, then the selected experiments through the lab's
 # own runner on CUDA (results carry provenance: the carried bare clone stands in for .git), packed into $OUT.
-# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d78.e1,d78.e2 [BUDGET_S=520] [QUICK=1] [TESTS=1] \
-#   workloads/llm/gpu_suite.sh      carry: .lab/engwheels (pydantic wheels), .lab/llmgit (repo.tgz, bare clone)
+# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d78.e1,d78.e2 [BUDGET_S=520] [KILL_AFTER_S=40] [QUICK=1] \
+#   [TESTS=1] workloads/llm/gpu_suite.sh    carry: .lab/engwheels (pydantic wheels), .lab/llmgit (repo.tgz, bare clone)
+# The call needs BUDGET_S + KILL_AFTER_S + ~20 s (environment, packing) of the device command's limit.
 set -u
 SEL=${SEL:?name the experiments, e.g. SEL=d78.e1}
 GIT_TGZ=.lab/llmgit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude.sh
@@ -19,23 +20,15 @@ if [ -n "${TESTS:-}" ]; then
   echo "gpu tests rc=$?"; tail -3 "$OUT/gpu_tests.log"
 fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
-timeout "${BUDGET_S:-520}" python3 - "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1 <<'PY'
-import sys, time
-from ailab.curriculum import load_catalogue
-from ailab.results import provenance
-from ailab.runner import resolve, run_one
-quick = "--quick" in sys.argv[2:]
-prov = provenance.collect()
-cat = load_catalogue(check_runners=False)  # import only the selected runners
-for exp in resolve(sys.argv[1], cat):
-    t0 = time.perf_counter()
-    o = run_one(exp, "cuda", quick, prov)
-    print(f"{o.experiment_id} {o.status} {time.perf_counter() - t0:.1f}s {o.reason[:600]}", flush=True)
-PY
+# BUDGET_S bounds the experiments; each budgeted runner gets its binding's cuda_budget_s capped by what is left and
+# stores what it measured when that runs out. At BUDGET_S `timeout` sends SIGTERM (the running experiment stops at
+# its next check and stores its rows), and SIGKILL only KILL_AFTER_S later. Progress lines: $OUT/run.log.
+timeout -k "${KILL_AFTER_S:-40}" "${BUDGET_S:-520}" \
+  python3 -u -m workloads.llm.gpu_run "$SEL" --budget-s "${BUDGET_S:-520}" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "runner rc=$?"
 find reports/results -name '*.json' -newer /tmp/suite-start > /tmp/new.txt
 find .lab/attempts -name '*.json' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null
 find .lab/logs -name '*.log' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null
 tar czf "$OUT/results.tgz" -T /tmp/new.txt
-grep -E "^d[0-9]+\.e[0-9]+ " "$OUT/run.log" | cut -c1-400
+grep -E "\+ *[0-9.]+s (d[0-9]+\.e[0-9]+ (ok|skipped|failed)|call)" "$OUT/run.log" | cut -c1-400
 tail -25 "$OUT/run.log"

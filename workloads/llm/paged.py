@@ -64,16 +64,20 @@ class PagedCache(KVCache):
         self.pool, self.table = pool, list(prefix or [])
         self.length = len(self.table) * pool.block_size
         self.reused = len(self.table)
+        self._table_t: torch.Tensor | None = None
 
     def update(self, layer, k, v, pos):
         if k.shape[0] != 1:
             raise bad("batch", k.shape[0], "1 (a paged cache holds one sequence)")
         t, bs = k.shape[2], self.pool.block_size
         end = self.length + t
-        if layer == 0:
+        if layer == 0 or self._table_t is None:
             while len(self.table) * bs < end:
                 self.table.append(self.pool.alloc())
-        table = torch.tensor(self.table, device=k.device)
+            # one upload per forward, shared by the layers: on CUDA a copy from pageable host memory per layer
+            # made the host wait for the GPU queue at every layer instead of launching ahead
+            self._table_t = torch.tensor(self.table, device=k.device)
+        table = self._table_t
         self.pool.k[layer][table[pos // bs], :, pos % bs, :] = k[0].transpose(0, 1)
         self.pool.v[layer][table[pos // bs], :, pos % bs, :] = v[0].transpose(0, 1)
         nb = -(-end // bs)
@@ -96,6 +100,7 @@ class PagedCache(KVCache):
         for b in self.table:
             self.pool.decref(b)
         self.table = []
+        self._table_t = None
 
 
 @dataclass

@@ -69,6 +69,13 @@ class LLMParams(Params):
         return self.model_copy(update={n: v for n, v in cuda.items() if v is not None})
 
 
+class BudgetParams(LLMParams):
+    """A time budget for the run (workloads/llm/budget.py): rows that do not fit are recorded as not done."""
+
+    budget_s: float | None = Field(None, gt=0, description="seconds for the whole run; null: no budget")
+    cuda_budget_s: float | None = Field(None, gt=0, description="the budget of a --device cuda run")
+
+
 def build_model(ctx: Context, p: LLMParams) -> tuple[DecoderLM, ModelConfig]:
     """The random-weight model of p.model (after for_device) on ctx.device; float16 is refused on CPU."""
     import torch

@@ -13,7 +13,9 @@ import time
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Series, Skip, Table
+from workloads.llm.budget import RunBudget
 from workloads.llm.experiments.common import (
+    BudgetParams,
     Count,
     Counts,
     LLMParams,
@@ -35,7 +37,7 @@ class ChunkedParams(LLMParams):
     repeats: Count
 
 
-class SlidingParams(LLMParams):
+class SlidingParams(BudgetParams):
     eval_sequences: Count = Field(description="held-out sequences of the quality table")
     quality_len: Count = Field(description="chars per held-out sequence")
     quality_windows: Counts
@@ -148,7 +150,11 @@ def sliding(ctx: Context, p: SlidingParams) -> Output:
     from workloads.llm.kvcache import kv_bytes
 
     p = p.for_device(ctx.device)
-    model_q, info = charlm.load_or_train(device=ctx.device, log=ctx.log)
+    budget = RunBudget(ctx, p.budget_s)
+    budget.require_time("load or train the char model")
+    budget.log("char model: loading (training it on a first run)")
+    model_q, info = charlm.load_or_train(device=ctx.device, log=budget.log)
+    budget.log(f"char model ready ({info['steps']} steps)")
     n_seq, qlen, sinks = p.eval_sequences, p.quality_len, p.sinks
     seqs = quality.eval_sequences(n_seq, qlen)
     bounds = sorted({b for b in (0, charlm.SEQ_LEN, 4 * charlm.SEQ_LEN, qlen) if b <= qlen})
@@ -163,7 +169,11 @@ def sliding(ctx: Context, p: SlidingParams) -> Output:
     )
     full = quality.teacher_forced(model_q, seqs, "full", chunk=charlm.SEQ_LEN)
     for w, sk in [(None, 0)] + [(w, 0) for w in p.quality_windows] + [(charlm.SEQ_LEN, sinks)]:
+        row = f"quality, {kv_label(w, sk)}"
+        if not budget.admit(row, budget.estimate("quality")):
+            continue
         q = full if w is None else quality.teacher_forced(model_q, seqs, "sliding", w, sk, chunk=charlm.SEQ_LEN)
+        budget.done(row)
         held = qlen if w is None else min(qlen, w + sk)
         qt.add(
             kv_label(w, sk),
@@ -171,17 +181,31 @@ def sliding(ctx: Context, p: SlidingParams) -> Output:
             100 * q.agreement(full),
             kv_bytes(model_q.cfg, held) / 1024,
         )
+    out = Output(tables=[qt])
+    out.notes.append(
+        "Past its training context the full-attention model sees relative distances it never learned; a window no "
+        "longer than the training context keeps every query in familiar range, and keeps memory at W positions. "
+        "Sinks keep the first positions attendable as StreamingLLM suggests (here with their original RoPE positions)."
+    )
+    if not budget.admit("build the timed model"):
+        return budget.finish(out)
     model, cfg = build_model(ctx, p)
+    budget.done("build the timed model", f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}", measured=False)
     n, new, reps, chunk = p.length, p.new_tokens, p.repeats, p.chunk
+    windows = [None, *p.windows]
+    settings = {kv_label(w): setting(w) for w in windows}
+    runs = round_robin(model, prompt_tokens(n), new, settings, reps, chunk=chunk, budget=budget)
+    timed = len(runs[kv_label(None)])
+    if not timed:
+        return budget.finish(out)
     lt = Table.of(
         "long-input latency and KV memory by window",
         [("KV strategy", ""), ("TTFT", "ms"), ("per token", "ms"), ("KV held", "MiB")],
         caption=f"{n}-token input prefilled in chunks of {chunk}, then {new} tokens; {ctx.device}, random weights, "
-        f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; median of {reps} (per token: median step)."
+        f"d_model {cfg.d_model}, {cfg.n_layers} layers, {cfg.dtype}; median of {timed} (per token: median step)."
+        + (f" {timed} of {reps} timed rounds fitted in the time budget." if timed < reps else "")
         + threads_note(ctx),
     )
-    windows = [None, *p.windows]
-    runs = round_robin(model, prompt_tokens(n), new, {kv_label(w): setting(w) for w in windows}, reps, chunk=chunk)
     for w in windows:
         rs = runs[kv_label(w)]
         held = n + new - 1 if w is None else w
@@ -191,13 +215,8 @@ def sliding(ctx: Context, p: SlidingParams) -> Output:
             median([r.per_token_ms for r in rs]),
             mib(kv_bytes(cfg, held)),
         )
-    out = Output(tables=[qt, lt])
-    out.notes.append(
-        "Past its training context the full-attention model sees relative distances it never learned; a window no "
-        "longer than the training context keeps every query in familiar range, and keeps memory at W positions. "
-        "Sinks keep the first positions attendable as StreamingLLM suggests (here with their original RoPE positions)."
-    )
-    return out
+    out.tables.append(lt)
+    return budget.finish(out)
 
 
 def lengths(ctx: Context, p: LengthsParams) -> Output:

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Series, Table
+from workloads.llm.budget import RunBudget, coverage_order
 from workloads.llm.experiments.common import (
+    BudgetParams,
     Count,
     LLMParams,
     NonNegative,
@@ -51,7 +53,7 @@ class WorkloadParams(ServingParams):
     repeat: Share = Field(description="chance a request repeats an earlier prompt exactly")
 
 
-class WithWithoutParams(ServingParams):
+class WithWithoutParams(ServingParams, BudgetParams):
     repeats: Shares = Field(description="repeat rates of the streams compared")
 
 
@@ -100,18 +102,32 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _compare(
-    ctx: Context, p: ServingParams, spec: WorkloadSpec, configs: tuple[str, ...] = CONFIGS
-) -> tuple[Table, dict]:
-    from workloads.llm import charlm
+def _warm_model(ctx: Context, p: ServingParams, warm: list[int]) -> tuple[DecoderLM, ModelConfig]:
+    """The timed model, built and warmed up (one untimed generation) once per run."""
     from workloads.llm.generate import generate
     from workloads.llm.kvcache import make_cache
-    from workloads.llm.prompt_cache import Served, make_workload
 
     model, cfg = build_model(ctx, p)
-    prompts = make_workload(spec, charlm.corpus()[1])
-    warm = prompts[0]
     generate(model, warm, 2, make_cache("full", cfg, len(warm) + 2, ctx.device))  # warm-up, not counted
+    return model, cfg
+
+
+def _compare(
+    ctx: Context,
+    p: ServingParams,
+    spec: WorkloadSpec,
+    configs: tuple[str, ...] = CONFIGS,
+    built: tuple[DecoderLM, ModelConfig] | None = None,
+    budget: RunBudget | None = None,
+) -> tuple[Table, dict]:
+    """Serve the stream of `spec` under each configuration, request by request; `built` is a warmed model to
+    reuse (else one is built and warmed here). With a `budget`, serving stops between requests once it is spent:
+    summary["_served"] < spec.requests then, and the table's caption says so."""
+    from workloads.llm import charlm
+    from workloads.llm.prompt_cache import Served, make_workload
+
+    prompts = make_workload(spec, charlm.corpus()[1])
+    model, cfg = built or _warm_model(ctx, p, prompts[0])
     t = Table.of(
         f"latency by cache configuration (repeat {spec.repeat:.0%}, shared prefix {spec.shared_prefix:.0%})",
         [
@@ -133,9 +149,20 @@ def _compare(
     )
     servers = _servers(model, cfg, ctx, p, prompts, configs)
     records: dict[str, list[Served]] = {c: [] for c in configs}
-    for q in prompts:  # request by request, every configuration in turn: drift on the host hits all alike
+    for i, q in enumerate(prompts):  # request by request, every configuration in turn: drift hits all alike
+        if budget is not None and budget.expired():
+            t.caption += (
+                f" Cut short by the time budget after {i} of {len(prompts)} requests: the columns cover the first {i} "
+                "requests of the stream only."
+            )
+            break
         for c, srv in servers.items():
             records[c].append(srv.handle(q))
+        if budget is not None and (i + 1) % 4 == 0:
+            budget.log(f"repeat {spec.repeat:.0%}: {i + 1}/{len(prompts)} requests served by every configuration")
+    prompts = prompts[: len(records[configs[0]])]
+    if not prompts:
+        return t, {"_served": 0}
     ref = records[configs[0]]
     summary = {}
     for c in configs:
@@ -156,6 +183,7 @@ def _compare(
         )
         summary[c] = {"mean_ms": sum(lat) / len(lat), "same": same, **hits, "served": served}
     summary["_divergence"] = _divergences(model, cfg, ctx, prompts, records, configs[0])
+    summary["_served"] = len(prompts)
     return t, summary
 
 
@@ -265,8 +293,35 @@ def workload(ctx: Context, p: WorkloadParams) -> Output:
 
 
 def with_without(ctx: Context, p: WithWithoutParams) -> Output:
-    """d81.e4: latency with and without the caches as the repeat rate of the stream grows."""
+    """d81.e4: latency with and without the caches as the repeat rate of the stream grows.
+
+    The model is built and warmed once; the repeat rates are served in coverage order (both ends first) within
+    the run's time budget: a rate that does not fit is listed as not done, one cut short says so in its caption
+    and stays out of the plots. Tables and plots list the rates in ascending order.
+    """
+    from workloads.llm import charlm
+    from workloads.llm.prompt_cache import make_workload
+
     p = p.for_device(ctx.device)
+    budget = RunBudget(ctx, p.budget_s)
+    budget.require_time("build the model")
+    budget.log(f"building the model ({p.model.d_model} d_model, {p.model.n_layers} layers, {p.model.dtype})")
+    built = _warm_model(ctx, p, make_workload(_spec(p, p.repeats[0]), charlm.corpus()[1])[0])
+    budget.log("model built and warmed up")
+    done: dict[float, tuple[Table, dict]] = {}
+    for r in coverage_order(p.repeats):
+        row = f"repeat {r:.0%}"
+        if not budget.admit(row, budget.estimate("repeat")):
+            continue
+        t, summary = _compare(ctx, p, _spec(p, r), built=built, budget=budget)
+        if summary["_served"] == p.requests:
+            budget.done(row, f"{p.requests} requests x {len(CONFIGS)} configurations")
+        elif summary["_served"]:
+            budget.partial(row, f"{summary['_served']} of {p.requests} requests served")
+        else:
+            budget.skip(row, budget.why())
+            continue
+        done[r] = (t, summary)
     out = Output()
     lat = Series("mean latency vs repeat rate", Column("repeated prompts", "%"), Column("mean latency", "ms"))
     hit = Series(
@@ -275,17 +330,19 @@ def with_without(ctx: Context, p: WithWithoutParams) -> Output:
         Column("mean latency", "ms"),
         kind="scatter",
     )
-    for r in p.repeats:
-        t, summary = _compare(ctx, p, _spec(p, r))
+    for r in sorted(done):
+        t, summary = done[r]
         out.tables.append(t)
         if summary["_divergence"] is not None:
             out.tables.append(summary["_divergence"])
+        out.notes.append(f"repeat {r:.0%}: " + _equal_note(summary))
+        if summary["_served"] < p.requests:
+            continue  # a stream cut short is not comparable with whole ones: table only
         for c, v in summary.items():
             if c.startswith("_"):
                 continue
             lat.point(c, 100 * r, v["mean_ms"])
         both = summary["response + prefix KV"]
         hit.point("response + prefix KV", 100 * both["request hit rate (response)"], both["mean_ms"])
-        out.notes.append(f"repeat {r:.0%}: " + _equal_note(summary))
-    out.series += [lat, hit]
-    return out
+    out.series += [s for s in (lat, hit) if s.lines]
+    return budget.finish(out)

@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Series, Skip, Substitute, Table
-from workloads.llm.experiments.common import Count, Counts, LLMParams
+from workloads.llm.budget import RunBudget
+from workloads.llm.experiments.common import BudgetParams, Count, Counts, LLMParams
 
 Shape = Literal["llama-tiny", "llama-1b", "llama-8b"]
 Levels = Annotated[list[Count], Field(min_length=0)]
@@ -499,7 +500,7 @@ def frameworks(ctx: Context, p: FTParams) -> Output:
     return out
 
 
-class LongRunParams(EngineParams):
+class LongRunParams(EngineParams, BudgetParams):
     duration_s: float = Field(gt=0, description="seconds of steady load")
     cuda_duration_s: float | None = None
     window_s: float = Field(gt=0, description="report window")
@@ -519,8 +520,24 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
     from workloads.llm.serving_bench import pct, sharegpt_like
 
     p = p.for_device(ctx.device)
-    model, engine, _, _ = _build(ctx, p)
+    budget = RunBudget(ctx, p.budget_s)
+    budget.require_time("build the engine")
+    budget.log(f"building {p.model} ({p.dtype}) and the engine")
+    # graphs are captured per batch bucket up to max_num_seqs; no batch here exceeds the concurrency, so larger
+    # buckets would only cost capture time (on CPU max_num_seqs also sizes the KV pool: left as bound)
+    over = {"max_num_seqs": min(p.max_num_seqs, p.concurrency)} if ctx.device == "cuda" else {}
+    model, engine, _, _ = _build(ctx, p, **over)
+    budget.log(f"engine ready: {engine.alloc.usable} KV blocks, CUDA graphs for batch sizes {sorted(engine._graphs)}")
     vocab = model.config.vocab_size
+    windows = max(1, int(p.duration_s // p.window_s + 1e-9))
+    # the last step of a window ends a little after it: keep a tenth of a window spare
+    spare = budget.left() - 0.1 * p.window_s
+    fit = windows if spare == math.inf else min(windows, int(max(0.0, spare) // p.window_s))
+    if fit < windows:
+        budget.skip(
+            f"windows {fit + 1}-{windows} ({fit * p.window_s:g}-{windows * p.window_s:g} s of load)",
+            f"{budget.left():.0f} s of the {p.budget_s:g} s budget left after building the engine",
+        )
     t = Table.of(
         "long run: per window",
         [
@@ -536,7 +553,7 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
             ("GPU memory allocated" if ctx.device == "cuda" else "process max RSS", "MiB"),
             ("errors", ""),
         ],
-        caption=f"{p.concurrency} requests kept in flight for {p.duration_s:g} s (a new request replaces each "
+        caption=f"{p.concurrency} requests kept in flight for {fit * p.window_s:g} s (a new request replaces each "
         f"finished one; ShareGPT-like lengths, seed {p.seed}); the engine in-process, {ctx.device}, {p.model}, "
         f"{p.dtype}. Errors: exceptions raised by a step or requests ending otherwise than by length.",
     )
@@ -548,7 +565,13 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
     t0 = time.perf_counter()
     w_start, w_reqs, w_tokens, pre0 = t0, [], 0, 0
     rows = []
-    while time.perf_counter() - t0 < p.duration_s:
+    if fit:
+        budget.admit(f"{fit} windows of {p.window_s:g} s")
+    while len(rows) < fit:
+        if budget.expired():
+            what = f"{len(rows)} of {fit} windows measured"
+            budget.partial(f"{fit} windows of {p.window_s:g} s", what, measured=bool(rows))
+            break
         while len(live) < p.concurrency:
             r = next(stream)
             live.add(engine.add_request(r.prompt, SamplingParams(max_tokens=r.max_tokens)).id)
@@ -581,15 +604,21 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
             t.add(*row)
             rows.append(row)
             series.point("ITL p50", row[0], row[5])
+            budget.log(
+                f"window {len(rows)}/{fit}: {len(w_reqs)} requests, {row[2]:.0f} tok/s, ITL p50 {row[5]:.1f} ms, "
+                f"errors {errors}"
+            )
             w_start, w_reqs, w_tokens, pre0 = now, [], 0, engine.stats.preemptions
-    out = Output(tables=[t], series=[series], substitute=VLLM)
+    if fit and len(rows) == fit:
+        budget.done(f"{fit} windows of {p.window_s:g} s")
+    out = Output(tables=[t], series=[series] if rows else [], substitute=VLLM)
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         out.notes.append(
             f"Drift, last window vs first: output throughput {b[2] / a[2]:.2f}×, ITL p50 {b[5] / a[5]:.2f}×, "
             f"TTFT p50 {b[3] / a[3]:.2f}×; memory {b[9] - a[9]:+.1f} MiB; errors {b[10]}."
         )
-    return out
+    return budget.finish(out)
 
 
 class KVPathParams(Params):

@@ -1,0 +1,85 @@
+"""The experiments of one GPU call (workloads/llm/gpu_suite.sh), each within its share of the call's time.
+
+    python3 -m workloads.llm.gpu_run d81.e4,d82.e2,d84.e4 --budget-s 420 [--quick] [--device cuda]
+
+Every selected experiment runs through the lab's own runner (`run_one`: results carry provenance and the runner's
+"never replace ok with worse" rule). One that takes a time budget (`budget_s`, `cuda_budget_s`) gets the smaller of
+its binding's budget and what is left of the call minus `--reserve-s`; it stops starting rows when that runs out
+and stores what it measured. SIGTERM (sent by `timeout` at the call's limit) asks the running experiment to stop at
+its next check and starts no other. Every line carries the UTC time and the seconds since the call started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from workloads.llm.budget import STOP, stop_on_signal
+
+MIN_START_S = 10.0  # an experiment is not started with less time than this left
+
+
+def _line(t0: float, msg: str) -> None:
+    print(f"{datetime.now(UTC).strftime('%H:%M:%SZ')} +{time.monotonic() - t0:6.1f}s {msg}", flush=True)
+
+
+def share(binding_budget: float | None, left_s: float, reserve_s: float) -> float | None:
+    """The budget one experiment gets: its binding's, capped by the call's time left minus the reserve;
+    None when it should not start (less than MIN_START_S would be left)."""
+    avail = left_s - reserve_s
+    if avail < MIN_START_S:
+        return None
+    return min(binding_budget if binding_budget is not None else math.inf, avail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m workloads.llm.gpu_run", description=__doc__.split("\n")[0])
+    ap.add_argument("selection", help="experiments, e.g. d81.e4,d82.e2,d84.e4")
+    ap.add_argument("--budget-s", type=float, required=True, help="seconds for the whole call (the outer timeout)")
+    ap.add_argument("--reserve-s", type=float, default=20.0, help="seconds kept back for storing results")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    a = ap.parse_args(argv)
+    if a.budget_s <= 0 or a.reserve_s < 0:
+        ap.error(f"--budget-s {a.budget_s} / --reserve-s {a.reserve_s}: allowed budget > 0 and reserve >= 0")
+
+    from ailab.curriculum import load_catalogue
+    from ailab.curriculum.loader import runner_params_model
+    from ailab.results import provenance
+    from ailab.runner import resolve, resolve_params, run_one
+
+    t0 = time.monotonic()
+    stop_on_signal(log=lambda m: _line(t0, m))
+    cat = load_catalogue(check_runners=False)  # import only the selected runners
+    exps = resolve(a.selection, cat)
+    prov = provenance.collect()
+    _line(t0, f"call: {', '.join(e.id for e in exps)}; {a.budget_s:g} s, {a.reserve_s:g} s reserved; {a.device}")
+    for exp in exps:
+        if STOP.is_set():
+            _line(t0, f"{exp.id} not started: stop requested")
+            continue
+        overrides: dict[str, Any] = {}
+        left = a.budget_s - (time.monotonic() - t0)
+        if exp.binding is not None and "budget_s" in runner_params_model(exp.binding.runner).model_fields:
+            typed, _ = resolve_params(exp, a.quick)
+            field = "cuda_budget_s" if a.device == "cuda" else "budget_s"
+            got = share(typed.for_device(a.device).budget_s, left, a.reserve_s)
+            if got is None:
+                _line(t0, f"{exp.id} not started: {left:.0f} s left, {a.reserve_s:g} s reserved")
+                continue
+            overrides[field] = round(got, 1)
+        _line(t0, f"{exp.id} start" + (f" (budget {overrides[field]:g} s)" if overrides else " (no budget)"))
+        s0 = time.monotonic()
+        o = run_one(exp, a.device, a.quick, prov, log=lambda m: print(m, flush=True), overrides=overrides)
+        where = f" -> {o.path}" if o.path else ""
+        _line(t0, f"{o.experiment_id} {o.status} {time.monotonic() - s0:.1f}s {o.reason[:600]}{where}")
+    _line(t0, "call done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
