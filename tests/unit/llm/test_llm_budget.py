@@ -222,3 +222,37 @@ def test_d84e4_runs_the_windows_that_fit_after_the_build(tmp_path: Path, clock: 
     assert len(out.tables[0].rows) == 2 and "kept in flight for 1 s" in out.tables[0].caption
     not_done = out.tables[-1]
     assert not_done.rows[0][0] == "windows 3-4 (1-2 s of load)"
+
+
+def test_the_gpu_call_stops_on_sigterm_and_stores_what_it_measured(tmp_path: Path) -> None:
+    """The suite's python (workloads/llm/gpu_run.py) as `timeout` ends it: a real process on CPU, d81.e4 at its CPU
+    params; SIGTERM once the second rate starts. Results and state go to tmp_path (AILAB_*_DIR)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from ailab.contract.paths import REPO_ROOT
+
+    env = {**os.environ, "AILAB_RESULTS_DIR": str(tmp_path / "results"), "AILAB_STATE_DIR": str(tmp_path / "state")}
+    cmd = [sys.executable, "-u", "-m", "workloads.llm.gpu_run", "d81.e4,d82.e2", "--device", "cpu", "--budget-s", "600"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "d81.e4: start repeat 90%" in line:
+            proc.send_signal(signal.SIGTERM)
+        assert time.monotonic() < deadline, "".join(lines[-20:])
+    assert proc.wait(timeout=60) == 0, "".join(lines[-20:])
+    text = "".join(lines)
+    assert "signal SIGTERM: stop requested" in text and "d82.e2 not started: stop requested" in text
+    rec = json.loads((tmp_path / "results/d81/d81.e4.cpu.json").read_text())
+    assert rec["status"] == "ok" and 570 < rec["params"]["budget_s"] <= 580  # the call's 600 s less 20 reserved
+    not_done = next(t for t in rec["tables"] if t["name"] == "rows not done (time budget)")
+    assert [r[0] for r in not_done["rows"]] == ["repeat 90%", "repeat 30%", "repeat 60%"]
+    assert "stop requested (signal)" in not_done["rows"][-1][1]
+    served = [t for t in rec["tables"] if t["name"].startswith("latency by cache configuration")]
+    assert served[0]["name"].startswith("latency by cache configuration (repeat 0%")  # the whole first rate is kept
