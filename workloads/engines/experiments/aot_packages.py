@@ -5,11 +5,15 @@ versions side by side (d29.e4)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ailab.contract import Context, Output, Params
+from ailab.contract import Context, Output, Params, Table
+
+if TYPE_CHECKING:
+    from workloads.engines.aot_hold import ChildReport
 
 Part = Literal["load", "switch", "memory", "versions"]
 
@@ -19,6 +23,10 @@ class AotParams(Params):
     batches: list[int] = Field([1, 16], min_length=1, description="one package per batch size")
     switch_requests: int = Field(400, gt=0)
     iters: int = Field(50, gt=0)
+    child_timeout_s: float = Field(900, gt=0, description="memory part: limit for each child process (build, hold)")
+    one_process_too: bool = Field(
+        False, description="memory part: also build and hold in one process, as the run that crashed on the H200 did"
+    )
 
 
 @lru_cache(maxsize=2)
@@ -26,21 +34,91 @@ def _packages(device: str, quick: bool, workdir: str, batches: tuple[int, ...]):
     import torch
 
     from workloads.engines import aot
-    from workloads.engines.models import SmallCNN
+    from workloads.engines.aot_hold import cnn
 
-    torch.manual_seed(0)
-    dt = torch.float16 if device == "cuda" else torch.float32
-    model = (SmallCNN(8, 10) if quick else SmallCNN(32, 1000)).to(device, dt).eval().requires_grad_(False)
-    size = 32 if quick else 224
-    from pathlib import Path
-
+    model, sample, dt = cnn(device, quick)
     pk = {
-        b: aot.build(
-            model, torch.randn(b, 3, size, size, device=device, dtype=dt), Path(workdir) / f"cnn_b{b}.pt2", device
-        )
+        b: aot.build(model, torch.randn(b, *sample, device=device, dtype=dt), Path(workdir) / f"cnn_b{b}.pt2", device)
         for b in batches
     }
-    return model, pk, (3, size, size), dt
+    return model, pk, sample, dt
+
+
+def _held_at_once(ctx: Context, p: AotParams, notes: list[str]) -> list[Table]:
+    """d29.e3: one package per batch size, built in one child process and all loaded into another (and, with
+    `one_process_too`, built and loaded in a third, as the crashed H200 run did); a row per package loaded and, if a
+    holding child died, a row naming the package, the step and the signal, then the same package alone."""
+    from workloads.engines.aot_hold import run_child
+
+    base = {"device": ctx.device, "quick": ctx.quick}
+    built = run_child(
+        "build",
+        {**base, "batches": list(p.batches), "outdir": str(ctx.workdir / "packages")},
+        timeout_s=p.child_timeout_s,
+    )
+    pkgs = [{"path": e["file"], "batch": e["batch"]} for e in built.of("built")]
+    if built.failure is not None:
+        notes.append(f"building the packages stopped: {built.failure.summary()}; stack:\n{built.failure.stack}")
+    tables = []
+    if pkgs:
+        report = run_child("hold", {**base, "packages": pkgs}, timeout_s=p.child_timeout_s)
+        tables.append(_held_table(ctx, p, "packages_loaded", "built in another process", report, pkgs, notes))
+    if p.one_process_too:
+        spec = {**base, "batches": list(p.batches), "outdir": str(ctx.workdir / "packages-one-process")}
+        report = run_child("build_hold", spec, timeout_s=p.child_timeout_s)
+        tables.append(
+            _held_table(ctx, p, "packages_loaded_one_process", "built in this same process", report, [], notes)
+        )
+    notes.append(
+        "packages_loaded: the packages are built in one child process and all loaded into another (faulthandler "
+        "on), each run once as it is loaded, then each run again once all are held, checked against the eager model"
+    )
+    return tables
+
+
+def _held_table(
+    ctx: Context, p: AotParams, name: str, how_built: str, report: ChildReport, pkgs: list[dict], notes: list[str]
+) -> Table:
+    """One holding child's report as a table (and notes: its failure with the stack, memory after release); a
+    package the child died in is loaded again alone, in a fresh process, and that outcome is a row too."""
+    from workloads.engines.aot_hold import held_rows, run_child
+    from workloads.engines.tables import table
+
+    rows, cols = held_rows(report, ctx.device)
+    f = report.failure
+    if f is not None:
+        notes.append(
+            f"{name}: the process holding the packages died: {f.summary()}, after {len(report.of('loaded'))} "
+            "packages were loaded; the rows before that one were reported before it died. "
+            f"faulthandler stack:\n{f.stack}"
+        )
+        alone = [
+            q
+            for q in pkgs or [{"path": e["file"], "batch": e["batch"]} for e in report.of("built")]
+            if Path(q["path"]).name == f.package
+        ]
+        if alone:  # is it that package, or holding it beside the others? the same steps in a fresh process
+            solo = run_child("hold", {"device": ctx.device, "quick": ctx.quick, "packages": alone}, p.child_timeout_s)
+            rows.append(
+                {
+                    "loaded": 1,
+                    "package": f.package,
+                    "batch": alone[0]["batch"],
+                    "status": "alone in a fresh process: "
+                    + ("ok" if solo.failure is None else f"died too, {solo.failure.summary()}"),
+                }
+            )
+    released = report.of("released")
+    if released and ctx.device == "cuda":
+        notes.append(
+            f"{name}: device memory in use after releasing every package: "
+            f"{released[0]['device_used_mib']:.1f} MiB above the start"
+        )
+    caption = f"packages (one per batch size, {how_built}) loaded into one process and run once, all held at the "
+    caption += "same time" + (
+        ": device memory in use (cudaMemGetInfo) above the start, after each load" if ctx.device == "cuda" else ""
+    )
+    return table(name, rows, caption=caption, columns=cols)
 
 
 def aot_study(ctx: Context, p: AotParams) -> Output:
@@ -54,22 +132,17 @@ def aot_study(ctx: Context, p: AotParams) -> Output:
     from workloads.engines.timing import time_calls, wall_once
 
     dev = ctx.device
-    model, pk, sample, dt = _packages(dev, ctx.quick, str(ctx.workdir.parent / "aot-packages"), tuple(p.batches))
-    x = {b: torch.randn(b, *sample, device=dev, dtype=dt) for b in p.batches}
     out = Output(
         substitute=tensorrt_substitute(
             "AOTInductor packages (torch.export + aoti_compile_and_package, "
             "loaded with aoti_load_package) as serialised engines"
         )
     )
-
-    def mem() -> float:
-        # device-wide use (cudaMemGetInfo): AOTInductor's constants are not counted by memory_allocated()
-        if dev != "cuda":
-            return 0.0
-        torch.cuda.synchronize()
-        free, total = torch.cuda.mem_get_info()
-        return (total - free) / 2**20
+    if set(p.parts) - {"memory"}:
+        # these parts build, load and run in this process (each holds at most two packages at a time); the memory
+        # part builds and loads in child processes (_held_at_once)
+        model, pk, sample, dt = _packages(dev, ctx.quick, str(ctx.workdir.parent / "aot-packages"), tuple(p.batches))
+        x = {b: torch.randn(b, *sample, device=dev, dtype=dt) for b in p.batches}
 
     if "load" in p.parts:
         rows = []
@@ -96,26 +169,7 @@ def aot_study(ctx: Context, p: AotParams) -> Output:
             )
         )
     if "memory" in p.parts:
-        rows, held = [], []
-        base = mem()
-        # one instance per package, each package compiled for its own batch size: loading the same package twice
-        # in one process (even from a copied file) crashed with SIGSEGV on the H200 with torch 2.11, and a server
-        # holds distinct engines anyway. Open: a run holding these five distinct packages crashed the same way
-        # (2026-12-02, no Python traceback), so d29.e3 has no H200 result yet; d29.e2 holds two packages and runs
-        for b, pkg in pk.items():
-            r, _ = aot.load(pkg.path, dev)
-            r(x[b])
-            held.append(r)
-            rows.append({"loaded": len(held), "package": pkg.path.name, "batch": b, "device_used_mib": mem() - base})
-        out.tables.append(
-            table(
-                "packages_loaded",
-                rows,
-                caption="device memory in use (cudaMemGetInfo, above the start) as distinct packages "
-                "(one per batch size) are loaded and run once, all held at the same time",
-            )
-        )
-        del held
+        out.tables.extend(_held_at_once(ctx, p, out.notes))
     if "switch" in p.parts or "versions" in p.parts:
         runners = {b: aot.load(pkg.path, dev)[0] for b, pkg in pk.items()}
         for b, r in runners.items():
