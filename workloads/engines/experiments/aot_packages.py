@@ -23,7 +23,7 @@ class AotParams(Params):
     batches: list[int] = Field([1, 16], min_length=1, description="one package per batch size")
     switch_requests: int = Field(400, gt=0)
     iters: int = Field(50, gt=0)
-    child_timeout_s: float = Field(900, gt=0, description="memory part: limit for each child process (build, hold)")
+    child_timeout_s: float = Field(300, gt=0, description="memory part: limit for each child process (build, hold)")
     one_process_too: bool = Field(
         False, description="memory part: also build and hold in one process, as the run that crashed on the H200 did"
     )
