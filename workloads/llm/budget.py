@@ -120,7 +120,7 @@ class RunBudget:
         if estimate_s is not None and estimate_s > self.left():
             return self.skip(
                 row,
-                f"would not fit: expected {estimate_s:.0f} s (the longest such row so far), {self.left():.0f} s of the "
+                f"would not fit: expected {estimate_s:.0f} s (from the rows done), {self.left():.0f} s of the "
                 f"{self.seconds:g} s budget left at {self.elapsed():.0f} s",
             )
         self._started[row] = self.clock()

@@ -147,27 +147,29 @@ D81 = {"requests": 4, "shared_prefix": 0.8, "prefix_len": 16, "suffix_len": 8, "
 
 
 def _tick_per_request(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
-    """Each request served (by any configuration) takes one second of the fake clock."""
-    handle = serving.Server.handle
+    """Each request that reaches the model (any configuration) takes one second of the fake clock; a response-cache
+    hit takes none."""
+    generate = serving.generate
 
-    def timed(self, prompt):
+    def timed(*a, **k):
         clock.now += 1
-        return handle(self, prompt)
+        return generate(*a, **k)
 
-    monkeypatch.setattr(serving.Server, "handle", timed)
+    monkeypatch.setattr(serving, "generate", timed)
 
 
 def test_d81e4_stores_the_rates_that_fit_both_ends_first(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _tick_per_request(monkeypatch, clock)  # a rate: 4 requests x 4 configurations = 16 s
+    # requests reaching the model, over the 4 configurations: 16 at 0 % repeats, 14 at 50 %, 12 at 90 % (1 s each)
+    _tick_per_request(monkeypatch, clock)
     out = with_without(_ctx(tmp_path, "d81.e4"), validate(WithWithoutParams, {**D81, "budget_s": 40}))
     served = [t for t in out.tables if t.name.startswith("latency by cache configuration")]
     assert [t.name.split("(")[1].split(",")[0] for t in served] == ["repeat 0%", "repeat 90%"]  # ascending order
     assert all(t.rows[0][-1] == 4 for t in served)  # whole streams
     not_done = out.tables[-1]
     assert not_done.name == "rows not done (time budget)" and not_done.rows[0][0] == "repeat 50%"
-    assert "would not fit: expected 16 s" in not_done.rows[0][1]
+    assert "would not fit: expected 14 s (from the rows done), 12 s of the 40 s budget left" in not_done.rows[0][1]
     assert [x for x, _ in out.series[0].lines["no cache"]] == [0.0, 90.0]
 
 
@@ -177,7 +179,7 @@ def test_d81e4_a_rate_cut_short_keeps_its_requests_but_leaves_the_plots(
     _tick_per_request(monkeypatch, clock)
     out = with_without(_ctx(tmp_path, "d81.e4"), validate(WithWithoutParams, {**D81, "budget_s": 10}))
     (t,) = [t for t in out.tables if t.name.startswith("latency by cache configuration")]
-    assert {r[-1] for r in t.rows} == {3}  # 3 requests x 4 configurations = 12 s: the budget ran out before the 4th
+    assert {r[-1] for r in t.rows} == {3}  # 3 requests x 4 model runs = 12 s: the budget ran out before the 4th
     assert "Cut short by the time budget after 3 of 4 requests" in t.caption
     not_done = out.tables[-1]
     assert [r[0] for r in not_done.rows] == ["repeat 0%", "repeat 90%", "repeat 50%"]
