@@ -9,7 +9,8 @@ took the rest of the GPU suite with it. So the parent process never loads a pack
   is loaded, runs every held package again once all are loaded (checked against the eager model), then releases
   them, printing one JSON line before each step and one after it.
 
-Every child runs with faulthandler on, so a native crash prints the Python stack to stderr. The parent keeps the
+Every child runs with faulthandler on, so a native crash prints the Python stack to stderr, followed by the C-level
+stack where `native_backtrace.c` could be built and preloaded. The parent keeps the
 rows it got; a crash becomes a `Failure` naming the package, the step it was in, the signal (or exit status or
 timeout) and the faulthandler stack: a result, not a lost run.
 
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,8 +115,11 @@ def _how(returncode: int | None, timed_out: bool, timeout_s: float) -> str:
     return f"exit status {returncode}"
 
 
-def _stack(stderr: str, limit: int = 4000) -> str:
-    """faulthandler's dump ("Fatal Python error: ...") if there is one, else the last traceback, else the tail."""
+def _stack(stderr: str, limit: int = 8000) -> str:
+    """faulthandler's dump ("Fatal Python error: ...", then the native stack where native_backtrace.c is preloaded)
+    if there is one, else the last traceback, else the end of stderr."""
+    # faulthandler's list of loaded extension modules says nothing about where it crashed
+    stderr = "\n".join(ln for ln in stderr.splitlines() if not ln.startswith("Extension modules: "))
     for marker in ("Fatal Python error", "Traceback (most recent call last)"):
         at = stderr.rfind(marker)
         if at >= 0:
@@ -148,14 +154,37 @@ def failure_of(
     return Failure(last["package"], last["step"], _how(returncode, timed_out, timeout_s), _stack(stderr))
 
 
+def native_backtrace_lib() -> Path | None:
+    """native_backtrace.c built once per source version into the temp directory (a C compiler is on every host that
+    builds AOTInductor packages); None where it cannot be built: the children then print the Python stack only."""
+    src = Path(__file__).with_name("native_backtrace.c")
+    tag = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    lib = Path(tempfile.gettempdir()) / f"ailab-native-backtrace-{os.getuid()}-{tag}.so"
+    if lib.exists():
+        return lib
+    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+    cc = os.environ.get("CC", "cc")
+    try:
+        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(tmp), str(src)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    tmp.replace(lib)
+    return lib
+
+
 def run_child(
     mode: str, spec: dict[str, Any], timeout_s: float = 900, env: dict[str, str] | None = None
 ) -> ChildReport:
-    """Run `python -m workloads.engines.aot_hold <mode> <spec>` and keep whatever it reported, crash or not."""
+    """Run `python -m workloads.engines.aot_hold <mode> <spec>` and keep whatever it reported, crash or not; the
+    child prints faulthandler's Python stack and, where native_backtrace.c could be built, the C-level stack."""
     check_spec(mode, spec)
     root = str(Path(__file__).resolve().parents[2])  # the repository: `-m workloads...` must import from it
     path = os.pathsep.join(x for x in (root, os.environ.get("PYTHONPATH", "")) if x)
-    child_env = {**os.environ, "PYTHONFAULTHANDLER": "1", "PYTHONPATH": path, **(env or {})}
+    child_env = {**os.environ, "PYTHONFAULTHANDLER": "1", "PYTHONPATH": path}
+    lib = native_backtrace_lib()
+    if lib is not None:
+        child_env["LD_PRELOAD"] = " ".join(x for x in (str(lib), os.environ.get("LD_PRELOAD", "")) if x)
+    child_env.update(env or {})
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workloads.engines.aot_hold", mode, json.dumps(spec)],

@@ -2,9 +2,9 @@
 # One device call for the engine and GPU-sharing experiments: install the carried pure-Python wheels (pydantic is
 # not in the GPU image), stand in the carried bare clone for provenance, run the selected experiments through the
 # lab's own runner (results carry provenance), and pack the result files this run wrote into $OUT.
-# Each experiment runs in its own Python process (workloads/engines/suite.py: faulthandler on, limited by what is
-# left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and d53.e3 with it) is reported in
-# run.log with its signal and Python stack, and the next experiment still runs.
+# Each experiment runs in its own Python process (workloads/engines/suite.py: faulthandler on, native_backtrace.c
+# preloaded, limited by what is left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and
+# d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] workloads/engines/gpu_suite.sh
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u

@@ -4,7 +4,8 @@ crash (d29.e3's SIGSEGV once stopped d33.e4 and d53.e3 from running) is reported
 `python -m workloads.engines.suite SEL [--budget S] [--quick]` resolves SEL (ids, days, weeks) once, then runs
 each experiment as `python -X faulthandler -m workloads.engines.suite --one ID` with what is left of the budget
 as its limit. The children write to this process's stdout (the suite's run.log): the runner's one-line outcome,
-or, for a crash, faulthandler's Python stack followed by this loop's line naming the signal.
+or, for a crash, faulthandler's Python stack and the C-level stack (workloads/engines/native_backtrace.c,
+preloaded where a C compiler could build it) followed by this loop's line naming the signal.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def kill_group(p: subprocess.Popen) -> None:
     p.wait()
 
 
+def child_env() -> dict[str, str]:
+    """This environment with faulthandler on and, where it can be built, native_backtrace.c preloaded: a crashing
+    child prints its Python stack and then its C-level stack."""
+    from workloads.engines.aot_hold import native_backtrace_lib
+
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    lib = native_backtrace_lib()
+    if lib is not None:
+        env["LD_PRELOAD"] = " ".join(x for x in (str(lib), os.environ.get("LD_PRELOAD", "")) if x)
+    return env
+
+
 def child_argv(exp_id: str, quick: bool) -> list[str]:
     return [sys.executable, "-X", "faulthandler", "-m", "workloads.engines.suite", "--one", exp_id] + (
         ["--quick"] if quick else []
@@ -68,6 +81,7 @@ def run_each(
 ) -> list[Ran]:
     """Run every experiment in its own process, one after the other, within `budget_s` seconds in all."""
     out = out or sys.stdout
+    env = child_env()
     deadline = time.monotonic() + budget_s
     ran = []
     for exp_id in ids:
@@ -78,7 +92,9 @@ def run_each(
             print(f"== {exp_id} (limit {left:.0f} s)", file=out, flush=True)
             # its own process group: on timeout the experiment's own children (compile workers, measuring
             # processes) are killed with it instead of running on into the next experiment
-            p = subprocess.Popen(argv(exp_id, quick), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            p = subprocess.Popen(
+                argv(exp_id, quick), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
             try:
                 p.wait(timeout=left)
                 r = Ran(exp_id, p.returncode, describe(p.returncode))

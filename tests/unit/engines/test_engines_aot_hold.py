@@ -17,6 +17,7 @@ from workloads.engines.aot_hold import (
     check_spec,
     failure_of,
     held_rows,
+    native_backtrace_lib,
     parse_events,
     run_child,
 )
@@ -69,6 +70,9 @@ def test_a_segfault_in_the_child_is_recorded_with_package_step_signal_and_stack(
     assert f.how == "SIGSEGV (signal 11)"
     assert f.stack.startswith("Fatal Python error: Segmentation fault")
     assert "in _step" in f.stack and "in hold" in f.stack  # faulthandler's Python stack, innermost first
+    if native_backtrace_lib() is not None:  # a C compiler here: the native frames follow the Python ones
+        native = f.stack.index("Native stack (ailab native_backtrace")
+        assert native > f.stack.index("in hold") and "libc.so" in f.stack[native:]
     assert report.of("baseline")  # what the child reported before the crash is kept
     rows, cols = held_rows(report, "cpu")
     assert rows == [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from workloads.engines.aot_hold import native_backtrace_lib
 from workloads.engines.suite import child_argv, describe, run_each
 
 CHILDREN = {
@@ -27,6 +28,8 @@ def test_a_crash_is_reported_with_its_signal_and_the_next_experiment_runs(tmp_pa
     assert [(r.exp_id, r.returncode) for r in ran] == [("d29.e3", -11), ("d33.e4", 0), ("d53.e3", 3)]
     assert "d29.e3 crashed: SIGSEGV (signal 11)" in text
     assert "Fatal Python error: Segmentation fault" in text  # faulthandler's stack reached the log
+    if native_backtrace_lib() is not None:  # and, with a C compiler here, the native frames after it
+        assert text.index("Native stack (ailab native_backtrace") < text.index("d29.e3 crashed")
     assert "d33.e4 ok 1.0s" in text  # the next experiment ran after the crash
     assert "d53.e3 runner process exited 3" in text
     assert text.index("d29.e3 crashed") < text.index("d33.e4 ok")
