@@ -6,13 +6,17 @@ Every selected experiment runs through the lab's own runner (`run_one`: results 
 "never replace ok with worse" rule). One that takes a time budget (`budget_s`, `cuda_budget_s`) gets the smaller of
 its binding's budget and what is left of the call minus `--reserve-s`; it stops starting rows when that runs out
 and stores what it measured. SIGTERM (sent by `timeout` at the call's limit) asks the running experiment to stop at
-its next check and starts no other. Every line carries the UTC time and the seconds since the call started.
+its next check and starts no other. Each experiment runs in its own process (`--in-process` runs the selection in
+this one): a crash (a segfault, a CUDA error that poisons the context) loses that experiment only, and the GPU
+memory of one is free for the next. Every line carries the UTC time and the seconds since the call started.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -43,10 +47,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reserve-s", type=float, default=20.0, help="seconds kept back for storing results")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--in-process", action="store_true", help="run the selection in this process, one after another")
     a = ap.parse_args(argv)
     if a.budget_s <= 0 or a.reserve_s < 0:
         ap.error(f"--budget-s {a.budget_s} / --reserve-s {a.reserve_s}: allowed budget > 0 and reserve >= 0")
+    return _in_process(a) if a.in_process else _one_process_each(a)
 
+
+def _one_process_each(a: argparse.Namespace) -> int:
+    """Start `--in-process` for each experiment in turn, with the time left; SIGTERM is passed on to the running one."""
+    from ailab.curriculum import load_catalogue
+    from ailab.runner import resolve
+
+    t0 = time.monotonic()
+    child: list[subprocess.Popen] = []
+
+    def _stop(sig: int, _frame: Any) -> None:
+        STOP.set()
+        _line(t0, f"signal {signal.Signals(sig).name}: stop requested; the running experiment stores what it has")
+        for c in child:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    ids = [e.id for e in resolve(a.selection, load_catalogue(check_runners=False))]
+    _line(t0, f"call: {', '.join(ids)}; {a.budget_s:g} s, {a.reserve_s:g} s reserved; {a.device}; a process each")
+    for exp_id in ids:
+        left = a.budget_s - (time.monotonic() - t0)
+        if STOP.is_set() or left - a.reserve_s < MIN_START_S:
+            why = "stop requested" if STOP.is_set() else f"{left:.0f} s left, {a.reserve_s:g} s reserved"
+            _line(t0, f"{exp_id} not started: {why}")
+            continue
+        cmd = [sys.executable, "-u", "-m", "workloads.llm.gpu_run", exp_id, "--in-process", "--device", a.device]
+        cmd += ["--budget-s", f"{left:.1f}", "--reserve-s", f"{a.reserve_s:g}", *(["--quick"] if a.quick else [])]
+        child[:] = [subprocess.Popen(cmd)]
+        rc = child[0].wait()
+        if rc:
+            how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
+            _line(t0, f"{exp_id} process ended by {how}: what it had not stored is lost")
+    _line(t0, "call done")
+    return 0
+
+
+def _in_process(a: argparse.Namespace) -> int:
     from ailab.curriculum import load_catalogue
     from ailab.curriculum.loader import runner_params_model
     from ailab.results import provenance

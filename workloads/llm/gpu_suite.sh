@@ -20,9 +20,10 @@ if [ -n "${TESTS:-}" ]; then
   echo "gpu tests rc=$?"; tail -3 "$OUT/gpu_tests.log"
 fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
-# BUDGET_S bounds the experiments; each budgeted runner gets its binding's cuda_budget_s capped by what is left and
-# stores what it measured when that runs out. At BUDGET_S `timeout` sends SIGTERM (the running experiment stops at
-# its next check and stores its rows), and SIGKILL only KILL_AFTER_S later. Progress lines: $OUT/run.log.
+# BUDGET_S bounds the experiments, each run in a process of its own (a crash loses that one only); each budgeted
+# runner gets its binding's cuda_budget_s capped by what is left and stores what it measured when that runs out. At
+# BUDGET_S `timeout` sends SIGTERM (the running experiment stops at its next check and stores its rows), and SIGKILL
+# only KILL_AFTER_S later. Progress lines, timestamped: $OUT/run.log.
 timeout -k "${KILL_AFTER_S:-40}" "${BUDGET_S:-520}" \
   python3 -u -m workloads.llm.gpu_run "$SEL" --budget-s "${BUDGET_S:-520}" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "runner rc=$?"

@@ -258,3 +258,35 @@ def test_the_gpu_call_stops_on_sigterm_and_stores_what_it_measured(tmp_path: Pat
     assert "stop requested (signal)" in not_done["rows"][-1][1]
     served = [t for t in rec["tables"] if t["name"].startswith("latency by cache configuration")]
     assert served[0]["name"].startswith("latency by cache configuration (repeat 0%")  # the whole first rate is kept
+
+
+def test_a_crashed_experiment_does_not_stop_the_next(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The call runs each experiment in a process of its own; the process is faked here (a segfault is not made on
+    purpose): the first ends by SIGSEGV, the next still starts, with the call's time left."""
+    from workloads.llm import gpu_run
+
+    started: list[list[str]] = []
+
+    class FakeProcess:
+        def __init__(self, cmd: list[str]) -> None:
+            started.append(cmd)
+
+        def wait(self) -> int:
+            return -signal.SIGSEGV if len(started) == 1 else 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(gpu_run.subprocess, "Popen", FakeProcess)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert gpu_run.main(["d81.e4,d82.e2", "--budget-s", "300", "--device", "cpu"]) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [c[c.index("workloads.llm.gpu_run") + 1] for c in started] == ["d81.e4", "d82.e2"]
+    assert all("--in-process" in c and float(c[c.index("--budget-s") + 1]) <= 300 for c in started)
+    out = capsys.readouterr().out
+    assert "d81.e4 process ended by signal SIGSEGV: what it had not stored is lost" in out
+    assert "call done" in out
