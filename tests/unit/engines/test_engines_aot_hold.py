@@ -126,6 +126,11 @@ def test_rows_keep_what_was_reported_before_the_crash():
     assert cols.index("device_used_mib") < cols.index("status")
     assert failure_of(events, None, "", True, 60).how == "no result within 60 s (killed)"
     assert failure_of([*events, {"event": "done"}], 0, "", False, 60) is None
+    # every row reported, then the interpreter died on its way out: still a failure, at step exit
+    at_exit = failure_of(
+        [*events, {"event": "done"}, {"event": "step", "package": "-", "step": "exit"}], -11, "", False, 60
+    )
+    assert (at_exit.package, at_exit.step, at_exit.how) == ("-", "exit", "SIGSEGV (signal 11)")
 
 
 @pytest.mark.slow
