@@ -146,7 +146,8 @@ def d84() -> Estimate:
     lines = [
         f"{p.duration_s:g} s of load ({p.duration_s / p.window_s:g} windows of {p.window_s:g} s)",
         f"model build + engine (KV pool, CUDA graph capture): {fixed:.1f} s (the first d84.e4.h200 run less its "
-        "load; it captured graphs up to batch 256, this run up to its concurrency: an upper bound)",
+        "load; it captured graphs up to batch 256 and made its 10**6-request stream up front, this run neither: "
+        "an upper bound)",
     ]
     return Estimate("d84.e4", p.duration_s, fixed + p.duration_s, lines)
 

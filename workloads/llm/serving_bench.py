@@ -2,7 +2,8 @@
 
 - `sharegpt_like(n, seed, ...)`: a seeded request mix whose prompt and output lengths follow log-normal
   distributions clipped to a range (the shape of ShareGPT conversation lengths: many short, a long tail); token ids
-  are random (the model's weights are random too, so text would add nothing).
+  are random (the model's weights are random too, so text would add nothing). `sharegpt_stream`: the same
+  requests, made as they are taken (a long run's open-ended stream).
 - `run_engine(engine, reqs, concurrency)`: a closed loop that keeps `concurrency` requests in flight (a new one is
   added as soon as one finishes); TTFT counts from a request's submission, inter-token latency is the gap between a
   request's consecutive tokens.
@@ -18,6 +19,7 @@ import itertools
 import math
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,35 @@ class BenchRequest:
     max_tokens: int
 
 
+def sharegpt_stream(
+    n: int,
+    seed: int,
+    vocab: int,
+    prompt_median: int = 160,
+    prompt_sigma: float = 0.9,
+    prompt_range: tuple[int, int] = (8, 1024),
+    output_median: int = 128,
+    output_sigma: float = 0.7,
+    output_range: tuple[int, int] = (8, 256),
+) -> Iterator[BenchRequest]:
+    """The requests of `sharegpt_like`, made one at a time as they are taken (same draws, same order).
+
+    A long run takes an open-ended stream (n = 10**6) but serves a few thousand requests: making every prompt up
+    front cost tens of seconds and gigabytes before the first request.
+    """
+    g = torch.Generator().manual_seed(seed)
+    zp = torch.randn(n, generator=g, dtype=torch.float64)  # the length draws come first, as they always did
+    zo = torch.randn(n, generator=g, dtype=torch.float64)
+
+    def length(z: torch.Tensor, median: int, sigma: float, lo: int, hi: int) -> int:
+        return min(hi, max(lo, round(median * math.exp(sigma * float(z)))))
+
+    for i in range(n):
+        p = length(zp[i], prompt_median, prompt_sigma, *prompt_range)
+        o = length(zo[i], output_median, output_sigma, *output_range)
+        yield BenchRequest(torch.randint(1, vocab, (p,), generator=g).tolist(), o)
+
+
 def sharegpt_like(
     n: int,
     seed: int,
@@ -44,15 +75,11 @@ def sharegpt_like(
     output_range: tuple[int, int] = (8, 256),
 ) -> list[BenchRequest]:
     """n requests with log-normal prompt/output lengths (medians, sigmas of the log, clipped), seeded."""
-    g = torch.Generator().manual_seed(seed)
-
-    def lengths(median: int, sigma: float, lo: int, hi: int) -> list[int]:
-        z = torch.randn(n, generator=g, dtype=torch.float64)
-        return [min(hi, max(lo, round(median * math.exp(sigma * float(x))))) for x in z]
-
-    pl = lengths(prompt_median, prompt_sigma, *prompt_range)
-    ol = lengths(output_median, output_sigma, *output_range)
-    return [BenchRequest(torch.randint(1, vocab, (p,), generator=g).tolist(), o) for p, o in zip(pl, ol, strict=True)]
+    return list(
+        sharegpt_stream(
+            n, seed, vocab, prompt_median, prompt_sigma, prompt_range, output_median, output_sigma, output_range
+        )
+    )
 
 
 def pct(xs: list[float], q: float) -> float:

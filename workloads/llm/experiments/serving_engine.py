@@ -517,7 +517,7 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
     import torch
 
     from workloads.llm.engine import SamplingParams
-    from workloads.llm.serving_bench import pct, sharegpt_like
+    from workloads.llm.serving_bench import pct, sharegpt_stream
 
     p = p.for_device(ctx.device)
     budget = RunBudget(ctx, p.budget_s)
@@ -558,7 +558,7 @@ def long_run(ctx: Context, p: LongRunParams) -> Output:
         f"{p.dtype}. Errors: exceptions raised by a step or requests ending otherwise than by length.",
     )
     series = Series("ITL p50 over the run", _col("time", "s"), _col("ITL p50", "ms"))
-    stream = iter(sharegpt_like(10**6, p.seed, vocab, p.prompt_median, 0.9, (8, p.prompt_max), p.output_median,
+    stream = iter(sharegpt_stream(10**6, p.seed, vocab, p.prompt_median, 0.9, (8, p.prompt_max), p.output_median,
                                 0.7, (8, p.output_max)))  # fmt: skip
     live: set[str] = set()
     errors = 0
