@@ -163,13 +163,14 @@ def native_backtrace_lib() -> Path | None:
     if lib.exists():
         return lib
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cc = os.environ.get("CC", "cc")
-    try:
-        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(tmp), str(src)], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    tmp.replace(lib)
-    return lib
+    for cc in dict.fromkeys(x for x in (os.environ.get("CC"), "cc", "gcc", "g++") if x):  # g++ reads it as C++: fine
+        try:
+            subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(tmp), str(src)], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        tmp.replace(lib)
+        return lib
+    return None
 
 
 def run_child(
