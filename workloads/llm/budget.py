@@ -96,8 +96,8 @@ class RunBudget:
     # ---- progress
 
     def log(self, msg: str) -> None:
-        """One progress line: UTC time, seconds since the run started, experiment, message; flushed at once."""
-        self.ctx.log(f"{_utc()} +{self.elapsed():6.1f}s {self.ctx.experiment_id}: {msg}")
+        """One progress line: UTC time, experiment, seconds since it started, message; flushed at once."""
+        self.ctx.log(f"{_utc()} {self.ctx.experiment_id} +{self.elapsed():.1f}s: {msg}")
         sys.stdout.flush()
 
     def require_time(self, what: str) -> None:

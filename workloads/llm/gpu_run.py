@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--in-process", action="store_true", help="run the selection in this process, one after another")
+    ap.add_argument("--call-start", type=float, help="epoch seconds the call started (lines count from it)")
     a = ap.parse_args(argv)
     if a.budget_s <= 0 or a.reserve_s < 0:
         ap.error(f"--budget-s {a.budget_s} / --reserve-s {a.reserve_s}: allowed budget > 0 and reserve >= 0")
@@ -59,7 +60,7 @@ def _one_process_each(a: argparse.Namespace) -> int:
     from ailab.curriculum import load_catalogue
     from ailab.runner import resolve
 
-    t0 = time.monotonic()
+    t0, started = time.monotonic(), time.time()
     child: list[subprocess.Popen] = []
 
     def _stop(sig: int, _frame: Any) -> None:
@@ -79,7 +80,8 @@ def _one_process_each(a: argparse.Namespace) -> int:
             _line(t0, f"{exp_id} not started: {why}")
             continue
         cmd = [sys.executable, "-u", "-m", "workloads.llm.gpu_run", exp_id, "--in-process", "--device", a.device]
-        cmd += ["--budget-s", f"{left:.1f}", "--reserve-s", f"{a.reserve_s:g}", *(["--quick"] if a.quick else [])]
+        cmd += ["--budget-s", f"{left:.1f}", "--reserve-s", f"{a.reserve_s:g}", "--call-start", f"{started:.3f}"]
+        cmd += ["--quick"] if a.quick else []
         child[:] = [subprocess.Popen(cmd)]
         rc = child[0].wait()
         if rc:
@@ -90,12 +92,13 @@ def _one_process_each(a: argparse.Namespace) -> int:
 
 
 def _in_process(a: argparse.Namespace) -> int:
+    t1 = time.monotonic()  # --budget-s counts from here: the parent gave this process what was left as it started it
     from ailab.curriculum import load_catalogue
     from ailab.curriculum.loader import runner_params_model
     from ailab.results import provenance
     from ailab.runner import resolve, resolve_params, run_one
 
-    t0 = time.monotonic()
+    t0 = time.monotonic() - (time.time() - a.call_start if a.call_start else 0.0)  # lines count from the call's start
     stop_on_signal(log=lambda m: _line(t0, m))
     cat = load_catalogue(check_runners=False)  # import only the selected runners
     exps = resolve(a.selection, cat)
@@ -106,7 +109,7 @@ def _in_process(a: argparse.Namespace) -> int:
             _line(t0, f"{exp.id} not started: stop requested")
             continue
         overrides: dict[str, Any] = {}
-        left = a.budget_s - (time.monotonic() - t0)
+        left = a.budget_s - (time.monotonic() - t1)
         if exp.binding is not None and "budget_s" in runner_params_model(exp.binding.runner).model_fields:
             typed, _ = resolve_params(exp, a.quick)
             field = "cuda_budget_s" if a.device == "cuda" else "budget_s"

@@ -83,9 +83,9 @@ def test_rows_start_only_while_they_fit_and_the_rest_are_recorded(tmp_path: Path
     assert [r[0] for r in t.rows] == ["row c", "row d"]
     assert "would not fit: expected 45 s" in t.rows[0][1] and "100 s) spent at 101 s" in t.rows[1][1]
     assert out.notes[-1].startswith("Partial run: 2 row(s) not done")
-    # progress lines: UTC time, seconds since the start, experiment, what happened
-    assert any("+  40.0s d00.e1: done row a in 40.0 s" in line for line in lines)
-    assert any("d00.e1: not done row c" in line for line in lines)
+    # progress lines: UTC time, experiment, seconds since its start, what happened
+    assert any(line.endswith("Z d00.e1 +40.0s: done row a in 40.0 s") for line in lines)
+    assert any("d00.e1 +85.0s: not done row c" in line for line in lines)
 
 
 def test_nothing_measured_is_a_skip_not_an_empty_result(tmp_path: Path, clock: FakeClock) -> None:
@@ -245,7 +245,7 @@ def test_the_gpu_call_stops_on_sigterm_and_stores_what_it_measured(tmp_path: Pat
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
-        if "d81.e4: start repeat 90%" in line:
+        if "d81.e4 +" in line and "start repeat 90%" in line:
             proc.send_signal(signal.SIGTERM)
         assert time.monotonic() < deadline, "".join(lines[-20:])
     assert proc.wait(timeout=60) == 0, "".join(lines[-20:])
