@@ -134,6 +134,7 @@ def server_summary(d: metrics.ModelCounters, seconds: float) -> dict[str, float]
     """Per-request server times from a delta of Triton's statistics over `seconds` of load window."""
     return {
         "avg_batch": d.avg_batch,
+        "request_us": d.per_request_us("request_us"),  # server-side latency: receipt to response, inside Triton
         "queue_us": d.per_request_us("queue_us"),
         "compute_infer_us": d.per_request_us("compute_infer_us"),
         "compute_us": d.per_request_us("compute_us"),

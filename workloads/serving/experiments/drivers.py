@@ -1,6 +1,9 @@
 """Load drivers compared (d32.e1): the lab generator (1 and n processes) vs perf_analyzer on the same model,
 concurrency and protocol, with the CPU shared by server and drivers or pinned apart; ±10 % agreement reported as
-MET/NOT MET; the generator's CPU per request by client (clientbench.py) and its ceiling; `lab up` time to ready."""
+MET/NOT MET; the same comparison at fixed offered rates (open loop, well under the server's capacity), which
+measures the server rather than each driver's own client latency; Triton's own counters around every driver run
+(server-counted throughput and server-side latency); the generator's CPU per request by client (clientbench.py) and
+its ceiling; `lab up` time to ready."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from contextlib import contextmanager, suppress
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ailab.contract import Context, Output, Params, Table
 from workloads.serving.clientbench import VARIANTS
-from workloads.serving.experiments import Concurrencies, Int, PaRequests, Protocol, Seconds
+from workloads.serving.experiments import Concurrencies, Int, Num, PaRequests, Protocol, Seconds
 
 TOLERANCE = 0.10  # issue 15: the lab generator agrees with perf_analyzer within ±10 % (throughput and percentiles)
 COMPARED = ("throughput", "p50", "p95", "p99")
@@ -50,6 +53,34 @@ class DriversParams(Params):
         default=list(VARIANTS), description="clientbench.py variants whose CPU per request is measured ([] = none)"
     )
     client_duration_s: Seconds = 3.0
+    open_rate_fractions: Annotated[list[Annotated[Num, Field(gt=0, le=0.9)]], Field(max_length=4)] = Field(
+        default=[0.25, 0.5],
+        description="open loop: offered rates as fractions of the closed-loop throughput measured just before in "
+        "the same layout and protocol (the higher of the drivers' medians at the top concurrency); each run by "
+        "perf_analyzer --request-rate-range=R:R:1 and the lab generator's open loop, both Poisson ([] = none)",
+    )
+    open_duration_s: Seconds = Field(
+        default=4.0,
+        description="open loop: the lab generator's measured window (after 1 s of warm-up); perf_analyzer gets "
+        "windows of rate x this / 3 requests, so its 3 stable windows span about the same time",
+    )
+    open_repeats: Annotated[Int, Field(ge=1, le=10, description="open loop: runs of each driver per rate")] = 1
+    metrics_period_s: Annotated[
+        float,
+        Field(
+            ge=0.02,
+            le=1.0,
+            description="how often Triton's metrics page is read while perf_analyzer runs (its windows are inside "
+            "its process); the lab generator's counters are read at its window's start and end instead",
+        ),
+    ] = 0.1
+    lab_up: bool = Field(default=True, description="also time `lab up` / `lab down` in a fresh state dir")
+
+    @model_validator(mode="after")
+    def _fractions_distinct(self) -> DriversParams:
+        if self.open_rate_fractions and len(set(self.open_rate_fractions)) != len(self.open_rate_fractions):
+            raise ValueError(f"open_rate_fractions {self.open_rate_fractions}: each fraction at most once")
+        return self
 
 
 def agreement(lab: dict[str, float], ref: dict[str, float], tolerance: float = TOLERANCE) -> tuple[str, list[str]]:
@@ -148,6 +179,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
         COST_COLS,
         caption="the generator's CPU per request by client (clientbench.py; each in its own process, closed loop)",
     )
+    open_t, open_agree, counted = _open_tables()
     notes = [at_start]
     clients: dict[str, str] = {}
     with harness.serve(ctx, [variant("mlp", preferred=(8, 16), delay_us=1000)]) as srv:
@@ -157,9 +189,18 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
                     notes.append(f"layout {layout}: not measured: {why_not}")
                     continue
                 for proto in p.protocols:
+                    capacity = math.nan
                     for c in p.concurrency:
                         rows = _runs(ctx, srv, p, proto, c, notes, clients)
                         _tabulate(ctx, rows, layout, proto, c, t, agree)
+                        _count_rows(rows, layout, proto, f"closed, concurrency {c}", counted)
+                        if c == max(p.concurrency):
+                            capacity = _capacity(rows)
+                    if p.open_rate_fractions:
+                        if capacity > 0:
+                            _open_loop(ctx, srv, p, layout, proto, capacity, notes, (open_t, open_agree, counted))
+                        else:
+                            notes.append(f"open loop, {layout} {proto}: not measured: no closed-loop throughput")
                     if layout == "shared":
                         _ceiling(srv, proto, max(p.concurrency), dur, ceil)
         if p.client_variants:  # the micro-benchmark behind the choice of client (clientbench.py)
@@ -173,7 +214,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
                 cost.add(*(row[k] for k, _ in COST_COLS))
     up_t = Table.of("lab_up", [("step", ""), ("time", "s")], caption="`lab up --free-ports` in a fresh state dir (CLI)")
     try:
-        for label, secs in _lab_up_times(ctx):
+        for label, secs in _lab_up_times(ctx) if p.lab_up else []:
             up_t.add(label, round(secs, 2))
     except RuntimeError as exc:  # another service of the week failed: keep the driver results, say why
         notes.append(str(exc))
@@ -182,6 +223,13 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
             notes.append(
                 f"±10 % agreement with perf_analyzer, {row[1]} at concurrency {row[2]}, CPU {row[0]}: {row[-2]}"
             )
+    for row in open_agree.rows:
+        if row[4] == "lab loadgen":
+            notes.append(
+                f"±10 % agreement with perf_analyzer at a fixed offered rate, {row[1]} at {row[3]} req/s "
+                f"({row[2]} % of the closed-loop throughput), CPU {row[0]}: {row[-3]}"
+            )
+    notes += _counted_notes(counted)
     notes.append(at_end_note(at_start))
     notes.append("lab generator clients: " + "; ".join(f"{k}: {v}" for k, v in clients.items()))
     notes.append(
@@ -198,7 +246,11 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
         "drivers then no longer take CPU from the server, and what remains between them is each one's own "
         "client-side latency, which in a closed loop sets the throughput."
     )
-    return Output(tables=[t, agree, cost, ceil, up_t], notes=notes)
+    notes.append(OPEN_LOOP_NOTE)
+    tables = [t, agree, cost, ceil, up_t]
+    if p.open_rate_fractions:
+        tables += [open_t, open_agree]
+    return Output(tables=[*tables, counted], notes=notes)
 
 
 Run = tuple[str, int, dict[str, float], list[Any]]  # driver, repeat, measures, other cells of its row
@@ -206,8 +258,9 @@ Run = tuple[str, int, dict[str, float], list[Any]]  # driver, repeat, measures, 
 
 def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: list[str], clients: dict) -> list[Run]:
     """p.repeats runs of perf_analyzer and of the lab generator (each process count) at concurrency c."""
-    from workloads.serving import perf
+    from workloads.serving import perf, servercount
     from workloads.serving.common import load, pa
+    from workloads.serving.workers import METRICS_LEAD_S
 
     rows: list[Run] = []
     for rep in range(p.repeats):
@@ -215,7 +268,8 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
         for who in ("lab", "pa") if rep % 2 == 0 else ("pa", "lab"):
             if who == "pa":
                 try:
-                    res, pa_cpu, pa_srv = pa(srv, "mlp", proto, c, 1, p.pa_request_count, ctx.workdir / "pa")
+                    with servercount.Sampler(srv.metrics_url, "mlp", p.metrics_period_s) as sampler:
+                        res, pa_cpu, pa_srv = pa(srv, "mlp", proto, c, 1, p.pa_request_count, ctx.workdir / "pa")
                 except perf.PerfAnalyzerError as exc:
                     notes.append(f"perf_analyzer ({proto}) at concurrency {c} failed: {exc}")
                     continue
@@ -226,6 +280,7 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
                     "p95": res.p95_ms,
                     "p99": res.p99_ms,
                     "cpu_us": per_req,
+                    **server_fields(sampler.count(), res.avg_ms),
                 }
                 rows.append(("perf_analyzer", rep, m, [round(pa_cpu, 2), round(per_req, 1), round(pa_srv, 2), ""]))
                 continue
@@ -235,10 +290,16 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
                 kw = {"concurrency": c, "warmup_s": 1.0, "duration_s": p.duration_s, "processes": n}
                 lab, srv_cpu = load(srv, "mlp", protocol=proto, **kw)
                 clients.setdefault(f"{proto}, {n} process(es)", lab.client)
+                # Over n > 1 processes the counters are read METRICS_LEAD_S before the window opens (workers.py),
+                # under the warm-up's load, which is the window's: count that time too.
+                counted_s = lab.window_s + (METRICS_LEAD_S if n > 1 else 0.0)
                 m = {
                     "throughput": lab.throughput_rps,
                     **{k: lab.latency_ms.get(k, math.nan) for k in COMPARED[1:]},
                     "cpu_us": lab.generator_cpu_us_per_request,
+                    **server_fields(
+                        servercount.from_window(lab.server, counted_s), lab.latency_ms.get("mean", math.nan)
+                    ),
                 }
                 cells = [
                     round(lab.generator_cpu, 2),
@@ -284,6 +345,255 @@ def _ceiling(srv: Any, proto: str, top: int, dur: float, ceil: Table) -> None:
     ceil.add(proto, f"closed loop c={top}: generator CPU per request", round(per_req_us, 1), "µs")
     if per_req_us > 0:
         ceil.add(proto, "  -> ceiling with one core for the generator", round(1e6 / per_req_us, 0), "req/s")
+
+
+SERVER_KEYS = ("srv_rps", "srv_ms", "srv_queue_ms", "srv_infer_ms")
+OPEN_LOOP_NOTE = (
+    "Closed loop, each driver's throughput is concurrency / (server time + its own client-side latency), so it "
+    "measures the driver as much as the server. Open loop ('open_loop' tables) both drivers offer the same Poisson "
+    "rate, well under the server's capacity (fractions of the closed-loop throughput measured just before, same "
+    "layout and protocol): perf_analyzer --request-rate-range=R (one rate; --async, so requests in flight are not "
+    "bounded by its threads) against the lab generator's open loop over the same client as its closed loop. There "
+    "the throughput is set by the offered rate and the latency is mostly the server's, so what remains between "
+    "the drivers is their own client-side latency alone. 'server_counted' sets beside every driver run (both "
+    "loops) what Triton itself counted: nv_inference_request_success over the run's window -> server-counted "
+    "throughput, which must equal the driver's own within the window's edges, and nv_inference_request_duration_us "
+    "per request -> the server-side mean latency; the driver's mean minus it is what the driver, the network stack "
+    "and the scheduling of both add. The lab generator's counters are read at its window's start and end "
+    "(loadgen.py); perf_analyzer's windows are inside its process, so its counters are read every "
+    "metrics_period_s while it runs and only the readings taken under load are used (servercount.py)."
+)
+
+
+def server_fields(sc: Any, mean_ms: float) -> dict[str, float]:
+    """A run's server-counted numbers (servercount.ServerCount or None) as measures (ms, req/s; NaN: not read)."""
+    if sc is None:
+        return {"mean": mean_ms, **dict.fromkeys(SERVER_KEYS, math.nan)}
+    return {
+        "mean": mean_ms,
+        "srv_rps": sc.throughput_rps,
+        "srv_ms": sc.request_us / 1e3,
+        "srv_queue_ms": sc.queue_us / 1e3,
+        "srv_infer_ms": sc.compute_infer_us / 1e3,
+    }
+
+
+def _open_tables() -> tuple[Table, Table, Table]:
+    runs = Table.of(
+        "open_loop",
+        [
+            ("layout", ""),
+            ("protocol", ""),
+            ("rate", "% of closed loop"),
+            ("offered", "req/s"),
+            ("driver", ""),
+            ("repeat", ""),
+            ("sent", "req/s"),
+            ("throughput", "req/s"),
+            ("p50", "ms"),
+            ("p95", "ms"),
+            ("p99", "ms"),
+            ("driver CPU per request", "µs"),
+            ("server CPU", "cores"),
+            ("send lag p99", "ms"),
+            ("errors", ""),
+        ],
+        caption="fixed offered rate (open loop, Poisson arrivals), each protocol like with like; perf_analyzer "
+        "reports no sent count of its own",
+    )
+    agree = Table.of(
+        "open_loop_agreement",
+        [
+            ("layout", ""),
+            ("protocol", ""),
+            ("rate", "% of closed loop"),
+            ("offered", "req/s"),
+            ("driver", ""),
+            *((f"{k} lab/pa", "%") for k in COMPARED),
+            ("within ±10 %", "MET/NOT MET"),
+            ("lab throughput/offered", "%"),
+            ("pa throughput/offered", "%"),
+        ],
+        caption="issue 15's target at a fixed offered rate: achieved rate and p50/p95/p99 (medians over the "
+        "repeats) within ±10 % of perf_analyzer's",
+    )
+    counted = Table.of(
+        "server_counted",
+        [
+            ("layout", ""),
+            ("protocol", ""),
+            ("load", ""),
+            ("driver", ""),
+            ("repeat", ""),
+            ("driver throughput", "req/s"),
+            ("server-counted throughput", "req/s"),
+            ("server/driver", "%"),
+            ("driver mean latency", "ms"),
+            ("server mean latency", "ms"),
+            ("outside the server", "ms"),
+            ("server queue", "ms"),
+            ("server compute infer", "ms"),
+        ],
+        caption="Triton's own counters over each driver run: nv_inference_request_success -> throughput, "
+        "nv_inference_request_duration_us / _queue_ / _compute_infer_ per request",
+    )
+    return runs, agree, counted
+
+
+def _capacity(rows: list[Run]) -> float:
+    """The highest of the drivers' median throughputs (req/s) in these runs (NaN when none ran)."""
+    meds = [_median([m for dd, _, m, _ in rows if dd == d]).get("throughput", math.nan) for d, _, _, _ in rows]
+    meds = [x for x in meds if x > 0]
+    return max(meds) if meds else math.nan
+
+
+def _count_rows(rows: list[Run], layout: str, proto: str, load: str, counted: Table) -> None:
+    """Each run's throughput and mean latency beside what the server counted for it."""
+    r = lambda x, n=3: round(x, n) if not math.isnan(x) else math.nan  # noqa: E731
+    for d, rep, m, _ in rows:
+        pct = 100.0 * m["srv_rps"] / m["throughput"] if m["throughput"] > 0 else math.nan
+        counted.add(
+            layout,
+            proto,
+            load,
+            d,
+            rep + 1,
+            r(m["throughput"], 1),
+            r(m["srv_rps"], 1),
+            r(pct, 1),
+            r(m["mean"]),
+            r(m["srv_ms"]),
+            r(m["mean"] - m["srv_ms"]),
+            r(m["srv_queue_ms"]),
+            r(m["srv_infer_ms"]),
+        )
+
+
+def _counted_notes(counted: Table) -> list[str]:
+    """For each driver: the range of server-counted / own throughput and of its latency outside the server."""
+    out = []
+    for d in dict.fromkeys(row[3] for row in counted.rows):
+        mine = [row for row in counted.rows if row[3] == d and not math.isnan(row[7])]
+        if not mine:
+            out.append(f"server-counted, {d}: counters not read in any run")
+            continue
+        pct = [row[7] for row in mine]
+        outside = [row[10] for row in mine if not math.isnan(row[10])]
+        out.append(
+            f"server-counted throughput / {d}'s own: {min(pct):.1f}..{max(pct):.1f} % over {len(mine)} runs; "
+            + (f"its mean latency outside the server {min(outside):.3f}..{max(outside):.3f} ms" if outside else "")
+        )
+    return out
+
+
+def _pa_rate(srv: Any, proto: str, rate: float, count: int, workdir: Any) -> tuple[Any, float, float]:
+    """perf_analyzer at one Poisson offered rate (req/s): its result, its CPU (cores), the server's CPU (cores)."""
+    import time
+
+    from workloads.serving import harness, perf
+    from workloads.serving.common import _children_cpu_s
+
+    c0, s0, t0 = _children_cpu_s(), harness.cpu_s(srv.pid), time.perf_counter()
+    res = perf.run(
+        srv.address(proto), "mlp", proto, request_count=count, request_rate=rate, extra=("--async",), workdir=workdir
+    )
+    wall = time.perf_counter() - t0
+    return res, (_children_cpu_s() - c0) / wall, (harness.cpu_s(srv.pid) - s0) / wall
+
+
+def _open_loop(
+    ctx: Context,
+    srv: Any,
+    p: DriversParams,
+    layout: str,
+    proto: str,
+    capacity: float,
+    notes: list[str],
+    tables: tuple[Table, Table, Table],
+) -> None:
+    """Both drivers at each fixed offered rate (p.open_rate_fractions x capacity req/s), alternating who goes first."""
+    from workloads.serving import perf, servercount
+    from workloads.serving.common import errors, load
+
+    runs_t, agree_t, counted = tables
+    for frac in p.open_rate_fractions:
+        rate = round(frac * capacity, 1)
+        pct = round(100.0 * frac, 1)
+        rows: list[Run] = []
+        for rep in range(p.open_repeats):
+            for who in ("lab", "pa") if rep % 2 == 0 else ("pa", "lab"):
+                if who == "pa":
+                    count = max(50, round(rate * p.open_duration_s / 3))
+                    try:
+                        with servercount.Sampler(srv.metrics_url, "mlp", p.metrics_period_s) as sampler:
+                            res, pa_cpu, pa_srv = _pa_rate(srv, proto, rate, count, ctx.workdir / "pa")
+                    except perf.PerfAnalyzerError as exc:
+                        notes.append(f"perf_analyzer ({proto}) at {rate:g} req/s failed: {exc}")
+                        continue
+                    per_req = pa_cpu / res.throughput_rps * 1e6 if res.throughput_rps else math.nan
+                    m = {
+                        "throughput": res.throughput_rps,
+                        "p50": res.p50_ms,
+                        "p95": res.p95_ms,
+                        "p99": res.p99_ms,
+                        "cpu_us": per_req,
+                        **server_fields(sampler.count(), res.avg_ms),
+                    }
+                    rows.append(("perf_analyzer", rep, m, ["", round(per_req, 1), round(pa_srv, 2), "", ""]))
+                    continue
+                lab, srv_cpu = load(
+                    srv, "mlp", protocol=proto, mode="open", qps=rate, warmup_s=1.0, duration_s=p.open_duration_s
+                )
+                m = {
+                    "throughput": lab.throughput_rps,
+                    **{k: lab.latency_ms.get(k, math.nan) for k in COMPARED[1:]},
+                    "cpu_us": lab.generator_cpu_us_per_request,
+                    **server_fields(
+                        servercount.from_window(lab.server, lab.window_s), lab.latency_ms.get("mean", math.nan)
+                    ),
+                }
+                cells = [
+                    round(lab.achieved_qps, 1),
+                    round(lab.generator_cpu_us_per_request, 1),
+                    round(srv_cpu, 2),
+                    round(lab.send_lag_ms.get("p99", math.nan), 2),
+                    errors(lab),
+                ]
+                rows.append(("lab loadgen", rep, m, cells))
+        for d, rep, m, cells in rows:
+            sent, *rest = cells
+            runs_t.add(
+                layout,
+                proto,
+                pct,
+                rate,
+                d,
+                rep + 1,
+                sent,
+                round(m["throughput"], 1),
+                *(round(m[k], 3) for k in COMPARED[1:]),
+                *rest,
+            )
+        _count_rows(rows, layout, proto, f"open, {rate:g} req/s offered", counted)
+        ref = _median([m for d, _, m, _ in rows if d == "perf_analyzer"])
+        mine = _median([m for d, _, m, _ in rows if d == "lab loadgen"])
+        if not ref or not mine:
+            notes.append(f"open loop, {layout} {proto} at {rate:g} req/s: no agreement (a driver did not run)")
+            continue
+        verdict, _ = agreement(mine, ref)
+        ratios = (round(100.0 * mine[k] / ref[k], 1) if ref.get(k) else math.nan for k in COMPARED)
+        agree_t.add(
+            layout,
+            proto,
+            pct,
+            rate,
+            "lab loadgen",
+            *ratios,
+            verdict,
+            round(100.0 * mine["throughput"] / rate, 1),
+            round(100.0 * ref["throughput"] / rate, 1),
+        )
+        ctx.log(f"{layout} {proto} open {rate:g} req/s: {verdict} ({mine} vs perf_analyzer {ref})")
 
 
 def at_end_note(at_start: str) -> str:

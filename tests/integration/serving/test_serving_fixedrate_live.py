@@ -1,0 +1,74 @@
+"""d32.e1's fixed offered rate and server-counted numbers against a real tritonserver (CPU): the lab generator's
+window reading equals its own count, the sampled reading (perf_analyzer's method) agrees with it, and a short run of
+the runner offers both drivers the rate it derives from the closed loop and sets each run beside Triton's counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from workloads.serving import harness, loadgen
+from workloads.serving.common import variant
+from workloads.serving.experiments.drivers import DriversParams, drivers
+from workloads.serving.servercount import Sampler, from_window
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def mlp_server(make_context, tmp_path_factory) -> Iterator[harness.Served]:
+    ctx = make_context("fixedrate-tests", tmp_path_factory.mktemp("fixedrate"))
+    with harness.serve(ctx, [variant("mlp", preferred=(8, 16), delay_us=1000)]) as srv:
+        yield srv
+
+
+def test_window_and_sampled_server_counts_agree_with_the_generator(mlp_server):
+    spec = loadgen.LoadSpec(
+        url=mlp_server.address("http"), model="mlp", protocol="http", concurrency=4, warmup_s=0.5,
+        duration_s=1.5, metrics_url=mlp_server.metrics_url,
+    )  # fmt: skip
+    with Sampler(mlp_server.metrics_url, "mlp", period_s=0.05) as sampler:
+        res = loadgen.run(spec)
+    assert res.ok > 100 and not res.errors
+    window = from_window(res.server, res.window_s)
+    assert window is not None
+    # the server counts the generator's requests plus at most the 4 in flight when the window opened
+    assert res.ok <= window.requests <= res.ok + spec.concurrency
+    assert 0 < window.request_us / 1e3 < res.latency_ms["mean"]  # the server's time is inside the client's
+    sampled = sampler.count()
+    assert sampled is not None and sampled.seconds > 1.0  # warm-up and window, without the idle edges
+    assert abs(sampled.throughput_rps / window.throughput_rps - 1) < 0.15
+
+
+def test_short_run_offers_both_drivers_the_fixed_rate_and_counts_every_run(make_context, tmp_path):
+    p = DriversParams(
+        concurrency=[4], processes=[1], protocols=["http"], layouts=["shared"], duration_s=1.0,
+        pa_request_count=200, client_variants=[], open_rate_fractions=[0.25], open_duration_s=1.0, lab_up=False,
+    )  # fmt: skip
+    out = drivers(make_context("d32.e1", tmp_path), p)
+    tables = {t.name: t for t in out.tables}
+    closed = [r[5] for r in tables["drivers"].rows]
+    assert len(closed) == 2 and min(closed) > 0  # one run of each driver
+    offered = round(0.25 * max(closed), 1)
+
+    runs = tables["open_loop"].rows
+    assert sorted(r[4] for r in runs) == ["lab loadgen", "perf_analyzer"]
+    for r in runs:
+        assert r[3] == offered and r[14] in ("none", "")  # no failed requests
+        assert 0.7 < r[7] / offered < 1.3, r  # far under capacity, the achieved rate is the offered one
+
+    (agree,) = tables["open_loop_agreement"].rows
+    ratios, verdict = agree[5:9], agree[9]
+    assert verdict == ("MET" if all(90 <= x <= 110 for x in ratios) else "NOT MET")
+    assert agree[10] == round(100 * runs[[r[4] for r in runs].index("lab loadgen")][7] / offered, 1)
+
+    counted = tables["server_counted"].rows
+    assert {(r[2].split(",")[0], r[3]) for r in counted} == {
+        ("closed", "lab loadgen"), ("closed", "perf_analyzer"), ("open", "lab loadgen"), ("open", "perf_analyzer")
+    }  # fmt: skip
+    for r in counted:
+        server_rps, pct, driver_ms, server_ms = r[6], r[7], r[8], r[9]
+        assert server_rps > 0 and 80 < pct < 120, r  # the server counted what the driver counted
+        assert 0 < server_ms < driver_ms, r  # the server's part of each request is inside the driver's
+    assert any(n.startswith("±10 % agreement with perf_analyzer at a fixed offered rate") for n in out.notes)

@@ -1,0 +1,71 @@
+"""d32.e1's fixed-rate comparison and server-counted numbers, without a server: which metric readings count as
+'under load' (servercount.steady), the lab window's reading, and the parameters' bounds (named in the error)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from workloads.serving.experiments.drivers import DriversParams, server_fields
+from workloads.serving.metrics import ModelCounters
+from workloads.serving.servercount import Sampler, from_window, steady
+
+
+def reading(t: float, n: float, request_us_each: float = 500.0) -> tuple[float, ModelCounters]:
+    return t, ModelCounters(request_success=n, request_us=n * request_us_each, queue_us=n * 100.0)
+
+
+def test_steady_counts_only_the_readings_taken_under_load():
+    # idle, idle, then 1000 req/s from t=0.25 to t=1.05, then idle: the edge readings (0.3 and 1.1) are partial
+    samples = [reading(0.0, 0), reading(0.2, 0), reading(0.3, 50), reading(0.5, 250), reading(0.7, 450),
+               reading(0.9, 650), reading(1.1, 800), reading(1.3, 800)]  # fmt: skip
+    sc = steady(samples)
+    assert sc is not None
+    assert sc.requests == 600 and math.isclose(sc.seconds, 0.6)  # from the 0.3 reading to the 0.9 one
+    assert math.isclose(sc.throughput_rps, 1000.0)
+    assert math.isclose(sc.request_us, 500.0) and math.isclose(sc.queue_us, 100.0)
+
+
+def test_steady_refuses_a_run_with_too_few_readings_under_load():
+    assert steady([reading(0.0, 0), reading(0.1, 10), reading(0.2, 20)]) is None  # one reading inside: no span
+    assert steady([reading(0.0, 5), reading(0.1, 5), reading(0.2, 5)]) is None  # nothing counted
+    assert steady([reading(0.0, 0)]) is None
+
+
+def test_lab_window_reading_uses_loadgen_keys_and_missing_counters_are_nan():
+    sc = from_window({"requests": 2000.0, "request_us": 800.0, "queue_us": 300.0, "compute_infer_us": 200.0}, 2.0)
+    assert sc is not None and sc.throughput_rps == 1000.0 and sc.request_us == 800.0
+    assert from_window({}, 2.0) is None
+    f = server_fields(None, 1.5)
+    assert f["mean"] == 1.5 and all(math.isnan(f[k]) for k in ("srv_rps", "srv_ms", "srv_queue_ms"))
+    g = server_fields(sc, 1.5)
+    assert g["srv_rps"] == 1000.0 and g["srv_ms"] == 0.8 and g["srv_infer_ms"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("open_rate_fractions", [0.25, 1.2], "less than or equal to 0.9"),
+        ("open_rate_fractions", [0.0], "greater than 0"),
+        ("open_repeats", 0, "greater than or equal to 1"),
+        ("metrics_period_s", 5.0, "less than or equal to 1"),
+        ("open_duration_s", -1.0, "greater than 0"),
+    ],
+)
+def test_bad_fixed_rate_parameters_name_the_field(field, value, allowed):
+    with pytest.raises(ValidationError) as err:
+        DriversParams(**{field: value})
+    assert field in str(err.value) and allowed in str(err.value)
+
+
+def test_a_fraction_given_twice_is_refused():
+    with pytest.raises(ValidationError, match=r"open_rate_fractions \[0.25, 0.25\]: each fraction at most once"):
+        DriversParams(open_rate_fractions=[0.25, 0.25])
+
+
+def test_no_fractions_turns_the_open_loop_off_and_the_sampler_checks_its_period():
+    assert DriversParams(open_rate_fractions=[]).open_rate_fractions == []
+    with pytest.raises(ValueError, match=r"period_s 0\.001: allowed 0\.01\.\.5 s"):
+        Sampler("http://127.0.0.1:1/metrics", "mlp", period_s=0.001)
