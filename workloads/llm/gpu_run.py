@@ -103,7 +103,8 @@ def _in_process(a: argparse.Namespace) -> int:
     cat = load_catalogue(check_runners=False)  # import only the selected runners
     exps = resolve(a.selection, cat)
     prov = provenance.collect()
-    _line(t0, f"call: {', '.join(e.id for e in exps)}; {a.budget_s:g} s, {a.reserve_s:g} s reserved; {a.device}")
+    ids = ", ".join(e.id for e in exps)
+    _line(t0, f"process for {ids}: {a.budget_s:g} s, {a.reserve_s:g} s reserved; {a.device}")
     for exp in exps:
         if STOP.is_set():
             _line(t0, f"{exp.id} not started: stop requested")
@@ -123,7 +124,7 @@ def _in_process(a: argparse.Namespace) -> int:
         o = run_one(exp, a.device, a.quick, prov, log=lambda m: print(m, flush=True), overrides=overrides)
         where = f" -> {o.path}" if o.path else ""
         _line(t0, f"{o.experiment_id} {o.status} {time.monotonic() - s0:.1f}s {o.reason[:600]}{where}")
-    _line(t0, "call done")
+    _line(t0, f"process for {ids} done")
     return 0
 
 
