@@ -63,13 +63,16 @@ def from_window(server: dict[str, float], seconds: float) -> ServerCount | None:
     )
 
 
-def steady(samples: list[tuple[float, metrics.ModelCounters]], method: str = "sampled") -> ServerCount | None:
+def steady(
+    samples: list[tuple[float, metrics.ModelCounters]], method: str = "sampled", last_s: float | None = None
+) -> ServerCount | None:
     """The counts between the first and the last sample taken while load was on (None: too few such samples).
 
     samples: (time s, cumulative counters), in time order. Load was on from just before the first sample whose
     success count moved off the first reading's, to just after the last sample below the final count; the
     samples strictly inside that span were all taken under load, so the span between the first and last of
-    them counts full load only."""
+    them counts full load only. last_s: keep only about the last `last_s` seconds of that span (the driver's
+    own measured windows, when they are its last ones), never less than two readings."""
     if len(samples) < 2:
         return None
     counts = [c.request_success for _, c in samples]
@@ -81,6 +84,9 @@ def steady(samples: list[tuple[float, metrics.ModelCounters]], method: str = "sa
     a, b = i0 + 1, i1 - 1
     if b <= a:
         return None
+    if last_s is not None and last_s > 0:
+        tb = samples[b][0]
+        a = max([a, *(i for i in range(a, b) if samples[i][0] <= tb - last_s)])
     (ta, ca), (tb, cb) = samples[a], samples[b]
     return from_delta(cb - ca, tb - ta, method)
 
@@ -125,7 +131,8 @@ class Sampler:
         self._thread.join()
         self._read()
 
-    def count(self) -> ServerCount | None:
-        """The steady load's ServerCount from the pages read (None when there were too few under load)."""
+    def count(self, last_s: float | None = None) -> ServerCount | None:
+        """The steady load's ServerCount from the pages read (None when there were too few under load); last_s:
+        only about the load's last seconds (see `steady`)."""
         samples = [(t, metrics.parse(text, self.model)) for t, text in self.pages]
-        return steady(samples, f"sampled every {self.period_s:g} s while the driver's load was on")
+        return steady(samples, f"sampled every {self.period_s:g} s while the driver's load was on", last_s)

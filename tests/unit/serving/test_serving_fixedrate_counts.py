@@ -69,3 +69,19 @@ def test_no_fractions_turns_the_open_loop_off_and_the_sampler_checks_its_period(
     assert DriversParams(open_rate_fractions=[]).open_rate_fractions == []
     with pytest.raises(ValueError, match=r"period_s 0\.001: allowed 0\.01\.\.5 s"):
         Sampler("http://127.0.0.1:1/metrics", "mlp", period_s=0.001)
+
+
+def test_steady_can_keep_only_the_drivers_last_windows():
+    # 1000 req/s from t=0.05 to t=0.95, then 2000 req/s until t=2.05: only the last second is the reported window
+    samples = [reading(0.0, 0)]
+    n, t = 0.0, 0.0
+    while t < 2.0:
+        t = round(t + 0.1, 1)
+        n += 100 if t <= 1.0 else 200
+        samples.append(reading(t, n))
+    samples += [reading(2.1, n + 100), reading(2.2, n + 100)]
+    whole, last = steady(samples), steady(samples, last_s=1.0)
+    assert whole is not None and last is not None
+    assert 1000 < whole.throughput_rps < 2000
+    assert math.isclose(last.throughput_rps, 2000.0) and math.isclose(last.seconds, 1.0)
+    assert steady(samples, last_s=60.0) == whole  # longer than the load: all of it

@@ -280,7 +280,7 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
                     "p95": res.p95_ms,
                     "p99": res.p99_ms,
                     "cpu_us": per_req,
-                    **server_fields(sampler.count(), res.avg_ms),
+                    **server_fields(sampler.count(pa_windows_s(p.pa_request_count, res)), res.avg_ms),
                 }
                 rows.append(("perf_analyzer", rep, m, [round(pa_cpu, 2), round(per_req, 1), round(pa_srv, 2), ""]))
                 continue
@@ -361,7 +361,9 @@ OPEN_LOOP_NOTE = (
     "per request -> the server-side mean latency; the driver's mean minus it is what the driver, the network stack "
     "and the scheduling of both add. The lab generator's counters are read at its window's start and end "
     "(loadgen.py); perf_analyzer's windows are inside its process, so its counters are read every "
-    "metrics_period_s while it runs and only the readings taken under load are used (servercount.py)."
+    "metrics_period_s while it runs and only the readings taken under load during about its last 3 windows "
+    "(3 x its request count per window / its throughput, the windows it reports) are used (servercount.py): "
+    "where the host's load changed between its windows, the edges of that span account for a difference."
 )
 
 
@@ -438,6 +440,12 @@ def _open_tables() -> tuple[Table, Table, Table]:
         "nv_inference_request_duration_us / _queue_ / _compute_infer_ per request",
     )
     return runs, agree, counted
+
+
+def pa_windows_s(count: int, res: Any) -> float | None:
+    """About how long perf_analyzer's reported windows lasted (s): it reports its last 3 windows, stable together,
+    of `count` requests each (twice that when it retried; the last 3 windows' span then still lies within)."""
+    return 3 * count / res.throughput_rps if res.throughput_rps > 0 else None
 
 
 def _capacity(rows: list[Run]) -> float:
@@ -537,7 +545,7 @@ def _open_loop(
                         "p95": res.p95_ms,
                         "p99": res.p99_ms,
                         "cpu_us": per_req,
-                        **server_fields(sampler.count(), res.avg_ms),
+                        **server_fields(sampler.count(pa_windows_s(count, res)), res.avg_ms),
                     }
                     rows.append(("perf_analyzer", rep, m, ["", round(per_req, 1), round(pa_srv, 2), "", ""]))
                     continue
