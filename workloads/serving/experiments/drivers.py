@@ -355,7 +355,9 @@ OPEN_LOOP_NOTE = (
     "layout and protocol): perf_analyzer --request-rate-range=R (one rate; --async, so requests in flight are not "
     "bounded by its threads) against the lab generator's open loop over the same client as its closed loop. There "
     "the throughput is set by the offered rate and the latency is mostly the server's, so what remains between "
-    "the drivers is their own client-side latency alone. 'server_counted' sets beside every driver run (both "
+    "the drivers is their own client-side latency and how each one's arrivals load the server (Poisson counts "
+    "vary by about 1/sqrt(requests in the window) between runs, part of any difference in achieved rate). "
+    "'server_counted' sets beside every driver run (both "
     "loops) what Triton itself counted: nv_inference_request_success over the run's window -> server-counted "
     "throughput, which must equal the driver's own within the window's edges, and nv_inference_request_duration_us "
     "per request -> the server-side mean latency; the driver's mean minus it is what the driver, the network stack "
@@ -363,7 +365,8 @@ OPEN_LOOP_NOTE = (
     "(loadgen.py); perf_analyzer's windows are inside its process, so its counters are read every "
     "metrics_period_s while it runs and only the readings taken under load during about its last 3 windows "
     "(3 x its request count per window / its throughput, the windows it reports) are used (servercount.py): "
-    "where the host's load changed between its windows, the edges of that span account for a difference."
+    "where the host's load changed between its windows, the edges of that span account for a difference. Each "
+    "reading makes the server render its metrics page, a small load of its own during perf_analyzer's runs only."
 )
 
 
