@@ -63,23 +63,10 @@ def sharegpt_stream(
         yield BenchRequest(torch.randint(1, vocab, (p,), generator=g).tolist(), o)
 
 
-def sharegpt_like(
-    n: int,
-    seed: int,
-    vocab: int,
-    prompt_median: int = 160,
-    prompt_sigma: float = 0.9,
-    prompt_range: tuple[int, int] = (8, 1024),
-    output_median: int = 128,
-    output_sigma: float = 0.7,
-    output_range: tuple[int, int] = (8, 256),
-) -> list[BenchRequest]:
-    """n requests with log-normal prompt/output lengths (medians, sigmas of the log, clipped), seeded."""
-    return list(
-        sharegpt_stream(
-            n, seed, vocab, prompt_median, prompt_sigma, prompt_range, output_median, output_sigma, output_range
-        )
-    )
+def sharegpt_like(n: int, seed: int, vocab: int, *lengths: Any, **named: Any) -> list[BenchRequest]:
+    """n requests with log-normal prompt/output lengths (medians, sigmas of the log, clipped), seeded: the whole
+    `sharegpt_stream` (same parameters) as a list."""
+    return list(sharegpt_stream(n, seed, vocab, *lengths, **named))
 
 
 def pct(xs: list[float], q: float) -> float:
