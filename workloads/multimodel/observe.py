@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from ailab.contract import Context, paths
 from workloads.observability.prom import Prom
@@ -82,7 +83,22 @@ def observed(
         yield Served(s.platform, repo), s.prom
 
 
+SettleMode = Literal["two_scrapes", "next_scrape"]
+
+
 def settle(prom: Prom, scrape_s: float = 1.0) -> float:
     """Wait two scrape intervals so the last requests are in Prometheus; the time to evaluate queries at."""
     time.sleep(2 * scrape_s + 0.5)
     return time.time()
+
+
+def scraped_after(prom: Prom, t: float, timeout_s: float = 30.0) -> float:
+    """Wait until Prometheus holds a scrape of Triton taken after wall-clock time `t` (so every request finished
+    before `t` is counted in it); the time to evaluate queries at. A condition, not a fixed two-interval sleep."""
+    prom.wait_for("max(timestamp(nv_inference_request_success))", timeout_s, cond=lambda ts: ts > t)
+    return time.time()
+
+
+def settled(prom: Prom, mode: SettleMode, scrape_s: float = 1.0) -> float:
+    """settle() (`two_scrapes`, what the full runs were measured with) or scraped_after() now (`next_scrape`)."""
+    return settle(prom, scrape_s) if mode == "two_scrapes" else scraped_after(prom, time.time())

@@ -36,7 +36,9 @@ def test_step_metrics_draws_the_dashboard_panels_from_the_live_prometheus(tmp_pa
     from workloads.ensembles.experiments.step_times import LATENCY_PANEL, PANEL, StepMetricsParams, step_metrics
 
     ctx = Context("d17.e5", "cpu", True, tmp_path, platform=local_platform)
-    out = step_metrics(ctx, StepMetricsParams(duration_s=3.0, view="grafana"))
+    # the quick runs' settle: wait for the next scrape after the load instead of two fixed scrape intervals
+    out = step_metrics(ctx, StepMetricsParams(duration_s=3.0, view="grafana", settle="next_scrape"))
+    assert "Every step's panel query returned data." in out.notes
     pics = {r[0]: r for r in next(t for t in out.tables if t.name == "panel_pictures").rows}
     assert sorted(pics) == sorted([LATENCY_PANEL, PANEL])
     for title, series, points, _unit, error in pics.values():

@@ -13,6 +13,11 @@ Concurrencies = Annotated[
     list[Annotated[int, Strict(), Field(ge=1, le=256)]], Field(min_length=1, description="closed-loop in flight")
 ]
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per run, s")]
+Warmup = Annotated[
+    float,
+    Strict(),
+    Field(ge=0, le=60, description="the load generator's unmeasured lead-in before each measured window, s"),
+]
 
 COLUMNS = [
     ("model", ""), ("concurrency", ""), ("round", ""), ("throughput", "req/s"), ("p50", "ms"), ("p99", "ms"),
@@ -23,6 +28,7 @@ COLUMNS = [
 class OverheadParams(Params):
     concurrency: Concurrencies = Field(default=[1, 4, 16])
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
     batch: Annotated[int, Strict(), Field(ge=1, le=64, description="images per request")] = 1
     repeats: Annotated[int, Strict(), Field(ge=1, le=20, description="rounds of every run, interleaved")] = 1
 
@@ -39,8 +45,8 @@ def _measure(
     t = Table.of(
         "latency",
         COLUMNS,
-        caption=f"lab load generator, gRPC closed loop, batch {p.batch}, {p.duration_s:g} s per run after 1 s "
-        "warm-up; exact nearest-rank percentiles over every request; server request time = "
+        caption=f"lab load generator, gRPC closed loop, batch {p.batch}, {p.duration_s:g} s per run after "
+        f"{p.warmup_s:g} s warm-up; exact nearest-rank percentiles over every request; server request time = "
         f"nv_inference_request_duration_us / nv_inference_request_success of the model called; {p.repeats} "
         "round(s) of every (concurrency, model) run, interleaved",
     )
@@ -51,7 +57,7 @@ def _measure(
             (k, c, m) for k in range(p.repeats) for c in p.concurrency for m in models
         ):  # interleaved: a change of host load hits every model alike
             watch = [m, step] if step else [m]
-            r = measure.run(srv, m, watch, batch=p.batch, concurrency=c, warmup_s=1.0, duration_s=p.duration_s)
+            r = measure.run(srv, m, watch, batch=p.batch, concurrency=c, warmup_s=p.warmup_s, duration_s=p.duration_s)
             res = r.result
             srv_us = r.steps[m].per_request_us("request_us")
             t.add(m, c, rnd + 1, round(res.throughput_rps, 1), lat(res, "p50"), lat(res, "p99"), round(srv_us, 1),

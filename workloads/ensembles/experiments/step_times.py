@@ -12,6 +12,11 @@ from pydantic import Field, Strict
 from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per run, s")]
+Warmup = Annotated[
+    float,
+    Strict(),
+    Field(ge=0, le=60, description="the load generator's unmeasured lead-in before each measured window, s"),
+]
 Concurrency = Annotated[int, Strict(), Field(ge=1, le=256, description="closed-loop requests in flight")]
 STEPS = ("normalize", "mlp", "softmax")
 
@@ -22,6 +27,7 @@ class PreprocessParams(Params):
     )
     concurrency: Concurrency = 4
     duration_s: Seconds = 5.0
+    warmup_s: Warmup = 1.0
     client_repeats: Annotated[int, Strict(), Field(ge=10, le=100_000)] = 2000
 
 
@@ -72,7 +78,7 @@ def preprocess_time(ctx: Context, p: PreprocessParams) -> Output:
         measure.warm(srv, ["pipeline"])
         for b in p.batches:
             r = measure.run(srv, "pipeline", ["pipeline", *STEPS], batch=b, concurrency=p.concurrency,
-                            warmup_s=1.0, duration_s=p.duration_s)  # fmt: skip
+                            warmup_s=p.warmup_s, duration_s=p.duration_s)  # fmt: skip
             ens_us = r.steps["pipeline"].per_request_us("request_us")
             for s in STEPS:
                 c = r.steps[s]
@@ -104,6 +110,11 @@ class StepMetricsParams(Params):
     view: Literal["grafana", "prometheus"] = Field(
         default="prometheus", description="what the curriculum asks to watch it in (grafana: labelled a substitute)"
     )
+    settle: Literal["two_scrapes", "next_scrape"] = Field(
+        default="two_scrapes",
+        description="how the run waits for Prometheus before and after the load: a fixed two scrape intervals (what "
+        "the full runs were measured with) or until a scrape taken after that moment is in (quick)",
+    )
 
 
 PANEL = "Queue vs compute time per request"
@@ -115,7 +126,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     Triton dashboard's per-model panels for every step and cross-check them with Triton's counters."""
     from workloads.ensembles import measure
     from workloads.ensembles.pipeline import pipeline_specs
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settle
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
     from workloads.serving import loadgen, metrics
     from workloads.serving.common import errors, host_note, lat
 
@@ -125,7 +136,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     ((latency_q, _),) = panel_queries(LATENCY_PANEL)
     with observed(ctx, pipeline_specs(fused=False), scrape_interval=p.scrape_interval) as (srv, prom):
         measure.warm(srv, ["pipeline_post"])
-        settle(prom)
+        settled(prom, p.settle)
         before = {m: metrics.read(srv.metrics_url, m) for m in models}
         t0 = time.time()
         res = loadgen.run(
@@ -134,7 +145,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
         )  # fmt: skip
         t1 = time.time()
         after = {m: metrics.read(srv.metrics_url, m) for m in models}
-        at = settle(prom)
+        at = settled(prom, p.settle)
         window = at - t0
         values = {name: evaluate(prom, q, window, at) for name, q in
                   (("latency", latency_q), ("queue", queue_q), ("compute", compute_q))}  # fmt: skip

@@ -29,6 +29,12 @@ class CurvesParams(Params):
     )
     step_s: Annotated[float, Strict(), Field(gt=0, le=600, description="measured seconds per step")] = 10.0
     delay_ms: Annotated[float, Strict(), Field(gt=0, le=1000, description="rate_limited: ms an execution")] = 20.0
+    warmup_s: Annotated[float, Strict(), Field(ge=0.1, le=60, description="unmeasured lead-in per step, s")] = 1.0
+    settle: Literal["two_scrapes", "next_scrape"] = Field(
+        default="two_scrapes",
+        description="how each step waits for Prometheus before its panels are evaluated: a fixed two scrape intervals "
+        "(what the full runs were measured with) or until a scrape taken after the step's end is in (quick)",
+    )
 
 
 def _scenario(p: CurvesParams) -> tuple[list, list[str], str, str, dict]:
@@ -50,7 +56,7 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     and over time: each model's server latency and queue time from the dashboard's panel queries, and the client's
     exact percentiles for comparison."""
     from workloads.multimodel import drive
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settle
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
     from workloads.serving import metrics
     from workloads.serving.common import errors, host_note, lat
 
@@ -71,14 +77,14 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     with observed(ctx, specs, args) as (srv, prom):
         t_begin = time.time()
         for i, conc in enumerate(p.steps):
-            streams = [drive.stream(srv, steady, warmup_s=1.0, duration_s=p.step_s, **steady_kw)]
+            streams = [drive.stream(srv, steady, warmup_s=p.warmup_s, duration_s=p.step_s, **steady_kw)]
             if conc:
-                streams.append(drive.stream(srv, stepped, concurrency=conc, warmup_s=1.0, duration_s=p.step_s))
-            s0 = time.time() + 1.5  # together() starts 0.5 s from now, then 1 s of warm-up
+                streams.append(drive.stream(srv, stepped, concurrency=conc, warmup_s=p.warmup_s, duration_s=p.step_s))
+            s0 = time.time() + 0.5 + p.warmup_s  # together() starts 0.5 s from now, then the warm-up
             res = drive.together(streams)
             s1 = time.time()
             marks.append((conc, s0, s1))
-            at = settle(prom)
+            at = settled(prom, p.settle)
             lat_v = evaluate(prom, lat_q, at - s0, at)
             queue_v = evaluate(prom, queue_q, at - s0, at)
             execs = {m: metrics.read(srv.metrics_url, m).exec_count for m in (steady, stepped)}

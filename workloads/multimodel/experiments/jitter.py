@@ -10,6 +10,7 @@ from pydantic import Field, Strict
 from ailab.contract import Column, Context, Output, Params, Series, Table
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per phase, s")]
+Warmup = Annotated[float, Strict(), Field(ge=0.1, le=60, description="unmeasured lead-in per stream, s")]
 
 
 class JitterParams(Params):
@@ -20,6 +21,7 @@ class JitterParams(Params):
     large_batch: Annotated[int, Strict(), Field(ge=1, le=64, description="images per large-model request")] = 8
     large_instances: Annotated[int, Strict(), Field(ge=1, le=8)] = 2
     duration_s: Seconds = 10.0
+    warmup_s: Warmup = 1.0
     repeats: Annotated[int, Strict(), Field(ge=1, le=20, description="rounds of all phases, interleaved")] = 3
 
 
@@ -58,9 +60,11 @@ def large_small_jitter(ctx: Context, p: JitterParams) -> Output:
         per: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in phases}
         samples: dict[str, list[float]] = {name: [] for name, _ in phases}
         for rnd, (name, conc) in ((r, ph) for r in range(p.repeats) for ph in phases):
-            streams = [drive.stream(srv, "small", mode="open", qps=p.small_qps, warmup_s=1.0, duration_s=p.duration_s)]
+            streams = [
+                drive.stream(srv, "small", mode="open", qps=p.small_qps, warmup_s=p.warmup_s, duration_s=p.duration_s)
+            ]
             if conc:
-                streams.append(drive.stream(srv, "large", concurrency=conc, batch=p.large_batch, warmup_s=1.0,
+                streams.append(drive.stream(srv, "large", concurrency=conc, batch=p.large_batch, warmup_s=p.warmup_s,
                                             duration_s=p.duration_s))  # fmt: skip
             res = drive.together(streams)
             s_res = res[0]
