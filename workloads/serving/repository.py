@@ -6,7 +6,9 @@ build_repository(week_models(1), Path("repo"))  ->  repo/<model>/config.pbtxt, r
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import py_compile
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
@@ -187,6 +189,16 @@ def build_repository(specs: Sequence[ModelSpec], out_dir: Path, n_gpus: int | No
             if s.ensemble:
                 continue
             shutil.copy2(SOURCES[s.source].model_py or BACKEND_MODEL, vdir / "model.py")
+            _precompile(vdir / "model.py")
             for fname, src in files[s.name].items():
                 shutil.copy2(src, vdir / fname)
     return out_dir
+
+
+def _precompile(model_py: Path) -> None:
+    """Write model.py's bytecode into its __pycache__/ now. Otherwise the python stub writes it there on its first
+    import (its embedded interpreter ignores PYTHONDONTWRITEBYTECODE), and a --model-control-mode=poll server takes
+    that write for a repository change and reloads the model for nothing (seen in d25.e1/e5). The stub runs this
+    interpreter's Python (LD_LIBRARY_PATH in ailab/local/services/triton.py), so the cache tag matches."""
+    src = str(model_py)
+    py_compile.compile(src, cfile=importlib.util.cache_from_source(src), doraise=True)

@@ -25,6 +25,10 @@ def test_poll_mode_picks_up_an_added_and_a_removed_version(tmp_path):
     assert picks["add v2"]["READY after"] == "[2]" and picks["add v2"]["served"] == 2
     assert picks["remove v2"]["READY after"] == "[1]" and picks["remove v2"]["served"] == 1
     assert all(isinstance(r["detected (first log line)"], float) for r in picks.values())
+    # one load per change and none else: a python stub writing model.py's __pycache__/ into the polled version folder
+    # made the server take it for a change and reload the model (the repository now ships the bytecode)
+    log = (tmp_path / "poll1" / "state" / "logs" / "triton.log").read_text()
+    assert log.count('"loading: clf:') == 3, [ln for ln in log.splitlines() if "loading: clf:" in ln]
 
 
 def test_hot_update_under_load_switches_and_rolls_back(tmp_path):
