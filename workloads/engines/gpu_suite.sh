@@ -2,7 +2,7 @@
 # One device call for the engine and GPU-sharing experiments: install the carried pure-Python wheels (pydantic is
 # not in the GPU image), stand in the carried bare clone for provenance, run the selected experiments through the
 # lab's own runner (results carry provenance), and pack the result files this run wrote into $OUT.
-# Each experiment runs in its own Python process (workloads/engines/suite.py: faulthandler on, native_backtrace.c
+# Each experiment runs in its own Python process (tools/gpucall/engines_suite.py: faulthandler on, native_backtrace.c
 # preloaded, limited by what is left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and
 # d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] workloads/engines/gpu_suite.sh
@@ -20,8 +20,8 @@ GIT_TGZ=.lab/enggit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude
 cat "$OUT/env.txt"
 touch /tmp/suite-start
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
-# one Python process per experiment (workloads/engines/suite.py); the outer timeout only guards the loop itself
-timeout $((${BUDGET_S:-400} + 30)) python3 -m workloads.engines.suite "$SEL" --budget "${BUDGET_S:-400}" "${args[@]}" \
+# one Python process per experiment (tools/gpucall/engines_suite.py); the outer timeout only guards the loop itself
+timeout $((${BUDGET_S:-400} + 30)) python3 -m tools.gpucall.engines_suite "$SEL" --budget "${BUDGET_S:-400}" "${args[@]}" \
   > "$OUT/run.log" 2>&1
 echo "suite rc=$?"
 find reports/results -name '*.json' -newer /tmp/suite-start > /tmp/new.txt

@@ -25,7 +25,7 @@ args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 # BUDGET_S `timeout` sends SIGTERM (the running experiment stops at its next check and stores its rows), and SIGKILL
 # only KILL_AFTER_S later. Progress lines, timestamped: $OUT/run.log.
 timeout -k "${KILL_AFTER_S:-40}" "${BUDGET_S:-520}" \
-  python3 -u -m workloads.llm.gpu_run "$SEL" --budget-s "${BUDGET_S:-520}" "${args[@]}" > "$OUT/run.log" 2>&1
+  python3 -u -m tools.gpucall.llm_run "$SEL" --budget-s "${BUDGET_S:-520}" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "runner rc=$?"
 find reports/results -name '*.json' -newer /tmp/suite-start > /tmp/new.txt
 find .lab/attempts -name '*.json' -newer /tmp/suite-start >> /tmp/new.txt 2>/dev/null

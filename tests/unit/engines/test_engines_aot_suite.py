@@ -1,13 +1,13 @@
 """The engines GPU suite's loop runs each experiment in its own process: a child killed by SIGSEGV is reported by
 name and signal and the next experiment still runs. The children here are tiny Python commands standing in for
-`python -m workloads.engines.suite --one ID` (a real one needs the GPU the suite is for)."""
+`python -m tools.gpucall.engines_suite --one ID` (a real one needs the GPU the suite is for)."""
 
 from __future__ import annotations
 
 import sys
 
+from tools.gpucall.engines_suite import child_argv, describe, run_each
 from workloads.engines.aot_hold import native_backtrace_lib
-from workloads.engines.suite import child_argv, describe, run_each
 
 CHILDREN = {
     "d29.e3": "import os, signal; print('loading'); os.kill(os.getpid(), signal.SIGSEGV)",
@@ -42,7 +42,7 @@ def test_no_experiment_starts_without_budget_left(tmp_path):
 
 
 def test_a_child_past_the_budget_is_killed_and_named(tmp_path, monkeypatch):
-    monkeypatch.setattr("workloads.engines.suite.MIN_START_S", 0)
+    monkeypatch.setattr("tools.gpucall.engines_suite.MIN_START_S", 0)
     slow = {"d33.e4": "import time; time.sleep(30)"}
     with (tmp_path / "run.log").open("w") as out:
         ran = run_each(["d33.e4"], budget_s=1, argv=lambda i, q: [sys.executable, "-c", slow[i]], out=out)
@@ -54,4 +54,4 @@ def test_exit_statuses_are_described_and_the_child_command_runs_the_runner_with_
     assert describe(-6).startswith("crashed: SIGABRT (signal 6)")
     assert describe(1) == "runner process exited 1"
     argv = child_argv("d29.e3", quick=True)
-    assert argv[1:] == ["-X", "faulthandler", "-m", "workloads.engines.suite", "--one", "d29.e3", "--quick"]
+    assert argv[1:] == ["-X", "faulthandler", "-m", "tools.gpucall.engines_suite", "--one", "d29.e3", "--quick"]

@@ -1,6 +1,6 @@
 """Time budgets of the LLM runners (workloads/llm/budget.py): a run that runs out of time keeps and records what it
 measured. The clock is a fake one the test moves (what is tested is the bookkeeping, not timing); the runners run
-for real on CPU with tiny models. The GPU call's budget split (workloads/llm/gpu_run.py) is a pure function."""
+for real on CPU with tiny models. The GPU call's budget split (tools/gpucall/llm_run.py) is a pure function."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 
 from ailab.contract import Context, Output, Skip
 from ailab.contract.params import ParamsError, validate
+from tools.gpucall.llm_run import MIN_START_S, share
 from workloads.llm import budget as budget_mod
 from workloads.llm import prompt_cache as serving
 from workloads.llm.budget import STOP, RunBudget, coverage_order, stop_on_signal
 from workloads.llm.experiments.long_context import SlidingParams, sliding
 from workloads.llm.experiments.prompt_cache import WithWithoutParams, with_without
 from workloads.llm.experiments.serving_engine import LongRunParams, long_run
-from workloads.llm.gpu_run import MIN_START_S, share
 
 TINY = {"model": {"d_model": 32, "n_layers": 1, "n_heads": 2}}
 
@@ -227,7 +227,7 @@ def test_d84e4_runs_the_windows_that_fit_after_the_build(tmp_path: Path, clock: 
 
 
 def test_the_gpu_call_stops_on_sigterm_and_stores_what_it_measured(tmp_path: Path) -> None:
-    """The suite's python (workloads/llm/gpu_run.py) as `timeout` ends it: a real process on CPU, d81.e4 at its CPU
+    """The suite's python (tools/gpucall/llm_run.py) as `timeout` ends it: a real process on CPU, d81.e4 at its CPU
     params; SIGTERM once the second rate starts. Results and state go to tmp_path (AILAB_*_DIR)."""
     import json
     import os
@@ -238,7 +238,7 @@ def test_the_gpu_call_stops_on_sigterm_and_stores_what_it_measured(tmp_path: Pat
     from ailab.contract.paths import REPO_ROOT
 
     env = {**os.environ, "AILAB_RESULTS_DIR": str(tmp_path / "results"), "AILAB_STATE_DIR": str(tmp_path / "state")}
-    cmd = [sys.executable, "-u", "-m", "workloads.llm.gpu_run", "d81.e4,d82.e2", "--device", "cpu", "--budget-s", "600"]
+    cmd = [sys.executable, "-u", "-m", "tools.gpucall.llm_run", "d81.e4,d82.e2", "--device", "cpu", "--budget-s", "600"]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 120
@@ -265,7 +265,7 @@ def test_a_crashed_experiment_does_not_stop_the_next(
 ) -> None:
     """The call runs each experiment in a process of its own; the process is faked here (a segfault is not made on
     purpose): the first ends by SIGSEGV, the next still starts, with the call's time left."""
-    from workloads.llm import gpu_run
+    from tools.gpucall import llm_run as gpu_run
 
     started: list[list[str]] = []
 
@@ -285,7 +285,7 @@ def test_a_crashed_experiment_does_not_stop_the_next(
         assert gpu_run.main(["d81.e4,d82.e2", "--budget-s", "300", "--device", "cpu"]) == 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert [c[c.index("workloads.llm.gpu_run") + 1] for c in started] == ["d81.e4", "d82.e2"]
+    assert [c[c.index("tools.gpucall.llm_run") + 1] for c in started] == ["d81.e4", "d82.e2"]
     assert all("--in-process" in c and float(c[c.index("--budget-s") + 1]) <= 300 for c in started)
     out = capsys.readouterr().out
     assert "d81.e4 process ended by signal SIGSEGV: what it had not stored is lost" in out

@@ -1,13 +1,13 @@
-"""The H200 time estimate's work count (workloads/llm/gpu_estimate.py): the requests each d81.e4 configuration runs
+"""The H200 time estimate's work count (tools/gpucall/llm_estimate.py): the requests each d81.e4 configuration runs
 through the model, counted without a model, agree with the stream itself (exact repeats never reach the model behind
 a response cache; shared prefixes are not prefilled again behind a prefix store)."""
 
 from __future__ import annotations
 
 from ailab.contract.params import validate
+from tools.gpucall.llm_estimate import d81_work
 from workloads.llm import charlm
 from workloads.llm.experiments.prompt_cache import WithWithoutParams, _spec
-from workloads.llm.gpu_estimate import d81_work
 from workloads.llm.prompt_cache import make_workload
 
 D81 = {"requests": 12, "shared_prefix": 0.8, "prefix_len": 64, "suffix_len": 16, "new_tokens": 4, "block_size": 16,

@@ -1,6 +1,6 @@
 """How long the LLM area's H200 runs of d81.e4, d82.e2 and d84.e4 should take, before spending device time on them.
 
-    python -m workloads.llm.gpu_estimate            # each run's work, the rates used and their sources, seconds
+    python -m tools.gpucall.llm_estimate            # each run's work, the rates used and their sources, seconds
 
 The work is counted from the bindings' CUDA parameters; for d81.e4 the request stream of every repeat rate is
 generated and pushed through the response cache and the prefix store (no model), so the requests each

@@ -1,6 +1,6 @@
 """The experiments of one GPU call (workloads/llm/gpu_suite.sh), each within its share of the call's time.
 
-    python3 -m workloads.llm.gpu_run d81.e4,d82.e2,d84.e4 --budget-s 420 [--quick] [--device cuda]
+    python3 -m tools.gpucall.llm_run d81.e4,d82.e2,d84.e4 --budget-s 420 [--quick] [--device cuda]
 
 Every selected experiment runs through the lab's own runner (`run_one`: results carry provenance and the runner's
 "never replace ok with worse" rule). One that takes a time budget (`budget_s`, `cuda_budget_s`) gets the smaller of
@@ -41,7 +41,7 @@ def share(binding_budget: float | None, left_s: float, reserve_s: float) -> floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m workloads.llm.gpu_run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m tools.gpucall.llm_run", description=__doc__.split("\n")[0])
     ap.add_argument("selection", help="experiments, e.g. d81.e4,d82.e2,d84.e4")
     ap.add_argument("--budget-s", type=float, required=True, help="seconds for the whole call (the outer timeout)")
     ap.add_argument("--reserve-s", type=float, default=20.0, help="seconds kept back for storing results")
@@ -79,7 +79,7 @@ def _one_process_each(a: argparse.Namespace) -> int:
             why = "stop requested" if STOP.is_set() else f"{left:.0f} s left, {a.reserve_s:g} s reserved"
             _line(t0, f"{exp_id} not started: {why}")
             continue
-        cmd = [sys.executable, "-u", "-m", "workloads.llm.gpu_run", exp_id, "--in-process", "--device", a.device]
+        cmd = [sys.executable, "-u", "-m", "tools.gpucall.llm_run", exp_id, "--in-process", "--device", a.device]
         cmd += ["--budget-s", f"{left:.1f}", "--reserve-s", f"{a.reserve_s:g}", "--call-start", f"{started:.3f}"]
         cmd += ["--quick"] if a.quick else []
         child[:] = [subprocess.Popen(cmd)]

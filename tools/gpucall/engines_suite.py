@@ -1,8 +1,8 @@
 """The engines GPU suite's runner loop: each selected experiment in its own Python process, so that one's native
 crash (d29.e3's SIGSEGV once stopped d33.e4 and d53.e3 from running) is reported with its signal and the next runs.
 
-`python -m workloads.engines.suite SEL [--budget S] [--quick]` resolves SEL (ids, days, weeks) once, then runs
-each experiment as `python -X faulthandler -m workloads.engines.suite --one ID` with what is left of the budget
+`python -m tools.gpucall.engines_suite SEL [--budget S] [--quick]` resolves SEL (ids, days, weeks) once, then runs
+each experiment as `python -X faulthandler -m tools.gpucall.engines_suite --one ID` with what is left of the budget
 as its limit. The children write to this process's stdout (the suite's run.log): the runner's one-line outcome,
 or, for a crash, faulthandler's Python stack and the C-level stack (workloads/engines/native_backtrace.c,
 preloaded where a C compiler could build it) followed by this loop's line naming the signal.
@@ -67,7 +67,7 @@ def child_env() -> dict[str, str]:
 
 
 def child_argv(exp_id: str, quick: bool) -> list[str]:
-    return [sys.executable, "-X", "faulthandler", "-m", "workloads.engines.suite", "--one", exp_id] + (
+    return [sys.executable, "-X", "faulthandler", "-m", "tools.gpucall.engines_suite", "--one", exp_id] + (
         ["--quick"] if quick else []
     )
 
@@ -121,7 +121,7 @@ def _run_here(exp_id: str, quick: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m workloads.engines.suite")
+    ap = argparse.ArgumentParser(prog="python -m tools.gpucall.engines_suite")
     ap.add_argument("selection", nargs="?", help="experiments, days or weeks, comma-separated (d29.e3,d33)")
     ap.add_argument("--one", help="run this one experiment here (what each child process does)")
     ap.add_argument("--budget", type=float, default=400, help="seconds for the whole selection")
