@@ -51,6 +51,21 @@ def _timeline(series: dict[str, Any], title: str, path: Path) -> Path:
     return path
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+HATCHES = ("", "//", "..", "xx")
+
+
+def line_style(i: int, n: int) -> dict[str, Any]:
+    """Plot keywords that keep line i of n distinct: with more lines than the colour cycle holds (10), every further
+    round of colours gets its own line style and marker (bars: hatching). Up to 10 lines: matplotlib's defaults."""
+    if n <= 10:
+        return {}
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    k = (i // len(colors)) % len(LINESTYLES)
+    return {"color": colors[i % len(colors)], "linestyle": LINESTYLES[k], "marker": MARKERS[k], "hatch": HATCHES[k]}
+
+
 def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
     """Render one Series dict (as stored in a result) to a PNG and return its path."""
     kind = series.get("kind", "line")
@@ -61,10 +76,11 @@ def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
     for i, label in enumerate(labels):
         pts = series["lines"][label]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        style = line_style(i, len(labels))
         if kind == "bar":
             width = 0.8 / max(len(labels), 1)
             pos = [j + i * width for j in range(len(xs))]
-            ax.bar(pos, ys, width=width, label=label)
+            ax.bar(pos, ys, width=width, label=label, color=style.get("color"), hatch=style.get("hatch") or None)
             ticks = [str(x) for x in xs]
             long_ticks = max(len(t) for t in ticks) > 10  # long category names: slant them so they do not collide
             ax.set_xticks(
@@ -75,9 +91,10 @@ def plot_series(series: dict[str, Any], title: str, path: Path) -> Path:
                 fontsize=8 if long_ticks else None,
             )
         elif kind == "scatter":
-            ax.scatter(xs, ys, label=label, s=14)
+            ax.scatter(xs, ys, label=label, s=14, color=style.get("color"), marker=style.get("marker", "o"))
         else:
-            ax.plot(xs, ys, marker="o", markersize=3, label=label)
+            ls = {"color": style["color"], "linestyle": style["linestyle"]} if style else {}
+            ax.plot(xs, ys, marker=style.get("marker", "o"), markersize=3, label=label, **ls)
     label_axes(ax, series)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)

@@ -137,3 +137,22 @@ def test_runner_records_artifacts_inside_the_repository_relative_to_it() -> None
     assert repo_relative(str(REPO_ROOT / ".lab" / "work" / "x.png")) == ".lab/work/x.png"
     assert repo_relative("/tmp/outside.png") == "/tmp/outside.png"
     assert repo_relative("docs/diagrams/a.png") == "docs/diagrams/a.png"
+
+
+def test_plots_with_more_lines_than_colours_keep_every_line_distinct(tmp_path):
+    """22 series (d11.e1's GEMM plot has that many): past the 10 colours of the cycle, each further round gets its own
+    line style and marker, so no two lines in the picture look the same; up to 10 lines keep matplotlib's defaults."""
+    from ailab.report.plots import line_style, plot_series
+
+    n = 22
+    styles = [line_style(i, n) for i in range(n)]
+    looks = {(s["color"], s["linestyle"], s["marker"]) for s in styles}
+    assert len(looks) == n
+    assert all(line_style(i, 10) == {} for i in range(10))
+    series = {
+        "x": {"name": "N", "unit": ""},
+        "y": {"name": "throughput", "unit": "TFLOP/s"},
+        "lines": {f"kernel {i}": [[1, i + 1], [2, i + 2]] for i in range(n)},
+    }
+    out = plot_series(series, "many lines", tmp_path / "many.png")
+    assert out.stat().st_size > 0
