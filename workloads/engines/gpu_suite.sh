@@ -5,7 +5,9 @@
 # Each experiment runs in its own Python process (tools/gpucall/engines_suite.py: faulthandler on, native_backtrace.c
 # preloaded, limited by what is left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and
 # d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
-# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] workloads/engines/gpu_suite.sh
+# Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] [DIAG=1] workloads/engines/gpu_suite.sh
+# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded six ways, ~2 min at most)
+# into $OUT/aoti, outside BUDGET_S.
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u
 SEL=${SEL:?name the experiments, e.g. SEL=d04,d12}
@@ -19,6 +21,11 @@ GIT_TGZ=.lab/enggit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 touch /tmp/suite-start
+if [ -n "${DIAG:-}" ]; then
+  timeout 200 python3 -m tools.gpucall.aoti_diag --out "$OUT/aoti" --device cuda --timeout-s 60 > "$OUT/aoti.log" 2>&1
+  echo "aoti_diag rc=$?"; cat "$OUT/aoti.log" | tail -8
+  rm -rf "$OUT/aoti/pk" "$OUT/aoti/extracted"  # the package itself does not come back, its description does
+fi
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 # one Python process per experiment (tools/gpucall/engines_suite.py); the outer timeout only guards the loop itself
 timeout $((${BUDGET_S:-400} + 30)) python3 -m tools.gpucall.engines_suite "$SEL" --budget "${BUDGET_S:-400}" "${args[@]}" \

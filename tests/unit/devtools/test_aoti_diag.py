@@ -1,0 +1,62 @@
+"""tools/gpucall/aoti_diag.py: the outcome names, the mapped-library lines, each variant's environment and command,
+and bad arguments. The whole diagnosis (build a package, load it six ways) is for the GPU machine; it was run once
+by hand on this CPU host (every variant loads there), not in CI: it compiles a package (about 40 s)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.gpucall import aoti_diag as d
+
+
+def test_outcomes_name_the_signal_or_the_exit_status() -> None:
+    assert d.how(0, False) == "ok"
+    assert d.how(-11, False) == "SIGSEGV (signal 11)"
+    assert d.how(3, False) == "exit status 3"
+    assert d.how(None, True) == "timeout"
+
+
+def test_mapped_libraries_are_read_per_stage() -> None:
+    out = "noise\nmaps-start ['/lib/libgcc_s.so.1']\nmaps-torch ['/lib/libgcc_s.so.1', '/lib/libstdc++.so.6.0.33']\n"
+    assert d.parse_maps(out) == {
+        "start": ["/lib/libgcc_s.so.1"],
+        "torch": ["/lib/libgcc_s.so.1", "/lib/libstdc++.so.6.0.33"],
+    }
+
+
+def test_each_variant_differs_from_plain_only_in_what_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LD_PRELOAD", "/somewhere/else.so")
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
+    pre = Path("/tmp/bt.so")
+    plain = d.variant_env("plain", pre)
+    assert "LD_PRELOAD" not in plain and "PYTHONFAULTHANDLER" not in plain
+    assert plain["PYTHONPATH"].split(":")[0] == str(d.ROOT)
+    assert d.variant_env("faulthandler", pre)["PYTHONFAULTHANDLER"] == "1"
+    assert d.variant_env("preload", pre)["LD_PRELOAD"] == str(pre)
+    hold = d.variant_env("hold_env", pre)
+    assert hold["LD_PRELOAD"] == str(pre) and hold["PYTHONFAULTHANDLER"] == "1"
+    assert "LD_PRELOAD" not in d.variant_env("preload", None)
+
+
+def test_commands_load_the_package_or_run_the_hold_child() -> None:
+    pkg = Path("/tmp/pk/cnn_b1.pt2")
+    code = d.variant_argv("plain", pkg, "cuda")[2]
+    assert "aot.load(Path('/tmp/pk/cnn_b1.pt2'), 'cuda')" in code and "@" not in code
+    compile(code, "<snippet>", "exec")
+    assert d.RUNNER_IMPORTS in d.variant_argv("runner_imports", pkg, "cpu")[2]
+    hold = d.variant_argv("hold_child", pkg, "cuda")
+    assert hold[1:4] == ["-m", "workloads.engines.aot_hold", "hold"]
+    assert json.loads(hold[4])["packages"] == [{"path": str(pkg), "batch": 1}]
+
+
+def test_bad_arguments_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(d.DiagError, match="field variant = 'gdb'"):
+        d.variant_env("gdb", None)
+    with pytest.raises(d.DiagError, match="field device = 'tpu'"):
+        d.main(["--out", str(tmp_path), "--device", "tpu"])
+    with pytest.raises(d.DiagError, match=r"field timeout_s = 0\.0"):
+        d.main(["--out", str(tmp_path), "--timeout-s", "0"])
+    assert not any(tmp_path.iterdir())  # refused before anything was written
