@@ -7,6 +7,7 @@ import importlib
 import json
 import pkgutil
 import sys
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -153,6 +154,7 @@ def run(
     A measured (ok) result is never replaced by a skip or a failure: that attempt is kept under .lab/attempts/.
     """
     from ailab.contract.params import ParamsError
+    from ailab.local.pool import PlatformPool
     from ailab.report import report_week
     from ailab.results import provenance
     from ailab.runlog import captured, new_log_path, terminal
@@ -173,18 +175,23 @@ def run(
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
     outcomes = []
     width = len(str(len(exps)))
-    for i, e in enumerate(exps, 1):
-        if e.binding is None:
-            outcomes.append(run_one(e, device, quick, prov))
-            continue
-        if out.is_terminal:  # a live line, overwritten by the result line; logs and CI get the result line only
-            out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]} …", end="\r")
-        with captured(log_path) as log:
-            log.write(f"=== {e.id} ({e.binding.runner}) ===\n")
-            o = run_one(e, device, quick, prov, log=lambda m, _l=log: _l.write(m + "\n"), overrides=overrides)
-        outcomes.append(o)
-        tail = f"{o.duration_s:.1f} s" if o.status == "ok" else o.reason[:90]
-        out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]:<60} [{colour[o.status]}]{o.status:<7}[/] {tail}")
+    # quick runs lend a started tritonserver to the next experiment that asks for the same one; stopped at the end
+    with PlatformPool() if quick else nullcontext() as pool:
+        for i, e in enumerate(exps, 1):
+            if e.binding is None:
+                outcomes.append(run_one(e, device, quick, prov))
+                continue
+            if out.is_terminal:  # a live line, overwritten by the result line; logs and CI get the result line only
+                out.print(f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]} …", end="\r")
+            with captured(log_path) as log:
+                log.write(f"=== {e.id} ({e.binding.runner}) ===\n")
+                o = run_one(
+                    e, device, quick, prov, log=lambda m, _l=log: _l.write(m + "\n"), overrides=overrides, pool=pool
+                )
+            outcomes.append(o)
+            tail = f"{o.duration_s:.1f} s" if o.status == "ok" else o.reason[:90]
+            line = f"[{i:>{width}}/{len(exps)}] {e.id} {e.summary[:60]:<60} [{colour[o.status]}]{o.status:<7}[/] {tail}"
+            out.print(line)
     ran = [o for o in outcomes if o.reason != PLANNED]
     t = Table("experiment", "status", "reason / result file", title=f"lab run {selection} ({device})")
     for o in ran:

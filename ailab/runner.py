@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,6 +29,9 @@ from ailab.curriculum import Catalogue, Experiment, Need, catalogue
 from ailab.curriculum.loader import runner_params_model
 from ailab.results import provenance, save
 from ailab.results.store import load_result, result_path
+
+if TYPE_CHECKING:
+    from ailab.local.pool import PlatformPool
 
 PLANNED = "planned: no runner implemented in the lab yet"
 
@@ -148,8 +151,12 @@ def run_one(
     log: Callable[[str], None] = print,
     overrides: dict[str, Any] | None = None,
     derive_for: str | None = None,
+    pool: PlatformPool | None = None,
 ) -> RunOutcome:
     """Run a single experiment and record ok / skipped (with reason) / failed (with error).
+
+    `pool` (quick runs only; ignored otherwise) lends the experiment servers that an earlier experiment of the same
+    `lab run` started, where the experiment allows it; the result's notes say which it got and from where.
 
     `derive_for` (a host class, e.g. h200) re-derives a derived result of that host class from that host class's
     stored sources, on whatever host this is: the host's needs are not checked (nothing is measured), and an output
@@ -186,13 +193,14 @@ def run_one(
         typed, params = resolve_params(exp, quick, overrides)
         record["params"] = params
         record["quick"] = quick
+        pooled = pool if quick and derive_for is None else None
         ctx = Context(
             experiment_id=exp.id,
             device=device,
             quick=quick,
             workdir=work_dir() / exp.id,
             log=log,
-            platform=local_platform,
+            platform=pooled.factory(exp.id) if pooled is not None else local_platform,
             result_of=lambda other: _stored(other, hclass),
             host_class=hclass,
         )
@@ -203,6 +211,8 @@ def run_one(
             if not isinstance(out, Output):
                 raise TypeError(f"runner {exp.binding.runner} returned {type(out).__name__}, expected Output")
             record.update(out.to_dict())
+            if pooled is not None and (lent := pooled.reused(exp.id)):
+                record["notes"] = [*record.get("notes", []), *lent]
             record["artifacts"] = {k: repo_relative(v) for k, v in record.get("artifacts", {}).items()}
             if out.derived_from:  # which run of each source these rows come from: `lab rederive --check` compares
                 record["derived_sources"] = {s: _source_stamp(s, hclass) for s in out.derived_from}
@@ -251,7 +261,11 @@ def _stored(exp_id: str, host_class: str) -> dict[str, Any] | None:
 
 
 def local_platform(
-    services: list[str], state_dir: Path, options: dict[str, Any] | None = None, supervise: bool = False
+    services: list[str],
+    state_dir: Path,
+    options: dict[str, Any] | None = None,
+    supervise: bool = False,
+    reuse: bool = False,  # this factory starts fresh services every time; a quick run's pool may reuse
 ) -> Any:
     """The platform factory a runner's Context carries: real local processes on free ports."""
     from ailab.local.platform import Platform  # imported late: only runners that start services need it
@@ -259,9 +273,13 @@ def local_platform(
     return Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
 
 
-def local_context(exp_id: str, workdir: Path, quick: bool = True, device: str = "cpu") -> Context:
-    """A runner's Context as `lab run` builds it for the local platform (tests drive runners through it)."""
-    return Context(experiment_id=exp_id, device=device, quick=quick, workdir=workdir, platform=local_platform)
+def local_context(
+    exp_id: str, workdir: Path, quick: bool = True, device: str = "cpu", pool: PlatformPool | None = None
+) -> Context:
+    """A runner's Context as `lab run` builds it for the local platform (tests drive runners through it); with a
+    `pool`, as `lab run --quick` builds it (a quick context only)."""
+    platform = pool.factory(exp_id) if pool is not None and quick else local_platform
+    return Context(experiment_id=exp_id, device=device, quick=quick, workdir=workdir, platform=platform)
 
 
 def default_device() -> str:

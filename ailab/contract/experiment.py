@@ -125,9 +125,17 @@ class LocalPlatform(Protocol):
 
     def up(self) -> Any: ...  # start what is not running (a drill restarts a service it killed)
 
+    # the experiment that started it, when a quick run's pool lent it out for reuse (see PlatformFactory); else None
+    reused_from: str | None
+
 
 class PlatformFactory(Protocol):
-    """Starts local services (on free ports under `state_dir`) and stops exactly those on exit."""
+    """Starts local services (on free ports under `state_dir`) and stops exactly those on exit.
+
+    `reuse=True` says the caller does not change the services (no loads, kills, repository edits): a quick run's
+    factory may then lend it identical services started earlier in the same `lab run` instead (the platform's
+    `reused_from` names that experiment, and the runner notes it in the result). Full-size runs always start fresh.
+    """
 
     def __call__(
         self,
@@ -135,6 +143,7 @@ class PlatformFactory(Protocol):
         state_dir: Path,
         options: dict[str, Any] | None = None,
         supervise: bool = False,
+        reuse: bool = False,
     ) -> AbstractContextManager[LocalPlatform]: ...
 
 

@@ -51,6 +51,7 @@ class Platform:
         self.supervise = supervise
         self.supervise_in_process = supervise_in_process
         self._sup: tuple[threading.Thread, threading.Event] | None = None
+        self.reused_from: str | None = None  # the experiment that started it, while a quick run's pool lends it out
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def up(self) -> UpReport:
@@ -97,6 +98,16 @@ class Platform:
                 stopped.append(name)
             state.drop(self.state_dir, name)
         return stopped
+
+    def release(self) -> list[process.Running]:
+        """Stop the supervisor and forget this platform's processes without stopping them; their records, for a
+        caller that stops them itself (the quick pool, in the background). The state dir is free for a new platform
+        at once."""
+        self._stop_supervisor()
+        recs = self.records()
+        for rec in recs:
+            state.drop(self.state_dir, rec.name)
+        return recs
 
     def __enter__(self) -> Platform:
         self.up()
@@ -145,6 +156,10 @@ class Platform:
         if service not in recs:
             raise PlatformError(f"service {service!r}: not running (running: {', '.join(recs) or 'none'})")
         return recs[service]
+
+    def records(self) -> list[process.Running]:
+        """The records of this platform's services (as the state file holds them)."""
+        return [r for n, r in state.services(self.state_dir).items() if n in self.names]
 
     def port(self, service: str, role: str) -> int:
         return self.record(service).ports[role]

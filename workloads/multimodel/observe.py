@@ -68,19 +68,23 @@ def range_by_model(
 def observed(
     ctx: Context, specs: Sequence[ModelSpec], args: Sequence[str] = (), scrape_interval: str = "1s"
 ) -> Iterator[tuple[Served, Prom]]:
-    """tritonserver over a repository built from `specs` (extra server `args`) and a Prometheus scraping it, both
-    on free ports through the context's local platform; stopped on exit."""
-    from workloads.observability.stack import observed_platform
-    from workloads.serving.repository import build_repository
+    """tritonserver over a repository built from `specs` (extra server `args`) and a fresh Prometheus scraping it
+    (a file_sd target, job `triton`), both on free ports through the context's local platform; stopped on exit.
+    The server comes from the serving harness, so a quick run may lend one an earlier experiment started for the
+    same models (harness.serve); the Prometheus is always this experiment's own."""
+    from workloads.observability.metering import static_target
+    from workloads.observability.stack import fresh_data
+    from workloads.serving import harness
 
     state = ctx.workdir / "observed"
-    repo = build_repository(specs, ctx.workdir / "repository")
-    opts = {"triton.model_repository": repo, "triton.args": list(args), "triton.cache_size_bytes": 0}
-    with observed_platform(
-        ctx.platform, state, scrape_interval, services=["triton", "prometheus"], extra_options=opts
-    ) as s:
-        s.prom.wait_for("nv_inference_request_success", timeout_s=60)
-        yield Served(s.platform, repo), s.prom
+    with harness.serve(ctx, specs, args=args, warm_requests=0) as srv:
+        fresh_data(state)
+        static_target(state / "prometheus" / "targets", "triton", srv.platform.address("triton", "metrics"))
+        opts = {"prometheus.scrape": [], "prometheus.scrape_interval": scrape_interval}
+        with ctx.platform(services=["prometheus"], state_dir=state, options=opts) as p:
+            prom = Prom(p.url("prometheus", "http"))
+            prom.wait_for("nv_inference_request_success", timeout_s=60)
+            yield srv, prom
 
 
 SettleMode = Literal["two_scrapes", "next_scrape"]

@@ -17,7 +17,7 @@ from google.protobuf import text_format
 from ailab.contract import Context
 from workloads.sequences import gru
 from workloads.sequences.config import SequenceBatching
-from workloads.serving.harness import Served
+from workloads.serving.harness import Served, start
 from workloads.serving.modelspec import DynamicBatching, InstanceGroup, ModelSpec, SpecError, TensorSpec, validate
 from workloads.serving.repository import model_cache, read_config
 
@@ -102,5 +102,6 @@ def serve(ctx: Context, models: Sequence[SeqModel], workdir: Path | None = None)
     workdir = ctx.workdir if workdir is None else workdir
     repo = build(models, workdir / "repository")
     opts = {"triton.model_repository": repo, "triton.model_control_mode": "none"}
-    with ctx.platform(services=["triton"], state_dir=workdir / "state", options=opts) as p:
-        yield Served(p, repo)
+    # control mode none: a quick run may lend an identical server of an earlier experiment (harness.serve says how)
+    with start(ctx, repo, opts, workdir / "state", reuse=True) as srv:
+        yield srv

@@ -1,11 +1,19 @@
-"""What serving experiments share: a Triton of their own on free ports over a repository built from specs."""
+"""What serving experiments share: a Triton of their own on free ports over a repository built from specs.
+
+In a quick run (`lab run --quick`) the server may be one an earlier experiment of the same run started for the same
+models and options (the run's pool lends it; see ailab/local/pool.py): `Served.reused_from` names that experiment and
+the result's notes say so. Full-size runs always get a server of their own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,6 +39,14 @@ class Served:
     def pid(self) -> int:
         return self.platform.record("triton").pid
 
+    @property
+    def reused_from(self) -> str | None:
+        """The experiment whose server this is, when a quick run's pool lent it; None for a server of its own."""
+        return getattr(self.platform, "reused_from", None)
+
+
+QUICK_WARM_REQUESTS = 5  # quick runs: enough to get past each model's first, cold requests
+
 
 @contextmanager
 def serve(
@@ -42,9 +58,18 @@ def serve(
     load_models: Sequence[str] = (),
     args: Sequence[str] = (),
     warm_requests: int = 20,
+    reuse: bool | None = None,
 ) -> Iterator[Served]:
     """Build the repository under workdir (default ctx.workdir), start tritonserver through the context's local
-    platform on free ports, stop it on exit."""
+    platform on free ports, stop it on exit.
+
+    `reuse`: whether a quick run may lend this call a server an earlier experiment started for the same models and
+    options; None = only when nothing done with it changes the server and no state of it carries into the results:
+    model control mode none, not supervised (a chaos drill kills it), no response cache (its entries would carry
+    over), no rate limiter (it schedules by each instance's executions so far, so a used server's history would
+    skew the shares). Never in a full-size run. A reused server is already warm; quick runs send at most
+    QUICK_WARM_REQUESTS warm-up requests per model.
+    """
     workdir = ctx.workdir if workdir is None else workdir
     repo = build_repository(specs, workdir / "repository")
     opts = {
@@ -54,10 +79,48 @@ def serve(
         "triton.args": list(args),
         "triton.cache_size_bytes": 16 << 20 if any(s.response_cache for s in specs) else 0,
     }
-    with ctx.platform(services=["triton"], state_dir=workdir / "state", options=opts, supervise=supervise) as p:
-        served = Served(p, repo)
-        warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models], warm_requests)
+    if reuse is None:
+        rate_limited = any(a.startswith("--rate-limit") for a in args)
+        reuse = control_mode == "none" and not supervise and not opts["triton.cache_size_bytes"] and not rate_limited
+    with start(ctx, repo, opts, workdir / "state", supervise=supervise, reuse=reuse) as served:
+        if served.reused_from is None:
+            n = min(warm_requests, QUICK_WARM_REQUESTS) if ctx.quick else warm_requests
+            warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models], n)
         yield served
+
+
+@contextmanager
+def start(
+    ctx: Context,
+    repo: Path,
+    options: Mapping[str, Any],
+    state_dir: Path,
+    supervise: bool = False,
+    reuse: bool = False,
+) -> Iterator[Served]:
+    """tritonserver over a built repository through the context's platform (`reuse` as in serve: quick runs only),
+    returned once its metrics port answers too: Triton opens it a few ms after it reports ready, and a runner that
+    reads the counters first thing was refused (seen in d39.e5)."""
+    kw = {"reuse": True} if reuse and ctx.quick else {}  # a factory without pooling need not know the argument
+    with ctx.platform(services=["triton"], state_dir=state_dir, options=dict(options), supervise=supervise, **kw) as p:
+        served = Served(p, repo)
+        wait_metrics(served)
+        yield served
+
+
+def wait_metrics(served: Served, timeout_s: float = 30.0) -> None:
+    """Poll the metrics endpoint until it answers (TimeoutError naming the URL after timeout_s)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(served.metrics_url, timeout=2.0):
+                return
+        except OSError as exc:
+            if time.monotonic() - t0 > timeout_s:
+                raise TimeoutError(
+                    f"tritonserver metrics {served.metrics_url}: no answer after {timeout_s:g} s"
+                ) from exc
+            time.sleep(0.02)
 
 
 def warm(served: Served, models: Sequence[str], n: int) -> None:

@@ -1,0 +1,264 @@
+"""The quick runs' platform pool: one `lab run --quick` keeps the tritonservers its experiments started and hands
+one to a later experiment that asks for the same server, instead of starting (4-9 s) and stopping (2-3 s) another.
+
+    with PlatformPool() as pool:                       # `lab run --quick` owns one; closed when the run ends
+        ctx = Context(..., quick=True, platform=pool.factory("d17.e2"))
+        with ctx.platform(services=["triton"], state_dir=..., options=opts, reuse=True) as p: ...
+        pool.reused("d17.e2")                          # -> notes for the result: which server came from where
+
+A call is served from the pool only when its caller allows it (`reuse=True`: the serving harness does for model
+control mode `none`, unsupervised, without a response cache: nothing the experiment does changes the server) and
+a kept, idle platform matches: the same services, supervision and options, and a model repository holding every
+model of the requested one byte for byte (other models may sit beside them, idle). A reused server's counters, log
+and scheduling state carry over from the experiment that started it; the runner writes that into the result's
+notes. Full-size runs never get a pool: their results must not depend on what ran before.
+
+Tritonservers the pool does not keep (not reusable, or more than `keep` idle) are stopped in the background: Triton
+polls its models once a second while it shuts down, which the next experiment need not wait for. `close()` (also at
+interpreter exit) stops them all and waits until they are gone, python-backend stubs included.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ailab.local import process
+from ailab.local.platform import Platform
+
+REPOSITORY = "triton.model_repository"
+LABELS = {"triton": "tritonserver"}
+
+
+def tree_digest(path: Path) -> str:
+    """sha256 over the relative paths and bytes of every file under `path` (bytecode caches left out: they are
+    derived from the source beside them and may be written by the server itself)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(f.relative_to(path)).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """An option value as JSON, with an absolute path replaced by a digest of what it holds."""
+    if isinstance(value, Path | str) and Path(value).is_absolute() and Path(value).exists():
+        p = Path(value)
+        return {"dir": tree_digest(p)} if p.is_dir() else {"file": hashlib.sha256(p.read_bytes()).hexdigest()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a platform must match to be reused: everything but the repository exactly; the repository per model."""
+
+    rest: str  # sha256 of services, supervision and every option but the model repository
+    models: tuple[tuple[str, str], ...]  # (model directory, digest of its files), sorted
+
+    def serves(self, wanted: Key) -> bool:
+        return self.rest == wanted.rest and set(wanted.models) <= set(self.models)
+
+
+def platform_key(services: list[str], options: dict[str, Any], supervise: bool) -> Key:
+    rest = {"services": sorted(services), "supervise": supervise}
+    rest["options"] = _plain({k: v for k, v in options.items() if k != REPOSITORY})
+    models: tuple[tuple[str, str], ...] = ()
+    if options.get(REPOSITORY) is not None:
+        repo = Path(options[REPOSITORY])
+        models = tuple(sorted((d.name, tree_digest(d)) for d in repo.iterdir() if d.is_dir()))
+    digest = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
+    return Key(digest, models)
+
+
+@dataclass
+class Kept:
+    platform: Platform
+    key: Key
+    owner: str  # the experiment that started it
+    services: list[str]
+    busy: bool = True
+    idle_since: float = 0.0
+
+
+@dataclass
+class _Notes:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        if line not in self.lines:
+            self.lines.append(line)
+
+
+class PlatformPool:
+    """Platforms kept for reuse within one quick run, and the background stops of the rest."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep  # idle platforms kept at most; the least recently used beyond that are stopped
+        self._kept: list[Kept] = []
+        self._notes: dict[str, _Notes] = {}
+        self._stopping: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        atexit.register(self.close)
+
+    # --- what experiments get ------------------------------------------------------------------------------
+    def factory(self, experiment_id: str) -> Any:
+        """The PlatformFactory for one experiment's Context."""
+
+        def start(
+            services: list[str],
+            state_dir: Path,
+            options: dict[str, Any] | None = None,
+            supervise: bool = False,
+            reuse: bool = False,
+        ) -> Any:
+            return self.platform(experiment_id, services, state_dir, options or {}, supervise, reuse)
+
+        return start
+
+    def reused(self, experiment_id: str) -> list[str]:
+        """Notes for the experiment's result: every platform it got from the pool, and from which experiment."""
+        return list(self._notes.get(experiment_id, _Notes()).lines)
+
+    @contextmanager
+    def platform(
+        self,
+        experiment_id: str,
+        services: list[str],
+        state_dir: Path,
+        options: dict[str, Any],
+        supervise: bool = False,
+        reuse: bool = False,
+    ) -> Iterator[Platform]:
+        if self._closed:
+            raise RuntimeError("the quick platform pool is closed: it served a `lab run` that has ended")
+        state_dir = Path(state_dir)
+        # a kept platform living in this state dir would be taken by Platform.up() for this one's: let it go first
+        self._retire_where(lambda k: k.platform.state_dir.resolve() == state_dir.resolve())
+        key = platform_key(services, options, supervise) if reuse else None
+        kept = self._take(key) if key is not None else None
+        if kept is not None:
+            kept.platform.reused_from = kept.owner
+            self._note(experiment_id, kept, key)  # type: ignore[arg-type]
+        else:
+            p = Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
+            p.up()
+            kept = Kept(p, key or Key("", ()), experiment_id, list(services))
+        ok = False
+        try:
+            yield kept.platform
+            ok = True
+        finally:
+            self._give_back(kept, keep=ok and key is not None)
+
+    # --- bookkeeping -------------------------------------------------------------------------------------
+    def _take(self, want: Key) -> Kept | None:
+        """The idle kept platform that serves `want` with the fewest extra models (alive, answering), or None."""
+        with self._lock:
+            fits = [k for k in self._kept if not k.busy and k.key.serves(want)]
+            fits.sort(key=lambda k: len(k.key.models))
+            for k in fits:
+                if _healthy(k.platform):
+                    k.busy = True
+                    return k
+        self._retire_where(lambda k: not k.busy and k.key.serves(want) and not _healthy(k.platform))
+        return None
+
+    def _note(self, experiment_id: str, kept: Kept, want: Key) -> None:
+        label = " + ".join(LABELS.get(s, s) for s in kept.services)
+        extra = sorted({m for m, _ in kept.key.models} - {m for m, _ in want.models})
+        also = f"; it also serves {', '.join(extra)}, idle here" if extra else ""
+        self._notes.setdefault(experiment_id, _Notes()).add(
+            f"{label} reused from {kept.owner} (quick pool: same options, every model of this repository byte for "
+            f"byte{also}); its counters, log and scheduler state carry over from there"
+        )
+
+    def _give_back(self, kept: Kept, keep: bool) -> None:
+        with self._lock:
+            if keep and not self._closed and _healthy(kept.platform):
+                kept.busy, kept.idle_since = False, time.monotonic()
+                kept.platform.reused_from = None
+                if kept not in self._kept:
+                    self._kept.append(kept)
+                idle = sorted((k for k in self._kept if not k.busy), key=lambda k: k.idle_since)
+                surplus = idle[: max(0, len(idle) - self.keep)]
+            else:
+                surplus = [kept]
+            for k in surplus:
+                if k in self._kept:
+                    self._kept.remove(k)
+        for k in surplus:
+            self._retire(k.platform)
+
+    def _retire_where(self, pred: Any) -> None:
+        with self._lock:
+            gone = [k for k in self._kept if not k.busy and pred(k)]
+            for k in gone:
+                self._kept.remove(k)
+        for k in gone:
+            self._retire(k.platform)
+
+    def _retire(self, p: Platform) -> None:
+        """Stop a platform: a tritonserver-only one in the background (its shutdown is mostly waiting), the rest now,
+        in order (a Prometheus must stop before its remote-write target, which an enclosing platform may hold)."""
+        if set(p.names) != {"triton"}:
+            p.down()
+            return
+        recs = p.release()
+        t = threading.Thread(target=_stop_all, args=(recs,), name="quick-pool-stop", daemon=True)
+        t.start()
+        with self._lock:
+            self._stopping = [x for x in self._stopping if x.is_alive()] + [t]
+
+    # --- the end of the run ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every kept platform and wait for every background stop: nothing of the run stays behind."""
+        with self._lock:
+            self._closed = True
+            kept, self._kept = self._kept, []
+        for k in kept:
+            self._retire(k.platform)
+        with self._lock:
+            stopping, self._stopping = self._stopping, []
+        for t in stopping:
+            t.join()
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> PlatformPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def pids(self) -> list[int]:
+        """The server PIDs of the kept platforms (tests check they are gone after close)."""
+        with self._lock:
+            return [r.pid for k in self._kept for r in k.platform.records()]
+
+
+def _healthy(p: Platform) -> bool:
+    """Every service of the platform still runs and answers its readiness probe."""
+    try:
+        recs = p.records()
+    except Exception:  # noqa: BLE001 - an unreadable state file: not reusable
+        return False
+    return len(recs) == len(p.names) and all(
+        process.alive(r.pid, r.create_time) and (r.ready_url is None or process.probe_ok(r.ready_url)) for r in recs
+    )
+
+
+def _stop_all(recs: list[process.Running]) -> None:
+    for r in recs:
+        process.stop(r)
