@@ -103,8 +103,10 @@ def run(ctx: Any, p: Any) -> Output:
         control.perturb(mdir / "1" / "model.onnx", staging / "v2.onnx", seed=2)
         os.replace(staging / "v2.onnx", mdir / "2" / "model.onnx")  # not loaded: the policy serves `start` only
         if p.mode == "poll":  # a poll sees the model directory changed and reloads it: let that finish first
+            # 2.51 logs that reload of the served version as loading + loaded, no unload line: waiting for "unloaded"
+            # ran into the timeout every time (14 s idle at poll_secs 1)
             control.wait_until(
-                lambda: any(e[1] == "unloaded" for e in control.log_events(log, before, MODEL)),
+                lambda: any(e[1] in ("loaded", "unloaded") for e in control.log_events(log, before, MODEL)),
                 4 * p.poll_secs + 10,
                 interval_s=0.1,
             )
