@@ -29,6 +29,13 @@ if [ -n "${RAW:-}" ]; then
   AILAB_PROFILE=1 ncu --clock-control none --csv --page raw --print-units base --metrics \
     gpu__time_duration.sum,launch__registers_per_thread -k regex:vector_add -c 3 \
     $B/bench_memory --quick --case vector_add_variants > /tmp/raw/ncu_vector_add.csv 2>&1
+  # the d11.e5 family profile's inputs, to replace the hand-made parser fixtures: the metric names this ncu knows,
+  # and one wgmma kernel's launch with every tensor-pipe candidate (an unknown one: ncu's refusal is recorded)
+  timeout 120 ncu --query-metrics > /tmp/raw/ncu_query_metrics.txt 2>&1
+  AILAB_PROFILE=1 AILAB_ONLY_KERNEL="wgmma persistent, 128x256 tile, setmaxnreg" timeout 120 ncu --clock-control none \
+    --csv --page raw --print-units base --metrics "$(python3 -c 'from workloads.kernels import tools as t
+print(",".join(m for m, _, _ in t.NCU_METRICS[:6] + t.TENSOR_METRICS))')" -k regex:hgemm_wgmma -c 1 \
+    $B/bench_gemm --case profile --n 4096 > /tmp/raw/ncu_best_kernel.csv 2>&1
 fi
 # smoke runs of the newest kernels first, bounded in time: a hung persistent kernel must not eat the whole call.
 # The issue-22 families (bench_gemm's AILAB_SKIP_<family>) are left out of the first runs, then each is smoke-run
@@ -52,6 +59,7 @@ for fam in $FAMS; do
     fi
   done
 done
+# d11.e5 (ncu) bounds itself: one launch per family, each ncu run <= timeout_s, all families <= budget_s (bindings)
 args=(); [ -n "${QUICK:-}" ] && args+=(--quick)
 timeout ${RUN_LIMIT:-480} python3 cuda/gpu_run.py "$SEL" "${args[@]}" > "$OUT/run.log" 2>&1
 echo "run rc=$? after $(( $(date +%s) - t0 )) s"

@@ -290,6 +290,7 @@ static void run_layer_tc(const Layer& l, int wgmma) {
   const double flops = 2.0 * l.N * l.K * l.C * 9.0 * l.H * l.W;
 
   auto run = [&](const std::string& impl, const std::string& kernels, const std::function<void(const half*)>& go) {
+    if (!h::only(impl)) return;  // AILAB_ONLY_KERNEL: one configuration (ncu)
     h::poison(y, ye * sizeof(half));
     go(xs[0]);
     CKL();
@@ -387,8 +388,9 @@ int main(int argc, char** argv) {
       h::note("conv_tc", "wgmma convolution not run: this build did not link conv_implicit_gemm_wgmma.cu (sm_90a)");
       return 0;
     }
-    if (conv)
-      for (const Layer& l : layers) run_layer_tc(l, wgmma);
+    if (conv)  // AILAB_ONLY_LAYER=<layer label> keeps one layer (ncu), without the others' CPU references
+      for (const Layer& l : layers)
+        if (h::only(label(l), "AILAB_ONLY_LAYER")) run_layer_tc(l, wgmma);
     return 0;
   }
   CB(cublasCreate(&hb));

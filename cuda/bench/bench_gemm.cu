@@ -158,7 +158,11 @@ static const SgemmWarptileConfig* autotune_sgemm(const char* cs, int n, const fl
   double best_ms = INFINITY;
   std::vector<std::pair<const SgemmWarptileConfig*, std::pair<double, double>>> tried;
   // AILAB_SGEMM_ONLY=<part of a name> keeps the candidates whose name holds it (to profile one under ncu)
+  // (a name equal to it is taken before one that merely holds it: a name can be the prefix of another's)
   const char* only = std::getenv("AILAB_SGEMM_ONLY");
+  if (profiling && only)
+    for (const SgemmWarptileConfig* cp : sgemm_candidates())
+      if (sgemm_warptile_fits(*cp, n, n, n) && !std::strcmp(cp->name, only)) return cp;
   for (const SgemmWarptileConfig* cp : sgemm_candidates()) {
     const SgemmWarptileConfig& c = *cp;
     if (!sgemm_warptile_fits(c, n, n, n)) continue;
@@ -231,6 +235,7 @@ static void sweep(const char* cs, double peak32, double bw, std::vector<int> ns,
     auto run = [&](const char* name, bool tensor, const std::function<void(const Set&)>& go,
                    const char* base_name = nullptr) {
       if (!wanted(name) && std::string(name).rfind("cuBLAS", 0) != 0) return;
+      if (!h::only(name)) return;  // AILAB_ONLY_KERNEL: one kernel, no baseline (ncu)
       h::poison(C, nn * sizeof(float));
       go(sets[0]);
       CKL();
@@ -265,7 +270,7 @@ static void sweep(const char* cs, double peak32, double bw, std::vector<int> ns,
     run("register blocking 8x8", false, [&](const Set& s) { sgemm_regblock<><<<g128, 256>>>(n, n, n, s.A, s.B, C); });
     run("vectorized float4", false, [&](const Set& s) { sgemm_vectorized<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
     run("double buffering", false, [&](const Set& s) { sgemm_double_buffer<<<g128, 256>>>(n, n, n, s.A, s.B, C); });
-    if (wanted("warp tiling (autotuned)"))
+    if (wanted("warp tiling (autotuned)") && h::only("warp tiling (autotuned)"))
       if (const SgemmWarptileConfig* wt = autotune_sgemm(cs, n, sets[0].A, sets[0].B, C, r32))
         run("warp tiling (autotuned)", false, [&](const Set& s) { wt->launch(n, n, n, s.A, s.B, C, 0); });
     run("WMMA naive (warp per 16x16)", true, [&](const Set& s) {
@@ -492,6 +497,7 @@ static void gemm_shapes() {
     std::vector<double> r(hr.begin(), hr.end());
     std::map<std::string, double> base;  // cuBLAS throughput per B layout, from this run
     auto run = [&](const std::string& name, const std::string& layout, const std::function<void()>& go) {
+      if (!h::only(name)) return;  // AILAB_ONLY_KERNEL (ncu)
       h::poison(C, nc * 4);
       go();
       CKL();
@@ -718,6 +724,7 @@ static void fp8_gemm() {
     CK(cudaDeviceSynchronize());
     std::map<std::string, double> base;
     auto run = [&](const std::string& name, const std::string& accum, const std::function<void()>& go) {
+      if (!h::only(name)) return;  // AILAB_ONLY_KERNEL (ncu)
       h::poison(D, nc * 2);
       go();
       CKL();
@@ -734,8 +741,10 @@ static void fp8_gemm() {
           .s("reference", "float64 of the dequantised e4m3 inputs").emit();
     };
     for (bool fast : {false, true}) {
-      LtFp8 L = lt_fp8_setup(M, N, K, fast, sa, sb);
       const char* accum = fast ? "fast accum" : "default";
+      const char* lt_name = fast ? "cuBLASLt FP8, FAST_ACCUM" : "cuBLASLt FP8 (as torch._scaled_mm)";
+      if (!h::only(lt_name)) continue;  // AILAB_ONLY_KERNEL names another kernel: no cuBLASLt calls at all
+      LtFp8 L = lt_fp8_setup(M, N, K, fast, sa, sb);
       if (L.ready) {  // trial calls down cuBLASLt's candidate list: the first that runs is timed, none is a note
         cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
         for (int k = 0; k < L.n_heur; ++k) {
@@ -751,8 +760,7 @@ static void fp8_gemm() {
       if (!L.ready)
         h::note("fp8_gemm", "cuBLASLt FP8 (" + std::string(accum) + ") at N=" + std::to_string(n) + ": " + L.error);
       else
-        run(fast ? "cuBLASLt FP8, FAST_ACCUM" : "cuBLASLt FP8 (as torch._scaled_mm)", accum,
-            [&]() { CB(lt_fp8_run(L, A, Bt, D)); });
+        run(lt_name, accum, [&]() { CB(lt_fp8_run(L, A, Bt, D)); });
       lt_fp8_free(L);
     }
     if (fp8_gemm_wgmma_shape_ok(M, N, K)) {
@@ -799,9 +807,9 @@ int main(int argc, char** argv) {
            "wgmma cluster 2x1, B multicast, TMA-store epilogue"});
   if (h::want(argc, argv, "gemm_shapes")) gemm_shapes();
   if (h::want(argc, argv, "fp8_gemm")) fp8_gemm();
-  // --case profile: every kernel once at one size, for ncu (run with AILAB_PROFILE=1)
+  // --case profile: every kernel once at one size (--n replaces it), for ncu (run with AILAB_PROFILE=1)
   profiling = h::named(argc, argv, "profile");
-  if (profiling) sweep("profile", peak, bw, {quick ? 256 : 2048});
+  if (profiling) sweep("profile", peak, bw, h::sizes(argc, argv, {quick ? 256 : 2048}));
   CB(cublasDestroy(hb));
   return 0;
 }

@@ -208,6 +208,14 @@ inline bool named(int argc, char** argv, const char* name) {
   return false;
 }
 
+// AILAB_ONLY_KERNEL=<row name> keeps only the kernel whose row is named exactly that (its reference checks still run,
+// the cuBLAS/cuDNN baselines do not): one family's kernel per process, for ncu (d11.e5, ncu_profile.py's
+// gemm_bottlenecks). Unset: every kernel runs. `var` names another such filter (bench_conv's AILAB_ONLY_LAYER).
+inline bool only(const std::string& name, const char* var = "AILAB_ONLY_KERNEL") {
+  const char* v = std::getenv(var);
+  return v == nullptr || name == v;
+}
+
 // --n 4096 (repeatable) replaces a sweep's sizes: one size without the whole sweep while developing a kernel
 inline std::vector<int> sizes(int argc, char** argv, std::vector<int> dflt) {
   std::vector<int> v;

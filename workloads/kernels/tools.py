@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,73 @@ NCU_METRICS: tuple[tuple[str, str, str], ...] = (
     ("l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum", "global load requests", ""),
     ("smsp__sass_average_branch_targets_threads_uniform.pct", "branch uniformity", "%"),
 )
+
+# Tensor-pipe utilisation on sm_90, by candidate name: ncu has no single documented name for every op type, and
+# it refuses a profile that asks for a metric the device lacks, so `available_metrics` asks the device's ncu first
+# and only the names it knows are collected. `sm__pipe_tensor_cycles_active` is the tensor pipe over all op types;
+# the op-specific pipes are wgmma (GMMA: f16/bf16/tf32 and the FP8 QGMMA) and mma.sync (HMMA); the wgmma issue rate
+# shows whether GMMA instructions ran at all. Integer MMA (IMMA) is not used by any kernel here.
+TENSOR_ALL = "sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active"
+TENSOR_GMMA = "sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active"
+TENSOR_HMMA = "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"
+GMMA_ISSUE = "sm__inst_executed_pipe_tensor_op_gmma.avg.pct_of_peak_sustained_active"
+TENSOR_METRICS: tuple[tuple[str, str, str], ...] = (
+    (TENSOR_ALL, "tensor pipe, all ops", "% of peak"),
+    (TENSOR_GMMA, "tensor pipe, wgmma", "% of peak"),
+    (TENSOR_HMMA, "tensor pipe, mma.sync", "% of peak"),
+    (GMMA_ISSUE, "wgmma issue", "% of peak"),
+)
+
+
+def base_metric(name: str) -> str:
+    """`sm__x.avg.pct_of_peak_sustained_active` -> `sm__x` (what `ncu --query-metrics` lists)."""
+    return name.split(".", 1)[0]
+
+
+def parse_query_metrics(text: str) -> set[str]:
+    """The base metric names of `ncu --query-metrics` output (its table: name, type, unit, description)."""
+    names = set()
+    for line in text.splitlines():
+        tok = line.split(maxsplit=1)[0] if line.strip() else ""
+        if re.fullmatch(r"[a-z][a-z0-9]*__[a-z0-9_]+", tok):
+            names.add(tok)
+    return names
+
+
+def tensor_metrics(known: set[str] | None) -> tuple[tuple[str, str, str], ...]:
+    """The TENSOR_METRICS whose base name the device's ncu lists (known None: the query failed, so all of them)."""
+    return tuple(m for m in TENSOR_METRICS if known is None or base_metric(m[0]) in known)
+
+
+def tensor_pipe(row: dict[str, str], collected: list[str] | tuple[str, ...]) -> float:
+    """One tensor-pipe utilisation per launch: the all-ops pipe when collected, else the larger op-specific pipe."""
+    if TENSOR_ALL in collected:
+        return ncu_number(row.get(TENSOR_ALL))
+    vals = [ncu_number(row.get(m)) for m in (TENSOR_GMMA, TENSOR_HMMA) if m in collected]
+    vals = [v for v in vals if v == v]
+    return max(vals) if vals else float("nan")
+
+
+def tensor_pipe_source(collected: list[str] | tuple[str, ...]) -> str:
+    """Which metric the "tensor pipe" column shows (for table captions)."""
+    if TENSOR_ALL in collected:
+        return TENSOR_ALL
+    parts = [m for m in (TENSOR_GMMA, TENSOR_HMMA) if m in collected]
+    return f"max({', '.join(parts)})" if parts else "none (ncu on this device lists no tensor-pipe metric)"
+
+
+@functools.cache
+def available_metrics() -> set[str] | None:
+    """Base metric names the device's ncu knows (`ncu --query-metrics`); None when the query fails."""
+    ncu_bin = tool("ncu")
+    if ncu_bin is None:
+        return None
+    try:
+        proc = subprocess.run([ncu_bin, "--query-metrics"], capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    names = parse_query_metrics(proc.stdout) if proc.returncode == 0 else set()
+    return names or None
 
 
 # The skip reason of every CUDA runner on a host or run without CUDA (docs/kernels.md quotes it; a test checks that).
@@ -101,13 +170,68 @@ def sanitizer_result(kernel: str, code: int, text: str) -> SanitizerRun:
     return SanitizerRun(kernel, code, errors, m.group(0) if m else text.strip().splitlines()[-1:][0] if text else "")
 
 
-def ncu(name: str, args: tuple[str, ...], kernel_regex: str, launch_count: int = 40) -> list[dict[str, str]]:
-    """Profile matching kernels once each (harness in AILAB_PROFILE mode); rows of {kernel, id, metric: value}."""
+def ncu(
+    name: str,
+    args: tuple[str, ...],
+    kernel_regex: str,
+    launch_count: int = 40,
+    metrics: tuple[str, ...] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> list[dict[str, str]]:
+    """Profile matching kernels once each (harness in AILAB_PROFILE mode); rows of {kernel, id, metric: value}.
+
+    `metrics` (default NCU_METRICS) are collected; `env` is added to the harness's environment (its filters).
+    """
     exe = ncu_bin = tool("ncu")
     if ncu_bin is None:
         raise Skip("ncu (Nsight Compute) not found")
     exe = str(_build.binary(name, built()))
-    cmd = [
+    cmd = ncu_command(ncu_bin, exe, args, kernel_regex, launch_count, metrics or tuple(m for m, _, _ in NCU_METRICS))
+    # same process group as the caller (an outer `timeout` still reaches it); on this timeout the profiled program,
+    # ncu's child, is killed with ncu, not left running on the GPU
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {}), "AILAB_PROFILE": "1"},
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in [proc.pid, *descendants(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate()
+        raise RuntimeError(f"ncu {name} {' '.join(args)} ran past {timeout:.0f} s and was killed") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"ncu exited {proc.returncode}: {(out + err)[-2000:]}")
+    return parse_ncu_csv(out)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children first found first), from /proc's parent links."""
+    parent: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        parent.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = parent.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def ncu_command(
+    ncu_bin: str, exe: str, args: tuple[str, ...], kernel_regex: str, launch_count: int, metrics: tuple[str, ...]
+) -> list[str]:
+    """The ncu command line: own clocks, raw CSV in base units, `launch_count` launches of /kernel_regex/."""
+    return [
         ncu_bin,
         "--clock-control",
         "none",  # never touch the shared card's clocks
@@ -117,7 +241,7 @@ def ncu(name: str, args: tuple[str, ...], kernel_regex: str, launch_count: int =
         "--print-units",
         "base",
         "--metrics",
-        ",".join(m for m, _, _ in NCU_METRICS),
+        ",".join(metrics),
         "-k",
         f"regex:{kernel_regex}",
         "-c",
@@ -125,12 +249,6 @@ def ncu(name: str, args: tuple[str, ...], kernel_regex: str, launch_count: int =
         exe,
         *args,
     ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=600, check=False, env={**os.environ, "AILAB_PROFILE": "1"}
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"ncu exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
-    return parse_ncu_csv(proc.stdout)
 
 
 def parse_ncu_csv(text: str) -> list[dict[str, str]]:
