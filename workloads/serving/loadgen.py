@@ -201,6 +201,15 @@ async def _one(client: Any, spec: LoadSpec, inputs: Any, win: _Window) -> bool:
     return err is None
 
 
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep `seconds` of real (perf_counter) time. A loop's timers count from the time it cached at the start of its
+    iteration (libuv, hence uvloop, does), so on a loaded host a plain sleep can end early by as much as that
+    iteration ran: a back-off wait would then be shorter than the policy says and a worker would fail more often."""
+    deadline = time.perf_counter() + seconds
+    while (left := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
+
+
 async def _closed(client: Any, spec: LoadSpec, inputs: Any, win: _Window) -> None:
     async def worker() -> None:
         failures = 0
@@ -213,7 +222,7 @@ async def _closed(client: Any, spec: LoadSpec, inputs: Any, win: _Window) -> Non
                 if win.start <= now < win.end:
                     win.backoff_waits += 1
                     win.backoff_wait_s += wait
-                await asyncio.sleep(wait)
+                await sleep_at_least(wait)
 
     await asyncio.gather(*[worker() for _ in range(spec.concurrency)])
 
