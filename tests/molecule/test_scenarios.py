@@ -9,6 +9,7 @@ The real Debian driver install (DKMS, minutes) is the slow scenario.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,29 +28,68 @@ SLOW_SCENARIOS = {
 }
 
 
-def molecule_test(workdir: Path, scenario: str, log: Path) -> None:
-    """Run `molecule test -s <scenario>` and fail with the log's tail when any step fails."""
-    with log.open("w") as fh:
-        p = subprocess.run(
+class Scenario:
+    """One `molecule test -s <scenario>` run in the background, its output in a log file."""
+
+    def __init__(self, workdir: Path, scenario: str, log: Path) -> None:
+        self.workdir, self.scenario, self.log = workdir, scenario, log
+        self._fh = log.open("w")
+        self.proc = subprocess.Popen(
             ["molecule", "test", "-s", scenario],
             cwd=workdir,
             env=ansible_env(),
-            stdout=fh,
+            stdout=self._fh,
             stderr=subprocess.STDOUT,
-            check=False,
-            timeout=1500,
         )
-    if p.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
-        pytest.fail(f"molecule test -s {scenario} in {workdir} failed (rc {p.returncode}); log {log}:\n{tail}")
+
+    def wait(self, timeout: float = 1500) -> None:
+        """Wait for the run; fail with the log's tail when any step failed or it ran past the timeout."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            rc = f"killed after {timeout:.0f} s"
+        self._fh.close()
+        if rc != 0:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-80:])
+            pytest.fail(f"molecule test -s {self.scenario} in {self.workdir} failed (rc {rc}); log {self.log}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def molecule_test(workdir: Path, scenario: str, log: Path) -> None:
+    """Run `molecule test -s <scenario>` and fail with the log's tail when any step fails."""
+    Scenario(workdir, scenario, log).wait()
+
+
+@pytest.fixture(scope="session")
+def default_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Every selected default scenario, started at once: each has its own containers (names) and ephemeral
+    directory, and one scenario alone leaves the CPUs idle between its Ansible, podman and container round trips,
+    so side by side they finish well before one after the other would. Each test waits for, and reports, its own."""
+    names = sorted(
+        {item.callspec.params["name"] for item in request.session.items if getattr(item, "obj", None) is test_scenario}
+    )
+    for name in names:  # the images first: both scenarios need theirs before create
+        request.getfixturevalue("preprovisioned_image" if name == "preprovisioned" else "base_image")
+    logs = tmp_path_factory.mktemp("molecule")
+    runs = {name: Scenario(*SCENARIOS[name], logs / f"molecule-{name}.log") for name in names}
+    yield runs
+    for run in runs.values():  # only when a test was interrupted: a finished run has exited already
+        run.stop()
 
 
 @pytest.mark.molecule
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    request.getfixturevalue("preprovisioned_image" if name == "preprovisioned" else "base_image")
-    workdir, scenario = SCENARIOS[name]
-    molecule_test(workdir, scenario, tmp_path / f"molecule-{name}.log")
+def test_scenario(name: str, default_runs: dict) -> None:
+    default_runs[name].wait()
 
 
 @pytest.mark.molecule
