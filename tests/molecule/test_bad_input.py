@@ -7,8 +7,11 @@ run before any task that changes the host; the runs also use --check, so nothing
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -107,10 +110,29 @@ def run_role(role: str, variables: dict, tmp_path: Path) -> subprocess.Completed
     )
 
 
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Every selected case's ansible-playbook run, started together on a pool as wide as the machine: one run keeps one
+    core busy (one ansible-playbook is mostly one busy Python process), and the cases share nothing (their own vars
+    file, --check, connection local). Each test waits for, and checks, its own run."""
+    cases = sorted(
+        {
+            item.callspec.params["case"]
+            for item in request.session.items
+            if getattr(item, "obj", None) is test_bad_variables_fail_before_any_change
+        }
+    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        futures = {case: pool.submit(run_role, *CASES[case][:2], tmp_path_factory.mktemp(case)) for case in cases}
+        yield futures
+        for f in futures.values():  # only when a test was interrupted: the rest need not start
+            f.cancel()
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_variables_fail_before_any_change(case: str, tmp_path: Path) -> None:
-    role, variables, message = CASES[case]
-    p = run_role(role, variables, tmp_path)
+def test_bad_variables_fail_before_any_change(case: str, runs: dict) -> None:
+    _role, _variables, message = CASES[case]
+    p = runs[case].result()
     output = " ".join((p.stdout + p.stderr).split())  # Ansible wraps long messages
     assert p.returncode == 2, output[-2000:]
     assert re.search(message, output), output[-2000:]
