@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,22 +92,13 @@ class Kept:
     idle_since: float = 0.0
 
 
-@dataclass
-class _Notes:
-    lines: list[str] = field(default_factory=list)
-
-    def add(self, line: str) -> None:
-        if line not in self.lines:
-            self.lines.append(line)
-
-
 class PlatformPool:
     """Platforms kept for reuse within one quick run, and the background stops of the rest."""
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep  # idle platforms kept at most; the least recently used beyond that are stopped
         self._kept: list[Kept] = []
-        self._notes: dict[str, _Notes] = {}
+        self._notes: dict[str, list[str]] = {}
         self._stopping: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -130,7 +121,7 @@ class PlatformPool:
 
     def reused(self, experiment_id: str) -> list[str]:
         """Notes for the experiment's result: every platform it got from the pool, and from which experiment."""
-        return list(self._notes.get(experiment_id, _Notes()).lines)
+        return list(self._notes.get(experiment_id, []))
 
     @contextmanager
     def platform(
@@ -180,10 +171,13 @@ class PlatformPool:
         label = " + ".join(LABELS.get(s, s) for s in kept.services)
         extra = sorted({m for m, _ in kept.key.models} - {m for m, _ in want.models})
         also = f"; it also serves {', '.join(extra)}, idle here" if extra else ""
-        self._notes.setdefault(experiment_id, _Notes()).add(
+        line = (
             f"{label} reused from {kept.owner} (quick pool: same options, every model of this repository byte for "
             f"byte{also}); its counters, log and scheduler state carry over from there"
         )
+        lines = self._notes.setdefault(experiment_id, [])
+        if line not in lines:
+            lines.append(line)
 
     def _give_back(self, kept: Kept, keep: bool) -> None:
         with self._lock:

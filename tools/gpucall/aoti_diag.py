@@ -27,12 +27,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from workloads.engines.aot_hold import how_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("plain", "faulthandler", "preload", "hold_env", "runner_imports", "hold_child")
@@ -73,18 +74,10 @@ class Outcome:
 
 
 def how(returncode: int | None, timed_out: bool) -> str:
-    """'ok', 'timeout', 'SIGSEGV (signal 11)' or 'exit status N'."""
+    """'ok', 'timeout', or how the child ended as d29.e3's rows say it ('SIGSEGV (signal 11)', 'exit status N')."""
     if timed_out:
         return "timeout"
-    if returncode == 0:
-        return "ok"
-    if returncode is not None and returncode < 0:
-        sig = -returncode
-        try:
-            return f"{signal.Signals(sig).name} (signal {sig})"
-        except ValueError:
-            return f"signal {sig}"
-    return f"exit status {returncode}"
+    return "ok" if returncode == 0 else how_ended(returncode, False, 0)
 
 
 def parse_maps(stdout: str) -> dict[str, list[str]]:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from workloads.engines.aot_hold import how_ended
+
 MIN_START_S = 20  # an experiment is not started with less than this left of the budget
 
 
@@ -39,11 +41,8 @@ def describe(returncode: int) -> str:
     if returncode == 0:
         return ""
     if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"crashed: {name} (signal {-returncode}); its Python stack (faulthandler) is in the log above"
+        how = how_ended(returncode, False, 0)
+        return f"crashed: {how}; its Python stack (faulthandler) is in the log above"
     return f"runner process exited {returncode}"
 
 

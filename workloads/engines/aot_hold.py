@@ -104,7 +104,8 @@ class ChildReport:
         return [e for e in self.events if e.get("event") == kind]
 
 
-def _how(returncode: int | None, timed_out: bool, timeout_s: float) -> str:
+def how_ended(returncode: int | None, timed_out: bool, timeout_s: float) -> str:
+    """How a child process ended: the timeout, the signal by name ('SIGSEGV (signal 11)') or the exit status."""
     if timed_out:
         return f"no result within {timeout_s:g} s (killed)"
     if returncode is not None and returncode < 0:
@@ -151,7 +152,7 @@ def failure_of(
     last = steps[-1] if steps else {"package": "-", "step": "start"}
     if not timed_out and returncode == 0:  # exited cleanly without saying done
         return Failure(last["package"], last["step"], "exit status 0 without a done line", _stack(stderr))
-    return Failure(last["package"], last["step"], _how(returncode, timed_out, timeout_s), _stack(stderr))
+    return Failure(last["package"], last["step"], how_ended(returncode, timed_out, timeout_s), _stack(stderr))
 
 
 def native_backtrace_lib() -> Path | None:
