@@ -9,10 +9,11 @@ import io
 import os
 import re
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from ailab.contract import Context, Skip
 from workloads.kernels import build as _build
@@ -200,31 +201,16 @@ def ncu(
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        for pid in [proc.pid, *descendants(proc.pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            kids = psutil.Process(proc.pid).children(recursive=True)  # before ncu dies and they are re-parented
+            for p in [proc, *kids]:
+                with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+                    p.kill()
         proc.communicate()
         raise RuntimeError(f"ncu {name} {' '.join(args)} ran past {timeout:.0f} s and was killed") from None
     if proc.returncode != 0:
         raise RuntimeError(f"ncu exited {proc.returncode}: {(out + err)[-2000:]}")
     return parse_ncu_csv(out)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (children first found first), from /proc's parent links."""
-    parent: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        parent.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        kids = parent.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
 
 
 def ncu_command(
