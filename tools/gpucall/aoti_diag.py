@@ -14,6 +14,8 @@ loads it in a fresh process per variant, each printing the libstdc++ it has mapp
     runner_imports   plain, after importing what the runner's process has imported by then (ailab.runner, ONNX
                      Runtime, the engines experiments)
     hold_child       `python -m workloads.engines.aot_hold hold` itself (the path that crashed)
+    compiler_stdcxx  plain, with LD_PRELOAD of the libstdc++ the package's compiler links against
+                     (`c++ -print-file-name=libstdc++.so.6`): the fix the libstdc++-mix hypothesis predicts
 
 Usage (GPU machine, repo root, wheels on PYTHONPATH as the suites set them):
     python3 -m tools.gpucall.aoti_diag --out $OUT/aoti [--device cuda]
@@ -36,7 +38,7 @@ from pathlib import Path
 from workloads.engines.aot_hold import how_ended
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIANTS = ("plain", "faulthandler", "preload", "hold_env", "runner_imports", "hold_child")
+VARIANTS = ("plain", "faulthandler", "preload", "hold_env", "runner_imports", "hold_child", "compiler_stdcxx")
 RUNNER_IMPORTS = "import ailab.runner, onnxruntime, workloads.engines.experiments"
 
 LOAD_SNIPPET = r"""
@@ -101,7 +103,19 @@ def variant_env(variant: str, preload: Path | None) -> dict[str, str]:
         env["PYTHONFAULTHANDLER"] = "1"
     if variant in ("preload", "hold_env", "hold_child") and preload is not None:
         env["LD_PRELOAD"] = str(preload)
+    if variant == "compiler_stdcxx" and (lib := compiler_libstdcxx()) is not None:
+        env["LD_PRELOAD"] = str(lib)
     return env
+
+
+def compiler_libstdcxx() -> Path | None:
+    """The libstdc++.so.6 the C++ compiler on PATH links against (what a package's wrapper was built with)."""
+    cc = shutil.which("c++") or shutil.which("g++")
+    if cc is None:
+        return None
+    p = subprocess.run([cc, "-print-file-name=libstdc++.so.6"], capture_output=True, text=True)
+    lib = Path(p.stdout.strip())
+    return lib.resolve() if p.returncode == 0 and lib.is_absolute() and lib.exists() else None
 
 
 def variant_argv(variant: str, package: Path, device: str) -> list[str]:
@@ -147,6 +161,7 @@ def describe(package: Path, workdir: Path) -> dict[str, str]:
         info[f"{key} libstdc++ symbols it defines"] = f"{len(own)} lines\n" + "\n".join(own[:40])
     for cc in ("c++", "g++", "gcc"):
         info[f"{cc} --version"] = tool([cc, "--version"]).splitlines()[0] if shutil.which(cc) else "not on PATH"
+    info["compiler libstdc++"] = str(compiler_libstdcxx())
     info["ldconfig libstdc++"] = "\n".join(ln for ln in tool(["ldconfig", "-p"]).splitlines() if "libstdc++" in ln)
     return info
 

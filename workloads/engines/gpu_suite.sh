@@ -6,7 +6,7 @@
 # preloaded, limited by what is left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and
 # d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] [DIAG=1] workloads/engines/gpu_suite.sh
-# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded six ways, ~2 min at most)
+# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded seven ways, ~2 min at most)
 # into $OUT/aoti, outside BUDGET_S.
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u

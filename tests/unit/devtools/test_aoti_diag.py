@@ -1,5 +1,5 @@
 """tools/gpucall/aoti_diag.py: the outcome names, the mapped-library lines, each variant's environment and command,
-and bad arguments. The whole diagnosis (build a package, load it six ways) is for the GPU machine; it was run once
+and bad arguments. The whole diagnosis (build a package, load it seven ways) is for the GPU machine; it was run once
 by hand on this CPU host (every variant loads there), not in CI: it compiles a package (about 40 s)."""
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def test_each_variant_differs_from_plain_only_in_what_it_names(monkeypatch: pyte
     hold = d.variant_env("hold_env", pre)
     assert hold["LD_PRELOAD"] == str(pre) and hold["PYTHONFAULTHANDLER"] == "1"
     assert "LD_PRELOAD" not in d.variant_env("preload", None)
+    lib = d.compiler_libstdcxx()  # the host's g++ (make setup installs build-essential)
+    assert lib is not None and lib.name.startswith("libstdc++.so.6") and lib.exists()
+    assert d.variant_env("compiler_stdcxx", pre)["LD_PRELOAD"] == str(lib)
 
 
 def test_commands_load_the_package_or_run_the_hold_child() -> None:
