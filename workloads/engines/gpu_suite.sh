@@ -6,7 +6,7 @@
 # preloaded, limited by what is left of BUDGET_S): a native crash in one (d29.e3's SIGSEGV once took d33.e4 and
 # d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] [DIAG=1] workloads/engines/gpu_suite.sh
-# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded seven ways, ~2 min at most)
+# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded seven ways, DIAG_S=330 s at most)
 # into $OUT/aoti, outside BUDGET_S.
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u
@@ -22,7 +22,9 @@ GIT_TGZ=.lab/enggit/repo.tgz WHEELS=.lab/engwheels source scripts/device-prelude
 cat "$OUT/env.txt"
 touch /tmp/suite-start
 if [ -n "${DIAG:-}" ]; then
-  timeout 200 python3 -m tools.gpucall.aoti_diag --out "$OUT/aoti" --device cuda --timeout-s 60 > "$OUT/aoti.log" 2>&1
+  # each child (the build, then one load per variant) is bounded by 150 s: a cold build took over 60 s on the H200
+  timeout "${DIAG_S:-330}" python3 -m tools.gpucall.aoti_diag --out "$OUT/aoti" --device cuda --timeout-s 150 \
+    > "$OUT/aoti.log" 2>&1
   echo "aoti_diag rc=$?"; cat "$OUT/aoti.log" | tail -8
   rm -rf "$OUT/aoti/pk" "$OUT/aoti/extracted"  # the package itself does not come back, its description does
 fi
