@@ -35,8 +35,10 @@ NCU_METRICS: tuple[tuple[str, str, str], ...] = (
 # Tensor-pipe utilisation on sm_90, by candidate name: ncu has no single documented name for every op type, and
 # it refuses a profile that asks for a metric the device lacks, so `available_metrics` asks the device's ncu first
 # and only the names it knows are collected. `sm__pipe_tensor_cycles_active` is the tensor pipe over all op types;
-# the op-specific pipes are wgmma (GMMA: f16/bf16/tf32 and the FP8 QGMMA) and mma.sync (HMMA); the wgmma issue rate
-# shows whether GMMA instructions ran at all. Integer MMA (IMMA) is not used by any kernel here.
+# the op-specific pipes are wgmma (GMMA) and HMMA. On the H200's ncu (2026-12-02, d11.e5) the HMMA counter read the
+# same as the all-ops pipe for the f16 and FP8 wgmma kernels as for the mma.sync convolution, so it counts wgmma's
+# f16/FP8 ops too and is labelled "HMMA ops", not "mma.sync"; that ncu does not list the GMMA pipe. The wgmma issue
+# rate shows whether GMMA instructions ran at all. Integer MMA (IMMA) is not used by any kernel here.
 TENSOR_ALL = "sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active"
 TENSOR_GMMA = "sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active"
 TENSOR_HMMA = "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active"
@@ -44,7 +46,7 @@ GMMA_ISSUE = "sm__inst_executed_pipe_tensor_op_gmma.avg.pct_of_peak_sustained_ac
 TENSOR_METRICS: tuple[tuple[str, str, str], ...] = (
     (TENSOR_ALL, "tensor pipe, all ops", "% of peak"),
     (TENSOR_GMMA, "tensor pipe, wgmma", "% of peak"),
-    (TENSOR_HMMA, "tensor pipe, mma.sync", "% of peak"),
+    (TENSOR_HMMA, "tensor pipe, HMMA ops", "% of peak"),
     (GMMA_ISSUE, "wgmma issue", "% of peak"),
 )
 

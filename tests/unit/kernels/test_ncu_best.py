@@ -147,7 +147,7 @@ def test_families_are_profiled_one_launch_each_with_the_stored_winner(tmp_path: 
     assert rows[0]["kernel"] == "wgmma persistent, 128x256 tile, setmaxnreg"  # the stored winner, not the default
     assert rows[0]["chosen from"] == "fastest in stored d11.e1 (h200)"
     assert rows[0]["tensor pipe"] == 87.25 and rows[0]["achieved occupancy"] == 18.75
-    assert rows[0]["tensor pipe, mma.sync"] == 0 and "tensor pipe, wgmma" not in cols  # not in the query excerpt
+    assert rows[0]["tensor pipe, HMMA ops"] == 0 and "tensor pipe, wgmma" not in cols  # not in the query excerpt
     assert tools.TENSOR_ALL in t.caption
     assert rows[1]["ncu kernel"] == "not profiled" and math.isnan(rows[1]["duration"])
     assert any(n.startswith("broken one: not profiled: ncu bench_gemm") for n in out.notes)
@@ -293,7 +293,7 @@ def test_the_progression_profile_gets_the_tensor_columns(tmp_path: Path, fake_nc
     out = npf.gemm_bottlenecks(ctx(tmp_path), _params([_target()], progression=prog))
     prof = out.tables[0]
     cols = [c.name for c in prof.columns]
-    assert cols[-4:] == ["tensor pipe", "tensor pipe, all ops", "tensor pipe, mma.sync", "wgmma issue"]
+    assert cols[-4:] == ["tensor pipe", "tensor pipe, all ops", "tensor pipe, HMMA ops", "wgmma issue"]
     r = dict(zip(cols, prof.rows[0], strict=True))
     assert r["tensor pipe"] == 87.25 and r["duration"] == 201344 and math.isnan(r["sectors per load request"])
     assert tools.TENSOR_ALL in prof.caption
