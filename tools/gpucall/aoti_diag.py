@@ -14,6 +14,9 @@ loads it in a fresh process per variant, each printing the libstdc++ it has mapp
     runner_imports   plain, after importing what the runner's process has imported by then (ailab.runner, ONNX
                      Runtime, the engines experiments)
     hold_child       `python -m workloads.engines.aot_hold hold` itself (the path that crashed)
+    same_process     plain, building the package in the same process first (as d04.e5 and d29.e2 did)
+    ld_bindings      plain, with LD_DEBUG=bindings: which library each C++ locale facet id (`std::collate<char>::id`
+                     ...) the package's code was bound to; a facet id bound to two libraries is a libstdc++ mix
     compiler_stdcxx  plain, with LD_PRELOAD of the libstdc++ the package's compiler links against
                      (`c++ -print-file-name=libstdc++.so.6`): the fix the libstdc++-mix hypothesis predicts
 
@@ -32,13 +35,26 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workloads.engines.aot_hold import how_ended
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIANTS = ("plain", "faulthandler", "preload", "hold_env", "runner_imports", "hold_child", "compiler_stdcxx")
+VARIANTS = (
+    "plain",
+    "faulthandler",
+    "preload",
+    "hold_env",
+    "runner_imports",
+    "hold_child",
+    "same_process",
+    "ld_bindings",
+    "compiler_stdcxx",
+)
+# the mangled names of the C++ locale facets' `id` members (`_ZNSt7collateIcE2idE` is std::collate<char>::id)
+FACET_ID = re.compile(r"`(_ZNSt\w*2idE)'")
 RUNNER_IMPORTS = "import ailab.runner, onnxruntime, workloads.engines.experiments"
 
 LOAD_SNIPPET = r"""
@@ -103,6 +119,8 @@ def variant_env(variant: str, preload: Path | None) -> dict[str, str]:
         env["PYTHONFAULTHANDLER"] = "1"
     if variant in ("preload", "hold_env", "hold_child") and preload is not None:
         env["LD_PRELOAD"] = str(preload)
+    if variant == "ld_bindings":
+        env["LD_DEBUG"] = "bindings"
     if variant == "compiler_stdcxx" and (lib := compiler_libstdcxx()) is not None:
         env["LD_PRELOAD"] = str(lib)
     return env
@@ -124,13 +142,40 @@ def variant_argv(variant: str, package: Path, device: str) -> list[str]:
         spec = {"device": device, "quick": True, "packages": [{"path": str(package), "batch": 1}]}
         return [sys.executable, "-m", "workloads.engines.aot_hold", "hold", json.dumps(spec)]
     pre = RUNNER_IMPORTS if variant == "runner_imports" else ""
+    if variant == "same_process":
+        spec = {"device": device, "quick": True, "batches": [1], "outdir": str(package.parent / "same")}
+        pre = f"from workloads.engines.aot_hold import build; build({spec!r})"
+        package = package.parent / "same" / package.name
     code = LOAD_SNIPPET.replace("@PRE@", pre).replace("@PATH@", repr(str(package))).replace("@DEVICE@", repr(device))
     return [sys.executable, "-c", code]
 
 
+def no_core() -> None:
+    """A crashing child writes no core file (on the GPU machine a core dump took most of a minute)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def facet_bindings(files: list[Path]) -> dict[str, list[str]]:
+    """From LD_DEBUG=bindings output: each facet id symbol and its bindings, 'referencing library -> defining one'."""
+    seen: dict[str, set[str]] = {}
+    for f in files:
+        with open(f, errors="replace") as fh:
+            for line in fh:
+                m = FACET_ID.search(line)
+                if m and " to " in line and "binding file " in line:
+                    src, rest = line.split("binding file ", 1)[1].split(" to ", 1)
+                    target = rest.split(" [", 1)[0].strip()
+                    seen.setdefault(m.group(1), set()).add(f"{src.split(' [', 1)[0].strip()} -> {target}")
+    return {k: sorted(v) for k, v in sorted(seen.items())}
+
+
 def run(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[int | None, bool, str, str]:
     try:
-        p = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+        p = subprocess.run(
+            argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, preexec_fn=no_core
+        )
         return p.returncode, False, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -166,16 +211,38 @@ def describe(package: Path, workdir: Path) -> dict[str, str]:
     return info
 
 
+def workaround(report: dict) -> str:
+    """The library to preload when the diagnosis shows that preloading it is the fix: the plain load crashed and
+    the load with the compiler's libstdc++ preloaded ran ('' otherwise)."""
+    by = {r["variant"]: r["how"] for r in report.get("variants", [])}
+    lib = report.get("package", {}).get("compiler libstdc++", "None")
+    fixed = by.get("plain", "ok") != "ok" and by.get("compiler_stdcxx") == "ok"
+    return lib if fixed and lib != "None" else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--fix-from", type=Path, help="print the workaround a stored aoti_diag.json shows, and stop")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--timeout-s", type=float, default=240.0)
+    ap.add_argument("--variants", default="", help=f"comma-separated subset of {', '.join(VARIANTS)} (default all)")
+    ap.add_argument("--parallel", type=int, default=1, help="variants run at once")
     args = ap.parse_args(argv)
+    if args.fix_from is not None:
+        print(workaround(json.loads(args.fix_from.read_text())) if args.fix_from.exists() else "")
+        return 0
+    if args.out is None:
+        raise DiagError("field out: required (the folder the diagnosis writes)")
     if args.device not in ("cpu", "cuda"):
         raise DiagError(f"field device = {args.device!r}: allowed cpu, cuda")
     if args.timeout_s <= 0:
         raise DiagError(f"field timeout_s = {args.timeout_s!r}: allowed > 0")
+    if args.parallel < 1:
+        raise DiagError(f"field parallel = {args.parallel!r}: allowed >= 1")
+    chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
+    for v in chosen:
+        variant_env(v, None)  # refuses an unknown name before anything runs
     from workloads.engines.aot_hold import native_backtrace_lib
 
     out = args.out
@@ -190,13 +257,28 @@ def main(argv: list[str] | None = None) -> int:
         report["package"] = describe(package, out)
         preload = native_backtrace_lib()
         report["preload"] = str(preload) if preload else "could not be built"
-        outcomes = []
-        for v in VARIANTS:
-            rc, timed_out, o, e = run(variant_argv(v, package, args.device), variant_env(v, preload), args.timeout_s)
+        (out / "aoti_diag.json").write_text(json.dumps(report, indent=1))  # kept if the variants time out
+        outcomes: list[dict] = []
+
+        def one(v: str) -> None:
+            env = variant_env(v, preload)
+            if v == "ld_bindings":
+                env["LD_DEBUG_OUTPUT"] = str(out / "ld")
+            rc, timed_out, o, e = run(variant_argv(v, package, args.device), env, args.timeout_s)
             res = Outcome(v, rc, how(rc, timed_out), parse_maps(o), (o + e)[-4000:])
+            if v == "ld_bindings":
+                files = sorted(out.glob("ld.*"))
+                report["facet_id_bindings"] = facet_bindings(files)
+                for f in files:
+                    f.unlink()
             outcomes.append(asdict(res))
+            report["variants"] = sorted(outcomes, key=lambda r: VARIANTS.index(r["variant"]))
+            (out / "aoti_diag.json").write_text(json.dumps(report, indent=1))
             print(f"{v}: {res.how}; libstdc++ before load: {res.maps.get('torch', res.maps.get('start', '?'))}")
-        report["variants"] = outcomes
+
+        # the variants are independent processes; run together they fit one device call
+        with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+            list(pool.map(one, chosen))
     (out / "aoti_diag.json").write_text(json.dumps(report, indent=1))
     return 0
 

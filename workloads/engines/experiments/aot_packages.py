@@ -4,6 +4,7 @@ versions side by side (d29.e4)."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -68,6 +69,11 @@ def _held_at_once(ctx: Context, p: AotParams, notes: list[str]) -> list[Table]:
         report = run_child("build_hold", spec, timeout_s=p.child_timeout_s)
         tables.append(
             _held_table(ctx, p, "packages_loaded_one_process", "built in this same process", report, [], notes)
+        )
+    if os.environ.get("LD_PRELOAD"):
+        notes.append(
+            f"the child processes inherited LD_PRELOAD={os.environ['LD_PRELOAD']} from this process (besides the "
+            "native_backtrace.c library they preload for crash stacks)"
         )
     notes.append(
         "packages_loaded: the packages are built in one child process and all loaded into another (faulthandler "
