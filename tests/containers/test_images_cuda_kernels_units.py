@@ -10,6 +10,7 @@ import json
 import math
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,94 @@ def test_committed_cuda_sources_are_staged_from_git(tmp_path: Path) -> None:
     )
     with pytest.raises(cuda_kernels.build.ImagesError, match="git ref 'no-such-ref'"):
         cuda_kernels.stage_committed_cuda(tmp_path, "no-such-ref")
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "workloads" / "images" / "cuda_kernels_gpu_check.sh"
+
+
+def test_the_plan_names_the_files_load_reads_in_alternating_order() -> None:
+    plan = compare_builds.plan()
+    for build, binary, rep, _, name in plan:
+        m = compare_builds.FILE_RE.match(name)
+        assert m and m.groups() == (build, binary, str(rep)), name
+    runs = [(b, binary, rep) for b, binary, rep, _, _ in plan]
+    assert sorted(runs) == sorted(
+        (b, binary, rep)
+        for b in compare_builds.BUILDS
+        for binary in compare_builds.CASES
+        for rep in range(1, compare_builds.REPS + 1)
+    )
+    firsts = [b for i, (b, _, _) in enumerate(runs) if i % len(compare_builds.CASES) == 0]
+    assert firsts == ["host", "image", "image", "host"][: len(firsts)]  # each build runs first as often
+    lines = compare_builds.plan_lines()
+    assert f"env {compare_builds.ENV_FILE}" in lines and f"source {cuda_kernels.SOURCE_FILE}" in lines
+    assert all(len(line.split(" ")) == 6 for line in lines if line.startswith("run "))  # the script reads 5 fields
+
+
+def test_device_script_writes_the_layout_compare_builds_reads(tmp_path: Path) -> None:
+    """The GPU check's script run here end to end (~2 s: a bash script starting python three times). What cannot exist
+    here is faked: the two builds' binaries are shell scripts printing recorded H100 harness output (one of the image's
+    runs exits with an error status), and cuobjdump prints the file it is given under a per-path `identifier` line."""
+    bins = {"host": tmp_path / "host", "image": tmp_path / "img"}
+    fixture = {"bench_memory": "bench_memory_vector_add_variants.jsonl", "bench_gemm": "bench_gemm_sweep.jsonl"}
+    assert set(fixture) == set(compare_builds.CASES)
+    calls = tmp_path / "calls.log"
+    for build, d in bins.items():
+        d.mkdir()
+        for binary, name in fixture.items():
+            fail = (
+                'if [ "$(grep -c img/bench_gemm "$L")" -eq 2 ]; then exit 3; fi\n'
+                if (build, binary) == ("image", "bench_gemm")
+                else ""
+            )
+            (d / binary).write_text(f'#!/bin/sh\nL={calls}\necho "$0 $*" >> $L\ncat {FIXTURES / name}\n{fail}')
+            (d / binary).chmod(0o755)
+    (bins["image"] / cuda_kernels.SOURCE_FILE).write_text(compare_builds.source_digest(DOCS.parents[1]) + "\n")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "cuobjdump").write_text('#!/bin/sh\necho "\tidentifier = $2"\ncat "$2"\n')
+    (tools / "cuobjdump").chmod(0o755)
+    out = tmp_path / "out"
+    env = {
+        "PATH": f"{tools}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "OUT": str(out),
+        "GIT_TGZ": str(tmp_path / "none.tgz"),  # no bare clone: the prelude leaves git alone
+        "SKIP_BUILD": "1",
+        "HOST_BIN": str(bins["host"]),
+        "IMAGE_BIN": str(bins["image"]),
+    }
+    p = subprocess.run(["bash", str(SCRIPT)], cwd=DOCS.parents[1], env=env, capture_output=True, text=True, timeout=60)
+    assert "verdict: NOT MET" in p.stdout, p.stdout + p.stderr
+    d = out / "image"
+    expected = {f for *_, f in compare_builds.plan()} | {compare_builds.ENV_FILE, compare_builds.RUNS_FILE}
+    assert {f.name for f in d.iterdir()} == expected
+    ran = [line.split() for line in calls.read_text().splitlines()]
+    assert ran == [
+        [str(bins[b] / binary), "--quick", "--case", case] for b, binary, _, case, _ in compare_builds.plan()
+    ]
+    c = compare_builds.compare(d)
+    assert c.runs == {b: {binary: compare_builds.REPS for binary in compare_builds.CASES} for b in bins}
+    assert c.errors == ["image.bench_gemm.2.jsonl: exit status 3"]  # the failed run is named, nothing else
+    assert all(r.ok for r in c.rows)
+    runs = (d / compare_builds.RUNS_FILE).read_text().splitlines()
+    assert [r.split(":")[0] for r in runs] == [
+        f"{b} {binary} rep {rep}" for b, binary, rep, _, _ in compare_builds.plan()
+    ]
+    assert "image bench_gemm rep 2: rc=3" in runs[5]
+    facts = dict(ln.split("=", 1) for ln in (d / "env.txt").read_text().splitlines() if ln[:1].isalpha() and "=" in ln)
+    assert facts["source_host"] == facts["source_image"] != ""
+    assert facts["sass_bench_memory"].startswith("identical (host ")  # the per-path identifier line left out
+    assert facts["sass_bench_gemm"].startswith("differs (host ")  # the image's fake differs by its exit line
+    block = compare_builds.render(c, "x.json")
+    assert "| bench_memory | vector_add_variants | 12 | 12 |" in block
+
+
+def test_recorded_raw_inputs_give_the_committed_comparison() -> None:
+    """reports/checks/cuda-kernels-image/compare.json is what compare_builds makes of the recorded raw/ files today, and
+    the script and docs name what produced them."""
+    assert compare_builds.compare(CHECKS / "raw").to_json() == json.loads(COMPARE_JSON.read_text())
+    assert SCRIPT.stat().st_mode & 0o111 and subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+    rel = str(SCRIPT.relative_to(DOCS.parents[1]))
+    assert rel in DOCS.read_text() and rel in compare_builds.render(None)
+    assert "python -m workloads.images.compare_builds" in SCRIPT.read_text()

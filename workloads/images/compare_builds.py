@@ -1,10 +1,12 @@
 """Compare the cuda-kernels image's binaries with the host build on the GPU machine: same rows, checks passed, times
 within noise; writes the comparison as JSON and renders it into docs/kernels.md (never typed by hand).
 
-Input: a directory as .coord/device-cmds-image.sh writes it on the GPU machine: `<build>.<binary>.<rep>.jsonl` for
-build in (host, image), the harness's JSON lines of the same quick cases, run alternately (host, image, host, image),
-plus `env.txt`. The rows of both builds are matched on their identity columns (kernel, N, layout, ...: every column
-that is not a measurement), then:
+Input: a directory as workloads/images/cuda_kernels_gpu_check.sh writes it on the GPU machine ($OUT/image):
+`<build>.<binary>.<rep>.jsonl` for build in (host, image), the harness's JSON lines of the same quick cases, run
+alternately (host, image, image, host), plus `env.txt` (machine facts, source digests, SASS digests) and `runs.txt`.
+The script takes that layout from `plan()` here (`--plan` prints it), so the two cannot disagree.
+The rows of both builds are matched on their identity columns (kernel, N, layout, ...: every column that is not a
+measurement), then:
 - same rows: every row of one build has its match in the other (same kernels, sizes and tables);
 - checks passed: where a row has a `rel. error`, it is finite and <= CHECK_TOL in both builds;
 - times within noise: the ratio image/host of the row's median time over the repetitions is within the row's
@@ -15,12 +17,14 @@ that is not a measurement), then:
   10 %. A row measured once has no spread: its tolerance is the floor and the result says the noise was not measured.
 Rows without a time column (the copy / FMA ceilings) compare their one measured value the same way.
 
-Usage: python -m workloads.images.compare_builds DIR [--json OUT.json] [--docs docs/kernels.md]
+Usage: python -m workloads.images.compare_builds DIR [--json OUT.json] [--builds build.json] [--docs docs/kernels.md]
+       python -m workloads.images.compare_builds --plan   (the GPU check's runs and file names, one a line)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import re
@@ -38,7 +42,57 @@ FLOOR = 0.10
 NOISE_K = 3.0
 MEASURED_UNITS = {"ms", "us", "s", "GB/s", "G/s", "TFLOP/s", "GFLOP/s", "%", "MB", "MiB"}
 NOT_IDENTITY = {"rel. error", "chosen"}  # the autotuner's pick may differ between runs
-FILE_RE = re.compile(r"^(host|image)\.([A-Za-z0-9_]+)\.(\d+)\.jsonl$")
+# The GPU check's layout, read by workloads/images/cuda_kernels_gpu_check.sh through `--plan` (one place for both):
+# each binary runs one quick case (the copy/FMA ceilings come with it), REPS times per build.
+CASES = {"bench_memory": "vector_add_variants", "bench_gemm": "tensor_core_gemm"}
+REPS = 2
+ENV_FILE = "env.txt"  # key=value machine facts (date, gpu, source_host/source_image, sass_<binary>), then raw output
+RUNS_FILE = "runs.txt"  # one line per run: build, binary, repetition, exit status, seconds into the call
+SOURCE_FILE = "SOURCE"  # in the copied-out image binaries (.lab/imagebin): the digest of the cuda/ sources compiled
+SOURCE_SUFFIXES = (".cu", ".cuh", ".h", ".cpp")
+FILE_RE = re.compile(rf"^({'|'.join(BUILDS)})\.([A-Za-z0-9_]+)\.(\d+)\.jsonl$")
+
+
+def run_file(build: str, binary: str, rep: int) -> str:
+    """The file one run's harness output goes to (what load() reads back)."""
+    return f"{build}.{binary}.{rep}.jsonl"
+
+
+def plan(reps: int = REPS) -> list[tuple[str, str, int, str, str]]:
+    """(build, binary, repetition, case, file) in run order. Each repetition runs every binary of one build, then of
+    the other; odd repetitions start with the host build, even ones with the image (host, image, image, host), so a
+    drift over the call (clock ramp, the shared GPU's other work) falls on both builds alike."""
+    out = []
+    for rep in range(1, reps + 1):
+        for build in BUILDS if rep % 2 else BUILDS[::-1]:
+            out += [(build, binary, rep, case, run_file(build, binary, rep)) for binary, case in CASES.items()]
+    return out
+
+
+def plan_lines() -> list[str]:
+    """`--plan`'s output, read by the device script: `<kind> <fields...>` separated by single spaces."""
+    lines = [f"env {ENV_FILE}", f"runs {RUNS_FILE}", f"source {SOURCE_FILE}"]
+    lines += [f"run {b} {binary} {rep} {case} {f}" for b, binary, rep, case, f in plan()]
+    lines += [f"sass {binary}" for binary in CASES]
+    return lines
+
+
+def source_digest(parent: Path) -> str:
+    """sha256 over `<sha256>  cuda/<path>` lines of parent/cuda's sources in byte order, the same as
+    `find cuda -type f \\( -name '*.cu' -o -name '*.cuh' -o -name '*.h' -o -name '*.cpp' -o -name CMakeLists.txt \\)
+    -not -path '*/build/*' | LC_ALL=C sort | xargs sha256sum | sha256sum` run in parent. The image records it as a
+    label (copied out as SOURCE_FILE), the device script computes it for the host build: compare() checks they match."""
+    files = sorted(
+        p.relative_to(parent).as_posix()
+        for p in (parent / "cuda").rglob("*")
+        if p.is_file()
+        and (p.suffix in SOURCE_SUFFIXES or p.name == "CMakeLists.txt")
+        and "build" not in p.relative_to(parent).parts[:-1]
+    )
+    listing = "".join(f"{hashlib.sha256((parent / f).read_bytes()).hexdigest()}  {f}\n" for f in files)
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
 BEGIN = "<!-- cuda-kernels-image-check:begin (rendered by python -m workloads.images.compare_builds; do not edit) -->"
 END = "<!-- cuda-kernels-image-check:end -->"
 
@@ -183,7 +237,7 @@ def _spread(values: list[float]) -> float | None:
 
 def compare(directory: Path) -> Comparison:
     runs, errors = load(directory)
-    env_file = directory / "env.txt"
+    env_file = directory / ENV_FILE
     env = env_file.read_text(errors="replace")[:20000] if env_file.exists() else ""
     rows: list[RowResult] = []
     for binary in sorted(set(runs["host"]) | set(runs["image"])):
@@ -275,8 +329,8 @@ def render(c: Comparison | dict[str, Any] | None, source: str = "", builds: list
     lines = [BEGIN, *_render_builds(builds), ""]
     if c is None:
         lines.append(
-            "No GPU comparison recorded yet: run `.coord/device-cmds-image.sh` on the GPU machine (after the cuda "
-            "suite's host build), then `python -m workloads.images.compare_builds <its $OUT/image> --json "
+            "No GPU comparison recorded yet: run `workloads/images/cuda_kernels_gpu_check.sh` on the GPU machine "
+            "(carrying .lab/imagebin), then `python -m workloads.images.compare_builds <its $OUT/image> --json "
             f"{CHECK_DIR}/compare.json --builds {CHECK_DIR}/build.json --docs docs/kernels.md`."
         )
         lines.append(END)
@@ -341,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the comparison here (without DIRECTORY: read it from here)")
     ap.add_argument("--builds", type=Path, help="the build records (cuda_kernels --record) to render with it")
     ap.add_argument("--docs", type=Path, help="render into this markdown file's block")
+    ap.add_argument("--plan", action="store_true", help="print the GPU check's runs and file names and exit")
     a = ap.parse_args(argv)
+    if a.plan:
+        print("\n".join(plan_lines()))
+        return 0
     data: dict[str, Any] | None = None
     try:
         if a.directory is not None:

@@ -4,7 +4,8 @@
 hardlinked from the cached wheelhouse under .lab/images/wheelhouse, so repeated builds download nothing) and builds
 cuda-kernels/Dockerfile with podman on localhost/ailab-debian:bookworm (built with mmdebstrap when missing).
 `copy_binaries()` copies the image's stripped binaries out (to .lab/imagebin/ by default) so they can be carried to
-the GPU machine and run next to the host build (workloads/images/compare_builds.py compares the two).
+the GPU machine and run next to the host build there (workloads/images/cuda_kernels_gpu_check.sh runs both,
+workloads/images/compare_builds.py compares them).
 
 Usage: python -m workloads.images.cuda_kernels [--out .lab/imagebin] [--no-cache] [--git HEAD] [--record build.json]
 (--record appends the build's wall time, image size, rebuilt steps and the host's load to a JSON list, which
@@ -14,7 +15,6 @@ compare_builds renders into docs/kernels.md.)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -29,6 +29,7 @@ from typing import Any
 
 from ailab.contract import paths
 from workloads.images import build, catalog, context
+from workloads.images.compare_builds import SOURCE_FILE, source_digest  # one definition for the image and the GPU check
 
 NAME = "cuda-kernels"
 DOCKERFILE = context.IMAGES_DIR / NAME / "Dockerfile"
@@ -37,25 +38,6 @@ BINARIES = ("bench_memory", "bench_gemm", "bench_streams", "bench_graphs", "oob_
 LIBRARY = "libailab_trace.so"  # the CUPTI tracer, a shared library next to the binaries
 BIN_DIR = "/opt/ailab/bin"
 LIB_DIR = "/opt/ailab/lib"
-
-
-SOURCE_FILE = "SOURCE"  # in the copied-out folder: the digest of the cuda/ sources the image compiled
-SOURCE_SUFFIXES = (".cu", ".cuh", ".h", ".cpp")
-
-
-def source_digest(parent: Path) -> str:
-    """sha256 over `<sha256>  cuda/<path>` lines of parent/cuda's sources in byte order, the same as
-    `find cuda -type f \\( -name '*.cu' -o -name '*.cuh' -o -name '*.h' -o -name '*.cpp' -o -name CMakeLists.txt \\)
-    -not -path '*/build/*' | LC_ALL=C sort | xargs sha256sum | sha256sum` run in parent (the GPU machine does)."""
-    files = sorted(
-        p.relative_to(parent).as_posix()
-        for p in (parent / "cuda").rglob("*")
-        if p.is_file()
-        and (p.suffix in SOURCE_SUFFIXES or p.name == "CMakeLists.txt")
-        and "build" not in p.relative_to(parent).parts[:-1]
-    )
-    listing = "".join(f"{hashlib.sha256((parent / f).read_bytes()).hexdigest()}  {f}\n" for f in files)
-    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 def imagebin_dir() -> Path:
