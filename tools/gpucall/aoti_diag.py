@@ -13,12 +13,15 @@ loads it in a fresh process per variant, each printing the libstdc++ it has mapp
     hold_env         both (what d29.e3's children run with)
     runner_imports   plain, after importing what the runner's process has imported by then (ailab.runner, ONNX
                      Runtime, the engines experiments)
-    hold_child       `python -m workloads.engines.aot_hold hold` itself (the path that crashed)
+    hold_child       `python -m workloads.engines.aot_hold hold` itself (the path that crashed; it loads through
+                     `aot.load`, so it now has the in-process workaround too)
     same_process     plain, building the package in the same process first (as d04.e5 and d29.e2 did)
     ld_bindings      plain, with LD_DEBUG=bindings: which library each C++ locale facet id (`std::collate<char>::id`
                      ...) the package's code was bound to; a facet id bound to two libraries is a libstdc++ mix
     compiler_stdcxx  plain, with LD_PRELOAD of the libstdc++ the package's compiler links against
-                     (`c++ -print-file-name=libstdc++.so.6`): the fix the libstdc++-mix hypothesis predicts
+                     (`c++ -print-file-name=libstdc++.so.6`): the workaround d29.e3 ran with on the H200
+    aot_load         plain, but through `aot.load`, which puts libstdc++ in the global symbol scope in-process first
+                     (every other variant calls torch's loader directly, as the crash did)
 
 Usage (GPU machine, repo root, wheels on PYTHONPATH as the suites set them):
     python3 -m tools.gpucall.aoti_diag --out $OUT/aoti [--device cuda]
@@ -52,6 +55,7 @@ VARIANTS = (
     "same_process",
     "ld_bindings",
     "compiler_stdcxx",
+    "aot_load",
 )
 # the mangled names of the C++ locale facets' `id` members (`_ZNSt7collateIcE2idE` is std::collate<char>::id)
 FACET_ID = re.compile(r"`(_ZNSt\w*2idE)'")
@@ -68,7 +72,7 @@ import torch
 print('maps-torch', mapped(), flush=True)
 from pathlib import Path
 from workloads.engines import aot
-runner, secs = aot.load(Path(@PATH@), @DEVICE@)
+@LOAD@
 print('maps-loaded', mapped(), flush=True)
 from workloads.engines.aot_hold import cnn
 model, sample, dt = cnn(@DEVICE@, True)
@@ -76,6 +80,12 @@ x = torch.randn(1, *sample).to(@DEVICE@, dt)
 y = runner(x)
 print('load-ok', round(secs, 4), tuple(y.shape), flush=True)
 """
+
+
+RAW_LOAD = """import time
+t0 = time.perf_counter()
+runner = torch._inductor.aoti_load_package(str(Path(@PATH@)))
+secs = time.perf_counter() - t0"""
 
 
 class DiagError(ValueError):
@@ -146,7 +156,15 @@ def variant_argv(variant: str, package: Path, device: str) -> list[str]:
         spec = {"device": device, "quick": True, "batches": [1], "outdir": str(package.parent / "same")}
         pre = f"from workloads.engines.aot_hold import build; build({spec!r})"
         package = package.parent / "same" / package.name
-    code = LOAD_SNIPPET.replace("@PRE@", pre).replace("@PATH@", repr(str(package))).replace("@DEVICE@", repr(device))
+    # every variant loads the package the way d29.e3 crashed (torch's loader directly) except aot_load, which goes
+    # through aot.load and so puts libstdc++ in the global symbol scope first (the in-process workaround)
+    load = RAW_LOAD if variant != "aot_load" else "runner, secs = aot.load(Path(@PATH@), @DEVICE@)"
+    code = (
+        LOAD_SNIPPET.replace("@LOAD@", load)
+        .replace("@PRE@", pre)
+        .replace("@PATH@", repr(str(package)))
+        .replace("@DEVICE@", repr(device))
+    )
     return [sys.executable, "-c", code]
 
 

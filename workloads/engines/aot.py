@@ -7,9 +7,11 @@ TensorRT engine is tied to its GPU model and TensorRT version) with an error nam
 
 from __future__ import annotations
 
+import ctypes
 import json
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +65,33 @@ def build(model: nn.Module, example: torch.Tensor, path: Path, device: str) -> P
     return Package(path, int(example.shape[0]), secs, path.stat().st_size / 2**20)
 
 
+LIBSTDCXX = "libstdc++.so.6"
+
+
+@lru_cache(maxsize=1)
+def libstdcxx_global() -> str:
+    """Put the process's libstdc++ into the global symbol scope (dlopen RTLD_GLOBAL of the one already mapped);
+    what it did, for the result's notes.
+
+    On the H200 machine a package's `wrapper.so` loaded into a fresh process died of SIGSEGV in `std::regex`: the
+    wrapper defines weak copies of libstdc++'s facet vtables, and with libstdc++ absent from the global scope
+    (importing torch does not put it there) it bound to its own copies. Preloading libstdc++ made the same load
+    run (reports/checks/aoti-diag/h200.json, docs/engines.md). This does the equivalent in-process."""
+    try:
+        ctypes.CDLL(LIBSTDCXX, mode=ctypes.RTLD_GLOBAL)
+    except OSError as e:
+        return f"{LIBSTDCXX} could not be put in the global symbol scope: {e}"
+    return f"{LIBSTDCXX} put in the global symbol scope before loading (dlopen RTLD_GLOBAL)"
+
+
 def load(path: Path, device: str) -> tuple[Any, float]:
-    """(runner, seconds to load), after checking the package was built for this device."""
+    """(runner, seconds to load), after checking the package was built for this device; libstdc++ is put in the
+    global symbol scope first (`libstdcxx_global`)."""
     meta = path.with_suffix(".json")
     if not meta.exists():
         raise PackageDeviceError(f"{path.name}: no {meta.name} beside it; cannot tell which device it was built for")
     check_fingerprint(json.loads(meta.read_text()), device_fingerprint(device), path)
+    libstdcxx_global()
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()

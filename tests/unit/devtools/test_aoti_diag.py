@@ -1,5 +1,5 @@
 """tools/gpucall/aoti_diag.py: the outcome names, the mapped-library lines, each variant's environment and command,
-and bad arguments. The whole diagnosis (build a package, load it nine ways) is for the GPU machine; it was run once
+and bad arguments. The whole diagnosis (build a package, load it ten ways) is for the GPU machine; it was run once
 by hand on this CPU host (every variant loads there), not in CI: it compiles a package (about 40 s)."""
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def test_each_variant_differs_from_plain_only_in_what_it_names(monkeypatch: pyte
 def test_commands_load_the_package_or_run_the_hold_child() -> None:
     pkg = Path("/tmp/pk/cnn_b1.pt2")
     code = d.variant_argv("plain", pkg, "cuda")[2]
-    assert "aot.load(Path('/tmp/pk/cnn_b1.pt2'), 'cuda')" in code and "@" not in code
+    assert "aoti_load_package(str(Path('/tmp/pk/cnn_b1.pt2')))" in code and "@" not in code and "aot.load" not in code
+    assert "aot.load(Path('/tmp/pk/cnn_b1.pt2'), 'cuda')" in d.variant_argv("aot_load", pkg, "cuda")[2]
     compile(code, "<snippet>", "exec")
     assert d.RUNNER_IMPORTS in d.variant_argv("runner_imports", pkg, "cpu")[2]
     hold = d.variant_argv("hold_child", pkg, "cuda")
@@ -86,7 +87,7 @@ def test_facet_id_bindings_name_each_referencing_and_defining_library(tmp_path: 
 
 def test_same_process_builds_first_and_ld_bindings_sets_ld_debug() -> None:
     code = d.variant_argv("same_process", Path("/tmp/pk/cnn_b1.pt2"), "cuda")[2]
-    assert "build({" in code and "aot.load(Path('/tmp/pk/same/cnn_b1.pt2'), 'cuda')" in code
+    assert "build({" in code and "aoti_load_package(str(Path('/tmp/pk/same/cnn_b1.pt2')))" in code
     compile(code, "<snippet>", "exec")
     assert d.variant_env("ld_bindings", None)["LD_DEBUG"] == "bindings"
 
