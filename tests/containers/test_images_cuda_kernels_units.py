@@ -383,3 +383,32 @@ def test_recorded_raw_inputs_give_the_committed_comparison() -> None:
     rel = str(SCRIPT.relative_to(DOCS.parents[1]))
     assert rel in DOCS.read_text() and rel in compare_builds.render(None)
     assert "python -m workloads.images.compare_builds" in SCRIPT.read_text()
+
+
+def test_runtime_stage_base_follows_the_build_base() -> None:
+    spec = catalog.image(cuda_kernels.NAME)
+    assert cuda_kernels.runtime_base(catalog.LOCAL_BASE) == catalog.LOCAL_BASE
+    assert cuda_kernels.runtime_base(spec.gpu_base) == spec.build_args["RUNTIME_IMAGE"] != spec.gpu_base
+    assert cuda_kernels.runtime_base("example/cuda:devel") == "example/cuda:devel"
+
+
+def test_build_arguments_of_the_one_build_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What build_image hands podman: --arg values, the runtime base (from --arg RUNTIME_IMAGE when given, pulled or
+    built first) and the source label; the engine calls are faked (a cold build takes ten minutes here)."""
+    from workloads.images import build
+
+    ensured, built = [], {}
+    monkeypatch.setattr(build, "ensure_base", lambda eng, base: ensured.append(base))
+    monkeypatch.setattr(build, "base_python", lambda eng, base: None)
+    monkeypatch.setattr(build, "git_revision", lambda: "abc1234")
+    (tmp_path / "src" / "cuda").mkdir(parents=True)
+    monkeypatch.setattr(cuda_kernels.context, "stage", lambda spec, args, python=None: tmp_path)
+    monkeypatch.setattr(build, "build", lambda eng, ctx, df, ref, args, **k: built.update(args) or ref)
+    assert cuda_kernels.build_image("podman") == catalog.image(cuda_kernels.NAME).ref
+    assert ensured == [catalog.LOCAL_BASE]
+    assert built["BASE_IMAGE"] == built["RUNTIME_IMAGE"] == catalog.LOCAL_BASE
+    assert built["CUDA_SOURCE"] == compare_builds.source_digest(tmp_path / "src") and built["REVISION"] == "abc1234"
+    ensured.clear()
+    cuda_kernels.build_image("podman", args={"RUNTIME_IMAGE": "r:1", "X": "y", "BASE_IMAGE": "ignored"})
+    assert ensured == [catalog.LOCAL_BASE, "r:1"]
+    assert (built["RUNTIME_IMAGE"], built["X"], built["BASE_IMAGE"]) == ("r:1", "y", catalog.LOCAL_BASE)

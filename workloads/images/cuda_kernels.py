@@ -45,6 +45,13 @@ def imagebin_dir() -> Path:
     return paths.state_dir() / "imagebin"
 
 
+def runtime_base(base: str) -> str:
+    """RUNTIME_IMAGE for a build on `base`: the catalogue's runtime image for its CUDA (devel) base, else the base
+    itself (the local Debian base: the binaries run on the same glibc they were linked against)."""
+    spec = catalog.image(NAME)
+    return spec.build_args.get("RUNTIME_IMAGE", base) if base == spec.gpu_base else base
+
+
 def build_image(
     eng: str | None = None,
     base: str | None = None,
@@ -52,14 +59,19 @@ def build_image(
     no_cache: bool = False,
     timeout: float = 3600,
     git_ref: str | None = None,
+    args: dict[str, str] | None = None,
 ) -> build.BuildResult:
     """Build the cuda-kernels image on `base` (default: the local Debian base; the toolchain then comes from the
-    wheels) with the runtime stage on `runtime` (default: the same base), tagged as the catalogue says. `git_ref`
-    (e.g. HEAD): compile cuda/ as committed there instead of the working tree's (the GPU machine builds HEAD)."""
+    wheels) with the runtime stage on `runtime` (default: runtime_base(base)), tagged as the catalogue says. `git_ref`
+    (e.g. HEAD): compile cuda/ as committed there instead of the working tree's (the GPU machine builds HEAD).
+    `args`: more build arguments (`lab images build --arg`; RUNTIME_IMAGE there is the runtime stage's base).
+    The one build path of this image: `python -m workloads.images.cuda_kernels`, `lab images build cuda-kernels`
+    and the container test all come here."""
     spec = catalog.image(NAME)
     eng = eng or build.engine()
     base = base or catalog.LOCAL_BASE
-    runtime = runtime or base
+    extra = dict(args or {})
+    runtime = extra.pop("RUNTIME_IMAGE", None) or runtime or runtime_base(base)
     build.ensure_base(eng, base)
     if runtime != base:
         build.ensure_base(eng, runtime)
@@ -67,14 +79,15 @@ def build_image(
     ctx = context.stage(spec, {}, python=build.base_python(eng, base))
     if git_ref is not None:
         stage_committed_cuda(ctx / "src", git_ref)
-    args = {
+    build_args = {
+        **extra,
         "BASE_IMAGE": base,
         "RUNTIME_IMAGE": runtime,
         "VERSION": catalog.TAG,
         "REVISION": build.git_revision(),
         "CUDA_SOURCE": source_digest(ctx / "src"),  # a label: which cuda/ sources the binaries were compiled from
     }
-    return build.build(eng, ctx, ctx / spec.dockerfile, spec.ref, args, no_cache=no_cache, timeout=timeout)
+    return build.build(eng, ctx, ctx / spec.dockerfile, spec.ref, build_args, no_cache=no_cache, timeout=timeout)
 
 
 def stage_committed_cuda(dest: Path, git_ref: str) -> None:
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="where to copy the binaries (default .lab/imagebin)")
     ap.add_argument("--base", default=None, help=f"BASE_IMAGE (default {catalog.LOCAL_BASE})")
-    ap.add_argument("--runtime", default=None, help="RUNTIME_IMAGE (default: the base)")
+    ap.add_argument("--runtime", default=None, help="RUNTIME_IMAGE (default: runtime_base(base))")
     ap.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     ap.add_argument("--git", default=None, metavar="REF", help="compile cuda/ as committed at REF (e.g. HEAD)")
     ap.add_argument("--record", type=Path, default=None, help="append the build's measurements to this JSON list")
