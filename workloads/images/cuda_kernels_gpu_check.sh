@@ -10,7 +10,8 @@
 #    to .lab/imagebin/:      python -m workloads.images.cuda_kernels [--record reports/checks/cuda-kernels-image/build.json]
 #    The GPU machine builds the working tree it is given, so build the image from the same tree (the default).
 # 2. Device call, repo root there; carry .lab/imagebin (the image's binaries), .lab/git (provenance: the commit) and
-#    .lab/wheels (pydantic for the lab's modules, installed by scripts/device-prelude.sh):
+#    .lab/wheels (pydantic for the lab's modules, installed by scripts/device-prelude.sh); a carry is 64 MiB in all,
+#    and .lab/git only names the commit in env.txt: leave it out if the image's binaries leave no room for it:
 #      bash workloads/images/cuda_kernels_gpu_check.sh
 #    It builds cuda/ there first, as cuda/gpu_suite.sh does (SKIP_BUILD=1 when build/cuda is already built in the same
 #    warm machine), and prints the comparison's summary at the end.
@@ -23,8 +24,10 @@
 # takes seconds), each cuobjdump by SASS_LIMIT (default 60), and no run starts past CHECK_LIMIT s after the start
 # (default 560; a device command is limited to 600 s). A run that fails or times out gets an `exit status` line in its
 # file, which compare_builds reports as an error. HOST_BIN / IMAGE_BIN: the two builds' directories (default
-# build/cuda and .lab/imagebin).
+# build/cuda and .lab/imagebin). The caller's environment reaches both builds alike (e.g. bench_gemm's
+# AILAB_SKIP_<family>, to leave out a family that cuda/gpu_suite.sh's smoke runs found hanging).
 set -u
+cd "$(dirname "$0")/../.." || exit 2 # the repo root: the prelude, the lab's modules and build/cuda are found from there
 t0=$(date +%s)
 GIT_TGZ=${GIT_TGZ:-.lab/git/repo.tgz} WHEELS=${WHEELS:-.lab/wheels} source scripts/device-prelude.sh
 HOST_BIN=${HOST_BIN:-build/cuda} IMAGE_BIN=${IMAGE_BIN:-.lab/imagebin}
