@@ -1,6 +1,6 @@
 """The cuda-kernels image builds for real with podman: the CUDA 13.0 toolchain from PyPI wheels on the local Debian
 base compiles cuda/, the runtime stage runs its binaries, and they are copied out to .lab/imagebin/ (ignored) for
-the GPU machine (.coord/device-cmds-image.sh runs them next to the host build).
+the GPU machine (workloads/images/cuda_kernels_gpu_check.sh runs them next to the host build).
 
 Opt-in: a cold build compiles all of cuda/ (several minutes on 2 cores, see docs/kernels.md); run it with
 `make image-cuda-kernels` (sets AILAB_BUILD_CUDA_IMAGE=1). There is no GPU here: inside the container each binary
