@@ -89,7 +89,8 @@ def test_read_only_without_tmp_fails_clearly(engine, inference_image, model_dir,
 
 def test_inference_image_runs_the_operator_controller(engine, inference_image) -> None:
     """The cluster's ModelDeployment operator Deployment runs `python -m kopf run -m workloads.operator.controller`
-    from this image; the controller module and kopf must import there (no API server here to connect to)."""
+    from this image; the controller module, kopf and the Kubernetes client its reconcile uses must import there (no
+    API server here to connect to)."""
     p = build.run(
         [
             engine,
@@ -99,8 +100,9 @@ def test_inference_image_runs_the_operator_controller(engine, inference_image) -
             "python",
             inference_image.ref,
             "-c",
-            "import kopf, workloads.operator.controller; print('kopf', kopf.__name__)",
+            "import kopf, kubernetes.client, kubernetes.config, workloads.operator.controller; "
+            "print('kopf', kopf.__name__, 'kubernetes', kubernetes.__version__)",
         ]
     )
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("kopf")
+    assert p.stdout.startswith("kopf") and "kubernetes " in p.stdout
