@@ -13,9 +13,13 @@ model of the requested one byte for byte (other models may sit beside them, idle
 and scheduling state carry over from the experiment that started it; the runner writes that into the result's
 notes. Full-size runs never get a pool: their results must not depend on what ran before.
 
-Tritonservers the pool does not keep (not reusable, or more than `keep` idle) are stopped in the background: Triton
-polls its models once a second while it shuts down, which the next experiment need not wait for. `close()` (also at
-interpreter exit) stops them all and waits until they are gone, python-backend stubs included.
+Tritonservers the pool does not keep (not reusable, or more than `keep` idle) are killed, not shut down: the
+experiment that used one is done with it, and a clean shutdown is 3-4 s here of python stubs finalising and the
+server polling them once a second, on the 2 cores the next experiment measures on (and at the run's end, time that
+`lab run` waits for). The kill takes the server's whole process group (its stubs) and then removes the shared-memory
+regions the stubs were given (/dev/shm/triton_python_backend_shm_region_*, named on their command lines), which a
+clean shutdown would have removed; it runs in the background. `close()` (also at interpreter exit) kills every kept
+one too and waits until all are gone, stubs and their regions included.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -31,11 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ailab.local import process
 from ailab.local.platform import Platform
 
 REPOSITORY = "triton.model_repository"
 LABELS = {"triton": "tritonserver"}
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "triton_python_backend_shm_region_"  # the python backend's region per stub, its 3rd argument
 
 
 def tree_digest(path: Path) -> str:
@@ -205,20 +215,21 @@ class PlatformPool:
             self._retire(k.platform)
 
     def _retire(self, p: Platform) -> None:
-        """Stop a platform: a tritonserver-only one in the background (its shutdown is mostly waiting), the rest now,
-        in order (a Prometheus must stop before its remote-write target, which an enclosing platform may hold)."""
+        """End a platform: a tritonserver-only one is killed in the background (see the module docstring), the rest
+        stopped now, in order (a Prometheus must stop before its remote-write target, which an enclosing platform may
+        hold)."""
         if set(p.names) != {"triton"}:
             p.down()
             return
         recs = p.release()
-        t = threading.Thread(target=_stop_all, args=(recs,), name="quick-pool-stop", daemon=True)
+        t = threading.Thread(target=_kill_all, args=(recs,), name="quick-pool-kill", daemon=True)
         t.start()
         with self._lock:
             self._stopping = [x for x in self._stopping if x.is_alive()] + [t]
 
     # --- the end of the run ------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop every kept platform and wait for every background stop: nothing of the run stays behind."""
+        """Kill every kept platform and wait for every background kill: nothing of the run stays behind."""
         with self._lock:
             self._closed = True
             kept, self._kept = self._kept, []
@@ -253,6 +264,37 @@ def _healthy(p: Platform) -> bool:
     )
 
 
-def _stop_all(recs: list[process.Running]) -> None:
+def _kill_all(recs: list[process.Running]) -> None:
     for r in recs:
-        process.stop(r)
+        kill(r)
+
+
+def kill(rec: process.Running, timeout_s: float = 10.0) -> None:
+    """SIGKILL a tritonserver's process group (the server and its python stubs), wait until every one is gone, then
+    remove the shared-memory regions its stubs were given. Never touches a recycled PID: `process.alive` checks the
+    start time, and only processes of the server's own group are killed."""
+    procs: list[psutil.Process] = []
+    if process.alive(rec.pid, rec.create_time):
+        try:
+            root = psutil.Process(rec.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+    regions = sorted({a for p in procs for a in _cmdline(p) if a.startswith(SHM_PREFIX) and "/" not in a})
+    for p in procs:
+        try:
+            if os.getpgid(p.pid) == rec.pid:
+                p.send_signal(signal.SIGKILL)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    process.kill_group(rec)  # anything of the group the tree walk missed (started meanwhile); reaps the server
+    psutil.wait_procs(procs, timeout=timeout_s)
+    for r in regions:
+        (SHM_DIR / r).unlink(missing_ok=True)
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []

@@ -1,5 +1,6 @@
 """The quick runs' platform pool with real tritonservers: `lab run --quick` lends a started server to the next
-experiment that asks for the same models and options, never to a full-size run, and stops them all when it closes."""
+experiment that asks for the same models and options, never to a full-size run, and kills them all when it closes,
+python stubs and their shared-memory regions included."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ailab.local.pool import PlatformPool
+from ailab.local.pool import SHM_DIR, SHM_PREFIX, PlatformPool
 from ailab.runner import local_context
 from workloads.serving import harness
 from workloads.serving.repository import mlp_spec
@@ -19,11 +20,14 @@ pytestmark = pytest.mark.integration
 def test_quick_pool_lends_the_same_server_only_for_the_same_models_and_stops_all(tmp_path: Path) -> None:
     both = [mlp_spec("mlp"), mlp_spec("mlp_b")]
     seen: list[psutil.Process] = []
+    regions: set[str] = set()
 
     def serve(exp: str, specs: list, quick: bool = True) -> tuple[int, str | None]:
         ctx = local_context(exp, tmp_path / exp, quick=quick, pool=pool)
         with harness.serve(ctx, specs, warm_requests=1) as srv:
-            seen.extend(harness.tree(srv.pid))
+            procs = harness.tree(srv.pid)
+            seen.extend(procs)
+            regions.update(a for p in procs for a in p.cmdline() if a.startswith(SHM_PREFIX))
             return srv.pid, srv.reused_from
 
     with PlatformPool() as pool:
@@ -40,3 +44,5 @@ def test_quick_pool_lends_the_same_server_only_for_the_same_models_and_stops_all
         assert pool.reused("t.e5") == []
         assert first in pool.pids()
     assert seen and not [p for p in seen if p.is_running()], "servers or python stubs left after close"
+    assert len(regions) >= 3, regions  # one per stub: two models on the first server, one on the second at least
+    assert not [r for r in regions if (SHM_DIR / r).exists()], "python-backend shared memory left after close"
