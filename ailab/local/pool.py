@@ -288,9 +288,20 @@ def kill(rec: process.Running, timeout_s: float = 10.0) -> None:
         except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     process.kill_group(rec)  # anything of the group the tree walk missed (started meanwhile); reaps the server
-    psutil.wait_procs(procs, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while any(_running(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.alive(rec.pid, rec.create_time)  # reaps the server (our child) now that it is a zombie
     for r in regions:
         (SHM_DIR / r).unlink(missing_ok=True)
+
+
+def _running(p: psutil.Process) -> bool:
+    """Still running: not gone and not a zombie (a killed stub stays one until whoever adopted it reaps it)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _cmdline(p: psutil.Process) -> list[str]:

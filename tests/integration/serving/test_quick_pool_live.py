@@ -43,6 +43,16 @@ def test_quick_pool_lends_the_same_server_only_for_the_same_models_and_stops_all
         assert full not in (first, other) and lent is None
         assert pool.reused("t.e5") == []
         assert first in pool.pids()
-    assert seen and not [p for p in seen if p.is_running()], "servers or python stubs left after close"
+    assert seen and not [p for p in seen if _running(p)], "servers or python stubs left after close"
+    ours = {p.pid for p in seen}
+    assert not [c for c in psutil.Process().children() if c.pid in ours], "a killed server left unreaped"
     assert len(regions) >= 3, regions  # one per stub: two models on the first server, one on the second at least
     assert not [r for r in regions if (SHM_DIR / r).exists()], "python-backend shared memory left after close"
+
+
+def _running(p: psutil.Process) -> bool:
+    """Alive: a killed stub stays a zombie (dead, holding nothing) until the process that adopted it reaps it."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
