@@ -71,20 +71,30 @@ def observed(
     """tritonserver over a repository built from `specs` (extra server `args`) and a fresh Prometheus scraping it
     (a file_sd target, job `triton`), both on free ports through the context's local platform; stopped on exit.
     The server comes from the serving harness, so a quick run may lend one an earlier experiment started for the
-    same models (harness.serve); the Prometheus is always this experiment's own."""
+    same models (harness.serve); the Prometheus is always this experiment's own.
+
+    Prometheus starts first and the server's target is written once the server is up: Prometheus 2.42 hands new
+    targets to its scrapers only on 5 s ticks counted from its start, so its first scrape of Triton comes about 5 s
+    after it starts whatever else happens, and the server's start fits inside that wait instead of before it."""
     from workloads.observability.metering import static_target
     from workloads.observability.stack import fresh_data
     from workloads.serving import harness
 
     state = ctx.workdir / "observed"
-    with harness.serve(ctx, specs, args=args, warm_requests=0) as srv:
-        fresh_data(state)
-        static_target(state / "prometheus" / "targets", "triton", srv.platform.address("triton", "metrics"))
-        opts = {"prometheus.scrape": [], "prometheus.scrape_interval": scrape_interval}
-        with ctx.platform(services=["prometheus"], state_dir=state, options=opts) as p:
-            prom = Prom(p.url("prometheus", "http"))
-            prom.wait_for("nv_inference_request_success", timeout_s=60)
-            yield srv, prom
+    fresh_data(state)
+    targets = state / "prometheus" / "targets"
+    for old in targets.glob("loadgen-*.json"):  # an earlier run's server address must not be scraped
+        old.unlink()
+    targets.mkdir(parents=True, exist_ok=True)  # watched from the start: the target written below is seen at once
+    opts = {"prometheus.scrape": [], "prometheus.scrape_interval": scrape_interval}
+    with (
+        ctx.platform(services=["prometheus"], state_dir=state, options=opts) as p,
+        harness.serve(ctx, specs, args=args, warm_requests=0) as srv,
+    ):
+        static_target(targets, "triton", srv.platform.address("triton", "metrics"))
+        prom = Prom(p.url("prometheus", "http"))
+        prom.wait_for("nv_inference_request_success", timeout_s=60)
+        yield srv, prom
 
 
 SettleMode = Literal["two_scrapes", "next_scrape"]

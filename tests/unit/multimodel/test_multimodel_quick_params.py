@@ -46,3 +46,33 @@ def test_a_zero_warmup_is_refused_naming_the_field(model) -> None:
     params = getattr(importlib.import_module(f"workloads.multimodel.experiments.{module}"), name)
     with pytest.raises(ParamsError, match="warmup_s"):
         validate(params, {"warmup_s": 0.0})
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["curves:CurvesParams", "jitter:JitterParams", "rate_limit:FairnessParams", "rate_limit:GlobalCapParams",
+     "priorities:PriorityParams"],
+)  # fmt: skip
+def test_auto_completion_stays_on_by_default_and_a_non_boolean_is_refused(model) -> None:
+    import importlib
+
+    module, name = model.split(":")
+    params = getattr(importlib.import_module(f"workloads.multimodel.experiments.{module}"), name)
+    assert params().auto_complete_config is True
+    with pytest.raises(ParamsError, match="auto_complete_config"):
+        validate(params, {"auto_complete_config": "no"})
+
+
+def test_server_args_add_the_flag_only_when_auto_completion_is_off() -> None:
+    from workloads.multimodel.experiments import AUTO_COMPLETE_OFF, server_args
+
+    assert server_args(True, ["--rate-limit=execution_count"]) == ["--rate-limit=execution_count"]
+    assert server_args(False, ["--rate-limit=execution_count"]) == ["--rate-limit=execution_count", AUTO_COMPLETE_OFF]
+
+
+def test_stall_warmup_and_probe_delay_default_to_the_full_runs_one_second() -> None:
+    p = PriorityParams()
+    assert (p.stall_warmup_s, p.probe_delay_s) == (1.0, 1.0)
+    for field in ("stall_warmup_s", "probe_delay_s"):
+        with pytest.raises(ParamsError, match=field):
+            validate(PriorityParams, {field: 0.0})

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
+from workloads.multimodel.experiments import AutoComplete, server_args
 
 PRIORITY = {"high": 1, "low": 2}  # rate_limited scenario: instance priority of each model
 LATENCY_PANEL = "Average request latency (server)"
@@ -35,6 +36,7 @@ class CurvesParams(Params):
         description="how each step waits for Prometheus before its panels are evaluated: a fixed two scrape intervals "
         "(what the full runs were measured with) or until a scrape taken after the step's end is in (quick)",
     )
+    auto_complete_config: AutoComplete = True
 
 
 def _scenario(p: CurvesParams) -> tuple[list, list[str], str, str, dict]:
@@ -74,7 +76,7 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
         "client columns: the lab load generator's exact nearest-rank percentiles of the same step",
     )  # fmt: skip
     marks: list[tuple[int, float, float]] = []
-    with observed(ctx, specs, args) as (srv, prom):
+    with observed(ctx, specs, server_args(p.auto_complete_config, args)) as (srv, prom):
         t_begin = time.time()
         for i, conc in enumerate(p.steps):
             streams = [drive.stream(srv, steady, warmup_s=p.warmup_s, duration_s=p.step_s, **steady_kw)]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, Strict
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
+from workloads.multimodel.experiments import AutoComplete, server_args
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per phase, s")]
 Warmup = Annotated[float, Strict(), Field(ge=0.1, le=60, description="unmeasured lead-in per stream, s")]
@@ -23,6 +24,7 @@ class JitterParams(Params):
     duration_s: Seconds = 10.0
     warmup_s: Warmup = 1.0
     repeats: Annotated[int, Strict(), Field(ge=1, le=20, description="rounds of all phases, interleaved")] = 3
+    auto_complete_config: AutoComplete = True
 
 
 def large_small_jitter(ctx: Context, p: JitterParams) -> Output:
@@ -55,7 +57,7 @@ def large_small_jitter(ctx: Context, p: JitterParams) -> Output:
     ratio = Table.of("jitter_ratio", [("phase", ""), ("median p99", "ms"), ("median jitter p99-p50", "ms"),
                                       ("p99 / alone p99", "x"), ("jitter / alone jitter", "x")],
                      caption="medians over the rounds; ratios of the medians to the small model's alone")  # fmt: skip
-    with harness.serve(ctx, specs) as srv:
+    with harness.serve(ctx, specs, args=server_args(p.auto_complete_config)) as srv:
         phases: list[tuple[str, int]] = [("small alone", 0)] + [(f"+ large c={c}", c) for c in p.large_concurrency]
         per: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in phases}
         samples: dict[str, list[float]] = {name: [] for name, _ in phases}

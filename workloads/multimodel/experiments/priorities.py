@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import Field, Strict
 
 from ailab.contract import Context, Output, Params, Table
+from workloads.multimodel.experiments import AutoComplete, server_args
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600)]
 # The probe's latency under a flood is as bursty as the flood's queue: perf_analyzer's stability test (windows within
@@ -30,9 +31,16 @@ class PriorityParams(Params):
     probe_requests: Annotated[int, Strict(), Field(ge=10, le=10_000, description="per perf_analyzer window")] = 60
     flood_s: Seconds = Field(default=45.0, description="flood length per phase; the probe must finish inside it")
     stall_check_s: Seconds = Field(default=5.0, description="light-load run with and without priority levels")
-    flood_warmup_s: Annotated[float, Strict(), Field(ge=0.5, le=30)] = Field(
-        default=2.0, description="flood time before its measured window; the probe starts 1 s after it"
+    stall_warmup_s: Annotated[float, Strict(), Field(ge=0.1, le=30)] = Field(
+        default=1.0, description="unmeasured lead-in of each light-load run (the server is warm by then)"
     )
+    flood_warmup_s: Annotated[float, Strict(), Field(ge=0.5, le=30)] = Field(
+        default=2.0, description="flood time before its measured window; the probe starts probe_delay_s after it"
+    )
+    probe_delay_s: Annotated[float, Strict(), Field(ge=0.1, le=30)] = Field(
+        default=1.0, description="from the flood's measured window's start to the probe's start (the queue is full)"
+    )
+    auto_complete_config: AutoComplete = True
 
 
 def _model(name: str, p: PriorityParams, levels: int) -> object:
@@ -68,14 +76,14 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
         f"{p.probe_requests} requests; 'meanwhile' = flood requests sent while the probe ran",
     )  # fmt: skip
     got: dict[int, perf.PerfResult] = {}
-    with harness.serve(ctx, specs) as srv:
+    with harness.serve(ctx, specs, args=server_args(p.auto_complete_config)) as srv:
         for level in (1, 2):
             holder: dict[str, loadgen.LoadResult] = {}
             spec = drive.stream(srv, "prio", concurrency=p.flood_concurrency, warmup_s=p.flood_warmup_s,
                                 duration_s=p.flood_s, timeline=True)  # fmt: skip
             th = threading.Thread(target=lambda s=spec, h=holder: h.setdefault("r", loadgen.run(s)), daemon=True)
             th.start()
-            time.sleep(p.flood_warmup_s + 1.0)  # the flood's warm-up: its queue is full before the probe starts
+            time.sleep(p.flood_warmup_s + p.probe_delay_s)  # the flood's warm-up: its queue is full before the probe
             t0 = time.perf_counter()
             try:
                 probe = perf.run(srv.address("grpc"), "prio", "grpc", p.probe_concurrency, 1, p.probe_requests,
@@ -105,7 +113,8 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
         )  # fmt: skip
         slow_count: dict[int, tuple[int, int]] = {}
         for name, levels in (("prio", 2), ("plain", 0)):
-            r = loadgen.run(drive.stream(srv, name, concurrency=2, warmup_s=1.0, duration_s=p.stall_check_s))
+            r = loadgen.run(drive.stream(srv, name, concurrency=2, warmup_s=p.stall_warmup_s,
+                                         duration_s=p.stall_check_s))  # fmt: skip
             slow = sum(1 for ms in r.samples_ms if ms > 250.0)
             slow_count[levels] = (slow, len(r.samples_ms))
             stall.add(levels, lat(r, "p50"), lat(r, "p99"), lat(r, "p99.9"), lat(r, "max"), slow,

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import Field, Strict
 
 from ailab.contract import Context, Output, Params, Table
+from workloads.multimodel.experiments import AutoComplete, server_args
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per phase, s")]
 Conc = Annotated[int, Strict(), Field(ge=1, le=512)]
@@ -32,13 +33,20 @@ def _specs(delay_ms: float, instances: int, priorities: tuple[int, ...], names: 
 
 
 def _phase(
-    ctx: Context, specs: list, limit: int | None, concurrency: list[int], duration_s: float, tag: str, warmup_s: float
+    ctx: Context,
+    specs: list,
+    limit: int | None,
+    concurrency: list[int],
+    duration_s: float,
+    tag: str,
+    warmup_s: float,
+    auto_complete_config: bool = True,
 ) -> list:
     from workloads.multimodel import drive
     from workloads.serving import harness
     from workloads.serving.modelspec import rate_limit_args
 
-    args = rate_limit_args(specs, {RESOURCE: limit}) if limit is not None else []
+    args = server_args(auto_complete_config, rate_limit_args(specs, {RESOURCE: limit}) if limit is not None else [])
     with harness.serve(ctx, specs, workdir=ctx.workdir / tag, args=args) as srv:
         streams = [drive.stream(srv, s.name, concurrency=c, warmup_s=warmup_s, duration_s=duration_s)
                    for s, c in zip(specs, concurrency, strict=True)]  # fmt: skip
@@ -58,6 +66,7 @@ class FairnessParams(Params):
     limiter_off_phase: bool = True
     duration_s: Seconds = 8.0
     warmup_s: Warmup = 1.5
+    auto_complete_config: AutoComplete = True
 
 
 def fairness(ctx: Context, p: FairnessParams) -> Output:
@@ -91,7 +100,8 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
     cap = 1000.0 / p.delay_ms  # executions per second one instance can do
     for i, (name, limit, prio) in enumerate(phases):
         specs = _specs(p.delay_ms, p.instances, prio, names)
-        res = _phase(ctx, specs, limit, list(p.concurrency), p.duration_s, f"phase{i}", p.warmup_s)
+        res = _phase(ctx, specs, limit, list(p.concurrency), p.duration_s, f"phase{i}", p.warmup_s,
+                     p.auto_complete_config)  # fmt: skip
         total = sum(r.throughput_rps for r in res)
         for m, r, c, pr in zip(names, res, p.concurrency, prio, strict=True):
             t.add(name, m, c, pr if limit is not None else "-", round(r.throughput_rps, 1),
@@ -131,6 +141,7 @@ class GlobalCapParams(Params):
     tolerance: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.10
     duration_s: Seconds = 10.0
     warmup_s: Warmup = 1.5
+    auto_complete_config: AutoComplete = True
 
 
 def global_cap(ctx: Context, p: GlobalCapParams) -> Output:
@@ -161,7 +172,8 @@ def global_cap(ctx: Context, p: GlobalCapParams) -> Output:
     )  # fmt: skip
     for i, (name, limit) in enumerate((("limiter off", None), ("limiter on", p.resource_count))):
         specs = _specs(p.delay_ms, p.instances, tuple(1 for _ in names), names)
-        res = _phase(ctx, specs, limit, [p.concurrency] * p.models, p.duration_s, f"cap{i}", p.warmup_s)
+        res = _phase(ctx, specs, limit, [p.concurrency] * p.models, p.duration_s, f"cap{i}", p.warmup_s,
+                     p.auto_complete_config)  # fmt: skip
         total = sum(r.throughput_rps for r in res)
         for m, r in zip(names, res, strict=True):
             t.add(name, m, round(r.throughput_rps, 1), lat(r, "p50"), lat(r, "p99"),
