@@ -126,7 +126,7 @@ def run(ctx: Any, p: Any) -> Output:
         load = {"mode": "open", "qps": p.qps} if p.load == "open" else {"mode": "closed", "concurrency": p.concurrency}
         settles: list[tuple[float, float | None, tuple[int, ...], int | None]] = []
         wall0, perf0 = time.time(), time.perf_counter()
-        with control.background_load(srv, MODEL, duration_s=duration, warmup_s=1.0, **load) as bg:
+        with control.background_load(srv, MODEL, duration_s=duration, warmup_s=p.load_warmup_s, **load) as bg:
             for v, spec in zip(p.switches, plan, strict=True):
                 time.sleep(p.phase_s)
                 if p.mode == "explicit":

@@ -58,11 +58,17 @@ def test_config_json_is_the_override_the_repository_api_takes():
         ({"switches": []}, "switches"),
         ({"mode": "none"}, "mode"),
         ({"poll_secs": 0}, "poll_secs"),
+        ({"load_warmup_s": 0.0}, "load_warmup_s"),
+        ({"load_warmup_s": "short"}, "load_warmup_s"),
     ],
 )
 def test_hot_update_params_refuse_a_bad_plan_naming_the_field(kw, field):
     with pytest.raises(ValidationError, match=re.escape(field)):
         HotUpdateParams(**kw)
+
+
+def test_the_load_lead_in_defaults_to_the_full_runs_one_second():
+    assert HotUpdateParams().load_warmup_s == 1.0
 
 
 def test_other_params_refuse_bad_values():

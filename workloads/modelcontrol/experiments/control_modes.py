@@ -92,7 +92,15 @@ def poll_pickup(ctx: Context, p: PollParams) -> Output:
                         ),
                         p.timeout_s,
                     )
-                    time.sleep(0.3)  # the log line of the last step is flushed
+                    # the log holds the old version's unload line (it closes the change; were it written after
+                    # the next change's offset, it would read as that change's detection)
+                    gone = 1 if change == "add v2" else 2
+                    control.wait_until(
+                        lambda gone=gone, offset=offset, log=log: any(
+                            e[1] == "unloaded" and e[2] == gone for e in control.log_events(log, offset, MODEL)
+                        ),
+                        2.0,
+                    )
                     ev = control.log_events(log, offset, MODEL)
                     detected = _first_log_s(ev, wall)
                     served = _served(addr)

@@ -29,6 +29,9 @@ class HotUpdateParams(Params):
         default=8.0, description="time given to each switch (it must settle within it)"
     )
     scrape_s: Annotated[Num, Field(ge=0.1, le=10)] = Field(default=0.5, description="metrics scrape interval")
+    load_warmup_s: Annotated[Num, Field(ge=0.1, le=30)] = Field(
+        default=1.0, description="load sent before the timeline starts (the served version is warmed before that)"
+    )
     bucket_s: Annotated[Num, Field(ge=0.05, le=10)] = Field(default=0.25, description="timeline bucket width")
 
     @field_validator("start", "switches", mode="before")
