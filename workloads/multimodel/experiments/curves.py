@@ -82,7 +82,7 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
             streams = [drive.stream(srv, steady, warmup_s=p.warmup_s, duration_s=p.step_s, **steady_kw)]
             if conc:
                 streams.append(drive.stream(srv, stepped, concurrency=conc, warmup_s=p.warmup_s, duration_s=p.step_s))
-            s0 = time.time() + 0.5 + p.warmup_s  # together() starts 0.5 s from now, then the warm-up
+            s0 = time.time() + drive.LEAD_S + p.warmup_s  # together() starts LEAD_S from now, then the warm-up
             res = drive.together(streams)
             s1 = time.time()
             marks.append((conc, s0, s1))
