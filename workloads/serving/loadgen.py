@@ -146,7 +146,7 @@ def server_summary(d: metrics.ModelCounters, seconds: float) -> dict[str, float]
 
 
 def default_inputs(batch: int) -> dict[str, np.ndarray]:
-    from workloads.models.mlp import sample_inputs
+    from workloads.models.data import sample_inputs  # numpy only: the mlp module imports torch
 
     return {"input": sample_inputs(batch)[0]}
 
