@@ -27,8 +27,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -281,13 +279,7 @@ def kill(rec: process.Running, timeout_s: float = 10.0) -> None:
         except psutil.Error:
             procs = []
     regions = sorted({a for p in procs for a in _cmdline(p) if a.startswith(SHM_PREFIX) and "/" not in a})
-    for p in procs:
-        try:
-            if os.getpgid(p.pid) == rec.pid:
-                p.send_signal(signal.SIGKILL)
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            continue
-    process.kill_group(rec)  # anything of the group the tree walk missed (started meanwhile); reaps the server
+    process.kill_group(rec)  # SIGKILL to every process of the server's group (its stubs); reaps the server
     deadline = time.monotonic() + timeout_s
     while any(_running(p) for p in procs) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -332,6 +332,7 @@ def hold(spec: dict[str, Any]) -> None:
     model, sample, dt = cnn(dev, spec["quick"], spec.get("seed", 0))
     base, rss0 = _used_mib(cuda), _rss_mib()
     _emit({"event": "baseline", "device_used_mib": base, "host_rss_mib": rss0})
+    _emit({"event": "libstdcxx", "note": aot.libstdcxx_global()})  # what aot.load does first: said once, for notes
     gen = torch.Generator().manual_seed(1)
     held = []
     with torch.no_grad():

@@ -7,8 +7,8 @@
 # d53.e3 with it) is reported in run.log with its signal, Python stack and C-level stack; the next one still runs.
 # Usage (GPU machine, repo root): OUT=/tmp/out SEL=d04,d12 [BUDGET_S=400] [QUICK=1] [DIAG=1 [DIAG_S=330]
 #   [DIAG_VARIANTS=plain,...] [DIAG_PARALLEL=1] [FIX_ONLY=1]] workloads/engines/gpu_suite.sh
-# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded seven ways, DIAG_S=330 s at most)
-# into $OUT/aoti, outside BUDGET_S.
+# DIAG=1 first runs tools/gpucall/aoti_diag.py (d29.e3's load crash: one small package loaded up to ten ways,
+# DIAG_S=330 s at most) into $OUT/aoti, outside BUDGET_S.
 # Carry: .lab/engwheels (wheels) and .lab/enggit (repo.tgz, a bare clone of HEAD).
 set -u
 SEL=${SEL:?name the experiments, e.g. SEL=d04,d12}

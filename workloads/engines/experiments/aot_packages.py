@@ -70,10 +70,6 @@ def _held_at_once(ctx: Context, p: AotParams, notes: list[str]) -> list[Table]:
         tables.append(
             _held_table(ctx, p, "packages_loaded_one_process", "built in this same process", report, [], notes)
         )
-    notes.append(
-        "the holding processes load through aot.load, which first puts libstdc++ in the global symbol scope "
-        "(the in-process form of the workaround for the H200 load crash: docs/engines.md)"
-    )
     if os.environ.get("LD_PRELOAD"):
         notes.append(
             f"the child processes inherited LD_PRELOAD={os.environ['LD_PRELOAD']} from this process (besides the "
@@ -118,6 +114,8 @@ def _held_table(
                     + ("ok" if solo.failure is None else f"died too, {solo.failure.summary()}"),
                 }
             )
+    for e in report.of("libstdcxx")[:1]:  # the in-process workaround for the H200 load crash (docs/engines.md)
+        notes.append(f"{name}: {e['note']}")
     released = report.of("released")
     if released and ctx.device == "cuda":
         notes.append(
