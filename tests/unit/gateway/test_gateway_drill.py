@@ -109,3 +109,13 @@ def test_soak_verdicts_follow_the_thresholds():
     assert verdict["haproxy RSS growth, idle after vs before (MiB)"][3] == "PASS"
     windows = {t.name: t for t in out.tables}["windows"].rows
     assert [row[1] for row in windows] == [100, 100, 100, 100]  # requests by send time, one window each
+
+
+def test_soak_idle_fds_are_back_only_when_every_server_is_within_the_growth():
+    """The settle loop after a soak stops as soon as every server's fds are within max_fd_growth of before."""
+    from workloads.gateway.experiments.soak import _fds_back
+
+    before = {"triton_rss": 100.0, "triton_fds": 80, "haproxy_rss": 14.0, "haproxy_fds": 24}
+    assert _fds_back(before, dict(before, triton_fds=130, haproxy_rss=99.0), 50)
+    assert not _fds_back(before, dict(before, haproxy_fds=24 + 259), 50)  # HAProxy's pool not purged yet
+    assert not _fds_back(before, dict(before, triton_fds=131), 50)

@@ -31,6 +31,12 @@ class SoakParams(Params):
     max_fd_growth: Annotated[Int, Field(ge=0, le=100_000)] = Field(
         default=50, description="growth of each server's open fds (process tree), idle after the run vs before"
     )
+    idle_settle_s: Annotated[Num, Field(ge=1, le=600)] = Field(
+        default=30.0,
+        description="after the run, read the servers again every second for up to this long until each one's open "
+        "fds are back within max_fd_growth: HAProxy keeps idle server-side connections pooled (in its fds and "
+        "Triton's) and closes them on its pool-purge-delay ticks (5 s by default); a leak does not come back",
+    )
 
 
 def _spec() -> dict[str, Any]:
@@ -68,12 +74,21 @@ def soak(ctx: Context, p: SoakParams) -> Output:
     with gateway(ctx, _spec()) as gw:
         pids = {"triton": gw.plat.record("triton").pid, "haproxy": gw.plat.record("haproxy").pid}
 
-        async def idle() -> dict[str, float]:
-            """Servers with no client connected (the generator's pool closed, 1 s to settle)."""
-            await asyncio.sleep(1.0)
+        async def read() -> dict[str, float]:
             m: dict[str, float] = {}
             for name, pid in pids.items():
                 m[f"{name}_rss"], m[f"{name}_fds"] = await asyncio.to_thread(_tree, pid)
+            return m
+
+        async def idle(before: dict[str, float] | None = None) -> dict[str, float]:
+            """Servers with no client connected (the generator's pool closed, 1 s to settle); after the run
+            (before given), read again every second until the fds are back (idle_settle_s at most)."""
+            await asyncio.sleep(1.0)
+            m, waited = await read(), 1.0
+            while before is not None and waited < p.idle_settle_s and not _fds_back(before, m, p.max_fd_growth):
+                await asyncio.sleep(1.0)
+                m, waited = await read(), waited + 1.0
+            m["settle_s"] = waited
             return m
 
         async def go() -> load.Run:
@@ -91,7 +106,7 @@ def soak(ctx: Context, p: SoakParams) -> Output:
                         m[f"{name}_rss"], m[f"{name}_fds"] = await asyncio.to_thread(_tree, pid)
                     marks.append(m)
                 run = task.result()
-            idle_marks.append(await idle())
+            idle_marks.append(await idle(idle_marks[0]))
             return run
 
         run = asyncio.run(go())
@@ -182,8 +197,17 @@ def _output(
             f"sent {achieved:.1f} req/s on average; the generator spent {run.cpu_us_per_request:.0f} us of its own CPU "
             "per request",
             "host shared (2 cores, other agents): latency windows include their load (host_cpu column)",
+            f"idle after: read {after.get('settle_s', 1.0):g} s after the run's last answer (up to "
+            f"{p.idle_settle_s:g} s, until each server's open fds were back within {p.max_fd_growth}: HAProxy closes "
+            "its pooled idle server connections on its pool-purge-delay ticks)",
         ],
     )
+
+
+def _fds_back(before: dict[str, float], now: dict[str, float], max_growth: int) -> bool:
+    """Every server's open fds within max_growth of what it had before the run."""
+    names = [k for k in before if k.endswith("_fds")]
+    return all(now[k] - before[k] <= max_growth for k in names)
 
 
 def _pf(ok: bool) -> str:
