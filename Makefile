@@ -44,9 +44,10 @@ lab: setup
 lab-full: setup
 	$(BIN)/lab run $(WEEK)
 
+# --durations: the slowest tests in every log (CI's too), to keep the whole run near its ~30 min budget on 2 cores
 test: setup
 	$(MAKE) lint
-	$(PYTEST) -q -p no:cacheprovider
+	$(PYTEST) -q -p no:cacheprovider --durations=30
 
 test-unit: setup
 	$(PYTEST) -q -m "not integration and not molecule and not containers and not slow"
