@@ -83,13 +83,12 @@ def soak(ctx: Context, p: SoakParams) -> Output:
         async def idle(before: dict[str, float] | None = None) -> dict[str, float]:
             """Servers with no client connected (the generator's pool closed, 1 s to settle); after the run
             (before given), read again every second until the fds are back (idle_settle_s at most)."""
-            await asyncio.sleep(1.0)
-            m, waited = await read(), 1.0
-            while before is not None and waited < p.idle_settle_s and not _fds_back(before, m, p.max_fd_growth):
+            waited = 0.0
+            while True:
                 await asyncio.sleep(1.0)
                 m, waited = await read(), waited + 1.0
-            m["settle_s"] = waited
-            return m
+                if before is None or waited >= p.idle_settle_s or _fds_back(before, m, p.max_fd_growth):
+                    return {**m, "settle_s": waited}
 
         async def go() -> load.Run:
             async with load.Client(gw.url("api")) as warm:
@@ -101,10 +100,8 @@ def soak(ctx: Context, p: SoakParams) -> Output:
                 psutil.cpu_percent(interval=None)
                 while not task.done():
                     await asyncio.wait([task], timeout=p.window_s)
-                    m = {"t": time.perf_counter() - t0, "host_cpu": psutil.cpu_percent(interval=None)}
-                    for name, pid in pids.items():
-                        m[f"{name}_rss"], m[f"{name}_fds"] = await asyncio.to_thread(_tree, pid)
-                    marks.append(m)
+                    t, cpu = time.perf_counter() - t0, psutil.cpu_percent(interval=None)
+                    marks.append({"t": t, "host_cpu": cpu, **await read()})
                 run = task.result()
             idle_marks.append(await idle(idle_marks[0]))
             return run
