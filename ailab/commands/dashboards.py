@@ -79,7 +79,7 @@ def running_prometheus(state_dir: Path) -> str:
     from ailab.local import process, state
 
     rec = state.services(state_dir).get("prometheus")
-    if rec is None or not process.alive(rec.pid, rec.create_time):
+    if rec is None or not process.alive(rec.pid, rec.start_ticks):
         raise ValueError(
             f"no running Prometheus recorded under {state_dir} (start one with `lab up`, or pass --prometheus URL)"
         )

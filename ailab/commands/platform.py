@@ -75,7 +75,7 @@ def _triton_options(week: int, services: list[str]) -> dict[str, Path]:
         return {}
     sd = paths.state_dir()
     rec = state.services(sd).get("triton")
-    if rec is not None and process.alive(rec.pid, rec.create_time):
+    if rec is not None and process.alive(rec.pid, rec.start_ticks):
         return {}
     from workloads.serving.repository import SpecError, build_repository, week_models
 

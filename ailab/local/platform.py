@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from ailab.contract import paths
 from ailab.local import process, registry, state, supervisor
 from ailab.local.registry import PlatformError
@@ -58,7 +56,7 @@ class Platform:
         """Start what is not running yet, in dependency order, each until its readiness probe answers."""
         t0 = time.monotonic()
         rep = UpReport()
-        running = {n: r for n, r in state.services(self.state_dir).items() if process.alive(r.pid, r.create_time)}
+        running = {n: r for n, r in state.services(self.state_dir).items() if process.alive(r.pid, r.start_ticks)}
         for n, r in running.items():
             for role, port in r.ports.items():
                 self.ctx.ports[f"{n}.{role}"] = port
@@ -122,8 +120,8 @@ class Platform:
             if self._sup is None:
                 self._sup = supervisor.start_thread(self.state_dir)
             return
-        sup = state.read(self.state_dir).get("supervisor")
-        if sup and process.alive(sup["pid"], sup["create_time"]):
+        sup = state.supervisor(self.state_dir)
+        if sup and process.alive(sup.pid, sup.start_ticks):
             return
         log = open(self.state_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115 - handed to the child
         p = subprocess.Popen(
@@ -134,19 +132,16 @@ class Platform:
             start_new_session=True,
         )
         with state.locked(self.state_dir) as data:
-            data["supervisor"] = {"pid": p.pid, "create_time": psutil.Process(p.pid).create_time()}
+            data["supervisor"] = {"pid": p.pid, "start_ticks": process.start_ticks(p.pid) or 0}
 
     def _stop_supervisor(self) -> None:
         if self._sup is not None:
             self._sup[1].set()
             self._sup[0].join(timeout=30)
             self._sup = None
-        sup = state.read(self.state_dir).get("supervisor")
+        sup = state.supervisor(self.state_dir)
         if sup:
-            rec = process.Running(
-                "supervisor", sup["pid"], sup["create_time"], {}, "", [], {}, None, "SIGTERM", None, 0
-            )
-            process.stop(rec, grace_s=30)
+            process.stop(sup, grace_s=30)
             with state.locked(self.state_dir) as data:
                 data.pop("supervisor", None)
 
@@ -174,23 +169,29 @@ class Platform:
     def restarts(self, service: str) -> int:
         return self.record(service).restarts
 
+    @staticmethod
+    def is_running(rec: process.Running) -> bool:
+        """Whether the process of a record (kept from before a kill, say) still runs: not exited, not a zombie,
+        not a recycled PID."""
+        return process.alive(rec.pid, rec.start_ticks)
+
 
 def status(state_dir: Path | None = None) -> list[dict[str, Any]]:
     """Every recorded service with pid, state (running/dead), ports, log, uptime and restarts."""
     sd = Path(state_dir or paths.state_dir())
     out = []
     for _name, rec in state.services(sd).items():
-        ok = process.alive(rec.pid, rec.create_time)
+        ok = process.alive(rec.pid, rec.start_ticks)
         row = asdict(rec)
         row.update(state="running" if ok else "dead", uptime_s=round(time.time() - rec.started_at, 1) if ok else 0.0)
         out.append(row)
-    sup = state.read(sd).get("supervisor")
+    sup = state.supervisor(sd)
     if sup:
         out.append(
             {
                 "name": "supervisor",
-                "pid": sup["pid"],
-                "state": "running" if process.alive(sup["pid"], sup["create_time"]) else "dead",
+                "pid": sup.pid,
+                "state": "running" if process.alive(sup.pid, sup.start_ticks) else "dead",
                 "ports": {},
                 "log": str(sd / "logs" / "supervisor.log"),
                 "restarts": 0,

@@ -258,7 +258,7 @@ def _healthy(p: Platform) -> bool:
     except Exception:  # noqa: BLE001 - an unreadable state file: not reusable
         return False
     return len(recs) == len(p.names) and all(
-        process.alive(r.pid, r.create_time) and (r.ready_url is None or process.probe_ok(r.ready_url)) for r in recs
+        process.alive(r.pid, r.start_ticks) and (r.ready_url is None or process.probe_ok(r.ready_url)) for r in recs
     )
 
 
@@ -272,7 +272,7 @@ def kill(rec: process.Running, timeout_s: float = 10.0) -> None:
     remove the shared-memory regions its stubs were given. Never touches a recycled PID: `process.alive` checks the
     start time, and only processes of the server's own group are killed."""
     procs: list[psutil.Process] = []
-    if process.alive(rec.pid, rec.create_time):
+    if process.alive(rec.pid, rec.start_ticks):
         try:
             root = psutil.Process(rec.pid)
             procs = [root, *root.children(recursive=True)]
@@ -283,7 +283,7 @@ def kill(rec: process.Running, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while any(_running(p) for p in procs) and time.monotonic() < deadline:
         time.sleep(0.02)
-    process.alive(rec.pid, rec.create_time)  # reaps the server (our child) now that it is a zombie
+    process.alive(rec.pid, rec.start_ticks)  # reaps the server (our child) now that it is a zombie
     for r in regions:
         (SHM_DIR / r).unlink(missing_ok=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -26,7 +25,7 @@ class Running:
 
     name: str
     pid: int
-    create_time: float  # psutil's process start time: guards against a recycled PID
+    start_ticks: int  # start in clock ticks after boot (see start_ticks()): guards against a recycled PID
     ports: dict[str, int]
     log: str
     argv: list[str]
@@ -38,6 +37,8 @@ class Running:
     restarts: int = 0
     info: dict[str, str] | None = None
 
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of start_ticks
 
 ERROR_LINE = re.compile(r"(?i)\b(error|unavailable|failed|traceback|exception)\b|^E\d{4} ")
 
@@ -89,24 +90,47 @@ def check_startable(spec: ServiceSpec) -> None:
             )
 
 
-def alive(pid: int, create_time: float) -> bool:
-    """True when `pid` is still the process we started (not exited, not a zombie, not a recycled PID)."""
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None when there is no such process.
+
+    With the PID this names one process for the whole boot. psutil's create_time() is this plus the boot time that
+    /proc/stat reports from the wall clock, so a clock step moves it: after one, a check against a recorded
+    create_time took a running tritonserver for a recycled PID (CI: 'exited during start' with nothing in its log),
+    and the kill that followed left it an unreaped zombie."""
     try:
-        p = psutil.Process(pid)
-        if abs(p.create_time() - create_time) > 0.5:
-            return False
-        if p.status() == psutil.STATUS_ZOMBIE:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'
+    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+
+
+def alive(pid: int, ticks: int) -> bool:
+    """True when `pid` is still the process we started (not exited, not a zombie, not a recycled PID)."""
+    if start_ticks(pid) != ticks:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
             _reap(pid)
             return False
-        return True
     except psutil.Error:
         return False
+    return True
 
 
-def _reap(pid: int) -> None:
-    # Our own child (Python API): collect it so that it does not stay a zombie.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int, wait_s: float = 0.0) -> None:
+    """Collect `pid` if it is our own child (Python API) and has exited, waiting up to `wait_s` for it to exit, so
+    that it does not stay a zombie; nothing for any other process."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done or time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
 
 
 def probe_ok(url: str, timeout: float = 1.0) -> bool:
@@ -137,7 +161,7 @@ def launch(spec: ServiceSpec) -> Running:
     return Running(
         name=spec.name,
         pid=proc.pid,
-        create_time=psutil.Process(proc.pid).create_time(),
+        start_ticks=start_ticks(proc.pid) or 0,
         ports=dict(spec.ports),
         log=str(spec.log),
         argv=list(spec.argv),
@@ -156,7 +180,7 @@ def wait_ready(rec: Running, spec: ServiceSpec | None = None, timeout: float | N
     limit = timeout or (spec.ready_timeout_s if spec else 60.0)
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
-        if not alive(rec.pid, rec.create_time):
+        if not alive(rec.pid, rec.start_ticks):
             raise PlatformError(
                 f"service {rec.name}: exited during start (pid {rec.pid}); "
                 f"last lines of {rec.log}:\n{log_tail(rec.log)}"
@@ -174,7 +198,7 @@ def wait_ready(rec: Running, spec: ServiceSpec | None = None, timeout: float | N
 
 def stop(rec: Running, grace_s: float = 15.0) -> bool:
     """Stop exactly this process (its stop signal, then SIGKILL to its process group); False if it was gone."""
-    if not alive(rec.pid, rec.create_time):
+    if not alive(rec.pid, rec.start_ticks):
         kill_group(rec)
         return False
     try:
@@ -182,21 +206,29 @@ def stop(rec: Running, grace_s: float = 15.0) -> bool:
     except ProcessLookupError:
         return False
     t0 = time.monotonic()
-    while time.monotonic() - t0 < grace_s and alive(rec.pid, rec.create_time):
+    while time.monotonic() - t0 < grace_s and alive(rec.pid, rec.start_ticks):
         time.sleep(0.05)
     kill_group(rec)  # leftovers: the server itself after the grace period, helper processes it spawned
     t1 = time.monotonic()
-    while time.monotonic() - t1 < 5 and alive(rec.pid, rec.create_time):
+    while time.monotonic() - t1 < 5 and alive(rec.pid, rec.start_ticks):
         time.sleep(0.05)
     return True
 
 
 def kill_group(rec: Running) -> None:
-    """SIGKILL what is left of the service's process group (helpers it spawned), never a recycled PID's group."""
-    for p in psutil.process_iter(["pid", "create_time"]):
+    """SIGKILL what is left of the service's process group (helpers it spawned), never a recycled PID's group, and
+    reap the service itself when it is our child."""
+    now = start_ticks(rec.pid)
+    if now is not None and now != rec.start_ticks:
+        # the PID is another process's now; Linux gives no PID of a live process group to a new process, so the
+        # service's group is empty and a group of that number is the new process's
+        return
+    for pid in psutil.pids():
         try:
-            if os.getpgid(p.pid) == rec.pid and p.info["create_time"] >= rec.create_time - 0.5:
-                p.kill()
-        except (psutil.Error, ProcessLookupError, PermissionError):
+            ticks = start_ticks(pid)
+            if ticks is not None and ticks >= rec.start_ticks and os.getpgid(pid) == rec.pid:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             continue
-    _reap(rec.pid)
+    if now is not None:
+        _reap(rec.pid, wait_s=5.0)

@@ -10,7 +10,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ailab.local.process import Running
+import psutil
+
+from ailab.local.process import CLOCK_TICKS, Running
 
 
 def state_file(state_dir: Path) -> Path:
@@ -40,7 +42,27 @@ def read(state_dir: Path) -> dict[str, Any]:
 
 
 def services(state_dir: Path) -> dict[str, Running]:
-    return {n: Running(**r) for n, r in read(state_dir)["services"].items()}
+    return {n: Running(**_current(r)) for n, r in read(state_dir)["services"].items()}
+
+
+def supervisor(state_dir: Path) -> Running | None:
+    """The recorded supervisor process (`lab up --supervise`), as a record that process.stop can take."""
+    sup = read(state_dir).get("supervisor")
+    if not sup:
+        return None
+    sup = _current(sup)
+    return Running("supervisor", sup["pid"], sup["start_ticks"], {}, "", [], {}, None, "SIGTERM", None, 0)
+
+
+def _current(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record as Running takes it. Records written before the start was kept in ticks after boot hold psutil's
+    wall-clock create_time instead: it becomes ticks against the boot time of now, which is what it was unless the
+    clock stepped since (then the service reads as gone, and nothing of it is killed: see process.kill_group)."""
+    if "start_ticks" in rec or "create_time" not in rec:
+        return rec
+    out = {k: v for k, v in rec.items() if k != "create_time"}
+    out["start_ticks"] = round((rec["create_time"] - psutil.boot_time()) * CLOCK_TICKS)
+    return out
 
 
 def put(state_dir: Path, rec: Running) -> None:

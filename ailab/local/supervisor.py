@@ -56,7 +56,7 @@ def check_once(state_dir: Path) -> list[str]:
     """Restart every recorded service that is no longer alive; the names restarted."""
     restarted = []
     for name, rec in state.services(state_dir).items():
-        if process.alive(rec.pid, rec.create_time):
+        if process.alive(rec.pid, rec.start_ticks):
             continue
         _note(state_dir, f"{name}: pid {rec.pid} is gone; restarting")
         try:

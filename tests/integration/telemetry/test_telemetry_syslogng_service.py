@@ -55,4 +55,4 @@ def test_collector_lifecycle(tmp_path: Path) -> None:
         msgs = [r["message"] for r in syslogng.query(records, service="prometheus")]
         assert len(msgs) == 2 and msgs[0].endswith('msg="first"') and msgs[1].endswith('msg="second"')
         last = p.record("syslogng")
-    assert not process.alive(last.pid, last.create_time)  # stopped with SIGTERM, nothing left behind
+    assert not process.alive(last.pid, last.start_ticks)  # stopped with SIGTERM, nothing left behind

@@ -11,7 +11,6 @@ import socket
 import time
 import urllib.request
 
-import psutil
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Substitute, Table
@@ -32,15 +31,6 @@ class KillDrillParams(Params):
     rps: float = Field(default=20, gt=0, description="load generator rate, req/s")
 
 
-def _alive(pid: int, create_time: float) -> bool:
-    """True while `pid` is still the process that was started (not exited, not a zombie, not a recycled PID)."""
-    try:
-        p = psutil.Process(pid)
-        return abs(p.create_time() - create_time) <= 0.5 and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def _port_busy(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -56,7 +46,7 @@ def _kill(s: Stack, name: str) -> float:
     rec = s.platform.record(name)
     os.kill(rec.pid, signal.SIGKILL)
     t = time.time()
-    while _alive(rec.pid, rec.create_time):
+    while s.platform.is_running(rec):
         time.sleep(0.05)
     # the kernel may hold the listening port a moment after the process is gone; `lab up` refuses a busy port
     deadline = time.monotonic() + 30
