@@ -26,6 +26,11 @@ LOCAL_PROCESSES = Substitute(
 )
 
 
+# The P99 alert must fire throughout, on any host: the critical alert fires at twice this, and no request over
+# loopback through Triton returns in 20 µs (at 1 ms the critical 2 ms was missed on a quiet host: p99 1.8 ms).
+FIRING_P99_S = 1e-5
+
+
 class KillDrillParams(Params):
     before_s: float = Field(default=20, ge=0, description="load with the alert firing before the first kill, s")
     rps: float = Field(default=20, gt=0, description="load generator rate, req/s")
@@ -74,10 +79,10 @@ def kill_drill(ctx: Context, p: KillDrillParams) -> Output:
         [("component", ""), ("kill -> process ready", "s"), ("kill -> working again", "s"),
          ("scrape gap", "s"), ("lost", "")],
         caption="SIGKILL, then Platform.up() restarts what is not running (same ports, same data directory); "
-        "scrape interval 1 s; the P99 alert fires throughout (threshold 1 ms).",
+        f"scrape interval 1 s; the P99 alert fires throughout (threshold {FIRING_P99_S * 1e6:g} µs).",
     )  # fmt: skip
     with (
-        observed_platform(ctx.platform, ctx.workdir / "stack", "1s", p99_threshold_s=0.001, alert_for="0s") as s,
+        observed_platform(ctx.platform, ctx.workdir / "stack", "1s", p99_threshold_s=FIRING_P99_S, alert_for="0s") as s,
         metered_traffic(s, rps=p.rps, workers=2),
     ):
         s.prom.wait_for('ALERTS{alertstate="firing", alertname="TritonP99LatencyCritical"}', 60)
