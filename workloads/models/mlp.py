@@ -9,7 +9,6 @@ Data loading and preprocessing live in data.py (numpy only); they are re-exporte
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -29,11 +28,19 @@ from workloads.models.data import (
     NUM_CLASSES,
     OUTPUT_NAME,
     SEED,
-    TEST_FRACTION,
     Split,
     digits_split,
     preprocess,
     sample_inputs,
+)
+from workloads.models.recipe import (
+    BATCH_SIZE,
+    EPOCHS,
+    HIDDEN,
+    LEARNING_RATE,
+    export_default_model,
+    is_valid_export,
+    recipe_hash,
 )
 
 # Re-exported: the data contract lives in data.py (numpy only); importing it from here keeps the shared API.
@@ -49,18 +56,12 @@ __all__ = [
     "digits_split",
     "export_default_model",
     "export_onnx",
+    "is_valid_export",
     "preprocess",
+    "recipe_hash",
     "sample_inputs",
     "train",
 ]
-
-# Training recipe; its hash is stored in the ONNX metadata so a cached file from another recipe is not reused.
-HIDDEN = (256, 128)
-EPOCHS = 15
-BATCH_SIZE = 64
-LEARNING_RATE = 1e-3
-RECIPE = f"v2 hidden={HIDDEN} epochs={EPOCHS} bs={BATCH_SIZE} lr={LEARNING_RATE} seed={SEED} split={TEST_FRACTION}"
-RECIPE_KEY = "ailab.recipe"
 
 
 class MLP(nn.Module):
@@ -177,48 +178,3 @@ def metadata(path: Path) -> dict[str, str]:
     import onnx
 
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-
-
-def recipe_hash(opset: int) -> str:
-    return hashlib.sha256(f"{RECIPE} opset={opset} torch={torch.__version__}".encode()).hexdigest()[:16]
-
-
-def is_valid_export(path: Path, opset: int) -> bool:
-    """True when path holds a checked ONNX model of this recipe and opset with the input/output contract."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path))
-        onnx.checker.check_model(proto)
-    except Exception:  # noqa: BLE001 - missing, truncated or invalid: not reusable
-        return False
-    meta = {p.key: p.value for p in proto.metadata_props}
-    domain_opset = {o.domain: o.version for o in proto.opset_import}
-    if meta.get(RECIPE_KEY) != recipe_hash(opset) or domain_opset.get("", domain_opset.get("ai.onnx")) != opset:
-        return False
-    (inp,), (out,) = proto.graph.input, proto.graph.output
-    in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
-    out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
-    f32 = onnx.TensorProto.FLOAT
-    return (
-        (inp.name, out.name) == (INPUT_NAME, OUTPUT_NAME)
-        and inp.type.tensor_type.elem_type == f32
-        and out.type.tensor_type.elem_type == f32
-        and in_dims == ["batch", 1, IMAGE_SIZE, IMAGE_SIZE]
-        and out_dims == ["batch", NUM_CLASSES]
-    )
-
-
-def export_default_model(out_dir: Path, opset: int = 17) -> Path:
-    """Train (seed 0) and write out_dir/mlp.onnx, or reuse a valid one of the same recipe; returns its path."""
-    path = Path(out_dir) / "mlp.onnx"
-    if is_valid_export(path, opset):
-        return path
-    trained = default_trained()
-    meta = {
-        RECIPE_KEY: recipe_hash(opset),
-        "ailab.recipe_text": RECIPE,
-        "ailab.test_accuracy": f"{trained.test_accuracy:.4f}",
-        "ailab.preprocess": "sklearn digits 8x8 /16 -> bilinear 28x28, values 0..1",
-    }
-    return export_onnx(trained.model, path, opset=opset, metadata=meta)

@@ -68,7 +68,7 @@ class Source:
 
 
 def _mlp_files(runtime: str, cache: Path) -> dict[str, Path]:
-    from workloads.models.mlp import export_default_model
+    from workloads.models.recipe import export_default_model
 
     onnx_path = export_default_model(cache)
     if runtime == "onnxruntime":
