@@ -3,24 +3,7 @@ import only pydantic and `ailab.contract` at import time; the serving library is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
+# the serving area's: one definition of the auto-completion switch for every runner that starts tritonserver
+from workloads.serving.experiments import AUTO_COMPLETE_OFF, AutoComplete, server_args
 
-from pydantic import Field, Strict
-
-AUTO_COMPLETE_OFF = "--disable-auto-complete-config"
-
-AutoComplete = Annotated[
-    bool,
-    Strict(),
-    Field(
-        description="tritonserver's config auto-completion; false starts it with --disable-auto-complete-config, so "
-        "the python backend starts no auto-complete stub per model load (the generated configs are complete: the "
-        "server reports the same config either way). Startup only; what is measured runs on a started server"
-    ),
-]
-
-
-def server_args(auto_complete_config: bool, args: Sequence[str] = ()) -> list[str]:
-    """The experiment's tritonserver arguments, with auto-completion turned off when asked."""
-    return [*args, *(() if auto_complete_config else (AUTO_COMPLETE_OFF,))]
+__all__ = ["AUTO_COMPLETE_OFF", "AutoComplete", "server_args"]

@@ -8,6 +8,7 @@ The field types below carry the checks every serving runner shares; integers and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, Strict
@@ -22,3 +23,21 @@ PaRequests = Annotated[
     int, Strict(), Field(ge=10, le=100_000, description="perf_analyzer --measurement-request-count per window")
 ]
 Protocol = Literal["grpc", "http"]
+Warmup = Annotated[float, Strict(), Field(ge=0, le=60, description="unmeasured lead-in of each load run, s")]
+
+AUTO_COMPLETE_OFF = "--disable-auto-complete-config"
+
+AutoComplete = Annotated[
+    bool,
+    Strict(),
+    Field(
+        description="tritonserver's config auto-completion; false starts it with --disable-auto-complete-config, so "
+        "the python backend starts no auto-complete stub per model load (the generated configs are complete: the "
+        "server reports the same config either way). Startup only; what is measured runs on a started server"
+    ),
+]
+
+
+def server_args(auto_complete_config: bool, args: Sequence[str] = ()) -> list[str]:
+    """The experiment's tritonserver arguments, with auto-completion turned off when asked."""
+    return [*args, *(() if auto_complete_config else (AUTO_COMPLETE_OFF,))]

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
-from workloads.serving.experiments import Concurrency, Int, Seconds
+from workloads.serving.experiments import AutoComplete, Concurrency, Int, Seconds, Warmup, server_args
 
 
 class InstanceGroupsParams(Params):
@@ -17,6 +17,8 @@ class InstanceGroupsParams(Params):
     concurrency: Concurrency = 16
     duration_s: Seconds = 5.0
     dynamic_batching: bool = Field(default=False, description="serve the MLP with dynamic batching on")
+    warmup_s: Warmup = 1.0
+    auto_complete_config: AutoComplete = True
 
 
 def instance_groups(ctx: Context, p: InstanceGroupsParams) -> Output:
@@ -43,8 +45,9 @@ def instance_groups(ctx: Context, p: InstanceGroupsParams) -> Output:
     s = Series("throughput_vs_instances", x=Column("instances", ""), y=Column("throughput", "req/s"))
     for n in p.counts:
         spec = variant("mlp", count=n, batching=p.dynamic_batching)
-        with harness.serve(ctx, [spec], workdir=ctx.workdir / f"ig{n}") as srv:
-            res, cpu = load(srv, "mlp", concurrency=p.concurrency, warmup_s=1.0, duration_s=p.duration_s)
+        args = server_args(p.auto_complete_config)
+        with harness.serve(ctx, [spec], workdir=ctx.workdir / f"ig{n}", args=args) as srv:
+            res, cpu = load(srv, "mlp", concurrency=p.concurrency, warmup_s=p.warmup_s, duration_s=p.duration_s)
             server_rss, stubs_rss = harness.rss_mib(srv.pid)
         t.add(
             n,
