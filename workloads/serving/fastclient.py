@@ -39,9 +39,15 @@ def _triton_dtype(arr: np.ndarray) -> str:
 
 
 def http_request(
-    host: str, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None, version: str = ""
+    host: str,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    outputs: list[str] | None = None,
+    version: str = "",
+    priority: int = 0,
 ) -> bytes:
-    """A complete HTTP/1.1 keep-alive POST of a KServe v2 inference request, tensors as binary data (bytes)."""
+    """A complete HTTP/1.1 keep-alive POST of a KServe v2 inference request, tensors as binary data (bytes);
+    `priority` > 0 is sent as Triton's schedule-policy request parameter."""
     head: dict[str, Any] = {"inputs": []}
     blobs = []
     for name, arr in inputs.items():
@@ -56,6 +62,8 @@ def http_request(
         head["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
     else:
         head["parameters"] = {"binary_data_output": True}
+    if priority:
+        head.setdefault("parameters", {})["priority"] = priority
     js = json.dumps(head, separators=(",", ":")).encode()
     body = js + b"".join(blobs)
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
@@ -172,9 +180,9 @@ class HttpLoadClient:
         self._idle: list[_Conn] = []
         self._all: set[_Conn] = set()
 
-    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "") -> bytes:
+    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "", priority: int = 0) -> bytes:
         """The request's bytes, built once (pass them to infer)."""
-        return http_request(self.url, model, inputs, version=version)
+        return http_request(self.url, model, inputs, version=version, priority=priority)
 
     async def _connect(self, model: str) -> _Conn:
         loop = asyncio.get_running_loop()
@@ -257,11 +265,13 @@ class GrpcLoadClient:
         # No serializer/deserializer: bytes in, bytes out.
         self._call = self._channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
 
-    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "") -> bytes:
-        """A serialised ModelInferRequest (bytes), built once."""
+    def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "", priority: int = 0) -> bytes:
+        """A serialised ModelInferRequest (bytes), built once; `priority` > 0 as Triton's request parameter."""
         from tritonclient.grpc import service_pb2
 
         req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+        if priority:
+            req.parameters["priority"].uint64_param = priority
         for name, arr in inputs.items():
             arr = np.ascontiguousarray(arr)
             req.inputs.add(name=name, datatype=_triton_dtype(arr), shape=list(arr.shape))

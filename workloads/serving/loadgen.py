@@ -41,6 +41,7 @@ from workloads.serving.knee import shortfall_tolerance
 from workloads.serving.stats import percentile
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+MAX_PRIORITY = 2**32 - 1  # Triton's priority_levels is a uint32 in the model config
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class LoadSpec:
     retries: int = 0  # retries of a request whose connection was refused (never reached the server), 0..10
     backoff_s: float = 0.0  # closed loop: a worker's wait after a failed request, doubling per consecutive failure
     backoff_max_s: float = 1.0  # cap of that wait (and of a retry's wait), s
+    # Triton's schedule-policy request parameter: 1 = the highest of the model's priority_levels; 0 = none sent (the
+    # model's default_priority_level). Only the generator's own clients (fastclient.py) send it.
+    priority: int = 0
 
     def check(self) -> None:
         """Refuse values outside the bounds, naming the field (before anything is sent)."""
@@ -77,6 +81,11 @@ class LoadSpec:
             raise ValueError(f"backoff_s {self.backoff_s}: allowed 0..60 s (0 = no back-off)")
         if not 0 < self.backoff_max_s <= 60 or self.backoff_max_s < self.backoff_s:
             raise ValueError(f"backoff_max_s {self.backoff_max_s}: allowed backoff_s ({self.backoff_s})..60 s")
+        if type(self.priority) is not int or not 0 <= self.priority <= MAX_PRIORITY:
+            raise ValueError(
+                f"priority {self.priority!r}: allowed an integer 0..{MAX_PRIORITY} (0 = the model's default level, "
+                "1 = the highest)"
+            )
 
     def wait_after(self, failures: int) -> float:
         """Closed loop: seconds a worker waits after its `failures`-th consecutive failed request (0 = none)."""
@@ -304,7 +313,8 @@ async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
     if client is None:
         client = default_client(spec)
     # Serialised once, as perf_analyzer does: the generator's CPU goes to sending, not to re-encoding tensors.
-    inputs = client.prepare(spec.inputs or default_inputs(spec.batch), spec.model)
+    prio = {"priority": spec.priority} if spec.priority else {}  # clients other than fastclient's take none
+    inputs = client.prepare(spec.inputs or default_inputs(spec.batch), spec.model, **prio)
     lags: list[float] = []
     try:
         if spec.start_at is not None:

@@ -86,3 +86,33 @@ def test_priority_one_request_overtakes_queued_default_priority_requests(served:
     order = [i for i, _ in sorted(done.items(), key=lambda kv: kv[1][0])]
     assert order[0] == 0 and order[1] == 9, f"completion order {order}: priority 1 should run right after request 0"
     np.testing.assert_array_equal(done[9][1], np.full((1, 10), 9.0, dtype=np.float32))
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_load_generators_priority_overtakes_queued_default_priority_requests(served: harness.Served, protocol):
+    """d60.e2's probe: a request the lab's generator sends at priority 1 overtakes queued default-priority requests
+    (it is answered before the last two of them); the same request without a priority is answered after all."""
+    from workloads.serving import loadgen
+
+    def probe(priority: int) -> tuple[float, list[float]]:
+        done: dict[int, tuple[float, np.ndarray]] = {}
+        first = threading.Thread(target=call, args=(served, "prio", 0, done))
+        first.start()
+        time.sleep(0.08)  # request 0 is executing (300 ms); the next ones queue behind it
+        low = [threading.Thread(target=call, args=(served, "prio", i, done)) for i in (1, 2, 3)]
+        for t in low:
+            t.start()
+            time.sleep(0.02)
+        spec = loadgen.LoadSpec(served.address(protocol), "prio", protocol, concurrency=1, warmup_s=0.0, requests=1,
+                                priority=priority)  # fmt: skip
+        res = loadgen.run(spec)
+        answered = time.perf_counter()  # the probe's response came just before
+        for t in (first, *low):
+            t.join()
+        assert (res.ok, res.errors) == (1, {}), res.error_examples
+        return answered, [done[i][0] for i in (1, 2, 3)]
+
+    high, queued = probe(1)
+    assert high < queued[1], f"priority 1 answered {queued[1] - high:.2f} s after the second queued request"
+    default, queued = probe(0)
+    assert default > queued[2], f"without a priority answered {queued[2] - default:.2f} s before the last queued one"

@@ -28,6 +28,41 @@ def test_request_is_a_complete_kserve_v2_binary_post():
     assert np.array_equal(np.frombuffer(body[n:], dtype=np.float32), x.ravel())
 
 
+def test_a_priority_is_sent_as_tritons_request_parameter_over_http_and_grpc():
+    from tritonclient.grpc import service_pb2
+
+    from workloads.serving.fastclient import GrpcLoadClient
+
+    x = np.zeros((1, 4), dtype=np.float32)
+
+    def header(raw: bytes) -> dict:
+        head, body = raw.split(b"\r\n\r\n", 1)
+        n = int(
+            dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])["Inference-Header-Content-Length"]
+        )
+        return json.loads(body[:n])
+
+    assert header(http_request("h:1", "m", {"input": x}, priority=1))["parameters"] == {
+        "binary_data_output": True,
+        "priority": 1,
+    }
+    assert "priority" not in header(http_request("h:1", "m", {"input": x}))["parameters"]  # 0: the model's default
+    req = service_pb2.ModelInferRequest.FromString(GrpcLoadClient.prepare(None, {"input": x}, "m", priority=2))  # type: ignore[arg-type]
+    assert req.parameters["priority"].uint64_param == 2
+    assert (
+        "priority"
+        not in service_pb2.ModelInferRequest.FromString(GrpcLoadClient.prepare(None, {"input": x}, "m")).parameters
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, True, 1.0])
+def test_a_priority_outside_tritons_range_is_refused_naming_the_field(bad):
+    from workloads.serving.loadgen import LoadSpec
+
+    with pytest.raises(ValueError, match=f"priority {bad!r}: allowed an integer 0..4294967295"):
+        LoadSpec("127.0.0.1:1", "m", priority=bad).check()
+
+
 def test_unsupported_dtype_is_refused_naming_it():
     with pytest.raises(ValueError, match="input dtype 'complex64'"):
         http_request("h:1", "m", {"input": np.zeros(2, dtype=np.complex64)})

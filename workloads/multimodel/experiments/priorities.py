@@ -1,8 +1,9 @@
 """d60.e2: dynamic-batcher priority levels under overload. A flood of default-priority (low) requests keeps one
 model's queue full; a probe stream sends requests at priority 1 (high), then, as the control, at the flood's level.
 
-The flood is the lab's load generator (requests without a priority get `default_priority_level`); the probe is
-perf_analyzer with `--request-parameter priority:<level>:int`, which tritonserver reads as the request's priority.
+Both are the lab's load generator over gRPC: the flood sends no priority (the model's `default_priority_level`), the
+probe sets Triton's `priority` request parameter (LoadSpec.priority). Its percentiles are exact, over every probe
+request of its measured window.
 """
 
 from __future__ import annotations
@@ -17,18 +18,17 @@ from ailab.contract import Context, Output, Params, Table
 from workloads.multimodel.experiments import AutoComplete, server_args
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600)]
-# The probe's latency under a flood is as bursty as the flood's queue: perf_analyzer's stability test (windows within
-# 50 %, workloads/serving/perf.py) can fail forever there. Any 3 windows are accepted (the last flag given wins); its
-# percentiles are still over every request of those windows.
-PROBE_WINDOWS = ("--stability-percentage", "1000")
 
 
 class PriorityParams(Params):
     delay_ms: Annotated[float, Strict(), Field(gt=0, le=1000, description="time of one execution, ms")] = 10.0
     max_batch_size: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
     flood_concurrency: Annotated[int, Strict(), Field(ge=1, le=1024, description="low-priority in flight")] = 48
-    probe_concurrency: Annotated[int, Strict(), Field(ge=1, le=64, description="perf_analyzer in flight")] = 2
-    probe_requests: Annotated[int, Strict(), Field(ge=10, le=10_000, description="per perf_analyzer window")] = 60
+    probe_concurrency: Annotated[int, Strict(), Field(ge=1, le=64, description="probe requests in flight")] = 2
+    probe_requests: Annotated[int, Strict(), Field(ge=10, le=10_000, description="measured probe requests")] = 180
+    probe_warmup_s: Annotated[float, Strict(), Field(ge=0, le=30)] = Field(
+        default=0.5, description="the probe's unmeasured lead-in (at its priority, inside the flood), s"
+    )
     flood_s: Seconds = Field(default=45.0, description="flood length per phase; the probe must finish inside it")
     stall_check_s: Seconds = Field(default=5.0, description="light-load run with and without priority levels")
     stall_warmup_s: Annotated[float, Strict(), Field(ge=0.1, le=30)] = Field(
@@ -58,7 +58,7 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
     import numpy as np
 
     from workloads.multimodel import drive
-    from workloads.serving import harness, loadgen, perf
+    from workloads.serving import harness, loadgen
     from workloads.serving.common import errors, host_note, lat
     from workloads.serving.stats import percentile
 
@@ -68,14 +68,15 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
         "probe_latency",
         [("probe priority", ""), ("probe p50", "ms"), ("probe p90", "ms"), ("probe p99", "ms"),
          ("probe served", "req/s"), ("flood p50 meanwhile", "ms"),
-         ("flood p99 meanwhile", "ms"), ("flood served", "req/s"), ("probe inside flood", ""), ("flood errors", "")],
+         ("flood p99 meanwhile", "ms"), ("flood served", "req/s"), ("probe inside flood", ""), ("flood errors", ""),
+         ("probe errors", "")],
         caption=f"model: one instance, {p.delay_ms:g} ms an execution, max_batch_size {p.max_batch_size}, "
         f"preferred_batch_size {p.max_batch_size}, priority_levels 2, default_priority_level 2; flood = lab load "
-        f"generator, {p.flood_concurrency} in flight without a priority (level 2); probe = perf_analyzer, "
-        f"{p.probe_concurrency} in flight, --request-parameter priority:N:int, count windows of "
-        f"{p.probe_requests} requests; 'meanwhile' = flood requests sent while the probe ran",
+        f"generator, {p.flood_concurrency} in flight without a priority (level 2); probe = lab load generator, "
+        f"{p.probe_concurrency} in flight, request parameter priority N, {p.probe_requests} measured requests after "
+        f"a {p.probe_warmup_s:g} s lead-in; 'meanwhile' = flood requests sent while the probe ran",
     )  # fmt: skip
-    got: dict[int, perf.PerfResult] = {}
+    got: dict[int, loadgen.LoadResult] = {}
     with harness.serve(ctx, specs, args=server_args(p.auto_complete_config)) as srv:
         for level in (1, 2):
             holder: dict[str, loadgen.LoadResult] = {}
@@ -86,9 +87,8 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
             time.sleep(p.flood_warmup_s + p.probe_delay_s)  # the flood's warm-up: its queue is full before the probe
             t0 = time.perf_counter()
             try:
-                probe = perf.run(srv.address("grpc"), "prio", "grpc", p.probe_concurrency, 1, p.probe_requests,
-                                 extra=("--request-parameter", f"priority:{level}:int", *PROBE_WINDOWS),
-                                 workdir=ctx.workdir / f"pa{level}")  # fmt: skip
+                probe = loadgen.run(drive.stream(srv, "prio", concurrency=p.probe_concurrency, priority=level,
+                                                 warmup_s=p.probe_warmup_s, requests=p.probe_requests))  # fmt: skip
             finally:
                 t1 = time.perf_counter()
                 th.join()
@@ -96,13 +96,15 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
             lo, hi = t0 - flood.window_start, t1 - flood.window_start
             during = np.sort([ms for (ts, ms, err) in flood.timeline if lo <= ts <= hi and not err])
             inside = t1 <= flood.window_start + flood.window_s
-            t.add(level, round(probe.p50_ms, 2), round(probe.p90_ms, 2), round(probe.p99_ms, 2),
+            t.add(level, lat(probe, "p50"), lat(probe, "p90"), lat(probe, "p99"),
                   round(probe.throughput_rps, 1), round(percentile(during, 50), 2),
                   round(percentile(during, 99), 2), round(flood.throughput_rps, 1),
                   "yes" if inside else f"no: probe ended {t1 - flood.window_start - flood.window_s:.1f} s after",
-                  errors(flood))  # fmt: skip
+                  errors(flood), errors(probe))  # fmt: skip
             got[level] = probe
-            ctx.log(f"priority {level}: probe p99 {probe.p99_ms:.1f} ms, flood p99 {percentile(during, 99):.1f} ms")
+            ctx.log(
+                f"priority {level}: probe p99 {lat(probe, 'p99'):.1f} ms, flood p99 {percentile(during, 99):.1f} ms"
+            )
         stall = Table.of(
             "light_load",
             [("priority_levels", ""), ("p50", "ms"), ("p99", "ms"), ("p99.9", "ms"), ("max", "ms"),
@@ -124,12 +126,11 @@ def priority_levels(ctx: Context, p: PriorityParams) -> Output:
         [("high p99 / low p99", "x"), ("high p90 / low p90", "x"), ("high p50 / low p50", "x"), ("high p99", "ms"),
          ("low p99", "ms")],
         caption="the probe's percentiles at priority 1 over its percentiles at the flood's level 2, same server, "
-        "same flood (perf_analyzer's percentiles over every request of its windows)",
+        "same flood (exact percentiles over every probe request of its window)",
     )  # fmt: skip
-    hi, lo = got[1], got[2]
-    ratio.add(*(round(a / b, 3) if b else float("nan") for a, b in
-                ((hi.p99_ms, lo.p99_ms), (hi.p90_ms, lo.p90_ms), (hi.p50_ms, lo.p50_ms))),
-              round(hi.p99_ms, 2), round(lo.p99_ms, 2))  # fmt: skip
+    hi, lo = got[1].latency_ms, got[2].latency_ms
+    ratio.add(*(round(hi[q] / lo[q], 3) if lo[q] else float("nan") for q in ("p99", "p90", "p50")),
+              round(hi["p99"], 2), round(lo["p99"], 2))  # fmt: skip
     notes = [
         at_start,
         "With priority levels the dynamic batcher keeps one queue per level and forms each batch from the highest "
