@@ -70,18 +70,24 @@ def test_one_global_resource_serialises_two_models_executions(served: harness.Se
     assert wall >= 4 * DELAY_MS / 1e3 * 0.9, f"4 executions took {wall:.2f} s: the limiter did not serialise them"
 
 
-def test_priority_one_request_overtakes_queued_default_priority_requests(served: harness.Served):
-    done: dict[int, tuple[float, np.ndarray]] = {}
+def queue_behind_one(served: harness.Served, done: dict) -> list[threading.Thread]:
+    """Request 0 executing on "prio" (300 ms) and default-priority requests 1, 2, 3 queued behind it, in order."""
     first = threading.Thread(target=call, args=(served, "prio", 0, done))
     first.start()
-    time.sleep(0.08)  # request 0 is executing (300 ms); the next ones queue behind it
+    time.sleep(0.08)  # request 0 is executing; the next ones queue behind it
     low = [threading.Thread(target=call, args=(served, "prio", i, done)) for i in (1, 2, 3)]
     for t in low:
         t.start()
         time.sleep(0.02)
+    return [first, *low]
+
+
+def test_priority_one_request_overtakes_queued_default_priority_requests(served: harness.Served):
+    done: dict[int, tuple[float, np.ndarray]] = {}
+    queued = queue_behind_one(served, done)
     high = threading.Thread(target=call, args=(served, "prio", 9, done, 1))
     high.start()
-    for t in (first, *low, high):
+    for t in (*queued, high):
         t.join()
     order = [i for i, _ in sorted(done.items(), key=lambda kv: kv[1][0])]
     assert order[0] == 0 and order[1] == 9, f"completion order {order}: priority 1 should run right after request 0"
@@ -96,18 +102,12 @@ def test_the_load_generators_priority_overtakes_queued_default_priority_requests
 
     def probe(priority: int) -> tuple[float, list[float]]:
         done: dict[int, tuple[float, np.ndarray]] = {}
-        first = threading.Thread(target=call, args=(served, "prio", 0, done))
-        first.start()
-        time.sleep(0.08)  # request 0 is executing (300 ms); the next ones queue behind it
-        low = [threading.Thread(target=call, args=(served, "prio", i, done)) for i in (1, 2, 3)]
-        for t in low:
-            t.start()
-            time.sleep(0.02)
+        queued = queue_behind_one(served, done)
         spec = loadgen.LoadSpec(served.address(protocol), "prio", protocol, concurrency=1, warmup_s=0.0, requests=1,
                                 priority=priority)  # fmt: skip
         res = loadgen.run(spec)
         answered = time.perf_counter()  # the probe's response came just before
-        for t in (first, *low):
+        for t in queued:
             t.join()
         assert (res.ok, res.errors) == (1, {}), res.error_examples
         return answered, [done[i][0] for i in (1, 2, 3)]
