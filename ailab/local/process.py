@@ -119,10 +119,26 @@ def alive(pid: int, ticks: int) -> bool:
     return True
 
 
+# The services this process started (launch), by PID, until they are reaped; then how each ended (Popen's
+# returncode: negative = killed by that signal) until a message reads it.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+_ENDED: dict[int, int] = {}
+
+
 def _reap(pid: int, wait_s: float = 0.0) -> None:
-    """Collect `pid` if it is our own child (Python API) and has exited, waiting up to `wait_s` for it to exit, so
-    that it does not stay a zombie; nothing for any other process."""
-    deadline = time.monotonic() + wait_s
+    """Collect `pid` if it is a service this process started and it has exited, waiting up to `wait_s` for it to
+    exit, so that it does not stay a zombie and how it ended is known; nothing for a process that is not our child."""
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        try:
+            code = proc.wait(timeout=wait_s) if wait_s > 0 else proc.poll()
+        except subprocess.TimeoutExpired:
+            return
+        if code is not None:
+            _ENDED[pid] = code
+            _CHILDREN.pop(pid, None)
+        return
+    deadline = time.monotonic() + wait_s  # another child of ours (the supervisor's process): collect it all the same
     while True:
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)
@@ -131,6 +147,19 @@ def _reap(pid: int, wait_s: float = 0.0) -> None:
         if done or time.monotonic() >= deadline:
             return
         time.sleep(0.02)
+
+
+def ended(pid: int) -> str:
+    """How a service this process started ended, for a message ('' when not known: not ours, or still running)."""
+    code = _ENDED.pop(pid, None)
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def probe_ok(url: str, timeout: float = 1.0) -> bool:
@@ -158,6 +187,7 @@ def launch(spec: ServiceSpec) -> Running:
             cwd=spec.cwd,
             start_new_session=True,
         )
+    _CHILDREN[proc.pid] = proc
     return Running(
         name=spec.name,
         pid=proc.pid,
@@ -181,8 +211,9 @@ def wait_ready(rec: Running, spec: ServiceSpec | None = None, timeout: float | N
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
         if not alive(rec.pid, rec.start_ticks):
+            how = ended(rec.pid)
             raise PlatformError(
-                f"service {rec.name}: exited during start (pid {rec.pid}); "
+                f"service {rec.name}: exited during start (pid {rec.pid}{', ' + how if how else ''}); "
                 f"last lines of {rec.log}:\n{log_tail(rec.log)}"
             )
         ok = probe_ok(probe) if isinstance(probe, str) else (probe() if probe else True)

@@ -107,3 +107,18 @@ def test_a_record_written_with_create_time_reads_as_ticks(leader: subprocess.Pop
     assert read.start_ticks == rec.start_ticks and process.alive(read.pid, read.start_ticks)
     sup = state.supervisor(tmp_path)
     assert sup is not None and (sup.pid, sup.start_ticks) == (leader.pid, rec.start_ticks)
+
+
+@pytest.mark.parametrize(
+    ("script", "how"), [("exit 3", "exit code 3"), ("kill -9 $$", "killed by SIGKILL"), ("kill -11 $$", "SIGSEGV")]
+)
+def test_a_service_that_dies_during_start_is_reported_with_how_it_ended(tmp_path: Path, script: str, how: str) -> None:
+    """The message says why as far as the kernel does: an exit code, or the signal (CI had only 'exited')."""
+    from ailab.local.registry import PlatformError
+    from ailab.local.spec import ServiceSpec
+
+    spec = ServiceSpec("dies", ["sh", "-c", f"sleep 0.2; {script}"], {}, lambda: False, tmp_path / "dies.log")
+    rec = process.launch(spec)
+    with pytest.raises(PlatformError, match=rf"service dies: exited during start \(pid {rec.pid}, [^)]*{how}"):
+        process.wait_ready(rec, spec, timeout=20)
+    assert rec.pid not in {c.pid for c in psutil.Process().children()}, "left a zombie"
