@@ -4,6 +4,7 @@ processes: `sleep` children started the way `process.launch` starts services (a 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -122,3 +123,35 @@ def test_a_service_that_dies_during_start_is_reported_with_how_it_ended(tmp_path
     with pytest.raises(PlatformError, match=rf"service dies: exited during start \(pid {rec.pid}, [^)]*{how}"):
         process.wait_ready(rec, spec, timeout=20)
     assert rec.pid not in {c.pid for c in psutil.Process().children()}, "left a zombie"
+
+
+def test_kill_group_kills_the_helpers_a_dead_service_left_behind() -> None:
+    """The service exited and its helper lives on in its process group (a python stub after a crashed
+    tritonserver): the group's number cannot be given to a new process meanwhile, so the helper is killed."""
+    proc = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo $!; read _"],
+        start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    helper = psutil.Process(int(proc.stdout.readline()))  # type: ignore[union-attr]
+    rec = _record(proc)  # the shell waits on its stdin: still running here
+    proc.stdin.close()  # type: ignore[union-attr]
+    proc.wait()
+    assert os.getpgid(helper.pid) == proc.pid and process.start_ticks(proc.pid) is None
+    try:
+        process.kill_group(rec)
+        deadline = time.monotonic() + 10
+        while _alive_not_zombie(helper) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive_not_zombie(helper)
+    finally:
+        if _alive_not_zombie(helper):
+            helper.kill()
+
+
+def _alive_not_zombie(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
