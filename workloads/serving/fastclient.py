@@ -132,13 +132,14 @@ def decode_http_response(body: bytes, header_len: int | None) -> dict[str, np.nd
     return out
 
 
-class _Conn(asyncio.Protocol):
-    """One keep-alive connection; at most one request in flight on it."""
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive connection; at most one request in flight on it. Its waiter gets (status, body, inference
+    header length, the response head as received) once a whole response is in."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, int | None]] | None = None
+        self.waiter: asyncio.Future[tuple[int, bytes, int | None, bytes]] | None = None
         self.broken: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,8 +158,9 @@ class _Conn(asyncio.Protocol):
             return
         if r is not None:
             status, body, hlen, used = r
+            head = bytes(self.buf[: self.buf.find(b"\r\n\r\n")])
             del self.buf[:used]
-            w.set_result((status, body, hlen))
+            w.set_result((status, body, hlen, head))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broken = exc or ConnectionResetError("server closed the connection")
@@ -177,19 +179,19 @@ class HttpLoadClient:
         self.host, self.port = host, int(port)
         self.server = f"http://{self.url}"
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-        self._idle: list[_Conn] = []
-        self._all: set[_Conn] = set()
+        self._idle: list[HttpConnection] = []
+        self._all: set[HttpConnection] = set()
 
     def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "", priority: int = 0) -> bytes:
         """The request's bytes, built once (pass them to infer)."""
         return http_request(self.url, model, inputs, version=version, priority=priority)
 
-    async def _connect(self, model: str) -> _Conn:
+    async def _connect(self, model: str) -> HttpConnection:
         loop = asyncio.get_running_loop()
         for attempt in range(self.retries + 1):
             try:
                 _, conn = await asyncio.wait_for(
-                    loop.create_connection(_Conn, self.host, self.port), timeout=self.timeout_s
+                    loop.create_connection(HttpConnection, self.host, self.port), timeout=self.timeout_s
                 )
                 self._all.add(conn)
                 return conn
@@ -214,7 +216,7 @@ class HttpLoadClient:
         timer = loop.call_later(self.timeout_s, _expire, w)
         try:
             conn.transport.write(request)  # type: ignore[union-attr]
-            status, body, hlen = await w
+            status, body, hlen, _ = await w
         except TimeoutError as exc:
             self._drop(conn)  # a late response would be read as the next request's
             raise InferenceError("timeout", model, "", self.server, f"no response in {self.timeout_s:g} s") from exc
@@ -235,7 +237,7 @@ class HttpLoadClient:
         """Send one prepared request and wait for a successful response (the load generator's call)."""
         await self.infer_full(model, request)
 
-    def _drop(self, conn: _Conn) -> None:
+    def _drop(self, conn: HttpConnection) -> None:
         self._all.discard(conn)
         if conn.transport is not None:
             conn.transport.abort()

@@ -122,7 +122,7 @@ def rate_limit(ctx: Context, p: RateLimitParams) -> Output:
             *notes,
             "HAProxy counts admitted requests only (gpc0 incremented after the deny rule), so a client above the "
             "limit still gets the limit through; counting every request (http_req_rate) would refuse all of them",
-            "load generator: aiohttp open loop on this host; host shared (2 cores, other agents): the server, the "
-            "gateway and the generator compete for the same cores",
+            f"load generator: {load.CLIENT}, open loop on this host; host shared (2 cores, other agents): the "
+            "server, the gateway and the generator compete for the same cores",
         ],
     )

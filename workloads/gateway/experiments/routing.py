@@ -62,7 +62,7 @@ def _backend_section(cfg_path: str) -> list[str]:
 
 def _host_note(run: load.Run) -> str:
     return (
-        f"load generator: aiohttp closed loop on this host, {run.cpu_us_per_request:.0f} us of its own CPU per "
+        f"load generator: {load.CLIENT}, closed loop on this host, {run.cpu_us_per_request:.0f} us of its own CPU per "
         "request; host shared (2 cores, other agents): latencies include that load"
     )
 

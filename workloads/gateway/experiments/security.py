@@ -88,7 +88,7 @@ def token_cases(ctx: Context, p: TokenParams) -> Output:
                         h = {**c.headers, **auth.case_headers(pki, case, other)}
                         samples.append(await c.one(time.perf_counter(), headers=h))
                         if samples[-1].status != 200 and len(bodies) < 3:
-                            bodies.append(await _body(c, url, h))
+                            bodies.append(await _body(c, h))
                     out[case] = (samples, bodies)
             return out
 
@@ -117,15 +117,12 @@ def token_cases(ctx: Context, p: TokenParams) -> Output:
     )
 
 
-async def _body(c: load.Client, url: str, headers: dict[str, str]) -> str:
+async def _body(c: load.Client, headers: dict[str, str]) -> str:
     """The answer's body, lower-cased (HAProxy closes the connection after a deny: retry once on a fresh one)."""
-    import aiohttp
-
     for _ in range(2):
         try:
-            async with c.session.post(url, data=c.body, headers=headers) as r:
-                return (await r.text()).lower()
-        except aiohttp.ClientError:
+            return (await c.post(headers))[1].decode(errors="replace").lower()
+        except (TimeoutError, OSError, ValueError):
             continue
     return ""
 
