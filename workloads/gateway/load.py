@@ -14,12 +14,15 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import numpy as np
 
 from workloads.serving import stats
-from workloads.serving.fastclient import HttpConnection
+
+if TYPE_CHECKING:
+    from workloads.serving.fastclient import HttpConnection
 
 LOOPBACK = "127.0.0.1"
 CLIENT = "raw HTTP/1.1 keep-alive client"  # how results name the generator's client (Client below)
@@ -152,6 +155,9 @@ class Client:
             conn = None
         try:
             if conn is None:
+                # here, not at import: fastclient pulls in tritonclient, which runner modules must not load
+                from workloads.serving.fastclient import HttpConnection
+
                 _, conn = await asyncio.wait_for(
                     loop.create_connection(HttpConnection, self.host, self.port, ssl=self.tls,
                                            server_hostname=self.host if self.tls else None),
