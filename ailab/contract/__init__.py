@@ -4,6 +4,7 @@
   `Generated`).
 - `params`: `Params`, the base of every runner's typed parameter model.
 - `paths`: where the lab keeps results, reports, state and scratch space.
+- `ports`: `free_port()`, a free loopback port this process has not handed out before.
 - `probes`: what this host has (GPUs, binaries, TensorRT, a container engine, a cluster context).
 - `facts`: data files both planes read (image catalogue, operator CRD identity, week facts, MIG profiles).
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"  # every local service binds loopback only
+from ailab.contract.ports import HOST, free_port
 
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1, chosen by the kernel."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+__all__ = ["HOST", "PlatformContext", "Probe", "ServiceSpec", "free_port"]
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ailab.contract.ports import free_port
 
 
 @dataclass
@@ -65,12 +66,6 @@ def run_clients(
         float(np.percentile(lat, 99)),
         [r["requests"] for r in results],
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class UtilSampler:

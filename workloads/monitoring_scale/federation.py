@@ -15,11 +15,11 @@ from typing import Any
 
 from ailab.contract import LocalPlatform
 from ailab.contract.experiment import PlatformFactory
+from ailab.contract.ports import free_port
 from workloads.monitoring_scale.stores import announce
 from workloads.monitoring_scale.synth import FlatExporter
 from workloads.observability.metering import Usage, measure_usage
 from workloads.observability.prom import Prom
-from workloads.observability.stack import free_port
 
 METRIC = "lab_synth_series"
 RECORD = f"shard:{METRIC}:rate1m"

@@ -17,10 +17,10 @@ import psutil
 
 from ailab.contract import LocalPlatform
 from ailab.contract.experiment import PlatformFactory
+from ailab.contract.ports import free_port
 from workloads.monitoring_scale.stores import announce
 from workloads.monitoring_scale.synth import FlatExporter
 from workloads.observability.prom import Prom
-from workloads.observability.stack import free_port
 
 METRIC = "lab_synth_series"
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 
 from ailab.contract import Skip, Substitute
+from ailab.contract.ports import free_port
 from workloads.exporters.collector import LabCollector
 from workloads.exporters.server import serve
-from workloads.observability.stack import free_port
 
 # lab exporter metric -> the DCGM exporter field the GPU dashboard reads first (the lab metric is its fallback)
 DCGM_FIELD = {

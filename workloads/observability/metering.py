@@ -15,9 +15,10 @@ import psutil
 from prometheus_client import start_http_server
 
 from ailab.contract.experiment import PlatformFactory
+from ailab.contract.ports import free_port
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
 from workloads.observability.prom import Prom
-from workloads.observability.stack import MODEL, Stack, free_port, fresh_data
+from workloads.observability.stack import MODEL, Stack, fresh_data
 
 
 @contextmanager

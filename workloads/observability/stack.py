@@ -10,7 +10,6 @@ Tests pass a factory that builds `ailab.local.platform.Platform(..., free_ports=
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,13 +54,6 @@ def fresh_data(state_dir: Path) -> None:
     """Remove the observability services' data directories under `state_dir` (only those)."""
     for svc in ("prometheus", "alertmanager", "webhook"):
         shutil.rmtree(state_dir / "data" / svc, ignore_errors=True)
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1, chosen by the kernel (for exporters this process serves)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from ailab.contract.ports import free_port
 
 HIDDEN = 256
 LR = 0.1
@@ -31,12 +32,6 @@ def emit(case: str, table: str, cols: list[tuple[str, str, object]]) -> None:
 
 def note(case: str, text: str) -> None:
     print(json.dumps({"case": case, "note": text}), flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def digits() -> tuple[Any, Any, Any, Any]:

@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import start_http_server
 
 from ailab.contract.paths import REPO_ROOT
+from ailab.contract.ports import free_port
 from ailab.local.platform import Platform
 from ailab.local.registry import PlatformError
-from ailab.local.spec import free_port
 from ailab.observability.dashboards import concrete, panel_queries
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
 from workloads.observability import notifications

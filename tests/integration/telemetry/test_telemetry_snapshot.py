@@ -14,8 +14,8 @@ from prometheus_client import start_http_server
 from typer.testing import CliRunner
 
 from ailab.cli import app
+from ailab.contract.ports import free_port
 from ailab.local.platform import Platform
-from ailab.local.spec import free_port
 from ailab.observability.dashboards import SCOPE_TAG
 from workloads.exporters.traffic import Traffic, TrafficSpec, register_target
 from workloads.observability.stack import MODEL, Stack, observed_platform

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ailab.local.spec import free_port
+from ailab.contract.ports import free_port
 from workloads.exporters.collector import LabCollector
 from workloads.exporters.nvml import GpuReading, Nvml
 from workloads.exporters.server import serve

@@ -13,10 +13,11 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Table
+from ailab.contract.ports import free_port
 from workloads.monitoring_scale import stores
 from workloads.observability import notifications
 from workloads.observability.drills import rel, until
-from workloads.observability.stack import free_port, observed_platform
+from workloads.observability.stack import observed_platform
 
 # (alert, severity, for) — the two routes of the generated Alertmanager tree (local drill timings)
 ALERTS = [("LabDrillCritical", "critical", "0s"), ("LabDrillWarning", "warning", "10s")]

@@ -19,10 +19,10 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from ailab.contract.ports import free_port
 from workloads.monitoring_scale import stores
 from workloads.monitoring_scale.synth import HIST, REQ, FlatExporter, Fleet
 from workloads.observability.prom import Prom
-from workloads.observability.stack import free_port
 
 Window = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[hd]$")]
 THANOS = Substitute(

@@ -8,9 +8,10 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from pydantic import Field
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
+from ailab.contract.ports import free_port
 from workloads.exporters.traffic import register_target
 from workloads.observability.metering import measure_usage
-from workloads.observability.stack import free_port, observed_platform
+from workloads.observability.stack import observed_platform
 
 
 class CardinalityParams(Params):

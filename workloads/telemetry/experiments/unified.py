@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Substitute, Table
+from ailab.contract.ports import free_port
 from workloads.telemetry import dashboard, repository, snapshot, traces
 from workloads.telemetry.stack import infer, read_records, telemetry_platform
 
@@ -54,7 +55,7 @@ def unified_dashboard(ctx: Context, p: UnifiedParams) -> Output:
     with telemetry_platform(ctx.platform, ctx.workdir / "stack", trace=trace_opt, services=services) as s:
         assert s.trace_file is not None
         exp = dashboard.LogTraceExporter(s.records, s.trace_file)
-        port = _free_port()
+        port = free_port()
         server, _thread = start_http_server(port, addr="127.0.0.1", registry=exp.registry)
         targets = ctx.workdir / "stack" / "prometheus" / "targets"
         targets.mkdir(parents=True, exist_ok=True)
@@ -121,11 +122,3 @@ def unified_dashboard(ctx: Context, p: UnifiedParams) -> Output:
             why="no Grafana server, Loki, Tempo or Jaeger is installable here (Debian/PyPI/npm)",
         ),
     )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
