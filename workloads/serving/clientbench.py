@@ -29,6 +29,8 @@ VARIANTS = (
     "grpc_aio_tritonclient",  # the generator before: client.AsyncClient, prepared ModelInferRequest on grpc.aio
     "grpc_aio_bytes",  # fastclient.GrpcLoadClient: grpc.aio, request bytes serialised once, response not parsed
     "grpc_sync_threads",  # grpc's synchronous stub, bytes in/out, one thread per request in flight
+    "grpc_h2_asyncio",  # h2grpc.GrpcH2LoadClient: raw HTTP/2 frames on one connection, asyncio Protocols, no grpcio
+    "grpc_h2_uvloop",  # the same on uvloop's event loop
     "http_aio_tritonclient",  # the HTTP generator before: client.AsyncClient, tritonclient.http.aio (aiohttp)
     "http_asyncio",  # fastclient.HttpLoadClient: raw HTTP/1.1 keep-alive, asyncio Protocols
     "http_uvloop",  # the same on uvloop's event loop (when uvloop is installed)
@@ -148,36 +150,26 @@ def measure(variant: str, urls: dict[str, str], model: str, c: int, warmup: floa
     """One variant at concurrency c in this process: CPU per request (µs), throughput, latency percentiles."""
     from workloads.serving import fastclient
     from workloads.serving.client import AsyncClient
+    from workloads.serving.h2grpc import GrpcH2LoadClient
 
     x = _inputs()
-    if variant == "grpc_aio_tritonclient":
+    factories = {  # variant -> (the client over the URLs, on uvloop)
+        "grpc_aio_tritonclient": (lambda: AsyncClient(urls["grpc"], "grpc", retries=0), False),
+        "http_aio_tritonclient": (lambda: AsyncClient(urls["http"], "http", retries=0), False),
+        "grpc_aio_bytes": (lambda: fastclient.GrpcLoadClient(urls["grpc"]), False),
+        "grpc_h2_asyncio": (lambda: GrpcH2LoadClient(urls["grpc"]), False),
+        "grpc_h2_uvloop": (lambda: GrpcH2LoadClient(urls["grpc"]), True),
+        "http_asyncio": (lambda: fastclient.HttpLoadClient(urls["http"]), False),
+        "http_uvloop": (lambda: fastclient.HttpLoadClient(urls["http"]), True),
+    }
+    if variant in factories:
+        make, on_uvloop = factories[variant]
 
         async def go() -> dict[str, Any]:
-            cl = AsyncClient(urls["grpc"], "grpc", retries=0)
+            cl = make()
             return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
 
-        r = asyncio.run(go())
-    elif variant == "http_aio_tritonclient":
-
-        async def go() -> dict[str, Any]:
-            cl = AsyncClient(urls["http"], "http", retries=0)
-            return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
-
-        r = asyncio.run(go())
-    elif variant == "grpc_aio_bytes":
-
-        async def go() -> dict[str, Any]:
-            cl = fastclient.GrpcLoadClient(urls["grpc"])
-            return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
-
-        r = asyncio.run(go())
-    elif variant in ("http_asyncio", "http_uvloop"):
-
-        async def go() -> dict[str, Any]:
-            cl = fastclient.HttpLoadClient(urls["http"])
-            return await _async_loop(cl, model, cl.prepare(x, model), c, warmup, duration)
-
-        if variant == "http_uvloop":
+        if on_uvloop:
             import uvloop
 
             r = uvloop.run(go())

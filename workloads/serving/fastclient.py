@@ -9,7 +9,8 @@ on a small host. These clients do the per-request minimum:
   the request's bytes are built once by `http_request()`; a response is framed by its Content-Length and only its
   status code is looked at (the body is kept for callers that decode it: `decode_http_response()`).
 - GrpcLoadClient: grpc.aio with a serialised ModelInferRequest and the response kept as bytes (no protobuf
-  build or parse per call).
+  build or parse per call). The generator's gRPC client is h2grpc.GrpcH2LoadClient (the same request as raw HTTP/2
+  frames, without grpcio's per-call cost); this one stays as clientbench's grpc.aio variant.
 
 Both expose the interface the load generator drives (`prepare(inputs, model)`, `await infer(model, prepared)`,
 `await close()`, `server`) and raise client.InferenceError with the same kinds and the same retry rule as
@@ -72,6 +73,21 @@ def http_request(
         f"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {len(js)}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+
+
+def grpc_request(inputs: dict[str, np.ndarray], model: str, version: str = "", priority: int = 0) -> bytes:
+    """A serialised ModelInferRequest with the tensors as raw contents; `priority` > 0 as Triton's schedule-policy
+    request parameter."""
+    from tritonclient.grpc import service_pb2
+
+    req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+    if priority:
+        req.parameters["priority"].uint64_param = priority
+    for name, arr in inputs.items():
+        arr = np.ascontiguousarray(arr)
+        req.inputs.add(name=name, datatype=_triton_dtype(arr), shape=list(arr.shape))
+        req.raw_input_contents.append(arr.tobytes())
+    return req.SerializeToString()
 
 
 def _header(head: bytes, name: bytes) -> int | None:
@@ -269,16 +285,7 @@ class GrpcLoadClient:
 
     def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "", priority: int = 0) -> bytes:
         """A serialised ModelInferRequest (bytes), built once; `priority` > 0 as Triton's request parameter."""
-        from tritonclient.grpc import service_pb2
-
-        req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
-        if priority:
-            req.parameters["priority"].uint64_param = priority
-        for name, arr in inputs.items():
-            arr = np.ascontiguousarray(arr)
-            req.inputs.add(name=name, datatype=_triton_dtype(arr), shape=list(arr.shape))
-            req.raw_input_contents.append(arr.tobytes())
-        return req.SerializeToString()
+        return grpc_request(inputs, model, version, priority)
 
     async def infer_full(self, model: str, request: bytes) -> bytes:
         """Send one prepared request; the serialised ModelInferResponse. Raises InferenceError."""

@@ -16,11 +16,11 @@ Failure policy (LoadSpec.retries / backoff_s / backoff_max_s), bounded and off b
   The open loop needs no back-off: its arrivals are on a schedule whatever the answers.
 Every result reports the generator's own CPU per request (generator_cpu_us_per_request).
 
-Clients (fastclient.py; clientbench.py measures each one's CPU per request against a real tritonserver): HTTP goes
-over raw keep-alive HTTP/1.1 connections with the request serialised once (perf_analyzer -i http's shape), on
-uvloop's event loop when uvloop is installed; gRPC goes over grpc.aio with a pre-serialised request. gRPC's Python
-layer costs several times more CPU per request than the raw HTTP path, so on a small host where the generator
-shares the CPU with the server, HTTP is the protocol that measures the server rather than the generator.
+Clients (clientbench.py measures each one's CPU per request against a real tritonserver), both with the request
+serialised once and both on uvloop's event loop when uvloop is installed: HTTP goes over raw keep-alive HTTP/1.1
+connections, one per request in flight (fastclient.py, perf_analyzer -i http's shape); gRPC goes as raw HTTP/2
+streams on one connection (h2grpc.py, as a grpc channel multiplexes them), without grpcio, whose Python layer cost
+three to four times more CPU per request, taken from the server on a small host.
 """
 
 from __future__ import annotations
@@ -272,10 +272,11 @@ async def _tick(win: _Window, out: list[float], period_s: float = 0.005) -> None
 
 
 def default_client(spec: LoadSpec) -> Any:
-    """The generator's own client for spec.protocol (fastclient.py): the cheapest per request measured here."""
-    from workloads.serving import fastclient
+    """The generator's own client for spec.protocol (fastclient.py, h2grpc.py): the cheapest per request measured."""
+    from workloads.serving.fastclient import HttpLoadClient
+    from workloads.serving.h2grpc import GrpcH2LoadClient
 
-    cls = fastclient.HttpLoadClient if spec.protocol == "http" else fastclient.GrpcLoadClient
+    cls = HttpLoadClient if spec.protocol == "http" else GrpcH2LoadClient
     return cls(spec.url, timeout_s=spec.timeout_s, retries=spec.retries, backoff_s=spec.backoff_s or 0.05)
 
 
@@ -289,18 +290,17 @@ def loop_name() -> str:
     return "asyncio"
 
 
-def run_loop(coro: Any, protocol: str) -> Any:
-    """Run a coroutine to completion on uvloop (HTTP, when installed: less CPU per request) or asyncio's loop.
+def run_loop(coro: Any, protocol: str = "") -> Any:
+    """Run a coroutine to completion on uvloop (when installed: less CPU per request) or asyncio's loop.
 
-    gRPC keeps asyncio's own loop: grpc.aio polls through it, and its support for other loops is not promised."""
-    if protocol == "http":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(coro)
-    return asyncio.run(coro)
+    Both default clients are asyncio Protocols, which uvloop runs natively. A caller that sends through grpc.aio
+    (client.AsyncClient over gRPC) runs its own asyncio loop instead: grpc.aio's support for other loops is not
+    promised. `protocol` is kept for callers that name it; both protocols take the same loop now."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
@@ -331,7 +331,12 @@ async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
             # short window of a client that costs tens of µs per request)
             cpu0 = (time.process_time(), psutil.cpu_times())
             if spec.metrics_url:
-                before = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model)
+                # Read on the loop itself, blocking it for the few ms of one metrics page: no request is sent or
+                # finished client-side meanwhile, so every request the window counts starts after this snapshot
+                # and the server's count over the window holds all of them (plus the few in flight at its edges).
+                # Read in a thread, the fast clients finished window requests before the snapshot was taken, and
+                # the server counted fewer requests than the client (142 of 150 in a 150-request window).
+                before = metrics.read(spec.metrics_url, spec.model)
 
         starter = asyncio.create_task(mark_start())
         ticks: list[float] = []
