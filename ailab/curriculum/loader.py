@@ -3,13 +3,22 @@ its experiments: `workloads/<area>/bindings.yaml`, beside the area's `experiment
 
 Each binding's `params`, and `params` + `quick`, are validated against the runner's typed `Params` model when the
 catalogue loads, so `lab list` and the tests fail on a bad binding naming the file, the experiment and the field.
+
+That check imports every runner module (about 2.5 s of every `lab` command on 2 cores, most of a quick day's
+overhead). The repository's catalogue therefore records a stamp once it has validated: a fingerprint of everything
+the check reads (the day and binding files, every Python file under ailab/ and workloads/ by size and mtime, the
+Python and pydantic versions) under the state dir. A later load with the same fingerprint has validated the same
+inputs already and skips the imports; any change to those files makes the next load validate again.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import importlib.util
+import os
+import sys
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -19,7 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from ailab.contract.params import Params, ParamsError, params_model, validate
-from ailab.contract.paths import REPO_ROOT
+from ailab.contract.paths import REPO_ROOT, state_dir
 from ailab.curriculum.schema import Binding, Day, Experiment
 
 HERE = Path(__file__).resolve().parent
@@ -126,15 +135,62 @@ def check_params(ref: str, params: dict[str, Any], quick: dict[str, Any]) -> str
     return None
 
 
+def fingerprint(days_dir: Path, bindings: list[Path], sources: tuple[Path, ...] = ()) -> str:
+    """A digest of every input of the runner check: day and binding files (content), the Python sources under
+    ailab/ and workloads/ (path, size, mtime) and the versions of Python and pydantic."""
+    import pydantic
+
+    h = hashlib.sha256(f"{sys.version}|{pydantic.VERSION}".encode())
+    for path in [*sorted(days_dir.glob("d*.yaml")), *bindings]:
+        h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    for top in sources or (REPO_ROOT / "ailab", WORKLOADS_DIR):
+        for root, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(root, name))
+                    h.update(f"{root}/{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _stamp_path() -> Path:
+    return state_dir() / "cache" / "catalogue-validated"
+
+
+def _stamped(digest: str) -> bool:
+    try:
+        return _stamp_path().read_text().strip() == digest
+    except OSError:
+        return False
+
+
+def _stamp(digest: str) -> None:
+    path = _stamp_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(digest + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only state dir only costs the next load its check
+
+
 def load_catalogue(
     days_dir: Path = DAYS_DIR,
     bindings: list[Path] | None = None,
     check_runners: bool = True,
+    use_stamp: bool = True,
 ) -> Catalogue:
     """Load every day and binding, validate them, and fail on the first error with file, day and field.
 
-    `check_runners` also imports each runner's module to validate the binding's parameters against its model.
+    `check_runners` also imports each runner's module to validate the binding's parameters against its model; for
+    the repository's own catalogue that is skipped when the stamp says these very inputs validated before (unless
+    `use_stamp` is False).
     """
+    digest = None
+    if check_runners and use_stamp and days_dir == DAYS_DIR and bindings is None:
+        digest = fingerprint(days_dir, binding_files())
+        check_runners = not _stamped(digest)
     days: dict[int, Day] = {}
     files = sorted(days_dir.glob("d*.yaml"))
     if not files:
@@ -200,6 +256,8 @@ def load_catalogue(
                     f"{_rel(days_dir / f'{day.id}.yaml')}: day {n}: field deliverables[{i}].experiment: "
                     f"unknown experiment id {d.experiment!r}"
                 )
+    if digest is not None and check_runners:
+        _stamp(digest)
     return Catalogue(days=dict(sorted(days.items())), experiments=experiments)
 
 

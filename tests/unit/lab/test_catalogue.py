@@ -24,7 +24,7 @@ def test_catalogue_has_90_days_and_450_unique_experiments() -> None:
 
 
 def test_every_bound_runner_is_importable_and_every_deliverable_path_exists() -> None:
-    cat = load_catalogue(check_runners=True)
+    cat = load_catalogue(check_runners=True, use_stamp=False)  # every runner imported, every binding validated
     for exp in cat.experiments.values():
         if exp.binding:
             assert check_runner(exp.binding.runner) is None, exp.id
@@ -163,3 +163,44 @@ def test_binding_params_are_validated_against_the_runner_model_at_load(tmp_path:
     f.write_text(f.read_text().replace("  needs: [gpu]\n", "  needs: [gpu]\n" + binding, 1))
     with pytest.raises(CatalogueError, match=r"sched-bindings.yaml: day 53: " + expected):
         load_catalogue(days, bindings)
+
+
+def test_a_validated_catalogue_is_stamped_and_the_stamp_skips_the_imports(tmp_path, monkeypatch) -> None:
+    from ailab.curriculum import loader
+
+    monkeypatch.setenv("AILAB_STATE_DIR", str(tmp_path / "state"))
+    checked: list[str] = []
+    real = loader.check_params
+    monkeypatch.setattr(loader, "check_params", lambda ref, *a: checked.append(ref) or real(ref, *a))
+    loader.load_catalogue()
+    assert len(checked) > 100 and (tmp_path / "state" / "cache" / "catalogue-validated").is_file()
+    checked.clear()
+    loader.load_catalogue()
+    assert checked == []  # the same inputs validated before
+    monkeypatch.setattr(loader, "fingerprint", lambda *a, **k: "another digest")
+    loader.load_catalogue()
+    assert len(checked) > 100  # anything changed: validated again
+
+
+def test_the_fingerprint_follows_sources_bindings_and_days(tmp_path) -> None:
+    import os
+
+    from ailab.curriculum.loader import fingerprint
+
+    days, bindings = _copy_tree(tmp_path)
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    mod = src / "pkg" / "runner.py"
+    mod.write_text("def run(ctx): ...\n")
+    files = sorted(bindings.glob("*.yaml"))
+    first = fingerprint(days, files, (src,))
+    assert fingerprint(days, files, (src,)) == first
+    st = mod.stat()
+    os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    touched = fingerprint(days, files, (src,))
+    assert touched != first
+    files[0].write_text(files[0].read_text() + "# a comment\n")
+    assert fingerprint(days, files, (src,)) != touched
+    edited = fingerprint(days, files, (src,))
+    (days / "d01.yaml").write_text((days / "d01.yaml").read_text() + "\n")
+    assert fingerprint(days, files, (src,)) != edited
