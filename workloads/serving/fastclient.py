@@ -90,6 +90,15 @@ def grpc_request(inputs: dict[str, np.ndarray], model: str, version: str = "", p
     return req.SerializeToString()
 
 
+def host_port(url: str) -> tuple[str, str, int]:
+    """("host:port", host, port) of a client URL given as host:port, with or without http:// or grpc://."""
+    bare = url.removeprefix("http://").removeprefix("grpc://")
+    host, _, port = bare.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"url {url!r}: expected host:port")
+    return bare, host, int(port)
+
+
 def _header(head: bytes, name: bytes) -> int | None:
     """Integer value of header `name` (lower case) in a lower-cased response head, or None."""
     at = head.find(b"\r\n" + name + b":")
@@ -188,11 +197,7 @@ class HttpLoadClient:
     """Pre-serialised KServe v2 requests over raw HTTP/1.1 keep-alive connections (asyncio)."""
 
     def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 0, backoff_s: float = 0.05) -> None:
-        self.url = url.removeprefix("http://")
-        host, _, port = self.url.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"url {url!r}: expected host:port")
-        self.host, self.port = host, int(port)
+        self.url, self.host, self.port = host_port(url)
         self.server = f"http://{self.url}"
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self._idle: list[HttpConnection] = []

@@ -365,11 +365,9 @@ class GrpcH2LoadClient:
     """Pre-serialised ModelInfer calls over one raw HTTP/2 connection (asyncio); see the module docstring."""
 
     def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 0, backoff_s: float = 0.05) -> None:
-        self.url = url.removeprefix("http://").removeprefix("grpc://")
-        host, _, port = self.url.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"url {url!r}: expected host:port")
-        self.host, self.port = host, int(port)
+        from workloads.serving.fastclient import host_port
+
+        self.url, self.host, self.port = host_port(url)
         self.server = f"grpc://{self.url}"
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.block = header_block(self.url)

@@ -235,7 +235,8 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     notes.append(
         "The lab generator is Python: over HTTP a raw keep-alive HTTP/1.1 client with the request serialised once "
         "(workloads/serving/fastclient.py), over gRPC raw HTTP/2 streams on one connection with the request "
-        "serialised once (workloads/serving/h2grpc.py), both on uvloop when installed; perf_analyzer is C++ with one thread per request in flight. On 2 cores both share the CPU with "
+        "serialised once (workloads/serving/h2grpc.py), both on uvloop when installed; perf_analyzer is C++ with "
+        "one thread per request in flight. On 2 cores both share the CPU with "
         "tritonserver, so every µs of driver CPU per request is taken from the server ('server CPU'); and when the "
         "host is oversubscribed the generator's event loop is descheduled now and then and every request in flight "
         "waits for it ('generator loop lag p99'), where perf_analyzer loses only one thread's request. "
