@@ -134,6 +134,11 @@ class Background:
     events: list[Event] = field(default_factory=list)
     result: Any = None  # loadgen.LoadResult once finished
     started: float = 0.0
+    stopper: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        """End the load now instead of at the end of its duration."""
+        self.stopper.set()
 
     def mark(self, name: str, fn: Callable[[], Any]) -> Event:
         """Run fn() now, recording when it started and ended (perf_counter) and what it returned or raised."""
@@ -154,8 +159,8 @@ class Background:
 
 @contextmanager
 def background_load(served: Any, model: str, **kw: Any) -> Iterator[Background]:
-    """Closed or open loop load on `model` (loadgen.LoadSpec keywords) for its whole duration, with a timeline; the
-    body runs meanwhile; on exit waits for the load to finish (result in .result)."""
+    """Closed or open loop load on `model` (loadgen.LoadSpec keywords) for its whole duration (or until the body
+    calls .stop()), with a timeline; the body runs meanwhile; on exit waits for the load to finish (.result)."""
     from workloads.serving import loadgen
 
     spec = loadgen.LoadSpec(
@@ -166,7 +171,7 @@ def background_load(served: Any, model: str, **kw: Any) -> Iterator[Background]:
 
     def go() -> None:
         try:
-            box["res"] = loadgen.run(spec)
+            box["res"] = loadgen.run(spec, stop=bg.stopper)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["exc"] = exc
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -303,9 +304,17 @@ def run_loop(coro: Any, protocol: str = "") -> Any:
     return uvloop.run(coro)
 
 
-async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
+async def _stop_watch(win: _Window, stop: threading.Event, period_s: float = 0.01) -> None:
+    """End a time window early once `stop` is set (from another thread): nothing is sent after it."""
+    while not stop.is_set():
+        await asyncio.sleep(period_s)
+    win.end = min(win.end, time.perf_counter())
+
+
+async def run_async(spec: LoadSpec, client: Any = None, stop: threading.Event | None = None) -> LoadResult:
     """Run one load test and return its result (latencies summarised, server counters diffed).
 
+    stop: set from another thread to end a time window before its duration_s (the window then ends when it is set).
     client: what sends each request (default: default_client(spec)); anything with AsyncClient's
     `prepare(inputs, model)`, `infer(model, prepared)`, `close()` and `server` (e.g. caching.CacheAside, which puts
     a Redis cache in front of one). It is closed at the end."""
@@ -341,12 +350,15 @@ async def run_async(spec: LoadSpec, client: Any = None) -> LoadResult:
         starter = asyncio.create_task(mark_start())
         ticks: list[float] = []
         ticker = asyncio.create_task(_tick(win, ticks))
+        stopper = asyncio.create_task(_stop_watch(win, stop)) if stop is not None else None
         if spec.mode == "closed":
             await _closed(client, spec, inputs, win)
         else:
             await _open(client, spec, inputs, win, lags)
         await starter
         ticker.cancel()
+        if stopper is not None:
+            stopper.cancel()
         t_end = win.closed_at or min(time.perf_counter(), win.end)
         cpu1 = (time.process_time(), psutil.cpu_times())
         after = await asyncio.to_thread(metrics.read, spec.metrics_url, spec.model) if spec.metrics_url else None
@@ -418,10 +430,13 @@ def verdict(res: LoadResult) -> str:
     )
 
 
-def run(spec: LoadSpec) -> LoadResult:
-    """Run a load test (in this process, or over spec.processes worker processes)."""
+def run(spec: LoadSpec, stop: threading.Event | None = None) -> LoadResult:
+    """Run a load test (in this process, or over spec.processes worker processes); `stop` ends a time window early
+    (one process only)."""
     if spec.processes > 1:
+        if stop is not None:
+            raise ValueError(f"processes {spec.processes}: a stop event ends only a single-process run (processes 1)")
         from workloads.serving.workers import run_processes
 
         return run_processes(spec)
-    return run_loop(run_async(spec), spec.protocol)
+    return run_loop(run_async(spec, stop=stop), spec.protocol)

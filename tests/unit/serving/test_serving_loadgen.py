@@ -80,3 +80,54 @@ def test_metrics_sum_versions_and_give_tritons_batch_size():
     assert c.avg_batch == 10.0
     assert c.per_request_us("queue_us") == 50.0
     assert (c - ModelCounters(inference_count=40, exec_count=5)).avg_batch == 12.0
+
+
+class _InstantClient:
+    """A client that answers every request after 1 ms and sets `stop` at its 300th (no server: the window's
+    bookkeeping is what is tested)."""
+
+    server = "fake://"
+
+    def __init__(self, stop) -> None:
+        self.stop, self.calls = stop, 0
+
+    def prepare(self, inputs, model):
+        return b""
+
+    async def infer(self, model, request):
+        import asyncio
+
+        self.calls += 1
+        if self.calls == 300:
+            self.stop.set()
+        await asyncio.sleep(0.001)
+
+    async def close(self):
+        pass
+
+
+def test_a_stop_event_ends_a_time_window_early():
+    import asyncio
+    import threading
+    import time
+
+    from workloads.serving.loadgen import LoadSpec, run_async
+
+    stop = threading.Event()
+    spec = LoadSpec("127.0.0.1:1", "m", "grpc", concurrency=2, warmup_s=0.05, duration_s=60.0)
+    client = _InstantClient(stop)
+    t0 = time.perf_counter()
+    r = asyncio.run(run_async(spec, client, stop=stop))
+    assert time.perf_counter() - t0 < 30  # not the 60 s window
+    assert r.window_s < 30 and 0 < r.ok <= client.calls < 400 and r.errors == {}
+
+
+def test_a_stop_event_is_refused_for_several_processes():
+    import threading
+
+    import pytest
+
+    from workloads.serving.loadgen import LoadSpec, run
+
+    with pytest.raises(ValueError, match="processes 2: a stop event ends only a single-process run"):
+        run(LoadSpec("127.0.0.1:1", "m", "grpc", processes=2, duration_s=1.0), stop=threading.Event())

@@ -24,9 +24,11 @@ class HotUpdateParams(Params):
     load: Literal["open", "closed"] = "open"
     qps: Annotated[Num, Field(gt=0, le=5000)] = Field(default=200.0, description="open loop arrival rate")
     concurrency: Annotated[Int, Field(ge=1, le=256)] = Field(default=4, description="closed loop requests in flight")
-    phase_s: Annotated[Num, Field(ge=0.5, le=120)] = Field(default=3.0, description="steady time before each switch")
+    phase_s: Annotated[Num, Field(ge=0.5, le=120)] = Field(
+        default=3.0, description="steady time before each switch (after the previous one settled) and after the last"
+    )
     switch_budget_s: Annotated[Num, Field(ge=1, le=120)] = Field(
-        default=8.0, description="time given to each switch (it must settle within it)"
+        default=8.0, description="most time given to each switch to settle (the next phase starts once it has)"
     )
     scrape_s: Annotated[Num, Field(ge=0.1, le=10)] = Field(default=0.5, description="metrics scrape interval")
     load_warmup_s: Annotated[Num, Field(ge=0.1, le=30)] = Field(
