@@ -67,15 +67,24 @@ def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
     return bytes(out)
 
 
-def header_block(authority: str, path: bytes = METHOD) -> bytes:
+def grpc_timeout(seconds: float) -> bytes:
+    """The grpc-timeout header value for a deadline `seconds` away (at most 8 digits, in ms or in s)."""
+    ms = max(1, round(seconds * 1000))
+    return f"{ms}m".encode() if ms < 10**8 else f"{min(round(seconds), 10**8 - 1)}S".encode()
+
+
+def header_block(authority: str, timeout_s: float | None = None, path: bytes = METHOD) -> bytes:
     """The request's header block: :method POST and :scheme http from the static table, the rest as literals
-    without indexing (no HPACK table is touched, so the same bytes are valid for every request)."""
+    without indexing (no HPACK table is touched, so the same bytes are valid for every request). `timeout_s` is
+    sent as grpc-timeout, as grpc clients send their deadline."""
 
     def literal(name: bytes, value: bytes) -> bytes:
         return b"\x00" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
 
     fields = [(b":path", path), (b":authority", authority.encode()), (b"content-type", b"application/grpc"),
               (b"te", b"trailers"), (b"user-agent", b"ailab-loadgen-h2")]  # fmt: skip
+    if timeout_s is not None:
+        fields.append((b"grpc-timeout", grpc_timeout(timeout_s)))
     return b"\x83\x86" + b"".join(literal(n, v) for n, v in fields)
 
 
@@ -370,7 +379,7 @@ class GrpcH2LoadClient:
         self.url, self.host, self.port = host_port(url)
         self.server = f"grpc://{self.url}"
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-        self.block = header_block(self.url)
+        self.block = header_block(self.url, timeout_s)
         self._conn: H2Connection | None = None
         self._old: list[H2Connection] = []  # after GOAWAY: finishing their streams, closed with the client
         self._lock: asyncio.Lock | None = None

@@ -244,3 +244,11 @@ def test_connection_window_is_given_back_after_a_mebibyte(conn):
     chunk = h2.frame(h2.DATA, 0, sid, bytes(16384))
     c.data_received(chunk * 64)
     assert wire.frames() == [(h2.WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 20))]
+
+
+def test_the_clients_timeout_goes_out_as_grpc_timeout():
+    assert h2.grpc_timeout(10) == b"10000m" and h2.grpc_timeout(0.0001) == b"1m"
+    assert h2.grpc_timeout(10**6) == b"1000000S"  # 10^9 ms would not fit 8 digits
+    fields = dict(hpack.Decoder().decode(h2.header_block("127.0.0.1:8001", 2.5), raw=True))
+    assert fields[b"grpc-timeout"] == b"2500m"
+    assert b"grpc-timeout" not in dict(hpack.Decoder().decode(h2.header_block("127.0.0.1:8001"), raw=True))
