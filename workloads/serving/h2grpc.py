@@ -106,10 +106,10 @@ class RefusedError(ConnectionError):
 
 
 class _Stream:
-    __slots__ = ("body", "grpc_message", "grpc_status", "out", "sid", "waiter", "window")
+    __slots__ = ("block", "body", "grpc_message", "grpc_status", "out", "sid", "waiter", "window")
 
-    def __init__(self, sid: int, out: bytes, window: int, waiter: asyncio.Future[bytes]) -> None:
-        self.sid, self.out, self.window, self.waiter = sid, out, window, waiter
+    def __init__(self, sid: int, out: bytes, window: int, waiter: asyncio.Future[bytes], block: bytes) -> None:
+        self.sid, self.out, self.window, self.waiter, self.block = sid, out, window, waiter, block
         self.body = bytearray()
         self.grpc_status: int | None = None
         self.grpc_message = ""
@@ -152,11 +152,12 @@ class H2Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.broken is None and not self.goaway and self.next_sid < MAX_WINDOW
 
-    def submit(self, message: bytes) -> tuple[int, asyncio.Future[bytes]]:
-        """Open a stream for one call (or queue it behind the server's stream limit); (stream id, its result)."""
+    def submit(self, message: bytes, block: bytes | None = None) -> tuple[int, asyncio.Future[bytes]]:
+        """Open a stream for one call (or queue it behind the server's stream limit); (stream id, its result).
+        `block`: the request's header block (default: the connection's)."""
         sid, self.next_sid = self.next_sid, self.next_sid + 2
         waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        st = _Stream(sid, message, self.initial_window, waiter)
+        st = _Stream(sid, message, self.initial_window, waiter, block or self.block)
         if len(self.streams) >= self.max_streams:
             self.queued.append(st)
         else:
@@ -165,7 +166,7 @@ class H2Connection(asyncio.Protocol):
 
     def _open(self, st: _Stream) -> None:
         self.streams[st.sid] = st
-        head = frame(HEADERS, END_HEADERS, st.sid, self.block)
+        head = frame(HEADERS, END_HEADERS, st.sid, st.block)
         n = len(st.out)
         if n <= self.max_frame and n <= self.send_window and n <= st.window:  # the usual case: one write
             self.send_window -= n
@@ -378,11 +379,21 @@ class GrpcH2LoadClient:
 
         self.url, self.host, self.port = host_port(url)
         self.server = f"grpc://{self.url}"
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-        self.block = header_block(self.url, timeout_s)
+        self.retries, self.backoff_s = retries, backoff_s
+        self.timeout_s = timeout_s  # also builds the header block, which carries it as grpc-timeout
         self._conn: H2Connection | None = None
         self._old: list[H2Connection] = []  # after GOAWAY: finishing their streams, closed with the client
         self._lock: asyncio.Lock | None = None
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
+
+    @timeout_s.setter
+    def timeout_s(self, seconds: float) -> None:
+        """A new timeout applies to the next call, here and as the grpc-timeout it sends."""
+        self._timeout_s = seconds
+        self.block = header_block(self.url, seconds)
 
     def prepare(self, inputs: dict[str, np.ndarray], model: str = "", version: str = "", priority: int = 0) -> bytes:
         """The length-prefixed serialised ModelInferRequest, built once (pass it to infer)."""
@@ -429,7 +440,7 @@ class GrpcH2LoadClient:
             except (TimeoutError, OSError) as exc:
                 kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
                 raise InferenceError(kind, model, "", self.server, str(exc) or type(exc).__name__) from exc
-            sid, waiter = conn.submit(request)
+            sid, waiter = conn.submit(request, self.block)
             timer = loop.call_later(
                 self.timeout_s, conn.cancel, sid, TimeoutError(f"no response in {self.timeout_s:g} s")
             )
