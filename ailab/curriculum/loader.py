@@ -165,7 +165,11 @@ def _stamped(digest: str) -> bool:
 
 
 def _stamp(digest: str) -> None:
+    """Record the digest, only in a state dir that exists: loading the catalogue creates nothing (a `lab run` refused
+    for a bad value must leave no trace)."""
     path = _stamp_path()
+    if not state_dir().is_dir():
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}")

@@ -57,8 +57,9 @@ def test_grpc_client_returns_what_onnxruntime_computes(triton, reference, digits
 
 
 def test_raw_http2_client_sends_a_request_larger_than_a_frame_and_the_windows(triton):
-    """1 MiB requests, 20 at once: more than the server's windows allow at first (gRPC starts a connection at 64 KiB
-    and grows it), so their DATA goes out in pieces as its WINDOW_UPDATEs arrive; every answer complete."""
+    """1 MiB requests, 20 at once, far more than HTTP/2's initial 64 KiB windows: every answer complete. Whether a
+    request waits for a WINDOW_UPDATE depends on how soon the server widens its windows (timing), so the waiting
+    itself is tested frame by frame in tests/unit/serving/test_serving_h2grpc.py."""
     x = np.random.default_rng(0).random((335, 1, 28, 28), dtype=np.float32)  # 1.05 MB of tensor
 
     async def go():
@@ -66,12 +67,12 @@ def test_raw_http2_client_sends_a_request_larger_than_a_frame_and_the_windows(tr
         req = c.prepare({"input": x}, "mlp_zero")  # no max batch size: the whole 335 rows in one request
         try:
             bodies = await asyncio.gather(*[c.infer_full("mlp_zero", req) for _ in range(20)])
-            return bodies, c._conn.waited
+            return bodies
         finally:
             await c.close()
 
-    bodies, waited = asyncio.run(go())
-    assert waited > 0
+    bodies = asyncio.run(go())
+    assert len(bodies) == 20
     for body in bodies:
         resp = service_pb2.ModelInferResponse.FromString(body)
         assert np.frombuffer(resp.raw_output_contents[0], dtype=np.float32).shape == (335 * 10,)

@@ -169,6 +169,7 @@ def test_a_validated_catalogue_is_stamped_and_the_stamp_skips_the_imports(tmp_pa
     from ailab.curriculum import loader
 
     monkeypatch.setenv("AILAB_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()  # a state dir that does not exist gets no stamp
     checked: list[str] = []
     real = loader.check_params
     monkeypatch.setattr(loader, "check_params", lambda ref, *a: checked.append(ref) or real(ref, *a))
