@@ -413,15 +413,12 @@ class GrpcH2LoadClient:
                 return c
             if c is not None:
                 (self._old.append if c.broken is None else _abort)(c)
-            loop = asyncio.get_running_loop()
-            try:
-                _, c = await asyncio.wait_for(
-                    loop.create_connection(lambda: H2Connection(self.block), self.host, self.port),
-                    timeout=self.timeout_s,
-                )
-            except (TimeoutError, OSError) as exc:
                 self._conn = None
-                raise exc
+            loop = asyncio.get_running_loop()
+            _, c = await asyncio.wait_for(
+                loop.create_connection(lambda: H2Connection(self.block), self.host, self.port),
+                timeout=self.timeout_s,
+            )
             self._conn = c
             return c
 

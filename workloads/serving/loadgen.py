@@ -291,12 +291,12 @@ def loop_name() -> str:
     return "asyncio"
 
 
-def run_loop(coro: Any, protocol: str = "") -> Any:
+def run_loop(coro: Any) -> Any:
     """Run a coroutine to completion on uvloop (when installed: less CPU per request) or asyncio's loop.
 
     Both default clients are asyncio Protocols, which uvloop runs natively. A caller that sends through grpc.aio
     (client.AsyncClient over gRPC) runs its own asyncio loop instead: grpc.aio's support for other loops is not
-    promised. `protocol` is kept for callers that name it; both protocols take the same loop now."""
+    promised."""
     try:
         import uvloop
     except ImportError:
@@ -439,4 +439,4 @@ def run(spec: LoadSpec, stop: threading.Event | None = None) -> LoadResult:
         from workloads.serving.workers import run_processes
 
         return run_processes(spec)
-    return run_loop(run_async(spec, stop=stop), spec.protocol)
+    return run_loop(run_async(spec, stop=stop))

@@ -40,7 +40,7 @@ SPAWN_MARGIN_S = 3.0  # time for spawned workers to import numpy/grpc/tritonclie
 def _worker_main() -> None:
     """Child side: a pickled LoadSpec on stdin, the pickled LoadResult on stdout."""
     spec = pickle.loads(sys.stdin.buffer.read())
-    res = run_loop(run_async(spec), spec.protocol)
+    res = run_loop(run_async(spec))
     _write_all(sys.stdout.fileno(), pickle.dumps(res))
 
 
