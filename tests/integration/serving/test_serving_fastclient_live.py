@@ -80,11 +80,15 @@ def test_raw_http2_client_sends_a_request_larger_than_a_frame_and_the_windows(tr
 
 def test_raw_http2_client_times_out_a_stream_and_keeps_the_connection(triton, digits):
     """A call given 1 ms on a model whose queue holds it up to 200 ms (mlp_batch) is cancelled with RST_STREAM and
-    reported as a timeout; the next call on the same connection succeeds."""
+    reported as a timeout; the next call on the same connection succeeds. The connection is opened by a first call
+    with a normal timeout: 1 ms can run out while connecting on a loaded host, which is a timeout with no connection
+    to keep."""
 
     async def go():
-        c = GrpcH2LoadClient(triton.address("grpc"), timeout_s=0.001)
+        c = GrpcH2LoadClient(triton.address("grpc"))
         try:
+            await c.infer("mlp", c.prepare({"input": digits}, "mlp"))
+            c.timeout_s = 0.001
             with pytest.raises(InferenceError) as slow:
                 await c.infer("mlp_batch", c.prepare({"input": digits[:1]}, "mlp_batch"))
             conn = c._conn
