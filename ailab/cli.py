@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ailab import commands, host
+from ailab.contract.paths import repo_relative as rel
 from ailab.curriculum import CatalogueError, Need, catalogue
-from ailab.report.render import rel
 
 app = typer.Typer(
     help="AI Infra Lab: run the 90-day curriculum's experiments and report them.",

@@ -19,8 +19,8 @@ def review(
     target: Annotated[str, typer.Argument(help="week01 … week13 (or 1 … 13), or all")],
 ) -> None:
     """Write reports/weekNN/review.md: coverage, summary tables per day, comparison curves, progress curve."""
+    from ailab.contract.paths import repo_relative
     from ailab.curriculum import CatalogueError, catalogue
-    from ailab.report.render import rel
     from ailab.review.week import ReviewError, review_week, week_number
 
     try:
@@ -30,7 +30,7 @@ def review(
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     for w in weeks:
-        console.print(rel(review_week(w, cat)))
+        console.print(repo_relative(review_week(w, cat)))
 
 
 def diagrams(
@@ -59,7 +59,7 @@ def writing(
     check: Annotated[bool, typer.Option("--check", help="fail if docs/writing/ drifted from the results")] = False,
 ) -> None:
     """Write docs/writing/<id>.md: a template per writing task, filled with the measured facts of its scope."""
-    from ailab.report.render import rel
+    from ailab.contract.paths import repo_relative
     from ailab.review import writing as w
 
     cat = catalogue_or_exit()
@@ -72,7 +72,7 @@ def writing(
         console.print("docs/writing/: up to date")
         return
     for path in w.write_all(cat):
-        console.print(f"wrote {rel(path)}")
+        console.print(f"wrote {repo_relative(path)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ def site(
     strict: Annotated[bool, typer.Option("--strict", help="fail when a link or image resolves to nothing")] = False,
 ) -> None:
     """Render reports/, docs/ and README.md to HTML with the coverage table and a gallery of plots and diagrams."""
-    from ailab.report.render import rel
+    from ailab.contract.paths import repo_relative
     from ailab.site import SITE_DIR, SiteError, build
 
     try:
@@ -29,7 +29,7 @@ def site(
     for page, link in report.broken:
         err.print(f"[yellow]broken link[/] in {page}: {link}", soft_wrap=True)
     index = (out or SITE_DIR) / "index.html"
-    console.print(f"{len(report.pages)} pages, {len(report.copied)} files copied: {rel(index.resolve())}")
+    console.print(f"{len(report.pages)} pages, {len(report.copied)} files copied: {repo_relative(index.resolve())}")
     if strict and report.broken:
         raise typer.Exit(1)
 

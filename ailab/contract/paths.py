@@ -28,14 +28,15 @@ def work_dir() -> Path:
     return state_dir() / "work"
 
 
-def repo_relative(path: str) -> str:
+def repo_relative(path: str | Path) -> str:
     """`path` relative to the repository when it lies inside it, otherwise unchanged: how a result records a file, so
-    that a committed result names the same file whichever directory the lab was cloned into."""
+    that a committed result names the same file whichever directory the lab was cloned into (and how the CLI names
+    the files it wrote)."""
     p = Path(path)
     try:
-        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else path
+        return str(p.relative_to(REPO_ROOT)) if p.is_absolute() else str(path)
     except ValueError:
-        return path
+        return str(path)
 
 
 def portable(path: str) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ailab.contract import facts
-from ailab.contract.paths import reports_dir
+from ailab.contract.paths import repo_relative, reports_dir
 from ailab.curriculum import Catalogue, Day, Experiment, catalogue
 from ailab.report.plots import slug
-from ailab.report.render import rel, week_dir
+from ailab.report.render import week_dir
 from ailab.results import Result, load_day
 from ailab.results.coverage import KINDS, LABELS, WeekCoverage, coverage, is_generated, needs_phrase
 from ailab.review import plots
@@ -232,7 +232,7 @@ def render_review(week: int, cat: Catalogue, out_dir: Path, results_root: Path |
     bad = [r for rs in by_exp.values() for r in rs if r.error]
     if bad:
         md += ["Unreadable result files (not counted):", ""]
-        md += [f"- `{rel(r.path)}`: {r.error}" for r in bad]
+        md += [f"- `{repo_relative(r.path)}`: {r.error}" for r in bad]
         md.append("")
     md += ["## Summary by theme", ""]
     found: list[Comparison] = []
