@@ -28,6 +28,7 @@ from ailab.contract import Column, Output, Series, Table
 from workloads.modelcontrol import control
 from workloads.serving import harness
 from workloads.serving.common import host_note
+from workloads.serving.experiments import server_args
 from workloads.serving.modelspec import VersionPolicy, to_config
 from workloads.serving.repository import HEADER, mlp_spec
 
@@ -94,7 +95,7 @@ def run(ctx: Any, p: Any) -> Output:
     plan = control.check_plan(base, [VersionPolicy("specific", versions=(v,)) for v in p.switches])
     staging = ctx.workdir / "staging"
     staging.mkdir(parents=True, exist_ok=True)
-    args = [f"--repository-poll-secs={p.poll_secs}"] if p.mode == "poll" else []
+    args = server_args(p.auto_complete_config, [f"--repository-poll-secs={p.poll_secs}"] if p.mode == "poll" else [])
     with harness.serve(ctx, [base], control_mode=p.mode, load_models=[], args=args, warm_requests=0) as srv:
         addr = srv.address("grpc")
         mdir = srv.repo / MODEL

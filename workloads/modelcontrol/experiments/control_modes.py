@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ailab.contract import Context, Output, Params, Table
-from workloads.serving.experiments import Int
+from workloads.serving.experiments import AutoComplete, Int, server_args
 
 MODEL = "clf"
 
@@ -20,6 +20,7 @@ class PollParams(Params):
     )
     repeats: Annotated[Int, Field(ge=1, le=20)] = Field(default=3, description="add/remove cycles per poll interval")
     timeout_s: Annotated[Int, Field(ge=5, le=300)] = Field(default=60, description="longest wait for one pick-up")
+    auto_complete_config: AutoComplete = True
 
 
 def poll_pickup(ctx: Context, p: PollParams) -> Output:
@@ -71,7 +72,7 @@ def poll_pickup(ctx: Context, p: PollParams) -> Output:
         wd = ctx.workdir / f"poll{secs}"
         staging = wd / "staging"
         staging.mkdir(parents=True, exist_ok=True)
-        args = [f"--repository-poll-secs={secs}"]
+        args = server_args(p.auto_complete_config, [f"--repository-poll-secs={secs}"])
         got: dict[str, list[tuple[float, float]]] = {"add v2": [], "remove v2": []}
         with harness.serve(ctx, [spec], workdir=wd, control_mode="poll", args=args, warm_requests=0) as srv:
             addr = srv.address("grpc")
@@ -161,6 +162,7 @@ class ExplicitParams(Params):
     reload_instances: Annotated[Int, Field(ge=1, le=8)] = Field(
         default=2, description="instance count in the reload's config override"
     )
+    auto_complete_config: AutoComplete = True
 
 
 def explicit_control(ctx: Context, p: ExplicitParams) -> Output:
@@ -193,7 +195,8 @@ def explicit_control(ctx: Context, p: ExplicitParams) -> Output:
         "'until state reached' = from the call until the repository index shows the expected state",
     )
     times: dict[str, list[float]] = {}
-    with harness.serve(ctx, [spec], control_mode="explicit", load_models=[], warm_requests=0) as srv:
+    args = server_args(p.auto_complete_config)
+    with harness.serve(ctx, [spec], control_mode="explicit", load_models=[], args=args, warm_requests=0) as srv:
         import tritonclient.grpc as grpcclient
 
         addr = srv.address("grpc")

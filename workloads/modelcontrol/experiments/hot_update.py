@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from ailab.contract import Context, Output, Params
-from workloads.serving.experiments import Int, Num
+from workloads.serving.experiments import AutoComplete, Int, Num
 
 Version = Literal[1, 2]
 
@@ -35,6 +35,7 @@ class HotUpdateParams(Params):
         default=1.0, description="load sent before the timeline starts (the served version is warmed before that)"
     )
     bucket_s: Annotated[Num, Field(ge=0.05, le=10)] = Field(default=0.25, description="timeline bucket width")
+    auto_complete_config: AutoComplete = True
 
     @field_validator("start", "switches", mode="before")
     @classmethod
