@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from workloads.serving.experiments.drivers import DriversParams, agreement
+from workloads.serving.experiments.drivers import DriversParams, agreement, split_verdicts
 from workloads.serving.fastclient import decode_http_response, http_request, parse_response
 
 
@@ -113,6 +113,14 @@ def test_agreement_is_met_only_when_every_measure_is_within_ten_percent():
     verdict, off = agreement({"throughput": 880.0, "p50": 2.0, "p95": 4.0, "p99": 9.0}, ref)
     assert verdict == "NOT MET" and off == ["throughput 88 %", "p99 112 %"]
     assert agreement({"throughput": 1000.0, "p50": 2.0, "p95": 4.0, "p99": 8.0}, {})[0] == "NOT MET"
+
+
+def test_throughput_and_percentiles_are_judged_apart():
+    """A cheaper client reads the same throughput with lower percentiles: throughput MET, percentiles NOT MET."""
+    ref = {"throughput": 1000.0, "p50": 2.0, "p95": 4.0, "p99": 8.0}
+    assert split_verdicts({"throughput": 1050.0, "p50": 1.5, "p95": 4.0, "p99": 8.0}, ref) == ("MET", "NOT MET")
+    assert split_verdicts({"throughput": 1150.0, "p50": 2.1, "p95": 3.8, "p99": 8.5}, ref) == ("NOT MET", "MET")
+    assert split_verdicts({"throughput": 950.0, "p50": 2.1, "p95": 3.8, "p99": 8.5}, ref) == ("MET", "MET")
 
 
 def test_drivers_params_refuse_an_unknown_protocol_naming_the_field():
