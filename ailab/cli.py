@@ -155,7 +155,6 @@ def run(
     """
     from ailab.contract.params import ParamsError
     from ailab.local.pool import PlatformPool
-    from ailab.report import report_week
     from ailab.results import provenance
     from ailab.runlog import captured, new_log_path, terminal
     from ailab.runner import PLANNED, SelectionError, check_overrides, default_device, parse_overrides, resolve, run_one
@@ -207,6 +206,7 @@ def run(
         f"; log: {rel(log_path)}"
     )
     if report:
+        from ailab.report import report_week  # matplotlib: only when reports are rendered
         from ailab.review.week import review_week
 
         cat = catalogue()
