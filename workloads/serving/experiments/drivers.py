@@ -107,6 +107,11 @@ def split_verdicts(lab: dict[str, float], ref: dict[str, float]) -> tuple[str, s
     return agreement(lab, ref, ("throughput",))[0], agreement(lab, ref, PERCENTILES)[0]
 
 
+def lab_over_pa(mine: dict[str, float], ref: dict[str, float], keys: tuple[str, ...]) -> list[float]:
+    """Each measure of the lab's as a percentage of perf_analyzer's (NaN where perf_analyzer has none)."""
+    return [round(100.0 * mine[k] / ref[k], 1) if ref.get(k) else math.nan for k in keys]
+
+
 def _verdicts(table: Table, row: list[Any]) -> str:
     """A row's two verdicts as a note's words."""
     names = [c.name for c in table.columns]
@@ -339,7 +344,7 @@ def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t:
     """Every run as a row of t; each lab driver's medians against perf_analyzer's as a row of agree."""
     ref = _median([m for d, _, m, _ in rows if d == "perf_analyzer"])
     for d, rep, m, cells in rows:
-        ratio = 100.0 * m["throughput"] / ref["throughput"] if ref.get("throughput") else math.nan
+        (ratio,) = lab_over_pa(m, ref, ("throughput",))
         t.add(
             layout,
             proto,
@@ -349,14 +354,13 @@ def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t:
             round(m["throughput"], 1),
             *(round(m[k], 3) for k in PERCENTILES),
             *cells,
-            round(ratio, 1),
+            ratio,
         )
     for d in dict.fromkeys(d for d, _, _, _ in rows if d != "perf_analyzer"):
         mine = _median([m for dd, _, m, _ in rows if dd == d])
         verdicts = split_verdicts(mine, ref)
-        pct = (round(100.0 * mine[k] / ref[k], 1) if ref.get(k) else math.nan for k in (*COMPARED, "srv_ms"))
-        cpu = 100.0 * mine["cpu_us"] / ref["cpu_us"] if ref.get("cpu_us") else math.nan
-        agree.add(layout, proto, c, d, *pct, *verdicts, round(cpu, 1))
+        *pct, cpu = lab_over_pa(mine, ref, (*COMPARED, "srv_ms", "cpu_us"))
+        agree.add(layout, proto, c, d, *pct, *verdicts, cpu)
         ctx.log(f"{layout} {proto} c={c} {d}: {verdicts} ({mine} vs perf_analyzer {ref})")
 
 
@@ -616,7 +620,7 @@ def _open_loop(
             notes.append(f"open loop, {layout} {proto} at {rate:g} req/s: no agreement (a driver did not run)")
             continue
         verdicts = split_verdicts(mine, ref)
-        ratios = (round(100.0 * mine[k] / ref[k], 1) if ref.get(k) else math.nan for k in COMPARED)
+        ratios = lab_over_pa(mine, ref, COMPARED)
         agree_t.add(
             layout,
             proto,
