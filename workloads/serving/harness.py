@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,14 +125,25 @@ def wait_metrics(served: Served, timeout_s: float = 30.0) -> None:
 
 
 def warm(served: Served, models: Sequence[str], n: int) -> None:
-    """Send n requests to each model so that no experiment measures the first, cold ones (d07.e2 measures those)."""
-    if n <= 0:
+    """Send n requests to each model so that no experiment measures the first, cold ones (d07.e2 measures those).
+    The models are warmed side by side, each by its own client sending its n one after another: a server of
+    several models (the multi-model and rate-limiter experiments, whose models hold an instance 10-50 ms a request)
+    is ready in the time of its slowest model's warm-up instead of the sum of all."""
+    if n <= 0 or not models:
         return
     x = loadgen.default_inputs(1)
-    with Client(served.address("grpc"), "grpc", timeout_s=60) as c:
-        for m in models:
+
+    def one(model: str) -> None:
+        with Client(served.address("grpc"), "grpc", timeout_s=60) as c:
             for _ in range(n):
-                c.infer(m, x)
+                c.infer(model, x)
+
+    if len(models) == 1:
+        one(models[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        for done in [pool.submit(one, m) for m in models]:
+            done.result()  # a model that failed to answer fails the warm-up, naming it (InferenceError)
 
 
 def tree(pid: int) -> list[psutil.Process]:
