@@ -46,11 +46,18 @@ def _children_cpu_s() -> float:
 
 
 def pa(
-    served: harness.Served, model: str, protocol: str, concurrency: int, batch: int, count: int, workdir: Path
+    served: harness.Served,
+    model: str,
+    protocol: str,
+    concurrency: int,
+    batch: int,
+    count: int,
+    workdir: Path,
+    extra: tuple[str, ...] = (),
 ) -> tuple[perf.PerfResult, float, float]:
-    """One perf_analyzer run, its own CPU (cores) and the server's CPU (cores) over the run."""
+    """One perf_analyzer run (`extra` arguments appended), its own CPU (cores) and the server's CPU (cores)."""
     c0, s0, t0 = _children_cpu_s(), harness.cpu_s(served.pid), time.perf_counter()
-    r = perf.run(served.address(protocol), model, protocol, concurrency, batch, count, workdir=workdir)
+    r = perf.run(served.address(protocol), model, protocol, concurrency, batch, count, extra=extra, workdir=workdir)
     wall = time.perf_counter() - t0
     return r, (_children_cpu_s() - c0) / wall, (harness.cpu_s(served.pid) - s0) / wall
 

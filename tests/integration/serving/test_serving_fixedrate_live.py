@@ -48,8 +48,11 @@ def test_short_run_offers_both_drivers_the_fixed_rate_and_counts_every_run(make_
     )  # fmt: skip
     out = drivers(make_context("d32.e1", tmp_path), p)
     tables = {t.name: t for t in out.tables}
-    closed = [r[5] for r in tables["drivers"].rows]
-    assert len(closed) == 2 and min(closed) > 0  # one run of each driver
+    drivers_rows = tables["drivers"].rows
+    closed = [r[5] for r in drivers_rows]
+    # one run of each driver: perf_analyzer in both modes (synchronous, and --async from one thread)
+    assert sorted(r[2] for r in drivers_rows) == ["lab loadgen", "perf_analyzer", "perf_analyzer async"]
+    assert min(closed) > 0
     runs = tables["open_loop"].rows
     assert sorted(r[4] for r in runs) == ["lab loadgen", "perf_analyzer"]
     offered = runs[0][3]
@@ -64,12 +67,16 @@ def test_short_run_offers_both_drivers_the_fixed_rate_and_counts_every_run(make_
     assert throughput_verdict == ("MET" if 90 <= ratios[0] <= 110 else "NOT MET")
     assert percentile_verdict == ("MET" if all(90 <= x <= 110 for x in ratios[1:]) else "NOT MET")
     assert agree[11] == round(100 * runs[[r[4] for r in runs].index("lab loadgen")][7] / offered, 1)
-    (closed_agree,) = tables["agreement"].rows
-    assert closed_agree[8] > 0  # Triton's own mean latency under each driver, compared
+    closed_agree = tables["agreement"].rows
+    assert sorted(r[4] for r in closed_agree) == ["perf_analyzer", "perf_analyzer async"]
+    for r in closed_agree:
+        assert r[9] > 0  # Triton's own mean latency under each driver, compared
+        assert r[10] == ("MET" if 90 <= r[5] <= 110 else "NOT MET")
 
     counted = tables["server_counted"].rows
     assert {(r[2].split(",")[0], r[3]) for r in counted} == {
-        ("closed", "lab loadgen"), ("closed", "perf_analyzer"), ("open", "lab loadgen"), ("open", "perf_analyzer")
+        ("closed", "lab loadgen"), ("closed", "perf_analyzer"), ("closed", "perf_analyzer async"),
+        ("open", "lab loadgen"), ("open", "perf_analyzer"),
     }  # fmt: skip
     for r in counted:
         server_rps, pct, driver_ms, server_ms = r[6], r[7], r[8], r[9]

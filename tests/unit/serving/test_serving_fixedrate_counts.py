@@ -52,6 +52,8 @@ def test_lab_window_reading_uses_loadgen_keys_and_missing_counters_are_nan():
         ("open_repeats", 0, "greater than or equal to 1"),
         ("metrics_period_s", 5.0, "less than or equal to 1"),
         ("open_duration_s", -1.0, "greater than 0"),
+        ("pa_modes", ["sync", "threads"], "'sync' or 'async'"),
+        ("pa_modes", [], "at least 1 item"),
     ],
 )
 def test_bad_fixed_rate_parameters_name_the_field(field, value, allowed):
@@ -63,6 +65,39 @@ def test_bad_fixed_rate_parameters_name_the_field(field, value, allowed):
 def test_a_fraction_given_twice_is_refused():
     with pytest.raises(ValidationError, match=r"open_rate_fractions \[0.25, 0.25\]: each fraction at most once"):
         DriversParams(open_rate_fractions=[0.25, 0.25])
+
+
+def test_a_perf_analyzer_mode_given_twice_is_refused():
+    with pytest.raises(ValidationError, match=r"pa_modes \['async', 'async'\]: each of sync, async at most once"):
+        DriversParams(pa_modes=["async", "async"])
+
+
+def test_the_lab_is_judged_against_each_perf_analyzer_mode_and_the_first_is_the_tables_reference():
+    from workloads.serving.experiments import drivers as d
+
+    def run(name: str, rep: int, thr: float, p50: float) -> d.Run:
+        m = {"throughput": thr, "p50": p50, "p95": 2 * p50, "p99": 3 * p50, "cpu_us": 100.0, "srv_ms": 1.0}
+        return name, rep, m, ["", "", "", ""]
+
+    rows = [
+        run("lab loadgen", 0, 1150.0, 1.0), run("perf_analyzer", 0, 1000.0, 1.0),
+        run("perf_analyzer async", 0, 1100.0, 1.0), run("lab loadgen", 1, 1150.0, 1.0),
+        run("perf_analyzer async", 1, 1100.0, 1.0), run("perf_analyzer", 1, 1000.0, 1.0),
+    ]  # fmt: skip
+    t = d.Table.of("drivers", [(f"c{i}", "") for i in range(14)])
+    agree = d.Table.of("agreement", [(f"c{i}", "") for i in range(13)])
+    logged: list[str] = []
+
+    class Ctx:
+        log = logged.append
+
+    d._tabulate(Ctx(), rows, "shared", "http", 8, t, agree)  # type: ignore[arg-type]
+    # the drivers table's last column: each run against the first mode that ran (sync here)
+    assert [r[-1] for r in t.rows] == [115.0, 100.0, 110.0, 115.0, 110.0, 100.0]
+    by_ref = {r[4]: r for r in agree.rows}
+    assert set(by_ref) == {"perf_analyzer", "perf_analyzer async"} and all(r[3] == "lab loadgen" for r in agree.rows)
+    assert by_ref["perf_analyzer"][5] == 115.0 and by_ref["perf_analyzer"][10] == "NOT MET"
+    assert by_ref["perf_analyzer async"][5] == 104.5 and by_ref["perf_analyzer async"][10] == "MET"
 
 
 def test_no_fractions_turns_the_open_loop_off_and_the_sampler_checks_its_period():

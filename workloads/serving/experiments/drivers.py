@@ -1,5 +1,5 @@
-"""Load drivers compared (d32.e1): the lab generator (1 and n processes) vs perf_analyzer on the same model,
-concurrency and protocol, with the CPU shared by server and drivers or pinned apart; ±10 % agreement reported as
+"""Load drivers compared (d32.e1): the lab generator (1 and n processes) vs perf_analyzer (its synchronous default
+and --async from one thread) on the same model, concurrency and protocol, with the CPU shared by server and drivers or pinned apart; ±10 % agreement reported as
 MET/NOT MET; the same comparison at fixed offered rates (open loop, well under the server's capacity), which
 measures the server rather than each driver's own client latency; Triton's own counters around every driver run
 (server-counted throughput and server-side latency); the generator's CPU per request by client (clientbench.py) and
@@ -28,6 +28,14 @@ PERCENTILE_WHY = (
     "server_counted), which differs between a C++ and a Python client whatever the server does; 'server latency "
     "lab/pa' is Triton's own mean request latency under each driver, the like-for-like latency check"
 )
+# perf_analyzer's two ways of keeping `concurrency` requests in flight, each a driver of the closed-loop tables:
+# sync (its default) blocks one thread per request in flight; async with one worker thread keeps them all in flight
+# from one thread, the lab generator's own model (one event loop).
+PA_MODES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sync": ("perf_analyzer", ()),
+    "async": ("perf_analyzer async", ("--async", "--max-threads", "1")),
+}
+PA_NAMES = tuple(name for name, _ in PA_MODES.values())
 COST_COLS = [
     ("variant", ""),
     ("concurrency", ""),
@@ -50,6 +58,12 @@ class DriversParams(Params):
     )
     duration_s: Seconds = 5.0
     pa_request_count: PaRequests = 200
+    pa_modes: Annotated[list[Literal["sync", "async"]], Field(min_length=1)] = Field(
+        default=["sync", "async"],
+        description="closed loop: perf_analyzer's default synchronous mode (one thread per request in flight) and "
+        "--async --max-threads 1 (one thread keeps every request in flight, as the generator's one event loop "
+        "does); the lab is compared with each, the first is the drivers table's reference",
+    )
     layouts: Annotated[list[Literal["shared", "pinned"]], Field(min_length=1)] = Field(
         default=["shared"],
         description="shared: server and drivers on every core (each driver's CPU is taken from the server); "
@@ -84,9 +98,11 @@ class DriversParams(Params):
     lab_up: bool = Field(default=True, description="also time `lab up` / `lab down` in a fresh state dir")
 
     @model_validator(mode="after")
-    def _fractions_distinct(self) -> DriversParams:
+    def _distinct(self) -> DriversParams:
         if self.open_rate_fractions and len(set(self.open_rate_fractions)) != len(self.open_rate_fractions):
             raise ValueError(f"open_rate_fractions {self.open_rate_fractions}: each fraction at most once")
+        if len(set(self.pa_modes)) != len(self.pa_modes):
+            raise ValueError(f"pa_modes {self.pa_modes}: each of sync, async at most once")
         return self
 
 
@@ -184,7 +200,12 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
         ("generator loop lag p99", "ms"),
         ("lab/perf_analyzer median", "%"),
     ]
-    t = Table.of("drivers", cols, caption="MLP with dynamic batching, closed loop, each protocol like with like")
+    t = Table.of(
+        "drivers",
+        cols,
+        caption="MLP with dynamic batching, closed loop, each protocol like with like; the last column against "
+        f"{PA_MODES[p.pa_modes[0]][0]} (perf_analyzer async: --async --max-threads 1)",
+    )
     agree = Table.of(
         "agreement",
         [
@@ -192,13 +213,15 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
             ("protocol", ""),
             ("concurrency", ""),
             ("driver", ""),
+            ("against", ""),
             *((f"{k} lab/pa", "%") for k in COMPARED),
             ("server latency lab/pa", "%"),
             *VERDICT_COLS,
             ("driver CPU per request lab/pa", "%"),
         ],
         caption="issue 15's target: the generator's throughput within ±10 % of perf_analyzer's at the same "
-        f"concurrency (medians over the repeats); p50/p95/p99 judged apart: {PERCENTILE_WHY}",
+        "concurrency (medians over the repeats), against each of perf_analyzer's modes ('against'); p50/p95/p99 "
+        f"judged apart: {PERCENTILE_WHY}",
     )
     ceil = Table.of("generator_ceiling", [("protocol", ""), ("measure", ""), ("value", ""), ("unit", "")])
     cost = Table.of(
@@ -248,7 +271,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     for row in agree.rows:
         if row[3] == "lab loadgen":  # the generator every experiment uses (one process)
             notes.append(
-                f"±10 % agreement with perf_analyzer, {row[1]} at concurrency {row[2]}, CPU {row[0]}: "
+                f"±10 % agreement with {row[4]}, {row[1]} at concurrency {row[2]}, CPU {row[0]}: "
                 + _verdicts(agree, row)
             )
     for row in open_agree.rows:
@@ -263,8 +286,10 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     notes.append(
         "The lab generator is Python: over HTTP a raw keep-alive HTTP/1.1 client with the request serialised once "
         "(workloads/serving/fastclient.py), over gRPC raw HTTP/2 streams on one connection with the request "
-        "serialised once (workloads/serving/h2grpc.py), both on uvloop when installed; perf_analyzer is C++ with "
-        "one thread per request in flight. On 2 cores both share the CPU with "
+        "serialised once (workloads/serving/h2grpc.py), both on uvloop when installed, all requests in flight on "
+        "one event loop; perf_analyzer is C++ and in its default (synchronous) mode blocks one thread per request "
+        "in flight ('perf_analyzer'), or with --async --max-threads 1 keeps them all in flight from one thread "
+        "('perf_analyzer async', the generator's model). On 2 cores both share the CPU with "
         "tritonserver, so every µs of driver CPU per request is taken from the server ('server CPU'); and when the "
         "host is oversubscribed the generator's event loop is descheduled now and then and every request in flight "
         "waits for it ('generator loop lag p99'), where perf_analyzer loses only one thread's request. "
@@ -286,9 +311,9 @@ Run = tuple[str, int, dict[str, float], list[Any]]  # driver, repeat, measures, 
 
 
 def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: list[str], clients: dict) -> list[Run]:
-    """p.repeats runs of perf_analyzer and of the lab generator (each process count) at concurrency c."""
-    from workloads.serving import perf, servercount
-    from workloads.serving.common import load, pa
+    """p.repeats runs of perf_analyzer (each mode) and of the lab generator (each process count) at concurrency c."""
+    from workloads.serving import servercount
+    from workloads.serving.common import load
     from workloads.serving.workers import METRICS_LEAD_S
 
     rows: list[Run] = []
@@ -296,22 +321,10 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
         # Alternate who goes first, so a drift in the host's load does not always favour one driver.
         for who in ("lab", "pa") if rep % 2 == 0 else ("pa", "lab"):
             if who == "pa":
-                try:
-                    with servercount.Sampler(srv.metrics_url, "mlp", p.metrics_period_s) as sampler:
-                        res, pa_cpu, pa_srv = pa(srv, "mlp", proto, c, 1, p.pa_request_count, ctx.workdir / "pa")
-                except perf.PerfAnalyzerError as exc:
-                    notes.append(f"perf_analyzer ({proto}) at concurrency {c} failed: {exc}")
-                    continue
-                per_req = pa_cpu / res.throughput_rps * 1e6 if res.throughput_rps else math.nan
-                m = {
-                    "throughput": res.throughput_rps,
-                    "p50": res.p50_ms,
-                    "p95": res.p95_ms,
-                    "p99": res.p99_ms,
-                    "cpu_us": per_req,
-                    **server_fields(sampler.count(pa_windows_s(p.pa_request_count, res)), res.avg_ms),
-                }
-                rows.append(("perf_analyzer", rep, m, [round(pa_cpu, 2), round(per_req, 1), round(pa_srv, 2), ""]))
+                for mode in p.pa_modes if rep % 2 == 0 else reversed(p.pa_modes):
+                    run = _pa_closed(ctx, srv, p, proto, c, mode, notes)
+                    if run is not None:
+                        rows.append((PA_MODES[mode][0], rep, *run))
                 continue
             for n in p.processes:  # the lab generator in 1 process, then over n processes (workers.py)
                 if c < n:
@@ -340,9 +353,39 @@ def _runs(ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, notes: l
     return rows
 
 
+def _pa_closed(
+    ctx: Context, srv: Any, p: DriversParams, proto: str, c: int, mode: str, notes: list[str]
+) -> tuple[dict[str, float], list[Any]] | None:
+    """One closed-loop perf_analyzer run in `mode` (PA_MODES): its measures and the other cells of its row; None
+    (and a note) when it failed."""
+    from workloads.serving import perf, servercount
+    from workloads.serving.common import pa
+
+    name, extra = PA_MODES[mode]
+    try:
+        with servercount.Sampler(srv.metrics_url, "mlp", p.metrics_period_s) as sampler:
+            res, pa_cpu, pa_srv = pa(srv, "mlp", proto, c, 1, p.pa_request_count, ctx.workdir / "pa", extra=extra)
+    except perf.PerfAnalyzerError as exc:
+        notes.append(f"{name} ({proto}) at concurrency {c} failed: {exc}")
+        return None
+    per_req = pa_cpu / res.throughput_rps * 1e6 if res.throughput_rps else math.nan
+    m = {
+        "throughput": res.throughput_rps,
+        "p50": res.p50_ms,
+        "p95": res.p95_ms,
+        "p99": res.p99_ms,
+        "cpu_us": per_req,
+        **server_fields(sampler.count(pa_windows_s(p.pa_request_count, res)), res.avg_ms),
+    }
+    return m, [round(pa_cpu, 2), round(per_req, 1), round(pa_srv, 2), ""]
+
+
 def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t: Table, agree: Table) -> None:
-    """Every run as a row of t; each lab driver's medians against perf_analyzer's as a row of agree."""
-    ref = _median([m for d, _, m, _ in rows if d == "perf_analyzer"])
+    """Every run as a row of t (its throughput against the first perf_analyzer mode that ran); each lab driver's
+    medians against each perf_analyzer mode's as a row of agree."""
+    refs = {n: _median([m for d, _, m, _ in rows if d == n]) for n in dict.fromkeys(d for d, _, _, _ in rows)}
+    refs = {n: ref for n, ref in refs.items() if n in PA_NAMES and ref}
+    ref = next(iter(refs.values()), {})
     for d, rep, m, cells in rows:
         (ratio,) = lab_over_pa(m, ref, ("throughput",))
         t.add(
@@ -356,12 +399,13 @@ def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t:
             *cells,
             ratio,
         )
-    for d in dict.fromkeys(d for d, _, _, _ in rows if d != "perf_analyzer"):
+    for d in dict.fromkeys(d for d, _, _, _ in rows if d not in PA_NAMES):
         mine = _median([m for dd, _, m, _ in rows if dd == d])
-        verdicts = split_verdicts(mine, ref)
-        *pct, cpu = lab_over_pa(mine, ref, (*COMPARED, "srv_ms", "cpu_us"))
-        agree.add(layout, proto, c, d, *pct, *verdicts, cpu)
-        ctx.log(f"{layout} {proto} c={c} {d}: {verdicts} ({mine} vs perf_analyzer {ref})")
+        for against, ref in refs.items():
+            verdicts = split_verdicts(mine, ref)
+            *pct, cpu = lab_over_pa(mine, ref, (*COMPARED, "srv_ms", "cpu_us"))
+            agree.add(layout, proto, c, d, against, *pct, *verdicts, cpu)
+            ctx.log(f"{layout} {proto} c={c} {d}: {verdicts} ({mine} vs {against} {ref})")
 
 
 def _ceiling(srv: Any, proto: str, top: int, dur: float, ceil: Table) -> None:
