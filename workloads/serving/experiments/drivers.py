@@ -1,9 +1,9 @@
 """Load drivers compared (d32.e1): the lab generator (1 and n processes) vs perf_analyzer (its synchronous default
-and --async from one thread) on the same model, concurrency and protocol, with the CPU shared by server and drivers or pinned apart; ±10 % agreement reported as
-MET/NOT MET; the same comparison at fixed offered rates (open loop, well under the server's capacity), which
-measures the server rather than each driver's own client latency; Triton's own counters around every driver run
-(server-counted throughput and server-side latency); the generator's CPU per request by client (clientbench.py) and
-its ceiling; `lab up` time to ready."""
+and --async from one thread) on the same model, concurrency and protocol, with the CPU shared by server and drivers
+or pinned apart; ±10 % agreement reported as MET/NOT MET; the same comparison at fixed offered rates (open loop,
+well under the server's capacity), which measures the server rather than each driver's own client latency; Triton's
+own counters around every driver run (server-counted throughput and server-side latency); the generator's CPU per
+request by client (clientbench.py) and its ceiling; `lab up` time to ready."""
 
 from __future__ import annotations
 
