@@ -5,6 +5,7 @@
 - `params`: `Params`, the base of every runner's typed parameter model.
 - `paths`: where the lab keeps results, reports, state and scratch space.
 - `ports`: `free_port()`, a free loopback port this process has not handed out before.
+- `durations`: `seconds()` of a duration in Prometheus' notation ("500ms", "1h30m").
 - `probes`: what this host has (GPUs, binaries, TensorRT, a container engine, a cluster context).
 - `facts`: data files both planes read (image catalogue, operator CRD identity, week facts, MIG profiles).
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ailab.contract.durations import SCRAPE_INTERVALS
+
 # Default ports of each exporter: Triton's metrics port, DCGM exporter, node exporter, the lab's own exporters.
 PORTS = {"triton": 8002, "dcgm": 9400, "node": 9100, "lab-exporter": 9108, "loadgen": 9109}
-SCRAPE_INTERVALS = ("1s", "5s", "15s", "30s", "1m")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ailab.contract import durations
 from ailab.local import registry
 from ailab.local.spec import HOST, PlatformContext, ServiceSpec
 from ailab.observability.generate import dump_yaml, render_local
@@ -42,18 +43,15 @@ METRICS_PORTS = {
 JOBS = {"triton": "triton", "exporter": "lab-exporter", "alertmanager": "alertmanager", "haproxy": "haproxy"}
 VM_WRITE = "victoriametrics"  # alias in prometheus.remote_write for the platform's VictoriaMetrics
 
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-_DURATION = re.compile(r"^(?:\d+(?:ms|[smhdwy]))+$")
-
 
 def duration_s(field: str, value: object) -> float:
     """Seconds of a Prometheus duration ("30s", "1h30m", "15d"); PlatformError naming `field` otherwise."""
-    text = str(value)
-    if not _DURATION.match(text):
+    try:
+        return durations.seconds(str(value))
+    except ValueError:
         raise registry.PlatformError(
-            f"option {field} {value!r}: not a duration (allowed: digits with ms, s, m, h, d, w or y, e.g. 30s, 2d)"
-        )
-    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", text)))
+            f"option {field} {value!r}: not a duration (allowed: {durations.ALLOWED})"
+        ) from None
 
 
 def check_retention(field: str, retention: object, scrape_field: str, scrape_interval: object) -> None:
