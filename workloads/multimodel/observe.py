@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from ailab.contract import Context, paths
+from ailab.contract import Context, durations, paths
 from workloads.observability.prom import Prom
 from workloads.serving.harness import Served
 from workloads.serving.modelspec import ModelSpec
@@ -41,10 +41,19 @@ def concrete(expr: str, rate_window: str) -> str:
     )
 
 
-def evaluate(prom: Prom, expr: str, window_s: float, at: float | None = None) -> dict[str, float]:
-    """model -> value of the panel query over the last `window_s` seconds (at `at`, default now)."""
+def scrape_seconds(interval: str) -> float:
+    """A scrape interval in Prometheus' notation ("500ms", "1s": the runners' ScrapeInterval) in seconds."""
+    return durations.seconds(interval)
+
+
+def evaluate(
+    prom: Prom, expr: str, window_s: float, at: float | None = None, scrape_s: float = 1.0
+) -> dict[str, float]:
+    """model -> value of the panel query over the last `window_s` seconds, rounded to whole seconds and at least two
+    scrape intervals (so every rate has two samples), at `at` (default now)."""
     out = {}
-    for r in prom.query(concrete(expr, f"{max(2, round(window_s))}s"), at=at):
+    window_ms = round(1000 * max(2 * scrape_s, round(window_s)))
+    for r in prom.query(concrete(expr, f"{window_ms}ms"), at=at):
         out[r["metric"].get("model", "")] = float(r["value"][1])
     return out
 

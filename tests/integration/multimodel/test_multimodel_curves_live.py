@@ -1,6 +1,6 @@
-"""d18.e4's runner as a quick run calls it, on a real tritonserver and a real Prometheus: waiting for the next scrape
-after each step (instead of two fixed scrape intervals) must still leave every step's requests in Prometheus, so
-the dashboard's panel queries agree with what the load generator sent. Nothing is mocked."""
+"""d18.e4's runner as a quick run calls it, on a real tritonserver and a real Prometheus scraping every 500 ms: waiting
+for the next scrape after each 1 s step (instead of two fixed scrape intervals) must still leave every step's requests
+in Prometheus, so the dashboard's panel queries agree with what the load generator sent. Nothing is mocked."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_next_scrape_settle_leaves_each_steps_requests_in_prometheus(tmp_path: Path):
     ctx = Context("d18.e4", "cpu", True, tmp_path, platform=local_platform)
-    p = CurvesParams(steps=[0, 2], step_s=2.0, warmup_s=0.25, settle="next_scrape")
+    p = CurvesParams(steps=[0, 2], step_s=1.0, scrape_interval="500ms", warmup_s=0.25, settle="next_scrape")
     out = latency_curves(ctx, p)
     rows = next(t for t in out.tables if t.name == "per_step").rows
     loaded = [r for r in rows if r[2] != "idle"]

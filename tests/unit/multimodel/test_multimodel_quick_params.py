@@ -76,3 +76,42 @@ def test_stall_warmup_and_probe_delay_default_to_the_full_runs_one_second() -> N
     for field in ("stall_warmup_s", "probe_delay_s"):
         with pytest.raises(ParamsError, match=field):
             validate(PriorityParams, {field: 0.0})
+
+
+def test_the_scrape_interval_defaults_to_the_full_runs_second() -> None:
+    from workloads.ensembles.experiments.step_times import StepMetricsParams
+    from workloads.multimodel.experiments.curves import CurvesParams
+
+    assert CurvesParams().scrape_interval == StepMetricsParams().scrape_interval == "1s"
+    assert validate(CurvesParams, {"scrape_interval": "500ms"}).scrape_interval == "500ms"
+
+
+@pytest.mark.parametrize("bad", ["0.5s", "500", "50ms", "0s", "2s", 1])
+def test_a_bad_scrape_interval_names_the_field_and_what_is_allowed(bad) -> None:
+    from workloads.ensembles.experiments.step_times import StepMetricsParams
+    from workloads.multimodel.experiments.curves import CurvesParams
+
+    for params in (CurvesParams, StepMetricsParams):
+        with pytest.raises(ParamsError, match="scrape_interval") as err:
+            validate(params, {"scrape_interval": bad})
+        assert repr(bad) in str(err.value)
+        assert ("allowed: 500ms, 1s, 5s, 15s, 30s, 1m" if isinstance(bad, str) else "valid string") in str(err.value)
+
+
+def test_panels_are_evaluated_over_whole_seconds_and_at_least_two_scrapes() -> None:
+    """evaluate() against a recording stand-in for Prometheus' query API (the live curves test runs the real one)."""
+    from workloads.multimodel.observe import evaluate, scrape_seconds
+
+    asked: list[str] = []
+
+    class Prom:
+        def query(self, expr: str, at: float | None = None) -> list[dict]:
+            asked.append(expr)
+            return [{"metric": {"model": "m"}, "value": [at, "2.5"]}]
+
+    q = "rate(x[$__rate_interval])"
+    assert evaluate(Prom(), q, 12.4, at=100.0) == {"m": 2.5}  # type: ignore[arg-type]
+    evaluate(Prom(), q, 1.3, at=100.0)  # type: ignore[arg-type]
+    evaluate(Prom(), q, 1.3, at=100.0, scrape_s=scrape_seconds("500ms"))  # type: ignore[arg-type]
+    assert asked == ["rate(x[12000ms])", "rate(x[2000ms])", "rate(x[1000ms])"]
+    assert (scrape_seconds("250ms"), scrape_seconds("2s")) == (0.25, 2.0)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict
 
 from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from workloads.serving.experiments import ScrapeInterval
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per run, s")]
 Warmup = Annotated[
@@ -106,7 +107,7 @@ def preprocess_time(ctx: Context, p: PreprocessParams) -> Output:
 class StepMetricsParams(Params):
     concurrency: Concurrency = 4
     duration_s: Seconds = 20.0
-    scrape_interval: Annotated[str, Field(pattern=r"^[1-9][0-9]*s$")] = "1s"
+    scrape_interval: ScrapeInterval = "1s"
     view: Literal["grafana", "prometheus"] = Field(
         default="prometheus", description="what the curriculum asks to watch it in (grafana: labelled a substitute)"
     )
@@ -126,7 +127,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     Triton dashboard's per-model panels for every step and cross-check them with Triton's counters."""
     from workloads.ensembles import measure
     from workloads.ensembles.pipeline import pipeline_specs
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, scrape_seconds, settled
     from workloads.serving import loadgen, metrics
     from workloads.serving.common import errors, host_note, lat
 
@@ -135,8 +136,9 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     (queue_q, _), (compute_q, _) = panel_queries(PANEL)
     ((latency_q, _),) = panel_queries(LATENCY_PANEL)
     with observed(ctx, pipeline_specs(fused=False), scrape_interval=p.scrape_interval) as (srv, prom):
+        scrape_s = scrape_seconds(p.scrape_interval)
         measure.warm(srv, ["pipeline_post"])
-        settled(prom, p.settle)
+        settled(prom, p.settle, scrape_s)
         before = {m: metrics.read(srv.metrics_url, m) for m in models}
         t0 = time.time()
         res = loadgen.run(
@@ -145,9 +147,9 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
         )  # fmt: skip
         t1 = time.time()
         after = {m: metrics.read(srv.metrics_url, m) for m in models}
-        at = settled(prom, p.settle)
+        at = settled(prom, p.settle, scrape_s)
         window = at - t0
-        values = {name: evaluate(prom, q, window, at) for name, q in
+        values = {name: evaluate(prom, q, window, at, scrape_s) for name, q in
                   (("latency", latency_q), ("queue", queue_q), ("compute", compute_q))}  # fmt: skip
         curves = range_by_model(prom, compute_q, t0, t1, step_s=1.0, rate_window_s=5)
         shots = _panel_pictures(ctx, prom.url, models, t0, at) if p.view == "grafana" else []

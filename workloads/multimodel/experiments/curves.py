@@ -11,6 +11,7 @@ from pydantic import Field, Strict
 
 from ailab.contract import Column, Context, Output, Params, Series, Table
 from workloads.multimodel.experiments import AutoComplete, server_args
+from workloads.serving.experiments import ScrapeInterval
 
 PRIORITY = {"high": 1, "low": 2}  # rate_limited scenario: instance priority of each model
 LATENCY_PANEL = "Average request latency (server)"
@@ -36,6 +37,11 @@ class CurvesParams(Params):
         description="how each step waits for Prometheus before its panels are evaluated: a fixed two scrape intervals "
         "(what the full runs were measured with) or until a scrape taken after the step's end is in (quick)",
     )
+    scrape_interval: ScrapeInterval = Field(
+        default="1s",
+        description="Prometheus' scrape interval (whole ms or s): each step should hold at least two scrapes; the "
+        "panels are evaluated over the step, at least two intervals",
+    )
     auto_complete_config: AutoComplete = True
 
 
@@ -58,11 +64,12 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     and over time: each model's server latency and queue time from the dashboard's panel queries, and the client's
     exact percentiles for comparison."""
     from workloads.multimodel import drive
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, scrape_seconds, settled
     from workloads.serving import metrics
     from workloads.serving.common import errors, host_note, lat
 
     at_start = host_note()
+    scrape_s = scrape_seconds(p.scrape_interval)
     specs, args, steady, stepped, steady_kw = _scenario(p)
     ((lat_q, _),) = panel_queries(LATENCY_PANEL)
     (queue_q, _), _ = panel_queries(QUEUE_PANEL)
@@ -72,11 +79,12 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
          ("server latency (Prometheus)", "ms/req"), ("server queue (Prometheus)", "ms/req"),
          ("executions so far", ""), ("executions x priority", ""), ("errors", "")],
         caption=f"Prometheus columns: the panels '{LATENCY_PANEL}' and '{QUEUE_PANEL}' of "
-        f"dashboards/grafana/triton.json evaluated at the end of each step over its {p.step_s:g} s (1 s scrapes); "
+        f"dashboards/grafana/triton.json evaluated at the end of each step over its {p.step_s:g} s "
+        f"({p.scrape_interval} scrapes); "
         "client columns: the lab load generator's exact nearest-rank percentiles of the same step",
     )  # fmt: skip
     marks: list[tuple[int, float, float]] = []
-    with observed(ctx, specs, server_args(p.auto_complete_config, args)) as (srv, prom):
+    with observed(ctx, specs, server_args(p.auto_complete_config, args), p.scrape_interval) as (srv, prom):
         t_begin = time.time()
         for i, conc in enumerate(p.steps):
             streams = [drive.stream(srv, steady, warmup_s=p.warmup_s, duration_s=p.step_s, **steady_kw)]
@@ -86,9 +94,9 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
             res = drive.together(streams)
             s1 = time.time()
             marks.append((conc, s0, s1))
-            at = settled(prom, p.settle)
-            lat_v = evaluate(prom, lat_q, at - s0, at)
-            queue_v = evaluate(prom, queue_q, at - s0, at)
+            at = settled(prom, p.settle, scrape_s)
+            lat_v = evaluate(prom, lat_q, at - s0, at, scrape_s)
+            queue_v = evaluate(prom, queue_q, at - s0, at, scrape_s)
             execs = {m: metrics.read(srv.metrics_url, m).exec_count for m in (steady, stepped)}
             for model, r, load in ((steady, res[0], _describe(steady_kw)), (stepped, res[1] if conc else None,
                                    f"{conc} in flight")):  # fmt: skip

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, Strict
+from pydantic import AfterValidator, Field, Strict
+
+from ailab.contract.durations import SCRAPE_INTERVALS
 
 Int = Annotated[int, Strict()]
 Num = Annotated[float, Strict()]
@@ -24,6 +26,19 @@ PaRequests = Annotated[
 ]
 Protocol = Literal["grpc", "http"]
 Warmup = Annotated[float, Strict(), Field(ge=0, le=60, description="unmeasured lead-in of each load run, s")]
+
+
+def _scrape_interval(value: str) -> str:
+    if value not in SCRAPE_INTERVALS:
+        raise ValueError(f"allowed: {', '.join(SCRAPE_INTERVALS)} (the intervals the lab's Prometheus configs use)")
+    return value
+
+
+# Prometheus' scrape interval, one of those the lab's generated configs allow; multimodel/observe.py's
+# scrape_seconds() reads it
+ScrapeInterval = Annotated[
+    str, Strict(), AfterValidator(_scrape_interval), Field(description="Prometheus' scrape interval (500ms, 1s, ...)")
+]
 
 AUTO_COMPLETE_OFF = "--disable-auto-complete-config"
 
