@@ -368,16 +368,22 @@ def _pa_closed(
     except perf.PerfAnalyzerError as exc:
         notes.append(f"{name} ({proto}) at concurrency {c} failed: {exc}")
         return None
+    m = pa_measures(res, pa_cpu, sampler.count(pa_windows_s(p.pa_request_count, res)))
+    return m, [round(pa_cpu, 2), round(m["cpu_us"], 1), round(pa_srv, 2), ""]
+
+
+def pa_measures(res: Any, pa_cpu: float, counted: Any) -> dict[str, float]:
+    """A perf_analyzer run's measures: its throughput and percentiles, its own CPU per request (µs, from `pa_cpu`
+    cores) and the server's counts over its reported windows (`counted`, a servercount.ServerCount or None)."""
     per_req = pa_cpu / res.throughput_rps * 1e6 if res.throughput_rps else math.nan
-    m = {
+    return {
         "throughput": res.throughput_rps,
         "p50": res.p50_ms,
         "p95": res.p95_ms,
         "p99": res.p99_ms,
         "cpu_us": per_req,
-        **server_fields(sampler.count(pa_windows_s(p.pa_request_count, res)), res.avg_ms),
+        **server_fields(counted, res.avg_ms),
     }
-    return m, [round(pa_cpu, 2), round(per_req, 1), round(pa_srv, 2), ""]
 
 
 def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t: Table, agree: Table) -> None:
@@ -613,16 +619,8 @@ def _open_loop(
                     except perf.PerfAnalyzerError as exc:
                         notes.append(f"perf_analyzer ({proto}) at {rate:g} req/s failed: {exc}")
                         continue
-                    per_req = pa_cpu / res.throughput_rps * 1e6 if res.throughput_rps else math.nan
-                    m = {
-                        "throughput": res.throughput_rps,
-                        "p50": res.p50_ms,
-                        "p95": res.p95_ms,
-                        "p99": res.p99_ms,
-                        "cpu_us": per_req,
-                        **server_fields(sampler.count(pa_windows_s(count, res)), res.avg_ms),
-                    }
-                    rows.append(("perf_analyzer", rep, m, ["", round(per_req, 1), round(pa_srv, 2), "", ""]))
+                    m = pa_measures(res, pa_cpu, sampler.count(pa_windows_s(count, res)))
+                    rows.append(("perf_analyzer", rep, m, ["", round(m["cpu_us"], 1), round(pa_srv, 2), "", ""]))
                     continue
                 lab, srv_cpu = load(
                     srv, "mlp", protocol=proto, mode="open", qps=rate, warmup_s=1.0, duration_s=p.open_duration_s
