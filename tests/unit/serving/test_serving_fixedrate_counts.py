@@ -72,32 +72,42 @@ def test_a_perf_analyzer_mode_given_twice_is_refused():
         DriversParams(pa_modes=["async", "async"])
 
 
-def test_the_lab_is_judged_against_each_perf_analyzer_mode_and_the_first_is_the_tables_reference():
+def test_the_lab_is_judged_against_each_perf_analyzer_mode_and_the_modes_against_each_other():
     from workloads.serving.experiments import drivers as d
 
-    def run(name: str, rep: int, thr: float, p50: float) -> d.Run:
-        m = {"throughput": thr, "p50": p50, "p95": 2 * p50, "p99": 3 * p50, "cpu_us": 100.0, "srv_ms": 1.0}
+    def run(name: str, rep: int, thr: float) -> d.Run:
+        m = {"throughput": thr, "p50": 1.0, "p95": 2.0, "p99": 3.0, "cpu_us": 100.0, "srv_ms": 1.0}
         return name, rep, m, ["", "", "", ""]
 
     rows = [
-        run("lab loadgen", 0, 1150.0, 1.0), run("perf_analyzer", 0, 1000.0, 1.0),
-        run("perf_analyzer async", 0, 1100.0, 1.0), run("lab loadgen", 1, 1150.0, 1.0),
-        run("perf_analyzer async", 1, 1100.0, 1.0), run("perf_analyzer", 1, 1000.0, 1.0),
+        run("lab loadgen", 0, 1100.0), run("perf_analyzer", 0, 990.0), run("perf_analyzer async", 0, 1060.0),
+        run("lab loadgen", 1, 1200.0), run("perf_analyzer async", 1, 1100.0), run("perf_analyzer", 1, 1010.0),
     ]  # fmt: skip
     t = d.Table.of("drivers", [(f"c{i}", "") for i in range(14)])
-    agree = d.Table.of("agreement", [(f"c{i}", "") for i in range(13)])
+    agree = d.Table.of("agreement", [(f"c{i}", "") for i in range(16)])
     logged: list[str] = []
 
     class Ctx:
         log = logged.append
 
     d._tabulate(Ctx(), rows, "shared", "http", 8, t, agree)  # type: ignore[arg-type]
-    # the drivers table's last column: each run against the first mode that ran (sync here)
-    assert [r[-1] for r in t.rows] == [115.0, 100.0, 110.0, 115.0, 110.0, 100.0]
-    by_ref = {r[4]: r for r in agree.rows}
-    assert set(by_ref) == {"perf_analyzer", "perf_analyzer async"} and all(r[3] == "lab loadgen" for r in agree.rows)
-    assert by_ref["perf_analyzer"][5] == 115.0 and by_ref["perf_analyzer"][10] == "NOT MET"
-    assert by_ref["perf_analyzer async"][5] == 104.5 and by_ref["perf_analyzer async"][10] == "MET"
+    # the drivers table's last column: each run against the first mode that ran (sync here, median 1000)
+    assert [r[-1] for r in t.rows] == [110.0, 99.0, 106.0, 120.0, 110.0, 101.0]
+    got = {(r[3], r[4]): (r[5], r[10], r[11], r[12], r[14]) for r in agree.rows}
+    # (throughput ratio %, spread of driver %, spread of against %, throughput verdict, apart beyond the repeats)
+    assert got == {
+        ("lab loadgen", "perf_analyzer"): (115.0, 8.7, 2.0, "NOT MET", "yes"),
+        ("lab loadgen", "perf_analyzer async"): (106.5, 8.7, 3.7, "MET", "no"),  # 1100 is in both ranges
+        ("perf_analyzer async", "perf_analyzer"): (108.0, 3.7, 2.0, "MET", "yes"),  # the reference against itself
+    }
+
+
+def test_spread_and_apart_over_a_drivers_repeats():
+    from workloads.serving.experiments.drivers import apart, spread
+
+    assert spread([900.0, 1000.0, 1200.0]) == 30.0 and spread([1000.0]) == 0.0 and math.isnan(spread([]))
+    assert apart([5.0, 6.0], [1.0, 4.9]) and apart([1.0], [2.0])
+    assert not apart([1.0, 5.0], [4.0, 6.0]) and not apart([], [1.0])
 
 
 def test_no_fractions_turns_the_open_loop_off_and_the_sampler_checks_its_period():
