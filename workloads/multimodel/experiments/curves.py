@@ -39,8 +39,8 @@ class CurvesParams(Params):
     )
     scrape_interval: ScrapeInterval = Field(
         default="1s",
-        description="Prometheus' scrape interval (whole ms or s): each step should hold at least two scrapes; the "
-        "panels are evaluated over the step, at least two intervals",
+        description="Prometheus' scrape interval (one the lab's configs allow): each step should hold at least two "
+        "scrapes; the panels are evaluated over the step, at least two intervals",
     )
     auto_complete_config: AutoComplete = True
 
