@@ -397,9 +397,13 @@ def pa_measures(res: Any, pa_cpu: float, counted: Any) -> dict[str, float]:
 def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t: Table, agree: Table) -> None:
     """Every run as a row of t (its throughput against the first perf_analyzer mode that ran); each lab driver's
     medians against each perf_analyzer mode's as a row of agree."""
-    refs = {n: _median([m for d, _, m, _ in rows if d == n]) for n in dict.fromkeys(d for d, _, _, _ in rows)}
-    refs = {n: ref for n, ref in refs.items() if n in PA_NAMES and ref}
-    ref = next(iter(refs.values()), {})
+    runs: dict[str, list[dict[str, float]]] = {}  # driver -> its repeats' measures, in the order the drivers ran
+    for d, _, m, _ in rows:
+        runs.setdefault(d, []).append(m)
+    medians = {d: _median(ms) for d, ms in runs.items()}
+    thr = {d: [m["throughput"] for m in ms] for d, ms in runs.items()}
+    refs = [d for d in runs if d in PA_NAMES and medians[d]]
+    ref = medians[refs[0]] if refs else {}
     for d, rep, m, cells in rows:
         (ratio,) = lab_over_pa(m, ref, ("throughput",))
         t.add(
@@ -413,11 +417,9 @@ def _tabulate(ctx: Context, rows: list[Run], layout: str, proto: str, c: int, t:
             *cells,
             ratio,
         )
-    thr = {n: [m["throughput"] for d, _, m, _ in rows if d == n] for n in dict.fromkeys(d for d, _, _, _ in rows)}
-    first = next(iter(refs), "")
-    pairs = [(d, a) for d in thr if d not in PA_NAMES for a in refs] + [(a, first) for a in refs if a != first]
+    pairs = [(d, a) for d in runs if d not in PA_NAMES for a in refs] + [(a, refs[0]) for a in refs[1:]]
     for d, against in pairs:
-        mine, ref = _median([m for dd, _, m, _ in rows if dd == d]), refs[against]
+        mine, ref = medians[d], medians[against]
         verdicts = split_verdicts(mine, ref)
         *pct, cpu = lab_over_pa(mine, ref, (*COMPARED, "srv_ms", "cpu_us"))
         spreads = (spread(thr[d]), spread(thr[against]))
