@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from ailab.contract import Context, durations, paths
+from ailab.contract import Context, paths
 from workloads.observability.prom import Prom
 from workloads.serving.harness import Served
 from workloads.serving.modelspec import ModelSpec
@@ -39,11 +39,6 @@ def concrete(expr: str, rate_window: str) -> str:
     return (
         expr.replace("$__rate_interval", rate_window).replace('=~"$instance"', '=~".*"').replace('=~"$model"', '=~".*"')
     )
-
-
-def scrape_seconds(interval: str) -> float:
-    """A scrape interval in Prometheus' notation ("500ms", "1s": the runners' ScrapeInterval) in seconds."""
-    return durations.seconds(interval)
 
 
 def evaluate(

@@ -100,7 +100,8 @@ def test_a_bad_scrape_interval_names_the_field_and_what_is_allowed(bad) -> None:
 
 def test_panels_are_evaluated_over_whole_seconds_and_at_least_two_scrapes() -> None:
     """evaluate() against a recording stand-in for Prometheus' query API (the live curves test runs the real one)."""
-    from workloads.multimodel.observe import evaluate, scrape_seconds
+    from ailab.contract.durations import seconds
+    from workloads.multimodel.observe import evaluate
 
     asked: list[str] = []
 
@@ -112,6 +113,6 @@ def test_panels_are_evaluated_over_whole_seconds_and_at_least_two_scrapes() -> N
     q = "rate(x[$__rate_interval])"
     assert evaluate(Prom(), q, 12.4, at=100.0) == {"m": 2.5}  # type: ignore[arg-type]
     evaluate(Prom(), q, 1.3, at=100.0)  # type: ignore[arg-type]
-    evaluate(Prom(), q, 1.3, at=100.0, scrape_s=scrape_seconds("500ms"))  # type: ignore[arg-type]
+    evaluate(Prom(), q, 1.3, at=100.0, scrape_s=seconds("500ms"))  # type: ignore[arg-type]
     assert asked == ["rate(x[12000ms])", "rate(x[2000ms])", "rate(x[1000ms])"]
-    assert (scrape_seconds("250ms"), scrape_seconds("2s")) == (0.25, 2.0)
+    assert (seconds("250ms"), seconds("2s")) == (0.25, 2.0)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict
 
-from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table, durations
 from workloads.serving.experiments import ScrapeInterval
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured window per run, s")]
@@ -127,7 +127,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     Triton dashboard's per-model panels for every step and cross-check them with Triton's counters."""
     from workloads.ensembles import measure
     from workloads.ensembles.pipeline import pipeline_specs
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, scrape_seconds, settled
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
     from workloads.serving import loadgen, metrics
     from workloads.serving.common import errors, host_note, lat
 
@@ -136,7 +136,7 @@ def step_metrics(ctx: Context, p: StepMetricsParams) -> Output:
     (queue_q, _), (compute_q, _) = panel_queries(PANEL)
     ((latency_q, _),) = panel_queries(LATENCY_PANEL)
     with observed(ctx, pipeline_specs(fused=False), scrape_interval=p.scrape_interval) as (srv, prom):
-        scrape_s = scrape_seconds(p.scrape_interval)
+        scrape_s = durations.seconds(p.scrape_interval)
         measure.warm(srv, ["pipeline_post"])
         settled(prom, p.settle, scrape_s)
         before = {m: metrics.read(srv.metrics_url, m) for m in models}

@@ -14,17 +14,16 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
-from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table
+from ailab.contract import Column, Context, Output, Params, Series, Substitute, Table, durations
 from ailab.contract.ports import free_port
 from workloads.monitoring_scale import stores
+from workloads.monitoring_scale.experiments import Window
 from workloads.monitoring_scale.synth import HIST, REQ, FlatExporter, Fleet
 from workloads.observability.prom import Prom
 
-Window = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[hd]$")]
 THANOS = Substitute(
     instead_of="Thanos (sidecar/receive + store gateway + querier)",
     used="VictoriaMetrics 1.79 single-node, fed by Prometheus remote_write and an HTTP import of the same history",
@@ -42,10 +41,6 @@ class LongWindowParams(Params):
     repeats: int = Field(default=5, ge=1, description="timed repeats of each query on each store")
     live: bool = Field(default=False, description="also scrape a live exporter and remote_write it to the store")
     live_series: int = Field(default=2000, ge=1, description="series of the live exporter when live")
-
-
-def _seconds(w: str) -> float:
-    return int(w[:-1]) * (3600 if w.endswith("h") else 86400)
 
 
 def queries(step: float, hist_step: float) -> dict[str, str]:
@@ -114,7 +109,7 @@ def long_windows(ctx: Context, p: LongWindowParams) -> Output:
             prom.wait_for("count(lab_live_series)", 60, lambda v: v >= p.live_series)
         try:
             for w in p.windows:
-                span = _seconds(w)
+                span = durations.seconds(w)
                 step = max(span / p.points, 15.0)
                 for qname, expr in queries(step, p.history_step_s).items():
                     ref = None

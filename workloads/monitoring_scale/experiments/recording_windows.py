@@ -16,18 +16,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
 
 import psutil
 import yaml
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from ailab.contract import Column, Context, Output, Params, Series, Table
+from ailab.contract import Column, Context, Output, Params, Series, Table, durations
 from workloads.monitoring_scale import stores
+from workloads.monitoring_scale.experiments import Window
 from workloads.monitoring_scale.synth import HIST, REQ, Fleet
 from workloads.observability.prom import Prom, PromError
-
-Window = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[hd]$")]
 
 
 def rules(rate_window: str) -> dict:
@@ -87,10 +85,6 @@ class History:
     pid: int
     end: float
     setup: Table
-
-
-def _seconds(w: str) -> float:
-    return int(w[:-1]) * (3600 if w.endswith("h") else 86400)
 
 
 @contextmanager
@@ -156,7 +150,7 @@ def rule_latency(ctx: Context, p: RuleLatencyParams) -> Output:
                   log_y=True)  # fmt: skip
     with with_rules(ctx, p) as h:
         for w in p.windows:
-            span = _seconds(w)
+            span = durations.seconds(w)
             step = max(span / p.points, 15.0)
             for panel, (raw, rec) in pairs(p.rate_window).items():
                 raw_med = None
@@ -202,7 +196,7 @@ def rule_load(ctx: Context, p: RuleLoadParams) -> Output:
     with with_rules(ctx, p) as h:
         proc = psutil.Process(h.pid)
         for w in p.windows:
-            span = _seconds(w)
+            span = durations.seconds(w)
             step = max(span / p.points, 15.0)
             for kind in ("raw", "recorded"):
                 exprs = [raw if kind == "raw" else rec for raw, rec in pairs(p.rate_window).values()]

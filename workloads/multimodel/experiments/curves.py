@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict
 
-from ailab.contract import Column, Context, Output, Params, Series, Table
+from ailab.contract import Column, Context, Output, Params, Series, Table, durations
 from workloads.multimodel.experiments import AutoComplete, server_args
 from workloads.serving.experiments import ScrapeInterval
 
@@ -64,12 +64,12 @@ def latency_curves(ctx: Context, p: CurvesParams) -> Output:
     and over time: each model's server latency and queue time from the dashboard's panel queries, and the client's
     exact percentiles for comparison."""
     from workloads.multimodel import drive
-    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, scrape_seconds, settled
+    from workloads.multimodel.observe import evaluate, observed, panel_queries, range_by_model, settled
     from workloads.serving import metrics
     from workloads.serving.common import errors, host_note, lat
 
     at_start = host_note()
-    scrape_s = scrape_seconds(p.scrape_interval)
+    scrape_s = durations.seconds(p.scrape_interval)
     specs, args, steady, stepped, steady_kw = _scenario(p)
     ((lat_q, _),) = panel_queries(LATENCY_PANEL)
     (queue_q, _), _ = panel_queries(QUEUE_PANEL)

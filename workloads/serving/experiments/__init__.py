@@ -34,8 +34,8 @@ def _scrape_interval(value: str) -> str:
     return value
 
 
-# Prometheus' scrape interval, one of those the lab's generated configs allow; multimodel/observe.py's
-# scrape_seconds() reads it
+# Prometheus' scrape interval, one of those the lab's generated configs allow; the runners read it in seconds with
+# ailab.contract.durations.seconds()
 ScrapeInterval = Annotated[
     str, Strict(), AfterValidator(_scrape_interval), Field(description="Prometheus' scrape interval (500ms, 1s, ...)")
 ]
