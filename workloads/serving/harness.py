@@ -49,6 +49,11 @@ class Served:
 QUICK_WARM_REQUESTS = 5  # quick runs: enough to get past each model's first, cold requests
 
 
+def warm_count(ctx: Context, warm_requests: int) -> int:
+    """The warm-up requests serve() sends each model of a server it starts: quick runs at most QUICK_WARM_REQUESTS."""
+    return min(warm_requests, QUICK_WARM_REQUESTS) if ctx.quick else warm_requests
+
+
 @contextmanager
 def serve(
     ctx: Context,
@@ -85,8 +90,8 @@ def serve(
         reuse = control_mode == "none" and not supervise and not opts["triton.cache_size_bytes"] and not rate_limited
     with start(ctx, repo, opts, workdir / "state", supervise=supervise, reuse=reuse) as served:
         if served.reused_from is None:
-            n = min(warm_requests, QUICK_WARM_REQUESTS) if ctx.quick else warm_requests
-            warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models], n)
+            warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models],
+                 warm_count(ctx, warm_requests))  # fmt: skip
         yield served
 
 

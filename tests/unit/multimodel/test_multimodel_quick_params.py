@@ -26,6 +26,28 @@ def test_warmups_and_settle_default_to_what_the_full_runs_were_measured_with() -
     assert (CurvesParams().warmup_s, CurvesParams().settle) == (1.0, "two_scrapes")
     assert JitterParams().warmup_s == 1.0
     assert FairnessParams().warmup_s == GlobalCapParams().warmup_s == 1.5
+    assert FairnessParams().warm_requests == GlobalCapParams().warm_requests == 20
+
+
+@pytest.mark.parametrize("model", ["FairnessParams", "GlobalCapParams"])
+@pytest.mark.parametrize("bad", [-1, 1001, 2.0, "none"])
+def test_bad_warm_requests_are_refused_naming_the_field_and_the_bounds(model, bad) -> None:
+    from workloads.multimodel.experiments import rate_limit
+
+    with pytest.raises(ParamsError, match="warm_requests") as err:
+        validate(getattr(rate_limit, model), {"warm_requests": bad})
+    assert repr(bad) in str(err.value) or str(bad) in str(err.value)
+
+
+def test_quick_rate_limiter_servers_send_no_warm_up_requests_and_full_ones_the_measured_twenty() -> None:
+    """The harness caps a quick run's warm-up at QUICK_WARM_REQUESTS; a runner's note reads the same count."""
+    from types import SimpleNamespace
+
+    from workloads.serving.harness import QUICK_WARM_REQUESTS, warm_count
+
+    quick, full = SimpleNamespace(quick=True), SimpleNamespace(quick=False)
+    assert warm_count(quick, 20) == QUICK_WARM_REQUESTS < 20  # type: ignore[arg-type]
+    assert (warm_count(quick, 0), warm_count(full, 20), warm_count(full, 0)) == (0, 20, 0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

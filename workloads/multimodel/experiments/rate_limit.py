@@ -18,6 +18,16 @@ Seconds = Annotated[float, Strict(), Field(gt=0, le=600, description="measured w
 Conc = Annotated[int, Strict(), Field(ge=1, le=512)]
 Warmup = Annotated[float, Strict(), Field(ge=0.1, le=60, description="unmeasured lead-in per stream, s")]
 Prio = Annotated[int, Strict(), Field(ge=1, le=100)]
+WarmRequests = Annotated[
+    int,
+    Strict(),
+    Field(
+        ge=0,
+        le=1000,
+        description="requests to each model, one at a time, before the streams start (0: the streams' own warm-up "
+        "alone, which reaches every instance too: tens of executions each)",
+    ),
+]
 RESOURCE = "R"
 
 
@@ -41,13 +51,14 @@ def _phase(
     tag: str,
     warmup_s: float,
     auto_complete_config: bool = True,
+    warm_requests: int = 20,
 ) -> list:
     from workloads.multimodel import drive
     from workloads.serving import harness
     from workloads.serving.modelspec import rate_limit_args
 
     args = server_args(auto_complete_config, rate_limit_args(specs, {RESOURCE: limit}) if limit is not None else [])
-    with harness.serve(ctx, specs, workdir=ctx.workdir / tag, args=args) as srv:
+    with harness.serve(ctx, specs, workdir=ctx.workdir / tag, args=args, warm_requests=warm_requests) as srv:
         streams = [drive.stream(srv, s.name, concurrency=c, warmup_s=warmup_s, duration_s=duration_s)
                    for s, c in zip(specs, concurrency, strict=True)]  # fmt: skip
         return drive.together(streams)
@@ -66,6 +77,7 @@ class FairnessParams(Params):
     limiter_off_phase: bool = True
     duration_s: Seconds = 8.0
     warmup_s: Warmup = 1.5
+    warm_requests: WarmRequests = 20
     auto_complete_config: AutoComplete = True
 
 
@@ -74,6 +86,7 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
     model without the limiter, with it at equal priorities and with b's instances at a lower priority."""
     from workloads.multimodel import drive
     from workloads.serving.common import errors, host_note, lat
+    from workloads.serving.harness import warm_count
 
     at_start = host_note()
     names = ("a", "b")
@@ -101,7 +114,7 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
     for i, (name, limit, prio) in enumerate(phases):
         specs = _specs(p.delay_ms, p.instances, prio, names)
         res = _phase(ctx, specs, limit, list(p.concurrency), p.duration_s, f"phase{i}", p.warmup_s,
-                     p.auto_complete_config)  # fmt: skip
+                     p.auto_complete_config, p.warm_requests)  # fmt: skip
         total = sum(r.throughput_rps for r in res)
         for m, r, c, pr in zip(names, res, p.concurrency, prio, strict=True):
             t.add(name, m, c, pr if limit is not None else "-", round(r.throughput_rps, 1),
@@ -116,6 +129,8 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
                     float("nan"), round(exp, 2), round(drive.jain([a.throughput_rps, b.throughput_rps]), 3),
                     round(b.latency_ms["p99"] / a.latency_ms["p99"], 2))  # fmt: skip
         ctx.log(f"{name}: a {a.throughput_rps:.1f} b {b.throughput_rps:.1f} req/s")
+    n = warm_count(ctx, p.warm_requests)
+    warmed = f"the same {n} warm-up requests each" if n else "no warm-up requests"
     notes = [
         at_start,
         "Triton's rate limiter hands resources to model instances, not to requests: a flooded model cannot take "
@@ -125,9 +140,10 @@ def fairness(ctx: Context, p: FairnessParams) -> Output:
         f"--rate-limit-resource={RESOURCE}:{p.resource_count}).",
         "The models' executions wait instead of computing (a stand-in for a GPU kernel of known duration), so "
         "the scheduler's decisions are measured, not the 2-core host's CPU contention.",
-        "Each phase runs on a fresh server whose models were warmed alike: Triton 2.51 picks the waiting instance "
-        "with the smallest executions-so-far x priority (rate_limiter.cc ScaledPriority), so equal histories make "
-        "the shares follow the priorities from the start (d60.e5 shows what an unequal history does).",
+        f"Each phase runs on a fresh server whose models got {warmed} before both streams started at once: "
+        "Triton 2.51 picks the waiting instance with the smallest executions-so-far x priority (rate_limiter.cc "
+        "ScaledPriority), so equal histories make the shares follow the priorities from the start (d60.e5 shows what "
+        "an unequal history does).",
     ]
     return Output(tables=[summary, t], notes=notes)
 
@@ -141,6 +157,7 @@ class GlobalCapParams(Params):
     tolerance: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.10
     duration_s: Seconds = 10.0
     warmup_s: Warmup = 1.5
+    warm_requests: WarmRequests = 20
     auto_complete_config: AutoComplete = True
 
 
@@ -173,7 +190,7 @@ def global_cap(ctx: Context, p: GlobalCapParams) -> Output:
     for i, (name, limit) in enumerate((("limiter off", None), ("limiter on", p.resource_count))):
         specs = _specs(p.delay_ms, p.instances, tuple(1 for _ in names), names)
         res = _phase(ctx, specs, limit, [p.concurrency] * p.models, p.duration_s, f"cap{i}", p.warmup_s,
-                     p.auto_complete_config)  # fmt: skip
+                     p.auto_complete_config, p.warm_requests)  # fmt: skip
         total = sum(r.throughput_rps for r in res)
         for m, r in zip(names, res, strict=True):
             t.add(name, m, round(r.throughput_rps, 1), lat(r, "p50"), lat(r, "p99"),
