@@ -68,6 +68,36 @@ def host_note() -> str:
     return f"host: {os.cpu_count()} cores, load average {la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f} (1/5/15 min) at start"
 
 
+def _spin(n: int) -> float:
+    """Seconds this thread takes for n turns of a fixed pure-Python loop (the work of a host-speed probe)."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def host_speed(window_s: float, windows: int) -> list[tuple[int, list[float]]]:
+    """How much this machine's own speed moves between windows of window_s: the same fixed CPU work (a pure-Python
+    loop sized once to take about window_s) timed `windows` times on each CPU this process may use, the calling
+    thread pinned there and nothing else of the lab running; [(cpu, [seconds per window])], [] for no windows.
+
+    A virtual machine's vCPU runs as fast as the host lets it (other tenants, the sibling hyperthread, frequency): a
+    comparison of two load runs minutes apart cannot be read more finely than the spread of this work's own speed."""
+    if windows <= 0:
+        return []
+    cpus = sorted(os.sched_getaffinity(0))
+    turns = max(1, int(200_000 * window_s / max(_spin(200_000), 1e-6)))  # one size for every CPU: the same work
+    out: list[tuple[int, list[float]]] = []
+    try:
+        for cpu in cpus:
+            os.sched_setaffinity(0, {cpu})  # pid 0: this thread only
+            out.append((cpu, [_spin(turns) for _ in range(windows)]))
+    finally:
+        os.sched_setaffinity(0, set(cpus))
+    return out
+
+
 def lat(res: loadgen.LoadResult, p: str) -> float:
     return round(res.latency_ms.get(p, float("nan")), 3)
 

@@ -4,6 +4,7 @@ the runner offers both drivers the rate it derives from the closed loop and sets
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,7 @@ def test_short_run_offers_both_drivers_the_fixed_rate_and_counts_every_run(make_
     p = DriversParams(
         concurrency=[4], processes=[1], protocols=["http"], layouts=["shared"], duration_s=1.0,
         pa_request_count=200, client_variants=[], open_rate_fractions=[0.25], open_duration_s=1.0, lab_up=False,
+        host_windows=2, host_window_s=0.2,
     )  # fmt: skip
     out = drivers(make_context("d32.e1", tmp_path), p)
     tables = {t.name: t for t in out.tables}
@@ -90,3 +92,7 @@ def test_short_run_offers_both_drivers_the_fixed_rate_and_counts_every_run(make_
         assert server_rps > 0 and 80 < pct < 120, r  # the server counted what the driver counted
         assert 0 < server_ms < driver_ms, r  # the server's part of each request is inside the driver's
     assert any(n.startswith("±10 % agreement with perf_analyzer at a fixed offered rate") for n in out.notes)
+    speed = tables["host_speed"].rows  # the host-speed probe: every CPU, two windows each, fastest <= median <= slowest
+    assert [r[0] for r in speed] == sorted(os.sched_getaffinity(0))
+    assert all(r[1] == 2 and 0 < r[4] <= r[3] <= r[5] and r[6] >= 0 for r in speed), speed
+    assert any(n.startswith("Host speed: the same fixed CPU work") for n in out.notes)

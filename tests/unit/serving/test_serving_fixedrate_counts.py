@@ -54,6 +54,10 @@ def test_lab_window_reading_uses_loadgen_keys_and_missing_counters_are_nan():
         ("open_duration_s", -1.0, "greater than 0"),
         ("pa_modes", ["sync", "threads"], "'sync' or 'async'"),
         ("pa_modes", [], "at least 1 item"),
+        ("host_windows", -1, "greater than or equal to 0"),
+        ("host_windows", 21, "less than or equal to 20"),
+        ("host_windows", 2.0, "valid integer"),
+        ("host_window_s", 0.0, "greater than 0"),
     ],
 )
 def test_bad_fixed_rate_parameters_name_the_field(field, value, allowed):
@@ -108,6 +112,37 @@ def test_spread_and_apart_over_a_drivers_repeats():
     assert spread([900.0, 1000.0, 1200.0]) == 30.0 and spread([1000.0]) == 0.0 and math.isnan(spread([]))
     assert apart([5.0, 6.0], [1.0, 4.9]) and apart([1.0], [2.0])
     assert not apart([1.0, 5.0], [4.0, 6.0]) and not apart([], [1.0])
+
+
+def test_the_host_speed_probe_times_the_same_work_on_every_cpu_and_leaves_the_affinity_as_it_was():
+    import os
+
+    from workloads.serving.common import host_speed
+
+    before = os.sched_getaffinity(0)
+    got = host_speed(0.02, 3)
+    assert os.sched_getaffinity(0) == before
+    assert [cpu for cpu, _ in got] == sorted(before)
+    assert all(len(secs) == 3 and all(0.0 < x < 1.0 for x in secs) for _, secs in got)
+    assert host_speed(0.02, 0) == []
+
+
+@pytest.mark.parametrize(("host", "word"), [([12.5, 30.0], "wider"), ([3.0, 10.0], "not wider")])
+def test_the_host_speed_note_sets_the_machines_spread_against_the_tolerance(host, word):
+    from workloads.serving.experiments import drivers as d
+
+    speed = d.Table.of("host_speed", d.SPEED_COLS)
+    for cpu, sp in enumerate(host):
+        speed.add(cpu, 5, 5.0, 1.0, 0.9, 1.2, sp)
+    cols = [(f"c{i}", "") for i in range(16)]
+    cols[10] = d.SPREAD_COLS[0]  # where the agreement table holds the driver's own throughput spread
+    agree = d.Table.of("agreement", cols)
+    agree.add("shared", "http", 8, "lab loadgen", "perf_analyzer", *[100.0] * 5, 20.0, 25.0, "MET", "MET", "no", 50.0)
+    agree.add("shared", "http", 8, "perf_analyzer async", "perf_analyzer", *[100.0] * 5, 41.5, 25.0, "MET", "MET",
+              "no", 50.0)  # fmt: skip
+    note = d._speed_note(speed, agree)
+    assert f"spread by {host[0]:g}-{host[1]:g} %" in note and "at a point are 20-41.5 %" in note
+    assert f"is {word} than the ±10 % tolerance" in note
 
 
 def test_no_fractions_turns_the_open_loop_off_and_the_sampler_checks_its_period():

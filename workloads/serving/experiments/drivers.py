@@ -72,6 +72,18 @@ class DriversParams(Params):
         "pinned: tritonserver on CPU 0, the drivers on CPU 1 (the drivers' accuracy without their intrusion)",
     )
     repeats: Annotated[Int, Field(ge=1, le=10, description="runs of each driver, alternating which goes first")] = 1
+    host_windows: Annotated[
+        Int,
+        Field(
+            ge=0,
+            le=20,
+            description="host-speed probe: windows of the same fixed CPU work timed on each CPU before the server "
+            "starts (the machine's own run-to-run drift; 0 = none)",
+        ),
+    ] = 5
+    host_window_s: Seconds = Field(
+        default=5.0, description="host-speed probe: length of one window, s (a driver run's window: duration_s)"
+    )
     client_variants: list[Literal[VARIANTS]] = Field(  # type: ignore[valid-type]
         default=list(VARIANTS), description="clientbench.py variants whose CPU per request is measured ([] = none)"
     )
@@ -172,6 +184,51 @@ def cpu_layout(layout: str, server_pid: int) -> Iterator[str]:
         pin(tree(server_pid), set(cpus))
 
 
+SPEED_COLS = [
+    ("cpu", ""),
+    ("windows", ""),
+    ("window", "s"),
+    ("fixed work, median", "s"),
+    ("fastest", "s"),
+    ("slowest", "s"),
+    ("speed spread", "%"),
+]
+
+
+def _host_speed(p: DriversParams) -> Table:
+    """The host-speed probe as a table: per CPU, the same work's time per window and its speed spread."""
+    from workloads.serving.common import host_speed
+
+    t = Table.of(
+        "host_speed",
+        SPEED_COLS,
+        caption="this machine's own speed before any driver runs: the same fixed CPU work (a pure-Python loop sized "
+        "once to take about one window) timed in successive windows on each CPU, pinned there, the host otherwise "
+        "idle; speed spread = (fastest - slowest) / median of the work's speed, the measure of the agreement "
+        "table's 'throughput spread' columns",
+    )
+    for cpu, secs in host_speed(p.host_window_s, p.host_windows):
+        t.add(cpu, len(secs), p.host_window_s, round(float(np.median(secs)), 3), round(min(secs), 3),
+              round(max(secs), 3), spread([1.0 / x for x in secs]))  # fmt: skip
+    return t
+
+
+def _speed_note(speed: Table, agree: Table) -> str:
+    """The host's own speed spread beside the drivers' throughput spreads, in words."""
+    host = [r[-1] for r in speed.rows]
+    names = [c.name for c in agree.columns]
+    drivers = [r[names.index(SPREAD_COLS[0][0])] for r in agree.rows if r[3] != r[4]]
+    span = f"{min(drivers):g}-{max(drivers):g} %" if drivers else "not measured"
+    return (
+        f"Host speed: the same fixed CPU work, timed in windows of {speed.rows[0][2]:g} s on each idle CPU, ran at "
+        f"speeds spread by {min(host):g}-{max(host):g} % ('host_speed' table); the drivers' throughput spreads over "
+        f"their repeats at a point are {span}. The machine's own spread is "
+        f"{'wider' if min(host) > 100 * TOLERANCE else 'not wider'} than the ±{100 * TOLERANCE:g} % tolerance on a "
+        "ratio of two drivers: where it is wider, two runs of one and the same driver minutes apart can differ by "
+        "more than the tolerance through the machine alone."
+    )
+
+
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     """Each measure's median over repeated runs of one driver ({} when it never ran)."""
     if not runs:
@@ -185,6 +242,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
     from workloads.serving.common import host_note, variant
 
     at_start = host_note()
+    speed = _host_speed(p)  # first, on an idle machine: nothing of the lab runs yet
     dur = p.duration_s
     cols = [
         ("layout", ""),
@@ -289,6 +347,8 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
                 f"({row[2]} % of the closed-loop throughput), CPU {row[0]}: " + _verdicts(open_agree, row)
             )
     notes += _counted_notes(counted)
+    if speed.rows:
+        notes.append(_speed_note(speed, agree))
     notes.append(at_end_note(at_start))
     notes.append("lab generator clients: " + "; ".join(f"{k}: {v}" for k, v in clients.items()))
     notes.append(
@@ -309,7 +369,7 @@ def drivers(ctx: Context, p: DriversParams) -> Output:
         "client-side latency, which in a closed loop sets the throughput."
     )
     notes.append(OPEN_LOOP_NOTE)
-    tables = [t, agree, cost, ceil, up_t]
+    tables = [t, agree, speed, cost, ceil, up_t]
     if p.open_rate_fractions:
         tables += [open_t, open_agree]
     return Output(tables=[*tables, counted], notes=notes)
