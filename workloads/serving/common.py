@@ -87,7 +87,9 @@ def host_speed(window_s: float, windows: int) -> list[tuple[int, list[float]]]:
     if windows <= 0:
         return []
     cpus = sorted(os.sched_getaffinity(0))
-    turns = max(1, int(200_000 * window_s / max(_spin(200_000), 1e-6)))  # one size for every CPU: the same work
+    turns = 200_000
+    for goal in (0.2, window_s):  # sized on a ~0.2 s run, not a 10 ms one; one size for every CPU: the same work
+        turns = max(1, int(turns * goal / max(_spin(turns), 1e-6)))
     out: list[tuple[int, list[float]]] = []
     try:
         for cpu in cpus:

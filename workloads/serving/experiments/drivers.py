@@ -220,7 +220,8 @@ def _speed_note(speed: Table, agree: Table) -> str:
     drivers = [r[names.index(SPREAD_COLS[0][0])] for r in agree.rows if r[3] != r[4]]
     span = f"{min(drivers):g}-{max(drivers):g} %" if drivers else "not measured"
     return (
-        f"Host speed: the same fixed CPU work, timed in windows of {speed.rows[0][2]:g} s on each idle CPU, ran at "
+        f"Host speed: the same fixed CPU work, timed in windows of about {speed.rows[0][3]:g} s on each idle CPU "
+        f"(sized for {speed.rows[0][2]:g} s), ran at "
         f"speeds spread by {min(host):g}-{max(host):g} % ('host_speed' table); the drivers' throughput spreads over "
         f"their repeats at a point are {span}. The machine's own spread is "
         f"{'wider' if min(host) > 100 * TOLERANCE else 'not wider'} than the ±{100 * TOLERANCE:g} % tolerance on a "
