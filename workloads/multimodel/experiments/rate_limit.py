@@ -50,8 +50,8 @@ def _phase(
     duration_s: float,
     tag: str,
     warmup_s: float,
-    auto_complete_config: bool = True,
-    warm_requests: int = 20,
+    auto_complete_config: bool,
+    warm_requests: int,
 ) -> list:
     from workloads.multimodel import drive
     from workloads.serving import harness

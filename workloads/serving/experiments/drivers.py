@@ -217,8 +217,8 @@ def _speed_note(speed: Table, agree: Table) -> str:
     """The host's own speed spread beside the drivers' throughput spreads, in words."""
     host = [r[-1] for r in speed.rows]
     names = [c.name for c in agree.columns]
-    drivers = [r[names.index(SPREAD_COLS[0][0])] for r in agree.rows if r[3] != r[4]]
-    span = f"{min(drivers):g}-{max(drivers):g} %" if drivers else "not measured"
+    spreads = [r[names.index(SPREAD_COLS[0][0])] for r in agree.rows]  # each row's driver over its repeats
+    span = f"{min(spreads):g}-{max(spreads):g} %" if spreads else "not measured"
     return (
         f"Host speed: the same fixed CPU work, timed in windows of about {speed.rows[0][3]:g} s on each idle CPU "
         f"(sized for {speed.rows[0][2]:g} s), ran at "
