@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -18,14 +18,19 @@ from workloads.serving.stats import percentile
 LEAD_S = 0.1
 
 
-def together(streams: Sequence[loadgen.LoadSpec], lead_s: float = LEAD_S) -> list[loadgen.LoadResult]:
-    """Run every stream at the same time (one thread and event loop each); results in the same order."""
+def together(
+    streams: Sequence[loadgen.LoadSpec],
+    lead_s: float = LEAD_S,
+    run: Callable[[loadgen.LoadSpec], loadgen.LoadResult] = loadgen.run,
+) -> list[loadgen.LoadResult]:
+    """Run every stream at the same time (one thread and event loop each, each sent by `run`: the generator's own
+    client by default); results in the same order."""
     start = time.time() + lead_s
     out: list[loadgen.LoadResult | BaseException | None] = [None] * len(streams)
 
     def go(i: int, spec: loadgen.LoadSpec) -> None:
         try:
-            out[i] = loadgen.run(_with(spec, start))
+            out[i] = run(_with(spec, start))
         except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
             out[i] = exc
 
