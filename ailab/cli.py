@@ -174,8 +174,10 @@ def run(
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}
     outcomes = []
     width = len(str(len(exps)))
-    # quick runs lend a started tritonserver to the next experiment that asks for the same one; stopped at the end
-    with PlatformPool() if quick else nullcontext() as pool:
+    # quick runs lend a started tritonserver to the next experiment that asks for the same one, and start the services
+    # the experiments' bindings list under quick_services when the run begins; all stopped at the end
+    prestart = sorted({svc for e in exps if e.binding is not None for svc in e.binding.quick_services})
+    with PlatformPool(prestart=prestart) if quick else nullcontext() as pool:
         for i, e in enumerate(exps, 1):
             if e.binding is None:
                 outcomes.append(run_one(e, device, quick, prov))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -55,6 +55,9 @@ class Binding(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     needs: list[Need] = Field(default_factory=list)
     quick: dict[str, Any] = Field(default_factory=dict)  # parameter overrides for --quick runs
+    # services a quick run's pool starts when the run begins, for this experiment to borrow (ailab/local/pool.py):
+    # a Prometheus whose first target-discovery tick, 5 s after its start, has passed by then
+    quick_services: list[Literal["prometheus"]] = Field(default_factory=list)
 
     @field_validator("runner")
     @classmethod

@@ -20,6 +20,14 @@ server polling them once a second, on the 2 cores the next experiment measures o
 regions the stubs were given (/dev/shm/triton_python_backend_shm_region_*, named on their command lines), which a
 clean shutdown would have removed; it runs in the background. `close()` (also at interpreter exit) kills every kept
 one too and waits until all are gone, stubs and their regions included.
+
+`prestart` (the run's experiments' `quick_services`, see the catalogue's Binding) starts services when the run begins,
+in the background, with the options in PRESTART, kept idle for the first experiment that asks for one with exactly
+those options (`reuse=True`). Prometheus 2.42 hands its scrapers their targets on 5 s ticks counted from its start,
+so a fresh one scrapes nothing for its first ~5.5 s; started with the run, that wait is over before an experiment
+needs it. It starts with one spare target (ailab.contract.ports: a reserved port that nothing binds yet) in its
+file_sd directory: the experiment that claims it starts its tritonserver's metrics endpoint there and is scraped
+from the server's first interval on, where a target written later would wait for the next tick (0-5 s).
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +47,20 @@ from typing import Any
 
 import psutil
 
+from ailab.contract.ports import reserved_port, write_spare_target
 from ailab.local import process
 from ailab.local.platform import Platform
 
 REPOSITORY = "triton.model_repository"
 LABELS = {"triton": "tritonserver"}
+# Options of the services `prestart` starts: an experiment borrows one only when it asks for exactly these (the
+# quick runs of the experiments that declare quick_services do: tests/unit/lab/test_quick_prestart.py holds them
+# together). 500ms: the quick runs' scrape interval.
+PRESTART: dict[str, dict[str, Any]] = {
+    "prometheus": {"prometheus.scrape": [], "prometheus.scrape_interval": "500ms"},
+}
+SPARE_JOB = "triton"  # the spare target's job label: the tritonserver whose metrics port it names
+PRESTARTED = "the run's start (quick_services)"  # the owner of a prestarted platform, as the notes name it
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"  # the python backend's region per stub, its 3rd argument
 
@@ -103,14 +122,46 @@ class Kept:
 class PlatformPool:
     """Platforms kept for reuse within one quick run, and the background stops of the rest."""
 
-    def __init__(self, keep: int = 4) -> None:
+    def __init__(self, keep: int = 4, prestart: Sequence[str] = ()) -> None:
+        unknown = sorted(set(prestart) - set(PRESTART))
+        if unknown:
+            raise ValueError(f"prestart {unknown}: allowed {', '.join(PRESTART)}")
         self.keep = keep  # idle platforms kept at most; the least recently used beyond that are stopped
         self._kept: list[Kept] = []
         self._notes: dict[str, list[str]] = {}
         self._stopping: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._dirs: list[Path] = []  # state dirs of prestarted platforms, removed at close
+        self._prestart_errors: dict[str, str] = {}
+        self._prestarting = [
+            threading.Thread(target=self._prestart, args=(s,), name=f"quick-pool-{s}", daemon=True)
+            for s in sorted(set(prestart))
+        ]
         atexit.register(self.close)
+        for t in self._prestarting:
+            t.start()
+
+    def _prestart(self, service: str) -> None:
+        """Start `service` with PRESTART's options (a Prometheus with its spare target) and keep it idle."""
+        options = PRESTART[service]
+        state_dir = Path(tempfile.mkdtemp(prefix=f"ailab-quick-{service}-"))
+        self._dirs.append(state_dir)
+        try:
+            if service == "prometheus":  # in its file_sd directory before it starts: a target from its first tick
+                write_spare_target(state_dir / "prometheus" / "targets", reserved_port(), SPARE_JOB)
+            p = Platform(services=[service], state_dir=state_dir, free_ports=True, options=options)
+            p.up()
+        except Exception as exc:  # noqa: BLE001 - the experiment then starts its own; its notes say why
+            self._prestart_errors[service] = f"{type(exc).__name__}: {exc}"
+            return
+        kept = Kept(p, platform_key([service], options, False), PRESTARTED, [service], busy=False)
+        kept.idle_since = time.monotonic()
+        with self._lock:
+            if not self._closed:
+                self._kept.append(kept)
+                return
+        self._retire(p)
 
     # --- what experiments get ------------------------------------------------------------------------------
     def factory(self, experiment_id: str) -> Any:
@@ -147,11 +198,19 @@ class PlatformPool:
         # a kept platform living in this state dir would be taken by Platform.up() for this one's: let it go first
         self._retire_where(lambda k: k.platform.state_dir.resolve() == state_dir.resolve())
         key = platform_key(services, options, supervise) if reuse else None
+        if key is not None:
+            for t in self._prestarting:  # one being started for the run may be this one
+                t.join()
         kept = self._take(key) if key is not None else None
         if kept is not None:
             kept.platform.reused_from = kept.owner
             self._note(experiment_id, kept, key)  # type: ignore[arg-type]
         else:
+            if reuse and len(services) == 1 and (why := self._prestart_errors.get(services[0])):
+                self._notes.setdefault(experiment_id, []).append(
+                    f"{services[0]}: the run's own, started when the run began, failed ({why}): this one is the "
+                    "experiment's own"
+                )
             p = Platform(services=services, state_dir=state_dir, free_ports=True, options=options, supervise=supervise)
             p.up()
             kept = Kept(p, key or Key("", ()), experiment_id, list(services))
@@ -179,10 +238,16 @@ class PlatformPool:
         label = " + ".join(LABELS.get(s, s) for s in kept.services)
         extra = sorted({m for m, _ in kept.key.models} - {m for m, _ in want.models})
         also = f"; it also serves {', '.join(extra)}, idle here" if extra else ""
-        line = (
-            f"{label} reused from {kept.owner} (quick pool: same options, every model of this repository byte for "
-            f"byte{also}); its counters, log and scheduler state carry over from there"
-        )
+        if kept.owner == PRESTARTED:
+            line = (
+                f"{label} started when the run began (quick pool, the experiment's quick_services) and lent here with "
+                "the same options; what it scraped before this experiment stays in its data"
+            )
+        else:
+            line = (
+                f"{label} reused from {kept.owner} (quick pool: same options, every model of this repository byte "
+                f"for byte{also}); its counters, log and scheduler state carry over from there"
+            )
         lines = self._notes.setdefault(experiment_id, [])
         if line not in lines:
             lines.append(line)
@@ -231,12 +296,16 @@ class PlatformPool:
         with self._lock:
             self._closed = True
             kept, self._kept = self._kept, []
+        for t in self._prestarting:  # one still starting retires itself once it is up
+            t.join()
         for k in kept:
             self._retire(k.platform)
         with self._lock:
             stopping, self._stopping = self._stopping, []
         for t in stopping:
             t.join()
+        for d in self._dirs:
+            shutil.rmtree(d, ignore_errors=True)
         atexit.unregister(self.close)
 
     def __enter__(self) -> PlatformPool:

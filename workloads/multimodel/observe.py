@@ -68,37 +68,53 @@ def range_by_model(
     return out
 
 
+def prometheus_options(scrape_interval: str) -> dict[str, object]:
+    """The platform options of observed()'s Prometheus: no service scraped by name (the server is a file_sd target)."""
+    return {"prometheus.scrape": [], "prometheus.scrape_interval": scrape_interval}
+
+
 @contextmanager
 def observed(
     ctx: Context, specs: Sequence[ModelSpec], args: Sequence[str] = (), scrape_interval: str = "1s"
 ) -> Iterator[tuple[Served, Prom]]:
-    """tritonserver over a repository built from `specs` (extra server `args`) and a fresh Prometheus scraping it
-    (a file_sd target, job `triton`), both on free ports through the context's local platform; stopped on exit.
+    """tritonserver over a repository built from `specs` (extra server `args`) and a Prometheus scraping it (a
+    file_sd target, job `triton`), both on free ports through the context's local platform; stopped on exit.
     The server comes from the serving harness, so a quick run may lend one an earlier experiment started for the
-    same models (harness.serve); the Prometheus is always this experiment's own.
+    same models (harness.serve).
 
-    Prometheus starts first and the server's target is written once the server is up: Prometheus 2.42 hands new
-    targets to its scrapers only on 5 s ticks counted from its start, so its first scrape of Triton comes about 5 s
-    after it starts whatever else happens, and the server's start fits inside that wait instead of before it."""
+    The Prometheus is this experiment's own, fresh, except in a quick run whose pool started one when the run began
+    (the binding's quick_services, ailab/local/pool.py) with these options: then it is that one, and its spare
+    target is claimed: the server's metrics endpoint starts on the spare's reserved port, which Prometheus has been
+    trying since its start, and the first sample comes within a scrape interval of the server's start.
+
+    Otherwise the target is written once the server is up. Prometheus 2.42 hands new targets to its scrapers only
+    on 5 s ticks counted from its start, so a fresh one's first scrape of Triton comes about 5 s after it starts
+    whatever else happens: it starts first, and the server's start fits inside that wait instead of before it."""
+    from ailab.contract.ports import claim_spare_target
     from workloads.observability.metering import static_target
     from workloads.observability.stack import fresh_data
     from workloads.serving import harness
 
     state = ctx.workdir / "observed"
     fresh_data(state)
-    targets = state / "prometheus" / "targets"
-    for old in targets.glob("loadgen-*.json"):  # an earlier run's server address must not be scraped
+    own_targets = state / "prometheus" / "targets"
+    for old in own_targets.glob("loadgen-*.json"):  # an earlier run's server address must not be scraped
         old.unlink()
-    targets.mkdir(parents=True, exist_ok=True)  # watched from the start: the target written below is seen at once
-    opts = {"prometheus.scrape": [], "prometheus.scrape_interval": scrape_interval}
-    with (
-        ctx.platform(services=["prometheus"], state_dir=state, options=opts) as p,
-        harness.serve(ctx, specs, args=args, warm_requests=0) as srv,
-    ):
-        static_target(targets, "triton", srv.platform.address("triton", "metrics"))
-        prom = Prom(p.url("prometheus", "http"))
-        prom.wait_for("nv_inference_request_success", timeout_s=60)
-        yield srv, prom
+    own_targets.mkdir(parents=True, exist_ok=True)  # watched from the start: the target written below is seen at once
+    opts = prometheus_options(scrape_interval)
+    kw = {"reuse": True} if ctx.quick else {}  # a factory without pooling need not know the argument
+    with ctx.platform(services=["prometheus"], state_dir=state, options=opts, **kw) as p:
+        info = p.record("prometheus").info or {}
+        targets = Path(info.get("targets_dir", own_targets))
+        spare = claim_spare_target(targets)
+        with harness.serve(ctx, specs, args=args, warm_requests=0, metrics_port=spare) as srv:
+            address = srv.platform.address("triton", "metrics")
+            if spare is None:
+                static_target(targets, "triton", address)
+            prom = Prom(p.url("prometheus", "http"))
+            # this server's own series: a lent Prometheus may hold an earlier experiment's
+            prom.wait_for(f'nv_inference_request_success{{instance="{address}"}}', timeout_s=60)
+            yield srv, prom
 
 
 SettleMode = Literal["two_scrapes", "next_scrape"]

@@ -65,6 +65,7 @@ def serve(
     args: Sequence[str] = (),
     warm_requests: int = 20,
     reuse: bool | None = None,
+    metrics_port: int | None = None,
 ) -> Iterator[Served]:
     """Build the repository under workdir (default ctx.workdir), start tritonserver through the context's local
     platform on free ports, stop it on exit.
@@ -75,6 +76,9 @@ def serve(
     over), no rate limiter (it schedules by each instance's executions so far, so a used server's history would
     skew the shares). Never in a full-size run. A reused server is already warm; quick runs send at most
     QUICK_WARM_REQUESTS warm-up requests per model.
+
+    `metrics_port`: the metrics endpoint on this port (one reserved for a Prometheus target written before the
+    server starts) instead of a free one; such a server is never a reused one (the port is part of its options).
     """
     workdir = ctx.workdir if workdir is None else workdir
     repo = build_repository(specs, workdir / "repository")
@@ -84,6 +88,7 @@ def serve(
         "triton.load_models": list(load_models),
         "triton.args": list(args),
         "triton.cache_size_bytes": 16 << 20 if any(s.response_cache for s in specs) else 0,
+        **({"triton.metrics_port": metrics_port} if metrics_port is not None else {}),
     }
     if reuse is None:
         rate_limited = any(a.startswith("--rate-limit") for a in args)

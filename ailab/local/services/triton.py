@@ -7,7 +7,9 @@ the week's with the serving area's repository builder, experiments and tests bui
 `triton.args` (extra command-line arguments),
 `triton.cache_size_bytes` (the response cache's size; 0 = off), `triton.log_verbose` (0-3; 1 logs every request with
 its model and request id, which the log collector reads), `triton.trace` (request tracing, see `trace_args`: a dict
-with `rate`, `level`, `count`, `log_frequency`; the trace file is `<state dir>/triton/trace.json`).
+with `rate`, `level`, `count`, `log_frequency`; the trace file is `<state dir>/triton/trace.json`),
+`triton.metrics_port` (the metrics endpoint on this port instead of a chosen one: a port reserved for a Prometheus
+target written before the server starts, see ailab.contract.ports.reserved_port).
 """
 
 from __future__ import annotations
@@ -118,6 +120,12 @@ def log_verbose(value: object) -> int:
     return value
 
 
+def metrics_port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= 65535:
+        raise PlatformError(f"service triton: option triton.metrics_port {value!r}: allowed an integer 1024-65535")
+    return value
+
+
 def spec(ctx: PlatformContext) -> ServiceSpec:
     server = host.tritonserver_binary()
     if server is None:
@@ -130,6 +138,8 @@ def spec(ctx: PlatformContext) -> ServiceSpec:
         )
     if not Path(repo).is_dir():
         raise PlatformError(f"service triton: triton.model_repository {str(repo)!r} is not a directory")
+    if ctx.options.get("triton.metrics_port") is not None:
+        ctx.ports["triton.metrics"] = metrics_port(ctx.options["triton.metrics_port"])
     ports = {role: ctx.port(f"triton.{role}", p) for role, p in DEFAULT_PORTS.items()}
     mode = ctx.options.get("triton.model_control_mode", "none")
     argv = [

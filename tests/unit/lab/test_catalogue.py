@@ -109,6 +109,14 @@ def test_binding_with_unknown_need_and_bad_runner_reference(tmp_path: Path, monk
         load_catalogue(days, bindings)
 
 
+def test_binding_with_an_unknown_quick_service_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    days, bindings = _copy_tree(tmp_path)
+    (bindings / "zz_bad.yaml").write_text("d90.e5:\n  runner: fake_experiments:skip_me\n  quick_services: [grafana]\n")
+    with pytest.raises(CatalogueError, match=r"field d90.e5.quick_services\[0\]"):
+        load_catalogue(days, bindings)
+
+
 def test_experiment_bound_twice_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES))
     days, bindings = _copy_tree(tmp_path)

@@ -5,8 +5,10 @@ chance (CI hit it once: HAProxy's JWT frontend was given the port the same platf
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,29 @@ def test_a_platform_context_never_gives_two_roles_one_port(fresh):
     got = [ctx.port(n, 0) for n in names]
     assert len(set(got)) == len(names)
     assert ctx.port("svc0.role0", 0) == got[0]  # fixed once chosen
+
+
+def test_a_reserved_port_lies_below_the_kernels_ephemeral_range_and_is_free(fresh) -> None:
+    """A port named before anything binds it must not be one the kernel hands to bind(0) or an outgoing connection."""
+    floor = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    got = {ports.reserved_port() for _ in range(20)}
+    assert len(got) == 20, "a reserved port was handed out twice"
+    for port in got:
+        assert 20000 <= port < floor
+        with socket.socket() as s:
+            s.bind((ports.HOST, port))  # free: nothing bound it meanwhile
+
+
+def test_reserving_without_room_below_the_ephemeral_range_says_so(fresh, monkeypatch) -> None:
+    monkeypatch.setattr(ports, "_ephemeral_floor", lambda: 20010)
+    with pytest.raises(OSError, match="the kernel's ephemeral range starts at 20010"):
+        ports.reserved_port()
+
+
+def test_the_spare_target_is_claimed_once(tmp_path) -> None:
+    assert ports.claim_spare_target(tmp_path) is None  # none written
+    ports.write_spare_target(tmp_path / "targets", 23456, "triton")
+    written = json.loads((tmp_path / "targets" / ports.SPARE_TARGET).read_text())
+    assert written == [{"targets": ["127.0.0.1:23456"], "labels": {"job": "triton"}}]
+    assert ports.claim_spare_target(tmp_path / "targets") == 23456
+    assert ports.claim_spare_target(tmp_path / "targets") is None, "a claimed spare was handed out again"

@@ -1,4 +1,6 @@
-"""d60.e2's flood warm-up, shortened by quick runs, keeps the full runs' 2 s by default and is checked by name."""
+"""Quick runs' parameters of the multi-model experiments: d60.e2's flood warm-up, shortened by quick runs, keeps the
+full runs' 2 s by default and is checked by name; the full runs' warm-ups and settle stay as measured; the quick runs
+that borrow the run's Prometheus ask for it with its options."""
 
 from __future__ import annotations
 
@@ -138,3 +140,18 @@ def test_panels_are_evaluated_over_whole_seconds_and_at_least_two_scrapes() -> N
     evaluate(Prom(), q, 1.3, at=100.0, scrape_s=seconds("500ms"))  # type: ignore[arg-type]
     assert asked == ["rate(x[12000ms])", "rate(x[2000ms])", "rate(x[1000ms])"]
     assert (seconds("250ms"), seconds("2s")) == (0.25, 2.0)
+
+
+def test_every_quick_run_that_asks_for_the_runs_prometheus_can_borrow_it() -> None:
+    """A binding's quick_services: [prometheus] buys nothing unless its quick run asks for a Prometheus with exactly
+    the options the pool starts one with (a different scrape interval would start a fresh one, 5 s slower)."""
+    from ailab.curriculum.loader import load_catalogue
+    from ailab.local.pool import PRESTART
+    from ailab.runner import resolve_params
+    from workloads.multimodel.observe import prometheus_options
+
+    asking = [e for e in load_catalogue().experiments.values() if e.binding and e.binding.quick_services]
+    assert {e.id for e in asking} >= {"d18.e4", "d60.e5"}
+    for exp in asking:
+        typed, _ = resolve_params(exp, quick=True)
+        assert prometheus_options(typed.scrape_interval) == PRESTART["prometheus"], exp.id

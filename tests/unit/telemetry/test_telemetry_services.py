@@ -79,6 +79,12 @@ def test_bad_trace_options_are_refused_naming_the_field(tmp_path: Path, value: o
         triton.trace_args(value, tmp_path)
 
 
+@pytest.mark.parametrize("value", [80, 70000, "8002", True])
+def test_a_bad_metrics_port_is_refused_naming_the_option(value: object) -> None:
+    with pytest.raises(PlatformError, match=r"option triton.metrics_port .*: allowed an integer 1024-65535"):
+        triton.metrics_port(value)
+
+
 def test_log_verbose_is_checked() -> None:
     assert triton.log_verbose(1) == 1
     with pytest.raises(PlatformError, match=r"triton.log_verbose 7: allowed an integer 0-3"):
