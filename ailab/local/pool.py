@@ -134,12 +134,12 @@ class PlatformPool:
         self._closed = False
         self._dirs: list[Path] = []  # state dirs of prestarted platforms, removed at close
         self._prestart_errors: dict[str, str] = {}
-        self._prestarting = [
-            threading.Thread(target=self._prestart, args=(s,), name=f"quick-pool-{s}", daemon=True)
+        self._prestarting = {
+            s: threading.Thread(target=self._prestart, args=(s,), name=f"quick-pool-{s}", daemon=True)
             for s in sorted(set(prestart))
-        ]
+        }
         atexit.register(self.close)
-        for t in self._prestarting:
+        for t in self._prestarting.values():
             t.start()
 
     def _prestart(self, service: str) -> None:
@@ -198,9 +198,8 @@ class PlatformPool:
         # a kept platform living in this state dir would be taken by Platform.up() for this one's: let it go first
         self._retire_where(lambda k: k.platform.state_dir.resolve() == state_dir.resolve())
         key = platform_key(services, options, supervise) if reuse else None
-        if key is not None:
-            for t in self._prestarting:  # one being started for the run may be this one
-                t.join()
+        if key is not None and len(services) == 1 and (t := self._prestarting.get(services[0])):
+            t.join()  # the one being started for the run may be this one
         kept = self._take(key) if key is not None else None
         if kept is not None:
             kept.platform.reused_from = kept.owner
@@ -296,7 +295,7 @@ class PlatformPool:
         with self._lock:
             self._closed = True
             kept, self._kept = self._kept, []
-        for t in self._prestarting:  # one still starting retires itself once it is up
+        for t in self._prestarting.values():  # one still starting retires itself once it is up
             t.join()
         for k in kept:
             self._retire(k.platform)

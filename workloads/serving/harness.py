@@ -78,7 +78,7 @@ def serve(
     QUICK_WARM_REQUESTS warm-up requests per model.
 
     `metrics_port`: the metrics endpoint on this port (one reserved for a Prometheus target written before the
-    server starts) instead of a free one; such a server is never a reused one (the port is part of its options).
+    server starts) instead of a free one; such a server is neither lent nor kept by a quick run's pool.
     """
     workdir = ctx.workdir if workdir is None else workdir
     repo = build_repository(specs, workdir / "repository")
@@ -93,6 +93,7 @@ def serve(
     if reuse is None:
         rate_limited = any(a.startswith("--rate-limit") for a in args)
         reuse = control_mode == "none" and not supervise and not opts["triton.cache_size_bytes"] and not rate_limited
+        reuse = reuse and metrics_port is None  # nobody else asks for that port: not worth keeping
     with start(ctx, repo, opts, workdir / "state", supervise=supervise, reuse=reuse) as served:
         if served.reused_from is None:
             warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models],
