@@ -26,21 +26,32 @@ class ClientRun:
     p50_ms: float
     p99_ms: float
     per_client_req: list[int] = field(default_factory=list)
+    per_client: list[dict] = field(default_factory=list)  # each worker's own output (latencies_ms, reserved_mib, ...)
+    started_at: float = 0.0  # epoch s at which every client started timing
 
 
 def run_clients(
-    n: int, cfg: dict, env: dict[str, str] | None = None, affinity: list[set[int]] | None = None, timeout_s: float = 240
+    n: int,
+    cfg: dict,
+    env: dict[str, str] | None = None,
+    affinity: list[set[int]] | None = None,
+    timeout_s: float = 240,
+    per_client: list[dict] | None = None,
 ) -> ClientRun:
-    """`n` worker processes, started together (timing begins at a common instant after their warm-up)."""
+    """`n` worker processes, started together (timing begins at a common instant after their warm-up); client k runs
+    `cfg` updated with `per_client[k]` when given (several models side by side)."""
+    if per_client is not None and len(per_client) != n:
+        raise ValueError(f"per_client: {len(per_client)} configs for {n} clients")
     start_at = time.time() + 8.0  # time for every client to import torch and warm up
     procs = []
     for k in range(n):
+        own = {**cfg, **(per_client[k] if per_client else {})}
         e = dict(os.environ)
         e.update(env or {})
         aff = affinity[k % len(affinity)] if affinity else None
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "workloads.gpu.worker", json.dumps({**cfg, "start_at": start_at})],
+                [sys.executable, "-m", "workloads.gpu.worker", json.dumps({**own, "start_at": start_at})],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -65,6 +76,8 @@ def run_clients(
         float(np.percentile(lat, 50)),
         float(np.percentile(lat, 99)),
         [r["requests"] for r in results],
+        results,
+        start_at,
     )
 
 

@@ -2,7 +2,8 @@
 
 `python -m workloads.gpu.worker '<json>'` with keys: seconds, batch, dim, layers, start_at (epoch s, so several
 clients start timing together), cpu_prep (elements of host-side preprocessing per request), threads.
-Prints one JSON line: per-request latencies (ms) and the request count.
+Prints one JSON line: per-request latencies (ms), the request count, the GPU memory PyTorch reserved (MiB) and how
+late after start_at it began timing (s; 0 when it was ready in time).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ def main(cfg: dict) -> dict:
     dim, layers, batch = int(cfg.get("dim", 1024)), int(cfg.get("layers", 4)), int(cfg.get("batch", 1))
     torch.manual_seed(0)
     mods = []
-    for _ in range(layers):
-        mods += [torch.nn.Linear(dim, dim), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*mods).cuda().half().eval()
+    for _ in range(layers):  # built on the GPU in FP16: a large model's CPU-side init would outlast the start-up lead
+        mods += [torch.nn.Linear(dim, dim, device="cuda", dtype=torch.float16), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*mods).eval()
     prep = int(cfg.get("cpu_prep", 0))
     raw = np.random.default_rng(0).integers(0, 255, size=max(prep, batch * dim), dtype=np.uint8)
     host = torch.empty(batch, dim, dtype=torch.float16).pin_memory()
@@ -41,12 +42,19 @@ def main(cfg: dict) -> dict:
     start_at = float(cfg.get("start_at", 0))
     while time.time() < start_at:
         time.sleep(0.001)
+    late_s = max(0.0, time.time() - start_at) if start_at else 0.0  # ready only after the common start
     lat = []
     t_end = time.perf_counter() + float(cfg.get("seconds", 3))
     while (t0 := time.perf_counter()) < t_end:
         request()
         lat.append((time.perf_counter() - t0) * 1e3)
-    return {"requests": len(lat), "latencies_ms": lat, "seconds": float(cfg.get("seconds", 3))}
+    return {
+        "requests": len(lat),
+        "latencies_ms": lat,
+        "seconds": float(cfg.get("seconds", 3)),
+        "reserved_mib": torch.cuda.memory_reserved() / 2**20,
+        "late_s": late_s,
+    }
 
 
 if __name__ == "__main__":
