@@ -1,6 +1,7 @@
 """On a GPU host: model instances sharing GPU 0 as d07.e3/d18.e1/d51.e2-e4 run them (real worker processes, real
 NVML): every model of every layout is served, the shared layout is set against each model alone, and the memory the
-layout took is what its processes hold at least."""
+layout took is what its processes hold at least; d38.e3's two placements both answer; d34.e4's memory grows by a
+version's weights per version and falls back once one is unloaded and the cache emptied."""
 
 from __future__ import annotations
 
@@ -30,3 +31,26 @@ def test_two_small_models_alone_and_side_by_side(tmp_path) -> None:
     for layout, _instances, rps, taken, reserved, util in next(t for t in out.tables if t.name == "per_layout").rows:
         assert rps > 0 and reserved > 0 and taken >= reserved, (layout, taken, reserved)
         assert 0 <= util <= 100, (layout, util)
+
+
+def test_preprocessing_on_either_side_answers_and_the_gpu_copy_is_smaller(tmp_path) -> None:
+    from workloads.gpu.experiments.preprocess import PrepParams, prep_placement
+
+    out = prep_placement(Context("d38.e3", "cuda", True, tmp_path), PrepParams(batches=[4], seconds=0.5))
+    (cpu, gpu) = out.tables[0].rows
+    assert (cpu[1], gpu[1]) == ("CPU", "GPU")
+    assert cpu[2] > 0 and gpu[2] > 0 and gpu[6] * 2 == cpu[6]  # uint8 copied instead of FP16
+    assert gpu[7] == cpu[7] and gpu[7] > 0  # the ratio, on both rows
+
+
+def test_each_version_adds_its_weights_and_unloading_gives_them_back(tmp_path) -> None:
+    from workloads.gpu.experiments.versions import VersionsParams, versions_memory
+
+    p = VersionsParams(model={"dim": 2048, "layers": 4, "batch": 8}, versions=2)
+    out = versions_memory(Context("d34.e4", "cuda", True, tmp_path), p)
+    v1, v2, unloaded, emptied = out.tables[0].rows
+    weights = v1[6]
+    assert weights == 32.0  # 4 x 2048 x 2048 FP16 (+ biases, under 0.1 MiB)
+    assert v2[2] - v1[2] == pytest.approx(weights, abs=1.0)
+    assert v2[2] - unloaded[2] == pytest.approx(weights, abs=1.0) and unloaded[3] == v2[3]  # back in the cache
+    assert emptied[3] < unloaded[3]

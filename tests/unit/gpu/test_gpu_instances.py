@@ -1,6 +1,7 @@
 """d07.e3, d18.e1, d51.e2-e4 on a CPU host: the layouts' parameters are checked by name, per-model statistics come
-from every instance's requests, and the tables set each model against itself alone. The GPU is what CI lacks: the
-worker processes and NVML are replaced here by recorded worker outputs (tests/gpu runs them for real)."""
+from every instance's requests, and the tables set each model against itself alone; d38.e3's and d34.e4's parameters
+and all three runners' skips. The GPU is what CI lacks: the worker processes and NVML are replaced here by recorded
+worker outputs (tests/gpu runs them for real)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ailab.contract.params import ParamsError, validate
 from workloads.gpu import clients
 from workloads.gpu.experiments import instances
 from workloads.gpu.experiments.instances import InstancesParams, ModelShape, instance_layouts, label, summarise
+from workloads.gpu.experiments.preprocess import PrepParams, prep_placement
+from workloads.gpu.experiments.versions import VersionsParams, versions_memory
 
 
 def test_a_layout_naming_an_unknown_model_is_refused_naming_the_layout_and_the_models() -> None:
@@ -29,9 +32,25 @@ def test_bad_values_name_their_field(bad: dict, field: str) -> None:
         validate(InstancesParams, bad)
 
 
-def test_the_runner_skips_without_a_gpu(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("runner", "params"),
+    [(instance_layouts, InstancesParams(layouts=[["small"]])), (prep_placement, PrepParams()),
+     (versions_memory, VersionsParams())],
+)  # fmt: skip
+def test_the_runners_skip_without_a_gpu(tmp_path, runner, params) -> None:
     with pytest.raises(Skip, match="needs an NVIDIA GPU"):
-        instance_layouts(Context("d51.e4", "cpu", True, tmp_path), InstancesParams(layouts=[["small"]]))
+        runner(Context("d51.e4", "cpu", True, tmp_path), params)
+
+
+@pytest.mark.parametrize(
+    ("model", "bad", "field"),
+    [(PrepParams, {"batches": []}, "batches"), (PrepParams, {"batches": [0]}, "batches"),
+     (PrepParams, {"dim": 8}, "dim"), (VersionsParams, {"versions": 0}, "versions"),
+     (VersionsParams, {"versions": 17}, "versions"), (VersionsParams, {"model": {"dim": 64}}, "layers")],
+)  # fmt: skip
+def test_bad_preprocessing_and_versions_values_name_their_field(model, bad: dict, field: str) -> None:
+    with pytest.raises(ParamsError, match=field):
+        validate(model, bad)
 
 
 def test_a_label_counts_the_instances_of_each_model_in_order() -> None:
