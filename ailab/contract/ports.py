@@ -37,12 +37,17 @@ def free_port() -> int:
             port = _probe()
             if port in _issued_set:
                 continue
-            if len(_issued) == _REMEMBER:
-                _issued_set.discard(_issued[0])
-            _issued.append(port)
-            _issued_set.add(port)
-            return port
+            return _issue(port)
     raise OSError(f"no free TCP port on {HOST} that this process has not already handed out ({_TRIES} tries)")
+
+
+def _issue(port: int) -> int:
+    """Remember `port` as handed out (the oldest of _REMEMBER forgotten); the caller holds _lock."""
+    if len(_issued) == _REMEMBER:
+        _issued_set.discard(_issued[0])
+    _issued.append(port)
+    _issued_set.add(port)
+    return port
 
 
 def _ephemeral_floor() -> int:
@@ -72,11 +77,7 @@ def reserved_port(low: int = 20000) -> int:
                     s.bind((HOST, port))
             except OSError:
                 continue
-            if len(_issued) == _REMEMBER:
-                _issued_set.discard(_issued[0])
-            _issued.append(port)
-            _issued_set.add(port)
-            return port
+            return _issue(port)
     raise OSError(f"no free TCP port on {HOST} in {low}-{high - 1} ({_TRIES} tries)")
 
 

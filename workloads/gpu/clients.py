@@ -81,25 +81,19 @@ def run_clients(
     )
 
 
-class UtilSampler:
-    """Scrapes `lab_gpu_utilization_ratio` from the lab's exporter (workloads.exporters) every `period_s`."""
+class Sampler:
+    """Calls `read()` every `period_s` on a thread while entered and keeps what it returns (None is skipped)."""
 
-    def __init__(self, period_s: float = 0.2) -> None:
-        from workloads.exporters.server import serve
-
-        self.port = free_port()
-        serve(self.port)
+    def __init__(self, period_s: float) -> None:
         self.period_s = period_s
-        self.samples: list[float] = []
+        self.samples: list = []
         self._stop = threading.Event()
         self._t: threading.Thread | None = None
 
-    def read(self) -> float | None:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
-        m = re.search(r"^lab_gpu_utilization_ratio\{[^}]*\} ([0-9.eE+-]+)$", body, re.M)
-        return float(m.group(1)) if m else None
+    def read(self) -> object:
+        raise NotImplementedError
 
-    def __enter__(self) -> UtilSampler:
+    def __enter__(self) -> Sampler:
         self.samples = []
         self._stop.clear()
 
@@ -118,6 +112,22 @@ class UtilSampler:
         self._stop.set()
         if self._t:
             self._t.join()
+
+
+class UtilSampler(Sampler):
+    """Scrapes `lab_gpu_utilization_ratio` from the lab's exporter (workloads.exporters) every `period_s`."""
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        from workloads.exporters.server import serve
+
+        super().__init__(period_s)
+        self.port = free_port()
+        serve(self.port)
+
+    def read(self) -> float | None:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        m = re.search(r"^lab_gpu_utilization_ratio\{[^}]*\} ([0-9.eE+-]+)$", body, re.M)
+        return float(m.group(1)) if m else None
 
     def mean_pct(self, skip: int = 0) -> float:
         s = self.samples[skip:] or self.samples

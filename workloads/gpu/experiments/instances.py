@@ -11,7 +11,6 @@ stand-in lacks is Triton's front end and scheduler in front of the instances.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Annotated
 
@@ -19,6 +18,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ailab.contract import Context, Output, Params, Skip, Substitute, Table
+from workloads.gpu.clients import Sampler
 
 ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
@@ -66,42 +66,22 @@ def label(layout: list[str]) -> str:
     return " + ".join(f"{m} x{n}" for m, n in counts.items())
 
 
-class NvmlSampler:
+class NvmlSampler(Sampler):
     """Device memory in use (MiB) and utilisation (%) of GPU 0, read every `period_s` on a thread (NVML)."""
 
     def __init__(self, period_s: float) -> None:
         import pynvml
 
+        super().__init__(period_s)
         pynvml.nvmlInit()
         self._nvml = pynvml
         self._h = pynvml.nvmlDeviceGetHandleByIndex(0)
-        self.period_s = period_s
-        self.samples: list[tuple[float, float, float]] = []  # (epoch s, MiB in use, utilisation %)
-        self._stop = threading.Event()
-        self._t: threading.Thread | None = None
 
     def read(self) -> tuple[float, float, float]:
+        """(epoch s, MiB in use, utilisation %)."""
         mem = self._nvml.nvmlDeviceGetMemoryInfo(self._h).used / 2**20
         util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._h).gpu)
         return time.time(), mem, util
-
-    def __enter__(self) -> NvmlSampler:
-        self.samples = []
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                self.samples.append(self.read())
-                time.sleep(self.period_s)
-
-        self._t = threading.Thread(target=loop, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._t:
-            self._t.join()
 
 
 def summarise(layout: list[str], shapes: dict[str, ModelShape], per_client: list[dict], seconds: float) -> dict:
