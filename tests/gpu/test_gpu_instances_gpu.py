@@ -1,7 +1,8 @@
 """On a GPU host: model instances sharing GPU 0 as d07.e3/d18.e1/d51.e2-e4 run them (real worker processes, real
 NVML): every model of every layout is served, the shared layout is set against each model alone, and the memory the
 layout took is what its processes hold at least; d38.e3's two placements both answer; d34.e4's memory grows by a
-version's weights per version and falls back once one is unloaded and the cache emptied."""
+version's weights per version and falls back once one is unloaded and the cache emptied; a short d49.e4 soak holds
+its memory and fails no request."""
 
 from __future__ import annotations
 
@@ -54,3 +55,16 @@ def test_each_version_adds_its_weights_and_unloading_gives_them_back(tmp_path) -
     assert v2[2] - v1[2] == pytest.approx(weights, abs=1.0)
     assert v2[2] - unloaded[2] == pytest.approx(weights, abs=1.0) and unloaded[3] == v2[3]  # back in the cache
     assert emptied[3] < unloaded[3]
+
+
+def test_a_short_soak_on_the_gpu_keeps_its_memory_and_passes(tmp_path) -> None:
+    from workloads.gpu.experiments.soak import GpuSoakParams, gpu_soak
+
+    p = GpuSoakParams(model={"dim": 1024, "layers": 4, "batch": 16}, duration_s=12, window_s=2, max_p99_drift=100)
+    out = gpu_soak(Context("d49.e4", "cuda", True, tmp_path), p)
+    verdict = {r[0]: r[3] for r in out.tables[0].rows}
+    assert verdict["requests"] == verdict["error rate (failed / sent)"] == "PASS", verdict
+    assert verdict["PyTorch reserved growth, MiB"] == "PASS", verdict  # the same tensors every request
+    windows = out.tables[1].rows
+    assert len(windows) == 6 and all(w[1] > 0 and w[2] == 0 for w in windows)
+    assert out.series[1].lines["GPU memory in use (NVML)"], "NVML was read during the run"

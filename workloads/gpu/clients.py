@@ -66,7 +66,9 @@ def run_clients(
         if p.returncode != 0 or not line:
             raise RuntimeError(f"client exited {p.returncode}: {se[-800:]}")
         results.append(json.loads(line[-1]))
-    lat = np.concatenate([np.asarray(r["latencies_ms"]) for r in results])
+    lat = np.concatenate([np.asarray(r["latencies_ms"], dtype=np.float64) for r in results])
+    if not lat.size:  # a soak's workers summarise per window instead (worker.windows)
+        lat = np.array([np.nan])
     total = sum(r["requests"] for r in results)
     secs = results[0]["seconds"]
     return ClientRun(

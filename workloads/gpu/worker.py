@@ -2,7 +2,8 @@
 
 `python -m workloads.gpu.worker '<json>'` with keys: seconds, batch, dim, layers, start_at (epoch s, so several
 clients start timing together), cpu_prep (elements of host-side preprocessing per request), gpu_prep (true: the
-request's raw uint8 input is copied to the GPU and normalised there instead), threads.
+request's raw uint8 input is copied to the GPU and normalised there instead), threads, window_s (a soak: per-window
+summaries instead of every latency, see windows()).
 Prints one JSON line: per-request latencies (ms), the request count, the GPU memory PyTorch reserved (MiB) and how
 late after start_at it began timing (s; 0 when it was ready in time).
 """
@@ -10,8 +11,11 @@ late after start_at it began timing (s; 0 when it was ready in time).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def main(cfg: dict) -> dict:
@@ -52,6 +56,11 @@ def main(cfg: dict) -> dict:
     while time.time() < start_at:
         time.sleep(0.001)
     late_s = max(0.0, time.time() - start_at) if start_at else 0.0  # ready only after the common start
+    if cfg.get("window_s"):
+        wins = windows(request, float(cfg["seconds"]), float(cfg["window_s"]), torch)
+        return {"requests": sum(w["requests"] for w in wins), "latencies_ms": [], "windows": wins,
+                "seconds": float(cfg["seconds"]), "reserved_mib": torch.cuda.memory_reserved() / 2**20,
+                "late_s": late_s}  # fmt: skip
     lat = []
     t_end = time.perf_counter() + float(cfg.get("seconds", 3))
     while (t0 := time.perf_counter()) < t_end:
@@ -64,6 +73,47 @@ def main(cfg: dict) -> dict:
         "reserved_mib": torch.cuda.memory_reserved() / 2**20,
         "late_s": late_s,
     }
+
+
+def windows(request: Callable[[], None], seconds: float, window_s: float, torch: Any) -> list[dict]:
+    """A closed loop of `request` for `seconds`, summarised per `window_s` window as it goes (only the current
+    window's latencies are kept, so a long run does not grow this process): requests, errors (a request that raised),
+    exact p50/p99 of the successful ones, served req/s, and at the window's end the memory PyTorch allocated and
+    reserved, this process' RSS and its open file descriptors."""
+    from workloads.cluster.timeline import nearest_rank
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    out: list[dict] = []
+    start = time.perf_counter()
+    end = start + seconds
+    lat: list[float] = []
+    errors = 0
+
+    def close(lo: float, hi: float) -> None:
+        nonlocal lat, errors
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * page
+        out.append({
+            "start_s": lo - start, "requests": len(lat) + errors, "errors": errors,
+            "p50_ms": nearest_rank(lat, 50), "p99_ms": nearest_rank(lat, 99), "ok_rps": len(lat) / (hi - lo),
+            "allocated_mib": torch.cuda.memory_allocated() / 2**20,
+            "reserved_mib": torch.cuda.memory_reserved() / 2**20,
+            "rss_mib": rss / 2**20, "fds": len(os.listdir("/proc/self/fd")),
+        })  # fmt: skip
+        lat, errors = [], 0
+
+    lo = start
+    while (t0 := time.perf_counter()) < end:
+        if t0 >= lo + window_s:
+            close(lo, lo + window_s)
+            lo += window_s
+        try:
+            request()
+            lat.append((time.perf_counter() - t0) * 1e3)
+        except Exception:  # noqa: BLE001 - a soak counts failures and goes on
+            errors += 1
+    close(lo, min(lo + window_s, end))
+    return out
 
 
 if __name__ == "__main__":
