@@ -10,7 +10,6 @@ import pytest
 from ailab.contract import Context, Skip
 from ailab.contract.params import ParamsError, validate
 from workloads.gpu import clients
-from workloads.gpu.experiments import instances
 from workloads.gpu.experiments.instances import InstancesParams, ModelShape, instance_layouts, label, summarise
 from workloads.gpu.experiments.preprocess import PrepParams, prep_placement
 from workloads.gpu.experiments.versions import VersionsParams, versions_memory
@@ -71,7 +70,7 @@ def test_per_model_statistics_pool_every_instance_of_the_model() -> None:
     assert got["b"] == {"instances": 1, "rps": 1.0, "ips": 1.0, "p50": 4.0, "p99": 5.0, "reserved_mib": 20.0}
 
 
-def test_the_tables_set_each_model_against_itself_alone(tmp_path, monkeypatch) -> None:
+def test_the_tables_set_each_model_against_itself_alone(tmp_path, monkeypatch, fake_nvml) -> None:
     """run_clients and NVML replaced: client latencies and memory readings are given, the arithmetic is checked."""
     lat = {"large": [10.0] * 50, "small": [1.0] * 500}
 
@@ -84,21 +83,8 @@ def test_the_tables_set_each_model_against_itself_alone(tmp_path, monkeypatch) -
             outs.append({"requests": len(ms) // (2 if shared else 1), "latencies_ms": ms, "reserved_mib": 100.0})
         return clients.ClientRun(n, 0, 0.0, 0.0, 0.0, [], outs, started_at=0.0)
 
-    class FakeNvml:
-        def __init__(self, period_s):
-            self.samples = [(0.5, 3000.0, 80.0)]
-
-        def read(self):
-            return 0.0, 1000.0, 0.0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
     monkeypatch.setattr(clients, "run_clients", fake_run)
-    monkeypatch.setattr(instances, "NvmlSampler", FakeNvml)
+    fake_nvml([(0.5, 3000.0, 80.0)], now=(0.0, 1000.0, 0.0))
     p = InstancesParams(layouts=[["large"], ["small"], ["large", "small"]], seconds=1.0)
     out = instance_layouts(Context("d18.e1", "cuda", True, tmp_path), p)
     rows = {(r[0], r[1]): r for r in next(t for t in out.tables if t.name == "per_model").rows}

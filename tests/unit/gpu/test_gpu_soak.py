@@ -12,7 +12,6 @@ import pytest
 from ailab.contract import Context, Skip
 from ailab.contract.params import ParamsError, validate
 from workloads.gpu import clients, worker
-from workloads.gpu.experiments import instances
 from workloads.gpu.experiments.soak import GpuSoakParams, gpu_soak
 
 
@@ -58,7 +57,7 @@ def test_the_worker_cuts_windows_as_it_goes_and_counts_failures(monkeypatch) -> 
     assert wins[0]["rss_mib"] > 0 and wins[0]["fds"] > 0
 
 
-def _fake(monkeypatch, rss_last: float) -> None:
+def _fake(monkeypatch, fake_nvml, rss_last: float) -> None:
     rows = [{"start_s": 10.0 * i, "requests": 100, "errors": 0, "p50_ms": 1.0, "p99_ms": 2.0, "ok_rps": 10.0,
              "allocated_mib": 50.0, "reserved_mib": 64.0, "rss_mib": 500.0, "fds": 12} for i in range(8)]  # fmt: skip
     rows[-1]["rss_mib"] = rss_last
@@ -66,22 +65,12 @@ def _fake(monkeypatch, rss_last: float) -> None:
     def fake_run(n, cfg, **_kw):
         return clients.ClientRun(1, 800, 0.0, 0.0, 0.0, [800], [{"windows": rows}], started_at=100.0)
 
-    class FakeNvml:
-        def __init__(self, period_s):
-            self.samples = [(101.0, 3000.0, 50.0), (500.0, 3000.0, 50.0)]
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
     monkeypatch.setattr(clients, "run_clients", fake_run)
-    monkeypatch.setattr(instances, "NvmlSampler", FakeNvml)
+    fake_nvml([(101.0, 3000.0, 50.0), (500.0, 3000.0, 50.0)])
 
 
-def test_a_steady_run_passes_every_check(tmp_path, monkeypatch) -> None:
-    _fake(monkeypatch, rss_last=510.0)
+def test_a_steady_run_passes_every_check(tmp_path, monkeypatch, fake_nvml) -> None:
+    _fake(monkeypatch, fake_nvml, rss_last=510.0)
     out = gpu_soak(Context("d49.e4", "cuda", True, tmp_path), GpuSoakParams(duration_s=80, window_s=10))
     verdict = {r[0]: r for r in out.tables[0].rows}
     assert {r[3] for r in verdict.values()} == {"PASS"}
@@ -91,8 +80,8 @@ def test_a_steady_run_passes_every_check(tmp_path, monkeypatch) -> None:
     assert nvml == [[1.0, 3000.0]], "only NVML's reads inside the run are plotted"
 
 
-def test_rss_growing_past_its_threshold_fails_and_says_which_check(tmp_path, monkeypatch) -> None:
-    _fake(monkeypatch, rss_last=700.0)
+def test_rss_growing_past_its_threshold_fails_and_says_which_check(tmp_path, monkeypatch, fake_nvml) -> None:
+    _fake(monkeypatch, fake_nvml, rss_last=700.0)
     out = gpu_soak(Context("d49.e4", "cuda", True, tmp_path), GpuSoakParams(duration_s=80, window_s=10))
     verdict = {r[0]: r for r in out.tables[0].rows}
     assert verdict["RSS growth, MiB"][1:] == [200.0, 64.0, "FAIL"]
