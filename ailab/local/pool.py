@@ -54,8 +54,8 @@ from ailab.local.platform import Platform
 REPOSITORY = "triton.model_repository"
 LABELS = {"triton": "tritonserver"}
 # Options of the services `prestart` starts: an experiment borrows one only when it asks for exactly these (the
-# quick runs of the experiments that declare quick_services do: tests/unit/lab/test_quick_prestart.py holds them
-# together). 500ms: the quick runs' scrape interval.
+# quick runs of the experiments that declare quick_services do: tests/unit/multimodel/test_multimodel_quick_params.py
+# holds them together). 500ms: the quick runs' scrape interval.
 PRESTART: dict[str, dict[str, Any]] = {
     "prometheus": {"prometheus.scrape": [], "prometheus.scrape_interval": "500ms"},
 }

@@ -1,4 +1,5 @@
-"""Run several GPU client processes at once and summarise them; sample GPU utilisation through the lab's exporter."""
+"""Run several GPU client processes at once and summarise them; sample GPU utilisation through the lab's exporter
+or GPU memory and utilisation through NVML."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -83,7 +85,7 @@ def run_clients(
     )
 
 
-class Sampler:
+class Sampler(ABC):
     """Calls `read()` every `period_s` on a thread while entered and keeps what it returns (None is skipped)."""
 
     def __init__(self, period_s: float) -> None:
@@ -92,8 +94,9 @@ class Sampler:
         self._stop = threading.Event()
         self._t: threading.Thread | None = None
 
+    @abstractmethod
     def read(self) -> object:
-        raise NotImplementedError
+        """One reading (None: nothing to keep this time)."""
 
     def __enter__(self) -> Sampler:
         self.samples = []
@@ -134,6 +137,24 @@ class UtilSampler(Sampler):
     def mean_pct(self, skip: int = 0) -> float:
         s = self.samples[skip:] or self.samples
         return float(np.mean(s) * 100) if s else float("nan")
+
+
+class NvmlSampler(Sampler):
+    """Device memory in use (MiB) and utilisation (%) of GPU 0, read every `period_s` on a thread (NVML)."""
+
+    def __init__(self, period_s: float) -> None:
+        import pynvml
+
+        super().__init__(period_s)
+        pynvml.nvmlInit()
+        self._nvml = pynvml
+        self._h = pynvml.nvmlDeviceGetHandleByIndex(0)
+
+    def read(self) -> tuple[float, float, float]:
+        """(epoch s, MiB in use, utilisation %)."""
+        mem = self._nvml.nvmlDeviceGetMemoryInfo(self._h).used / 2**20
+        util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._h).gpu)
+        return time.time(), mem, util
 
 
 def during(sampler: UtilSampler, fn: Callable[[], object]) -> tuple[object, float]:

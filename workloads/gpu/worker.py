@@ -56,23 +56,18 @@ def main(cfg: dict) -> dict:
     while time.time() < start_at:
         time.sleep(0.001)
     late_s = max(0.0, time.time() - start_at) if start_at else 0.0  # ready only after the common start
+    seconds = float(cfg.get("seconds", 3))
     if cfg.get("window_s"):
-        wins = windows(request, float(cfg["seconds"]), float(cfg["window_s"]), torch)
-        return {"requests": sum(w["requests"] for w in wins), "latencies_ms": [], "windows": wins,
-                "seconds": float(cfg["seconds"]), "reserved_mib": torch.cuda.memory_reserved() / 2**20,
-                "late_s": late_s}  # fmt: skip
-    lat = []
-    t_end = time.perf_counter() + float(cfg.get("seconds", 3))
-    while (t0 := time.perf_counter()) < t_end:
-        request()
-        lat.append((time.perf_counter() - t0) * 1e3)
-    return {
-        "requests": len(lat),
-        "latencies_ms": lat,
-        "seconds": float(cfg.get("seconds", 3)),
-        "reserved_mib": torch.cuda.memory_reserved() / 2**20,
-        "late_s": late_s,
-    }
+        wins = windows(request, seconds, float(cfg["window_s"]), torch)
+        out: dict = {"requests": sum(w["requests"] for w in wins), "latencies_ms": [], "windows": wins}
+    else:
+        lat = []
+        t_end = time.perf_counter() + seconds
+        while (t0 := time.perf_counter()) < t_end:
+            request()
+            lat.append((time.perf_counter() - t0) * 1e3)
+        out = {"requests": len(lat), "latencies_ms": lat}
+    return {**out, "seconds": seconds, "reserved_mib": torch.cuda.memory_reserved() / 2**20, "late_s": late_s}
 
 
 def windows(request: Callable[[], None], seconds: float, window_s: float, torch: Any) -> list[dict]:

@@ -93,7 +93,7 @@ def serve(
     if reuse is None:
         rate_limited = any(a.startswith("--rate-limit") for a in args)
         reuse = control_mode == "none" and not supervise and not opts["triton.cache_size_bytes"] and not rate_limited
-        reuse = reuse and metrics_port is None  # nobody else asks for that port: not worth keeping
+    reuse = reuse and metrics_port is None  # a reserved port: no other experiment asks for it
     with start(ctx, repo, opts, workdir / "state", supervise=supervise, reuse=reuse) as served:
         if served.reused_from is None:
             warm(served, [s.name for s in specs if control_mode == "none" or s.name in load_models],

@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from workloads.gpu.experiments import instances
+from workloads.gpu import clients
 
 Reading = tuple[float, float, float]  # (epoch s, MiB in use, utilisation %), as NvmlSampler.read() returns
 
 
 @pytest.fixture
 def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[Reading], Reading], None]:
-    """Replace instances.NvmlSampler: `samples` are what a run read, `now` is what read() returns."""
+    """Replace clients.NvmlSampler: `samples` are what a run read, `now` is what read() returns."""
 
     def install(samples: list[Reading], now: Reading = (0.0, 0.0, 0.0)) -> None:
         class FakeNvml:
@@ -29,6 +29,6 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[Reading], Readi
             def __exit__(self, *exc: object) -> None:
                 return None
 
-        monkeypatch.setattr(instances, "NvmlSampler", FakeNvml)
+        monkeypatch.setattr(clients, "NvmlSampler", FakeNvml)
 
     return install

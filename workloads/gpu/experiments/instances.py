@@ -11,14 +11,12 @@ stand-in lacks is Triton's front end and scheduler in front of the instances.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from ailab.contract import Context, Output, Params, Skip, Substitute, Table
-from workloads.gpu.clients import Sampler
 
 ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
@@ -66,24 +64,6 @@ def label(layout: list[str]) -> str:
     return " + ".join(f"{m} x{n}" for m, n in counts.items())
 
 
-class NvmlSampler(Sampler):
-    """Device memory in use (MiB) and utilisation (%) of GPU 0, read every `period_s` on a thread (NVML)."""
-
-    def __init__(self, period_s: float) -> None:
-        import pynvml
-
-        super().__init__(period_s)
-        pynvml.nvmlInit()
-        self._nvml = pynvml
-        self._h = pynvml.nvmlDeviceGetHandleByIndex(0)
-
-    def read(self) -> tuple[float, float, float]:
-        """(epoch s, MiB in use, utilisation %)."""
-        mem = self._nvml.nvmlDeviceGetMemoryInfo(self._h).used / 2**20
-        util = float(self._nvml.nvmlDeviceGetUtilizationRates(self._h).gpu)
-        return time.time(), mem, util
-
-
 def summarise(layout: list[str], shapes: dict[str, ModelShape], per_client: list[dict], seconds: float) -> dict:
     """Per model of one layout: instances, requests/s, inferences/s and exact (nearest-rank) p50/p99 over every
     request of its instances; the PyTorch-reserved memory of its processes."""
@@ -110,7 +90,7 @@ def instance_layouts(ctx: Context, p: InstancesParams) -> Output:
     layout the GPU memory it took (NVML, in use during the run minus before it) and the GPU's mean utilisation."""
     if ctx.device != "cuda":
         raise Skip("needs an NVIDIA GPU: the instances are PyTorch processes with their models on GPU 0")
-    from workloads.gpu.clients import run_clients
+    from workloads.gpu.clients import NvmlSampler, run_clients
 
     per_model = Table.of(
         "per_model",

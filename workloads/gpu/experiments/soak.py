@@ -59,8 +59,7 @@ def gpu_soak(ctx: Context, p: GpuSoakParams) -> Output:
     if ctx.device != "cuda":
         raise Skip("needs an NVIDIA GPU: the model under load is on GPU 0")
     from workloads.cluster.timeline import Window, drift
-    from workloads.gpu.clients import run_clients
-    from workloads.gpu.experiments.instances import NvmlSampler
+    from workloads.gpu.clients import NvmlSampler, run_clients
 
     s = p.model
     cfg = {"dim": s.dim, "layers": s.layers, "batch": s.batch, "seconds": p.duration_s, "window_s": p.window_s}

@@ -30,7 +30,7 @@ def versions_memory(ctx: Context, p: VersionsParams) -> Output:
         raise Skip("needs an NVIDIA GPU: the versions are loaded on GPU 0")
     import torch
 
-    from workloads.gpu.experiments.instances import NvmlSampler
+    from workloads.gpu.clients import NvmlSampler
 
     nvml = NvmlSampler(0.1)
     _, before, _ = nvml.read()  # this process has no CUDA context yet
