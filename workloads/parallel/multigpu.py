@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -204,22 +205,26 @@ def closed_loop(
                 per[i] += 1
                 lat.append((t1, (t1 - t0) * 1e3))
 
-    bounds: list[tuple[float, float, dict[str, Any]]] = []  # (start, end, live samples) per window
+    # Windows are cut on a fixed schedule from the start (t_start + k * window_s), not from when this thread wakes:
+    # on a busy host the sampling thread can wake late, and a late wake must not merge or shift windows. Requests
+    # are bucketed by their finish time afterwards; only the live sample is taken when the thread gets to it.
+    edges: list[float] = []
+    if window_s > 0:
+        n = max(1, math.ceil(seconds / window_s - 1e-9))
+        edges = [min(t_start + k * window_s, t_end) for k in range(1, n + 1)]
     threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
     for t in threads:
         t.start()
-    if window_s > 0:
-        w0 = t_start
-        while w0 < t_end:
-            time.sleep(max(0.0, min(w0 + window_s, t_end) - time.perf_counter()))
-            w1 = time.perf_counter()
-            bounds.append((w0, w1, sample() if sample is not None else {}))
-            w0 = w1
+    live: list[dict[str, Any]] = []
+    for w1 in edges:
+        time.sleep(max(0.0, w1 - time.perf_counter()))
+        live.append(sample() if sample is not None else {})
     for t in threads:
         t.join()
     windows: list[dict[str, Any]] = []
-    for k, (w0, w1, live) in enumerate(bounds):
-        last = k == len(bounds) - 1  # requests in flight at the end finish after it: they belong to the last window
+    for k, w1 in enumerate(edges):
+        w0 = edges[k - 1] if k else t_start
+        last = k == len(edges) - 1  # requests in flight at the end finish after it: they belong to the last window
         vals = sorted(ms for t, ms in lat if w0 <= t and (last or t < w1))
         windows.append(
             {
@@ -228,7 +233,7 @@ def closed_loop(
                 "errors": sum(1 for t in errs if w0 <= t and (last or t < w1)),
                 "p50_ms": round(percentile(vals, 50), 3) if vals else None,
                 "p99_ms": round(percentile(vals, 99), 3) if vals else None,
-                **live,
+                **live[k],
             }
         )
     elapsed = time.perf_counter() - t_start

@@ -5,6 +5,7 @@ counted errors instead of a crash, bad shapes and parameters are refused naming 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -26,6 +27,24 @@ def test_requests_spread_over_every_worker_and_windows_add_up():
     assert sum(w["requests"] for w in run.windows) == s["requests"]
     assert len(run.windows) >= 3
     assert 0 < s["p50_ms"] <= s["p99_ms"]
+
+
+def test_windows_follow_the_schedule_even_when_the_sampler_wakes_late():
+    """A busy host can wake the sampling thread late (CI once saw a 0.5 s window swallowed by the next). Windows are
+    cut at start + k * window_s whatever the wake-up time; a sampler that takes 0.7 s stands in for the late wake."""
+    calls = []
+
+    def slow_sample() -> dict:
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.7)
+        return {"k": len(calls)}
+
+    with Pool(1, "cpu", TINY) as pool:
+        run = closed_loop(pool, concurrency=2, seconds=1.5, window_s=0.5, sample=slow_sample)
+    assert [w["until_s"] for w in run.windows] == [0.5, 1.0, 1.5]
+    assert [w["k"] for w in run.windows] == [1, 2, 3]
+    assert sum(w["requests"] for w in run.windows) == run.summary()["requests"]
 
 
 def test_a_dead_worker_becomes_counted_errors_and_the_other_keeps_serving():
