@@ -165,3 +165,15 @@ def test_steady_can_keep_only_the_drivers_last_windows():
     assert 1000 < whole.throughput_rps < 2000
     assert math.isclose(last.throughput_rps, 2000.0) and math.isclose(last.seconds, 1.0)
     assert steady(samples, last_s=60.0) == whole  # longer than the load: all of it
+
+
+def test_perf_analyzers_windows_span_at_least_a_second_each():
+    """Count windows start at 1 s (perf_analyzer's docs): 300 requests at 3,000 req/s still take 3 windows of 1 s,
+    while 5,000 requests at 2,500 req/s take 3 windows of 2 s; no throughput, no span."""
+    from types import SimpleNamespace
+
+    from workloads.serving.experiments.drivers import pa_windows_s
+
+    assert pa_windows_s(300, SimpleNamespace(throughput_rps=3000.0)) == pytest.approx(3.0)
+    assert pa_windows_s(5000, SimpleNamespace(throughput_rps=2500.0)) == pytest.approx(6.0)
+    assert pa_windows_s(300, SimpleNamespace(throughput_rps=0.0)) is None

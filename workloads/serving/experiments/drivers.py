@@ -612,8 +612,13 @@ def _open_tables() -> tuple[Table, Table, Table]:
 
 def pa_windows_s(count: int, res: Any) -> float | None:
     """About how long perf_analyzer's reported windows lasted (s): it reports its last 3 windows, stable together,
-    of `count` requests each (twice that when it retried; the last 3 windows' span then still lies within)."""
-    return 3 * count / res.throughput_rps if res.throughput_rps > 0 else None
+    each lasting until `count` requests completed but never under perf.COUNT_WINDOW_MIN_S (twice the count when it
+    retried; the last 3 windows' span then still lies within)."""
+    from workloads.serving import perf
+
+    if res.throughput_rps <= 0:
+        return None
+    return 3 * max(perf.COUNT_WINDOW_MIN_S, count / res.throughput_rps)
 
 
 def _capacity(rows: list[Run]) -> float:
