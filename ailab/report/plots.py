@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,20 @@ def axis_label(col: dict[str, Any]) -> str:
     return f"{col['name']} ({col['unit']})" if col.get("unit") else col["name"]
 
 
+def log_base(xs: list[Any]) -> int:
+    """The base of a log x axis: 2 when every positive x is a power of 2 (sizes, batches, counts), else 10 (1, 10,
+    100, 1000 replays read as decades, not as 2^3.3)."""
+    pos = [float(x) for x in xs if isinstance(x, int | float) and x > 0]
+    return 2 if pos and all(math.log2(x).is_integer() for x in pos) else 10
+
+
 def label_axes(ax: Any, series: dict[str, Any]) -> None:
-    """x/y labels with units and the series' log scales (x in powers of 2: sizes, batches, counts)."""
+    """x/y labels with units and the series' log scales (x: see `log_base`)."""
     ax.set_xlabel(axis_label(series["x"]))
     ax.set_ylabel(axis_label(series["y"]))
     if series.get("log_x"):
-        ax.set_xscale("log", base=2)
+        xs = [p[0] for pts in series.get("lines", {}).values() for p in pts]
+        ax.set_xscale("log", base=log_base(xs))
     if series.get("log_y"):
         ax.set_yscale("log")
 

@@ -156,3 +156,19 @@ def test_plots_with_more_lines_than_colours_keep_every_line_distinct(tmp_path):
     }
     out = plot_series(series, "many lines", tmp_path / "many.png")
     assert out.stat().st_size > 0
+
+
+def test_log_x_axis_reads_in_powers_of_two_only_when_every_x_is_one(tmp_path):
+    """Sizes and batches (1, 2, 4 ... 1024) keep base-2 ticks; replays 1, 10, 100, 1000 (d37.e4) get decades."""
+    import matplotlib.pyplot as plt
+
+    from ailab.report.plots import label_axes, log_base
+
+    assert log_base([1, 2, 4, 1024, 4096.0]) == 2
+    assert log_base([1, 10, 100, 1000]) == 10
+    assert log_base([0, "fp16", 3]) == 10
+    for xs, base in (([1, 16, 256], 2), ([1, 10, 100], 10)):
+        fig, ax = plt.subplots()
+        label_axes(ax, {"x": {"name": "R"}, "y": {"name": "s"}, "log_x": True, "lines": {"a": [[x, 1] for x in xs]}})
+        assert ax.xaxis.get_major_locator()._base == base
+        plt.close(fig)
