@@ -18,6 +18,7 @@ os.environ["NCCL_NVLS_ENABLE"] = "0"
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 
 from workloads.parallel.busbw import OPS, algbw_gbs, bus_factor
+from workloads.parallel.launch import leave_group
 
 
 def emit(case: str, table: str, cols: list[tuple[str, str, object]]) -> None:
@@ -99,8 +100,7 @@ def worker(rank: int, nranks: int, quick: bool, port: int, ops: tuple[str, ...],
             torch.cuda.empty_cache()
     if with_overlap:
         overlap(rank, nranks, quick, dist, torch)
-    dist.barrier()
-    dist.destroy_process_group()
+    leave_group()
 
 
 def _collective(op: str, count: int, rank: int, nranks: int, comm, stream, torch, dist, nccl):

@@ -24,6 +24,7 @@ import time
 os.environ["NCCL_NVLS_ENABLE"] = "0"  # NVLink multicast can put shared GPUs out of service: never on
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 
+from workloads.parallel.launch import leave_group
 from workloads.parallel.nccl_bench import emit
 from workloads.parallel.tp import Shape, forward_ref, init_rank, weights
 
@@ -170,8 +171,7 @@ def worker(rank: int, n: int, quick: bool, cpu: bool, port: int, micro: list[int
             ("peak memory per device", "MiB", round(float(peak) / 2**20, 1) if not cpu else "n/a"),
             ("max rel. error", "", err),
         ])  # fmt: skip
-    dist.barrier()
-    dist.destroy_process_group()
+    leave_group()
 
 
 def _attn(a, w, s: Shape, nnf):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 os.environ["NCCL_NVLS_ENABLE"] = "0"  # NVLink multicast can put shared GPUs out of service: never on
 os.environ["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
 
+from workloads.parallel.launch import leave_group
 from workloads.parallel.nccl_bench import emit
 
 CASE = "d80"
@@ -311,8 +312,7 @@ def worker(
     for s in shapes(quick, cpu):
         s.check(n)
         _measure(s, rank, n, cpu, env, modes)
-    dist.barrier()
-    dist.destroy_process_group()
+    leave_group()
 
 
 def main(argv: list[str]) -> int:

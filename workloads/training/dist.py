@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ailab.contract.ports import free_port
+from workloads.parallel.launch import leave_group
 
 HIDDEN = 256
 LR = 0.1
@@ -103,21 +104,6 @@ def _init(rank: int, world: int, port: int) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
 
 
-def _leave() -> None:
-    """End a spawned worker: wait for every rank (rank 0 hosts the store: no rank tears gloo down while another
-    still uses it), tear the group down, flush what was printed, then leave with os._exit(0). A rank-1 worker was
-    SIGABRTed now and then on CI's busy host ('terminate called without an active exception': a C++ thread object
-    destroyed while still joinable), once even with the barrier in place; _exit skips libtorch's destructors at
-    interpreter exit, where such a thread can be left, and mp.spawn reads the exit code 0 as success."""
-    import torch.distributed as dist
-
-    dist.barrier()
-    dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
 def _allreduce_grads(model: Any) -> float:
     import torch
     import torch.distributed as dist
@@ -166,7 +152,7 @@ def dp_worker(rank: int, world: int, port: int, global_batch: int, epochs: int, 
                 ("max |param diff| vs 1 worker", "", vs_ref),
             ],
         )
-    _leave()
+    leave_group()
 
 
 def sync_worker(rank: int, world: int, port: int, mode: str, floats: int, steps: int) -> None:
@@ -227,7 +213,7 @@ def sync_worker(rank: int, world: int, port: int, mode: str, floats: int, steps:
                 ("effective bandwidth at the busiest process", "MiB/s", round(hot / per_step, 1) if hot else 0.0),
             ],
         )
-    _leave()
+    leave_group()
 
 
 def infer(quick: bool) -> None:
